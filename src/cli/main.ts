@@ -1,0 +1,34 @@
+/** `people-counter`: one CLI over the same service factories that `up` wires together. */
+import { createRequire } from 'node:module';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../core/config.js';
+import { brokerCommand } from './commands/broker.js';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('people-counter')
+    .description('Turn photos from edge cameras into live, trustworthy people counts.')
+    .version(version)
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions();
+  // One line per command; each lives in ./commands/<name>.ts.
+  program.addCommand(brokerCommand());
+  // <commands>
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode);
+    if (error instanceof ConfigError) {
+      console.error(`people-counter: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+await main();

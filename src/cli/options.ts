@@ -1,0 +1,192 @@
+/**
+ * Option groups shared by the commands: each flag has an environment variable and a documented
+ * default, and each group is validated into a typed config from src/core/config.ts.
+ * Secrets (passwords, keys) are read only from the environment or from `*_FILE` files.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
+import {
+  ConfigError,
+  DEFAULT_MQTT_URL,
+  type LogLevel,
+  logLevels,
+  type MqttConfig,
+  parseByteSize,
+  parseDuration,
+  parseStorageSpec,
+  readSecret,
+  type StorageConfig,
+  validateMqttConfig,
+} from '../core/config.js';
+import { createLogger, type LogFormat, type Logger } from '../core/log.js';
+import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
+
+export const ENV_PREFIX = 'PEOPLE_COUNTER_';
+
+/** Environment variable name for a flag: `--mqtt-url` → `PEOPLE_COUNTER_MQTT_URL`. */
+export function envName(flag: string): string {
+  return ENV_PREFIX + flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+}
+
+/** An option with `PEOPLE_COUNTER_<FLAG>` as its environment variable. */
+export function option(flags: string, description: string): Option {
+  const long = flags.split(/[ ,]+/).find((part) => part.startsWith('--'));
+  if (!long) throw new Error(`option ${flags} has no long flag`);
+  return new Option(flags, description).env(envName(long));
+}
+
+export function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+export function byteSizeArg(value: string): number {
+  try {
+    return parseByteSize(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    }
+    return parsed;
+  };
+}
+
+export function numberArg(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    }
+    return parsed;
+  };
+}
+
+export function addMqttOptions(command: Command): Command {
+  return command
+    .addOption(option('--mqtt-url <url>', 'MQTT broker URL (mqtt://, mqtts://, ws://)').default(DEFAULT_MQTT_URL))
+    .addOption(
+      option(
+        '--mqtt-username <name>',
+        `MQTT username (password from ${ENV_PREFIX}MQTT_PASSWORD or ${ENV_PREFIX}MQTT_PASSWORD_FILE)`,
+      ),
+    )
+    .addOption(
+      option('--mqtt-protocol <version>', 'MQTT protocol version: 4 (3.1.1) or 5').choices(['4', '5']).default('4'),
+    )
+    .addOption(
+      option('--topic-prefix <prefix>', 'prefix of every topic except the metadata topic').default(DEFAULT_PREFIX),
+    )
+    .addOption(
+      option(
+        '--metadata-topic <topic>',
+        'topic of photo metadata, default <prefix>/images (the original daemon uses image/latest)',
+      ),
+    );
+}
+
+const mqttOptionsSchema = z.object({
+  mqttUrl: z.string(),
+  mqttUsername: z.string().optional(),
+  mqttProtocol: z.enum(['4', '5']),
+  topicPrefix: z.string(),
+  metadataTopic: z.string().optional(),
+});
+
+export function mqttConfigFromOptions(options: unknown, env: NodeJS.ProcessEnv = process.env): MqttConfig {
+  const parsed = parseOptions(mqttOptionsSchema, options);
+  const metadataTopic = parsed.metadataTopic ?? defaultMetadataTopic(parsed.topicPrefix);
+  const password = readSecret(env, `${ENV_PREFIX}MQTT_PASSWORD`);
+  return validateMqttConfig({
+    url: parsed.mqttUrl,
+    prefix: parsed.topicPrefix,
+    metadataTopic,
+    protocolVersion: parsed.mqttProtocol === '5' ? 5 : 4,
+    ...(parsed.mqttUsername !== undefined ? { username: parsed.mqttUsername } : {}),
+    ...(password !== undefined ? { password } : {}),
+  });
+}
+
+export function addStorageOptions(command: Command, defaultSpec = './people-counter-data/storage'): Command {
+  return command.addOption(
+    option(
+      '--storage <spec>',
+      'object storage: a directory, or s3://host:port (MinIO; ?tls=true for https, ?region=…) or s3:// (AWS); S3 credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY',
+    ).default(defaultSpec),
+  );
+}
+
+export function storageConfigFromOptions(options: unknown, env: NodeJS.ProcessEnv = process.env): StorageConfig {
+  const { storage } = parseOptions(z.object({ storage: z.string().min(1) }), options);
+  return parseStorageSpec(storage, env);
+}
+
+export function addLogOptions(command: Command): Command {
+  return command
+    .addOption(
+      option('--log-level <level>', 'log level')
+        .choices([...logLevels])
+        .default('info'),
+    )
+    .addOption(
+      option('--log-format <format>', 'log format (default: pretty on a terminal, else json)').choices([
+        'json',
+        'pretty',
+      ]),
+    )
+    .addOption(option('--instance-id <id>', "this instance's ID in topics, logs and metrics (default: random)"));
+}
+
+const logOptionsSchema = z.object({
+  logLevel: z.enum(logLevels),
+  logFormat: z.enum(['json', 'pretty']).optional(),
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/, 'instance ID: letters, digits, _ and -, at most 48')
+    .optional(),
+});
+
+export interface ServiceIdentity {
+  instanceId: string;
+  logger: Logger;
+  logLevel: LogLevel;
+  logFormat: LogFormat | undefined;
+}
+
+export function identityFromOptions(service: ServiceName, options: unknown): ServiceIdentity {
+  const parsed = parseOptions(logOptionsSchema, options);
+  const instanceId = parsed.instanceId ?? randomBytes(4).toString('hex');
+  const logger = createLogger({
+    service,
+    instanceId,
+    level: parsed.logLevel,
+    ...(parsed.logFormat ? { format: parsed.logFormat } : {}),
+  });
+  return { instanceId, logger, logLevel: parsed.logLevel, logFormat: parsed.logFormat };
+}
+
+/** Validates a command's options; a mismatch is a programming or config error with a clear message. */
+export function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
+  const result = schema.safeParse(options);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues
+        .map(
+          (issue) =>
+            `--${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${issue.message}`,
+        )
+        .join('; '),
+    );
+  }
+  return result.data;
+}

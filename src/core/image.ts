@@ -1,0 +1,65 @@
+/**
+ * Checks that a buffer is a whole, decodable JPEG of acceptable size before anything stores or
+ * analyses it. Decompression bombs are refused from the header, before any pixel is decoded.
+ */
+import sharp from 'sharp';
+
+export type ImageProblem = 'empty' | 'too-large' | 'not-jpeg' | 'too-many-pixels' | 'truncated' | 'undecodable';
+
+export class ImageRejectedError extends Error {
+  override name = 'ImageRejectedError';
+  constructor(
+    readonly problem: ImageProblem,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ImageLimits {
+  maxBytes: number;
+  maxPixels: number;
+}
+
+/** 10 MB and 50 megapixels: larger than any camera still we expect, far smaller than a bomb. */
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 10_000_000, maxPixels: 50_000_000 };
+
+export interface JpegInfo {
+  width: number;
+  height: number;
+}
+
+export function looksLikeJpeg(buffer: Buffer): boolean {
+  return buffer.length >= 3 && buffer[0] === 0xff && buffer[1] === 0xd8 && buffer[2] === 0xff;
+}
+
+export async function inspectJpeg(buffer: Buffer, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<JpegInfo> {
+  if (buffer.length === 0) throw new ImageRejectedError('empty', 'image is empty');
+  if (buffer.length > limits.maxBytes) {
+    throw new ImageRejectedError('too-large', `image is ${buffer.length} bytes; the limit is ${limits.maxBytes}`);
+  }
+  if (!looksLikeJpeg(buffer)) throw new ImageRejectedError('not-jpeg', 'not a JPEG (missing FF D8 FF signature)');
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(buffer).metadata());
+  } catch (error) {
+    throw new ImageRejectedError('undecodable', `cannot read JPEG header: ${(error as Error).message}`);
+  }
+  if (!width || !height) throw new ImageRejectedError('undecodable', 'JPEG header has no dimensions');
+  if (width * height > limits.maxPixels) {
+    throw new ImageRejectedError(
+      'too-many-pixels',
+      `image is ${width}×${height} (${width * height} pixels); the limit is ${limits.maxPixels}`,
+    );
+  }
+  try {
+    // Decoding the whole image is the only reliable check for truncation and corrupt scans.
+    await sharp(buffer, { failOn: 'truncated', limitInputPixels: limits.maxPixels }).raw().toBuffer();
+  } catch (error) {
+    const message = (error as Error).message;
+    const truncated = /truncat|premature end|unexpected end/i.test(message);
+    throw new ImageRejectedError(truncated ? 'truncated' : 'undecodable', `JPEG cannot be decoded: ${message}`);
+  }
+  return { width, height };
+}

@@ -1,0 +1,224 @@
+/**
+ * The one place that talks to the MQTT broker. Wraps MQTT.js with what every service needs:
+ * MQTT 3.1.1 by default (aedes refuses v5), QoS 1, reconnect with exponential backoff, a retained
+ * `online` availability message on connect and a last-will `offline`, publishes that fail fast
+ * instead of queueing while the broker is away, and topic-filtered message handlers.
+ */
+import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { MqttConfig } from './config.js';
+import type { Logger } from './log.js';
+import { makeTopics, type ServiceName, type Topics, topicMatches } from './topics.js';
+
+export class PublishError extends Error {
+  override name = 'PublishError';
+}
+
+export interface LastWill {
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+export interface MqttConnectionOptions {
+  config: MqttConfig;
+  service: ServiceName;
+  instanceId: string;
+  logger: Logger;
+  /** Keep the session (subscriptions and queued QoS 1 messages) across disconnects. Default false. */
+  persistentSession?: boolean;
+  /** Replaces the default will (retained `offline` on the availability topic). */
+  will?: LastWill;
+  /** Publish retained `online`/`offline` on the availability topic. Default true. */
+  announceAvailability?: boolean;
+  /** How long a QoS 1 publish may wait for the broker's acknowledgement. Default 10 s. */
+  publishTimeoutMs?: number;
+  /** Reconnect backoff bounds. Defaults 500 ms → 15 s. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  keepaliveSeconds?: number;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+export interface PublishOptions {
+  qos?: 0 | 1;
+  retain?: boolean;
+}
+
+export class MqttConnection {
+  readonly topics: Topics;
+  readonly client: MqttClient;
+  readonly clientId: string;
+  private readonly handlers: Array<{ filter: string; handler: MessageHandler }> = [];
+  private readonly availabilityTopic: string;
+  private reconnectDelay: number;
+  private closing = false;
+
+  private constructor(private readonly options: MqttConnectionOptions) {
+    const { config, service, instanceId } = options;
+    this.topics = makeTopics(config.prefix, config.metadataTopic);
+    this.availabilityTopic = this.topics.availability(service, instanceId);
+    this.clientId = `pc-${service}-${instanceId}`.slice(0, 64);
+    this.reconnectDelay = options.reconnectMinMs ?? 500;
+    const announce = options.announceAvailability ?? true;
+    const will =
+      options.will ?? (announce ? { topic: this.availabilityTopic, payload: 'offline', retain: true } : undefined);
+    const clientOptions: IClientOptions = {
+      clientId: this.clientId,
+      clean: !(options.persistentSession ?? false),
+      protocolVersion: config.protocolVersion,
+      keepalive: options.keepaliveSeconds ?? 15,
+      reconnectPeriod: this.reconnectDelay,
+      connectTimeout: 10_000,
+      resubscribe: true,
+      queueQoSZero: false,
+      ...(config.username !== undefined ? { username: config.username } : {}),
+      ...(config.password !== undefined ? { password: config.password } : {}),
+      ...(will
+        ? { will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1 as const, retain: will.retain } }
+        : {}),
+    };
+    this.client = connect(config.url, clientOptions);
+    this.client.on('connect', (packet) => {
+      this.reconnectDelay = options.reconnectMinMs ?? 500;
+      this.client.options.reconnectPeriod = this.reconnectDelay;
+      options.logger.info(
+        { url: redactUrl(config.url), sessionPresent: packet.sessionPresent },
+        'connected to MQTT broker',
+      );
+      if (announce) {
+        this.client.publish(this.availabilityTopic, 'online', { qos: 1, retain: true });
+      }
+    });
+    this.client.on('close', () => {
+      if (this.closing) return;
+      // Exponential backoff: MQTT.js reads reconnectPeriod each time it schedules a reconnect.
+      const max = options.reconnectMaxMs ?? 15_000;
+      this.reconnectDelay = Math.min(max, this.reconnectDelay * 2);
+      this.client.options.reconnectPeriod = this.reconnectDelay;
+      options.logger.warn({ retryInMs: this.reconnectDelay }, 'MQTT connection lost; reconnecting');
+    });
+    this.client.on('error', (error) => {
+      options.logger.error({ err: error }, 'MQTT error');
+    });
+    this.client.on('message', (topic, payload, packet) => {
+      for (const { filter, handler } of this.handlers) {
+        if (topicMatches(filter, topic)) handler(topic, payload, packet);
+      }
+    });
+  }
+
+  /** Starts connecting and resolves once connected (or rejects after `timeoutMs`). */
+  static async connect(options: MqttConnectionOptions, timeoutMs = 15_000): Promise<MqttConnection> {
+    const connection = new MqttConnection(options);
+    await connection.waitForConnection(timeoutMs).catch(async (error: unknown) => {
+      await connection.close();
+      throw error;
+    });
+    return connection;
+  }
+
+  /** Starts connecting in the background; for services that must come up while the broker is down. */
+  static start(options: MqttConnectionOptions): MqttConnection {
+    return new MqttConnection(options);
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  get availability(): string {
+    return this.availabilityTopic;
+  }
+
+  waitForConnection(timeoutMs: number): Promise<void> {
+    if (this.client.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.client.off('connect', onConnect);
+        reject(
+          new Error(`could not connect to MQTT broker ${redactUrl(this.options.config.url)} within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      const onConnect = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.client.once('connect', onConnect);
+    });
+  }
+
+  /** Registers a handler for messages whose topic matches `filter` (does not subscribe). */
+  onMessage(filter: string, handler: MessageHandler): void {
+    this.handlers.push({ filter, handler });
+  }
+
+  async subscribe(filters: string[], qos: 0 | 1 = 1): Promise<void> {
+    const granted = await this.client.subscribeAsync(Object.fromEntries(filters.map((filter) => [filter, { qos }])));
+    const refused = granted.filter((grant) => grant.qos === 128);
+    if (refused.length > 0) {
+      throw new Error(`broker refused subscription to ${refused.map((grant) => grant.topic).join(', ')}`);
+    }
+  }
+
+  /**
+   * Publishes and resolves when the broker has acknowledged (QoS 1). Rejects at once while
+   * disconnected, and after the publish timeout, withdrawing the message so that it is not sent
+   * later behind the caller's back (the caller has already been told it failed).
+   */
+  publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
+    const qos = options.qos ?? 1;
+    if (!this.client.connected) {
+      return Promise.reject(new PublishError(`not connected to the MQTT broker; cannot publish on ${topic}`));
+    }
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const callback = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error) reject(new PublishError(`publish on ${topic} failed: ${error.message}`));
+        else resolve();
+      };
+      const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        this.withdraw(callback);
+        reject(new PublishError(`broker did not acknowledge publish on ${topic} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.client.publish(topic, payload, { qos, retain: options.retain ?? false }, callback);
+    });
+  }
+
+  publishJson(topic: string, message: unknown, options: PublishOptions = {}): Promise<void> {
+    return this.publish(topic, JSON.stringify(message), options);
+  }
+
+  /** Marks this instance offline and disconnects cleanly (the will is not sent on a clean disconnect). */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.client.connected && (this.options.announceAvailability ?? true)) {
+      await this.publish(this.availabilityTopic, 'offline', { retain: true }).catch(() => undefined);
+    }
+    await this.client.endAsync(!this.client.connected).catch(() => undefined);
+  }
+
+  private withdraw(callback: (error?: Error) => void): void {
+    const outgoing = (this.client as unknown as { outgoing: Record<number, { cb: unknown }> }).outgoing;
+    for (const [id, entry] of Object.entries(outgoing)) {
+      if (entry.cb === callback) this.client.removeOutgoingMessage(Number(id));
+    }
+  }
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The MQTT topic layout, in one place. Every topic hangs off a configurable prefix except the
+ * metadata topic, which is configurable as a whole so that `image/latest` (the original daemon's
+ * topic) works as a value. See docs/messages.md.
+ */
+export const DEFAULT_PREFIX = 'people-counter';
+
+export type ServiceName = 'broker' | 'ingest' | 'inference' | 'analytics' | 'engage' | 'simulate';
+
+export interface Topics {
+  prefix: string;
+  /** Photo metadata (seed format); also carries legacy results when enabled. */
+  metadata: string;
+  /** Our result message, one per counted photo. */
+  results: string;
+  /** One message per photo that a newer photo of its device replaced in a batch. */
+  superseded: string;
+  /** Failed outcomes and unusable input. */
+  deadLetter: string;
+  /** The inference instances' ordered coordination stream (docs/coordination.md). */
+  coordination: string;
+  /** Occupancy alerts from engage. */
+  alerts: string;
+  /** Retained latest result of one device. */
+  deviceCount(deviceId: string): string;
+  /** Raw JPEG bytes published by a device. */
+  deviceImage(deviceId: string): string;
+  /** Wildcard subscription for deviceImage. */
+  deviceImageWildcard: string;
+  /** Retained `online`/`offline` of one service instance. */
+  availability(service: ServiceName, instanceId: string): string;
+  availabilityWildcard: string;
+}
+
+export function defaultMetadataTopic(prefix = DEFAULT_PREFIX): string {
+  return `${prefix}/images`;
+}
+
+export function makeTopics(prefix = DEFAULT_PREFIX, metadataTopic = defaultMetadataTopic(prefix)): Topics {
+  return {
+    prefix,
+    metadata: metadataTopic,
+    results: `${prefix}/results`,
+    superseded: `${prefix}/superseded`,
+    deadLetter: `${prefix}/dead-letter`,
+    coordination: `${prefix}/inference/coordination`,
+    alerts: `${prefix}/alerts`,
+    deviceCount: (deviceId) => `${prefix}/devices/${deviceId}/count`,
+    deviceImage: (deviceId) => `${prefix}/devices/${deviceId}/image`,
+    deviceImageWildcard: `${prefix}/devices/+/image`,
+    availability: (service, instanceId) => `${prefix}/${service}/${instanceId}/availability`,
+    availabilityWildcard: `${prefix}/+/+/availability`,
+  };
+}
+
+/** Matches an MQTT topic against a filter with `+` and `#` wildcards. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const filterLevels = filter.split('/');
+  const topicLevels = topic.split('/');
+  for (let i = 0; i < filterLevels.length; i++) {
+    const level = filterLevels[i];
+    if (level === '#') return true;
+    if (i >= topicLevels.length) return false;
+    if (level !== '+' && level !== topicLevels[i]) return false;
+  }
+  return filterLevels.length === topicLevels.length;
+}
+
+/** The level a `+` stands for, e.g. the device ID in `<prefix>/devices/+/image`. */
+export function wildcardLevel(filter: string, topic: string): string | undefined {
+  const index = filter.split('/').indexOf('+');
+  return index < 0 ? undefined : topic.split('/')[index];
+}

@@ -1,0 +1,77 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'mqtt';
+import { freePort, waitFor } from './net.js';
+
+export interface RunningMosquitto {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  /** Kills the broker and starts it again on the same port (sessions are lost: no persistence). */
+  restart(): Promise<void>;
+}
+
+/**
+ * Starts Debian's Mosquitto on a free loopback port with limits raised deliberately: its defaults
+ * silently drop QoS 1 messages under bursts (max_queued_messages 1000).
+ */
+export async function startMosquitto(): Promise<RunningMosquitto> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'pc-mosquitto-'));
+  const config = join(dir, 'mosquitto.conf');
+  await writeFile(
+    config,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'max_queued_messages 1000000',
+      'max_inflight_messages 1000',
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      '',
+    ].join('\n'),
+  );
+  let child: ChildProcess | undefined;
+  const url = `mqtt://127.0.0.1:${port}`;
+  const launch = async () => {
+    child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+    await waitFor(() => canConnect(url), { timeoutMs: 10_000, message: 'mosquitto to accept connections' });
+  };
+  const kill = async () => {
+    const current = child;
+    if (!current || current.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      current.once('exit', () => resolve());
+      current.kill('SIGKILL');
+    });
+  };
+  await launch();
+  return {
+    url,
+    port,
+    stop: kill,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
+  };
+}
+
+function canConnect(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const client = connect(url, { reconnectPeriod: 0, connectTimeout: 500 });
+    client.once('connect', () => {
+      client.end(true);
+      resolve(true);
+    });
+    client.once('error', () => {
+      client.end(true);
+      resolve(false);
+    });
+    client.once('close', () => resolve(false));
+  });
+}
