@@ -1,0 +1,26 @@
+# One image for every service: the command (ingest, inference, analytics, engage, broker, up) picks the role.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 builds from source when no prebuilt binary matches.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
+    && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json tsconfig.json ./
+COPY bin ./bin
+COPY scripts ./scripts
+COPY src ./src
+RUN npm ci && npm prune --omit=dev
+
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    PEOPLE_COUNTER_LOG_FORMAT=json
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/dist ./dist
+# The dashboard's static files are served from the source tree.
+COPY --from=build /app/src/engage/web ./src/engage/web
+RUN mkdir -p /data && chown node:node /data
+USER node
+ENTRYPOINT ["node", "bin/people-counter.js"]
+CMD ["--help"]
