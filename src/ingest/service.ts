@@ -86,7 +86,8 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
       },
     ],
   });
-  registerIngestRoutes(app, { ingestor, token: config.token });
+  // After the swagger plugin has loaded, so that the route appears in /openapi.json.
+  app.after(() => registerIngestRoutes(app, { ingestor, token: config.token }));
 
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const stopAllSources = async () => {

@@ -75,8 +75,9 @@ export function postPhoto(
   deviceIdPath: string,
   body: Buffer | undefined,
   headers: Record<string, string> = { 'content-type': 'image/jpeg' },
+  query = '',
 ): Promise<Response> {
-  return fetch(`${baseUrl}/v1/devices/${deviceIdPath}/images`, {
+  return fetch(`${baseUrl}/v1/devices/${deviceIdPath}/images${query}`, {
     method: 'POST',
     headers,
     ...(body !== undefined ? { body: new Uint8Array(body) } : {}),
