@@ -109,6 +109,9 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token }: Inges
         }
       }
       const body = request.body;
+      if (body !== undefined && body !== null && !Buffer.isBuffer(body)) {
+        throw new HttpError(415, 'unsupported-media-type', `send the JPEG as ${JPEG_CONTENT_TYPES.join(' or ')}`);
+      }
       if (!Buffer.isBuffer(body) || body.length === 0) {
         throw new HttpError(400, 'empty-body', 'the request body must be a JPEG (content-type image/jpeg)');
       }

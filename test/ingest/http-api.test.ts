@@ -128,6 +128,12 @@ describe('REST API with the embedded broker and a local store', () => {
     await expectGoodRequestStillWorks();
   });
 
+  test('another content type → 415 JSON', async () => {
+    const response = await postPhoto(harness.service.url, randomUUID(), photo, { 'content-type': 'text/plain' });
+    assert.equal(response.status, 415);
+    assert.equal(((await response.json()) as ErrorBody).error, 'unsupported-media-type');
+  });
+
   test('invalid device IDs → 400 invalid-device-id (percent-encoded separators too)', async () => {
     const count = await objectCount();
     for (const path of ['not-a-uuid', 'a%2Fb', `${randomUUID()}%2F..`, 'a%23b', 'a%2Bb', 'a..b']) {
