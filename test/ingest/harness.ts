@@ -53,6 +53,7 @@ export async function startHarness(
   });
   const service = await startIngestService(ingestConfig(overrides), {
     store,
+    mqttConfig,
     mqtt,
     logger,
     metrics: createMetricsRegistry('ingest', 'test'),

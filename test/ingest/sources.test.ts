@@ -89,6 +89,27 @@ describe('sources with the embedded broker and a local store', () => {
     }
   });
 
+  test('MQTT image topic: a burst larger than the backlog is ingested completely (backpressure, no loss)', async () => {
+    const harness = await startHarness(mqttConfigFor(broker.url), local.store, { mqttImages: true });
+    try {
+      const deviceId = randomUUID();
+      const jpeg = await solidJpeg(160, 120);
+      const metadataBefore = recorder.on(metadataTopic).length;
+      const burst = 60;
+      await Promise.all(
+        Array.from({ length: burst }, () => harness.mqtt.publish(harness.mqtt.topics.deviceImage(deviceId), jpeg)),
+      );
+      await recorder.waitForCount(metadataTopic, metadataBefore + burst, 30_000);
+      const ingested = recorder
+        .on(metadataTopic)
+        .slice(metadataBefore)
+        .map((m) => photoMetadataSchema.parse(m.json()));
+      assert.equal(new Set(ingested.map((m) => m.filePath)).size, burst);
+    } finally {
+      await harness.stop();
+    }
+  });
+
   test('--watch: files in device subfolders are ingested and deleted; bad ones go to .rejected', async () => {
     const inbox = await mkdtemp(join(tmpdir(), 'pc-inbox-'));
     const deviceId = randomUUID();
