@@ -1,32 +1,21 @@
 /**
  * MQTT source: devices publish raw JPEG bytes on `<prefix>/devices/{deviceID}/image`. Every photo
  * that cannot be ingested becomes a dead-letter message and a log line; the source never stops.
- * It receives on a connection of its own, so that pausing reads for backpressure never holds up
- * the acknowledgements of the service's own publishes.
  */
-import type { MqttConfig } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { type DeadLetterMessage, MESSAGE_VERSION, nowSeconds } from '../core/messages.js';
-import { MqttConnection } from '../core/mqtt.js';
+import type { MqttConnection } from '../core/mqtt.js';
 import { wildcardLevel } from '../core/topics.js';
 import { deadLetterReasonFor } from './failure.js';
 import type { PhotoIngestor } from './photo-ingestor.js';
 
 export interface MqttImageSourceOptions {
-  /** Settings for the source's own receiving connection. */
-  mqttConfig: MqttConfig;
-  /** The service's connection, used to publish dead letters. */
   mqtt: MqttConnection;
   ingestor: PhotoIngestor;
   logger: Logger;
   instanceId: string;
   /** Photos decoded at the same time; more would only queue on 2 cores. Default 4. */
   concurrency?: number;
-  /**
-   * Photos received but not yet started before the source stops reading from the broker (the
-   * broker then holds further messages, within its own queue limits). Default 16.
-   */
-  maxBacklog?: number;
 }
 
 export interface MqttImageSource {
@@ -58,19 +47,9 @@ export function imageDeadLetter(
 
 export async function startMqttImageSource(options: MqttImageSourceOptions): Promise<MqttImageSource> {
   const { mqtt, ingestor, logger, instanceId } = options;
-  const receiver = MqttConnection.start({
-    config: options.mqttConfig,
-    service: 'ingest',
-    instanceId: `${instanceId}-images`,
-    logger,
-    announceAvailability: false,
-  });
-  const filter = receiver.topics.deviceImageWildcard;
+  const filter = mqtt.topics.deviceImageWildcard;
   const limit = options.concurrency ?? 4;
-  const maxBacklog = options.maxBacklog ?? 16;
   const waiting: Array<() => Promise<void>> = [];
-  /** Acknowledgements held back while the backlog is full (MQTT.js reads no further packet meanwhile). */
-  const heldAcks: Array<() => void> = [];
   const running = new Set<Promise<void>>();
   let stopped = false;
 
@@ -83,16 +62,6 @@ export async function startMqttImageSource(options: MqttImageSourceOptions): Pro
       });
       running.add(task);
     }
-    while (heldAcks.length > 0 && (stopped || waiting.length < maxBacklog)) heldAcks.shift()!();
-  };
-
-  // Backpressure through MQTT.js's documented hook: it sends the PUBACK and reads the next packet
-  // only after handleMessage's callback, so holding it back stops the flood at the broker.
-  const client = receiver.client;
-  const defaultHandleMessage = client.handleMessage.bind(client);
-  client.handleMessage = (packet, callback) => {
-    if (stopped || waiting.length < maxBacklog) defaultHandleMessage(packet, callback);
-    else heldAcks.push(() => defaultHandleMessage(packet, callback));
   };
 
   const handle = async (topic: string, payload: Buffer) => {
@@ -109,23 +78,16 @@ export async function startMqttImageSource(options: MqttImageSourceOptions): Pro
     }
   };
 
-  receiver.onMessage(filter, (topic, payload) => {
+  mqtt.onMessage(filter, (topic, payload) => {
     if (stopped) return;
     waiting.push(() => handle(topic, payload));
     pump();
   });
-  // Clean session: subscribe on every (re)connection, including one after a broker outage at start.
+  // MQTT.js resubscribes after reconnecting; if the broker is down now, subscribe once it is up.
   const subscribe = () =>
-    receiver.subscribe([filter]).catch((error: unknown) => logger.error({ err: error, filter }, 'cannot subscribe'));
-  let firstSubscription: Promise<void> | undefined;
-  receiver.client.on('connect', () => {
-    firstSubscription = subscribe();
-  });
-  // When the broker is reachable, return only once subscribed, so no photo published next is missed.
-  if (mqtt.connected) {
-    await receiver.waitForConnection(5_000).catch(() => undefined);
-    await firstSubscription;
-  }
+    mqtt.subscribe([filter]).catch((error: unknown) => logger.error({ err: error, filter }, 'cannot subscribe'));
+  if (mqtt.connected) await subscribe();
+  else mqtt.client.once('connect', () => void subscribe());
 
   const idle = async () => {
     while (running.size > 0 || waiting.length > 0) await Promise.allSettled([...running]);
@@ -134,9 +96,7 @@ export async function startMqttImageSource(options: MqttImageSourceOptions): Pro
     idle,
     stop: async () => {
       stopped = true;
-      client.handleMessage = defaultHandleMessage;
-      pump();
-      await receiver.close();
+      if (mqtt.connected) await mqtt.client.unsubscribeAsync(filter).catch(() => undefined);
       await idle();
     },
   };

@@ -3,8 +3,6 @@
  * topic, a watched folder and a camera command optionally). Starts even while the broker is down:
  * requests then get 503 until it is back.
  */
-
-import type { MqttConfig } from '../core/config.js';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import { IMAGE_BUCKET } from '../core/ids.js';
 import type { ImageLimits } from '../core/image.js';
@@ -33,8 +31,6 @@ export interface IngestConfig {
 
 export interface IngestDeps {
   store: ObjectStore;
-  /** Broker settings, for the MQTT image source's own receiving connection. */
-  mqttConfig: MqttConfig;
   /** Started (not necessarily connected) connection; the service does not close it. */
   mqtt: MqttConnection;
   logger: Logger;
@@ -107,7 +103,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     logger.info({ url, storage: store.description, metadataTopic: mqtt.topics.metadata }, 'ingestion API listening');
 
     if (config.mqttImages) {
-      const source = await startMqttImageSource({ mqttConfig: deps.mqttConfig, mqtt, ingestor, logger, instanceId });
+      const source = await startMqttImageSource({ mqtt, ingestor, logger, instanceId });
       stops.push({ name: 'mqtt-images', stop: source.stop });
       logger.info({ topic: mqtt.topics.deviceImageWildcard }, 'accepting photos over MQTT');
     }

@@ -53,7 +53,6 @@ export async function startHarness(
   });
   const service = await startIngestService(ingestConfig(overrides), {
     store,
-    mqttConfig,
     mqtt,
     logger,
     metrics: createMetricsRegistry('ingest', 'test'),

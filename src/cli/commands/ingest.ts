@@ -148,7 +148,7 @@ Examples:
     const metrics = createMetricsRegistry('ingest', instanceId);
     let service: Awaited<ReturnType<typeof startIngestService>>;
     try {
-      service = await startIngestService(config, { store, mqtt, mqttConfig, logger, metrics, instanceId, version });
+      service = await startIngestService(config, { store, mqtt, logger, metrics, instanceId, version });
     } catch (error) {
       await mqtt.close();
       await store.close();
