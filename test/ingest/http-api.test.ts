@@ -5,13 +5,16 @@ import { after, before, describe, test } from 'node:test';
 import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { IMAGE_BUCKET, parseFilePath } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
+import { createMetricsRegistry } from '../../src/core/metrics.js';
+import { MqttConnection } from '../../src/core/mqtt.js';
 import { S3ObjectStore } from '../../src/core/storage/index.js';
+import { startIngestService } from '../../src/ingest/service.js';
 import { mqttConfigFor, startEmbeddedBroker } from '../helpers/broker.js';
 import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
-import { waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
 import { startS3 } from '../helpers/s3rver.js';
-import { type Harness, postPhoto, startHarness, temporaryStore } from './harness.js';
+import { type Harness, ingestConfig, postPhoto, startHarness, temporaryStore } from './harness.js';
 
 interface ErrorBody {
   error: string;
@@ -217,6 +220,65 @@ describe('REST API failure modes', () => {
       await harness.stop();
       await store.close();
       await restarted?.stop();
+      await broker.stop();
+    }
+  });
+
+  test('starts while the broker is down (503 meanwhile) and serves once it is up', async () => {
+    const port = await freePort();
+    const url = `mqtt://127.0.0.1:${port}`;
+    const local = await temporaryStore();
+    const logger = silentLogger();
+    const mqtt = MqttConnection.start({
+      config: mqttConfigFor(url),
+      service: 'ingest',
+      instanceId: 'late',
+      logger,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 200,
+    });
+    const service = await startIngestService(ingestConfig({ mqttImages: true }), {
+      store: local.store,
+      mqtt,
+      logger,
+      metrics: createMetricsRegistry('ingest', 'late'),
+      instanceId: 'late',
+      version: 'test',
+    });
+    let broker: RunningBroker | undefined;
+    try {
+      const early = await postPhoto(service.url, randomUUID(), await solidJpeg());
+      assert.equal(early.status, 503);
+      assert.deepEqual(await local.store.list(IMAGE_BUCKET), []);
+      broker = await startBroker({ host: '127.0.0.1', port, logger });
+      await waitFor(() => mqtt.connected, { message: 'the service to connect' });
+      assert.equal((await postPhoto(service.url, randomUUID(), await solidJpeg())).status, 201);
+    } finally {
+      await service.stop();
+      await mqtt.close();
+      await broker?.stop();
+      await local.remove();
+    }
+  });
+
+  test('storage unreachable at start: the service starts, /healthz reports it', async () => {
+    const broker = await startEmbeddedBroker();
+    const store = new S3ObjectStore({
+      kind: 's3',
+      endpoint: `http://127.0.0.1:${await freePort()}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      accessKeyId: 'x',
+      secretAccessKey: 'y',
+    });
+    const harness = await startHarness(mqttConfigFor(broker.url), store);
+    try {
+      const health = await fetch(`${harness.service.url}/healthz`);
+      assert.equal(health.status, 503);
+      assert.deepEqual(await health.json(), { status: 'unhealthy', checks: { mqtt: true, storage: false } });
+    } finally {
+      await harness.stop();
+      await store.close();
       await broker.stop();
     }
   });

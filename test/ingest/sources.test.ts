@@ -145,6 +145,30 @@ describe('sources with the embedded broker and a local store', () => {
     }
   });
 
+  test("--watch with --device and --move-to: every file is that device's; ingested files are moved", async () => {
+    const inbox = await mkdtemp(join(tmpdir(), 'pc-inbox-'));
+    const done = await mkdtemp(join(tmpdir(), 'pc-done-'));
+    const deviceId = randomUUID();
+    const harness = await startHarness(mqttConfigFor(broker.url), local.store, {
+      watch: { dir: inbox, deviceId, moveTo: done },
+    });
+    try {
+      const metadataBefore = recorder.on(metadataTopic).length;
+      await writeFile(join(inbox, 'one.jpg'), await solidJpeg());
+      await writeFile(join(inbox, '.partial.jpg.tmp'), Buffer.from('being written'));
+      const [message] = (await recorder.waitForCount(metadataTopic, metadataBefore + 1, 20_000)).slice(-1);
+      assert.equal(photoMetadataSchema.parse(message!.json()).deviceID, deviceId);
+      await waitFor(async () => (await readdir(join(done, deviceId)).catch(() => [] as string[])).includes('one.jpg'), {
+        message: 'file moved to --move-to/<device>/',
+      });
+      assert.deepEqual(await readdir(inbox), ['.partial.jpg.tmp'], 'hidden files are left alone');
+    } finally {
+      await harness.stop();
+      await rm(inbox, { recursive: true, force: true });
+      await rm(done, { recursive: true, force: true });
+    }
+  });
+
   test('simulator sends photos over REST and over MQTT', async () => {
     const images = await mkdtemp(join(tmpdir(), 'pc-sim-images-'));
     await writeFile(join(images, 'a.jpg'), await solidJpeg());
