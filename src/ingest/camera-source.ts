@@ -29,9 +29,14 @@ const STDERR_EXCERPT = 500;
 
 /**
  * Runs `command` in a shell and returns its stdout. Output beyond `maxBytes` is an error; the
- * whole process group is killed on timeout so that ffmpeg & co. do not linger.
+ * whole process group is killed on timeout or abort so that ffmpeg & co. do not linger.
  */
-export function captureStdout(command: string, timeoutMs: number, maxBytes: number): Promise<Buffer> {
+export function captureStdout(
+  command: string,
+  timeoutMs: number,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const chunks: Buffer[] = [];
@@ -49,6 +54,11 @@ export function captureStdout(command: string, timeoutMs: number, maxBytes: numb
       failure = `timed out after ${timeoutMs} ms`;
       killGroup();
     }, timeoutMs);
+    const onAbort = () => {
+      failure ??= 'was stopped';
+      killGroup();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
@@ -63,15 +73,17 @@ export function captureStdout(command: string, timeoutMs: number, maxBytes: numb
     });
     child.on('error', (error) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       reject(new CaptureError(`cannot run camera command: ${error.message}`));
     });
-    child.on('close', (code, signal) => {
+    child.on('close', (code, exitSignal) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       const excerpt = stderr.trim().slice(-STDERR_EXCERPT);
       const suffix = excerpt ? `; stderr: ${excerpt}` : '';
       if (failure) reject(new CaptureError(`camera command ${failure}${suffix}`));
       else if (code !== 0)
-        reject(new CaptureError(`camera command exited with ${signal ?? `status ${code}`}${suffix}`));
+        reject(new CaptureError(`camera command exited with ${exitSignal ?? `status ${code}`}${suffix}`));
       else resolve(Buffer.concat(chunks));
     });
   });
@@ -82,14 +94,16 @@ export function startCameraSource(options: CameraSourceOptions): CameraSource {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> | undefined;
+  const stopping = new AbortController();
 
   const runOnce = async () => {
     const takenAt = nowSeconds();
     try {
-      const jpeg = await captureStdout(command, timeoutMs, ingestor.limits.maxBytes);
+      const jpeg = await captureStdout(command, timeoutMs, ingestor.limits.maxBytes, stopping.signal);
       const metadata = await ingestor.ingest(deviceId, jpeg, takenAt);
       logger.info({ filePath: metadata.filePath, bytes: jpeg.length }, 'camera photo ingested');
     } catch (error) {
+      if (stopped) return;
       logger.warn({ err: error, deviceID: deviceId }, 'camera capture failed; trying again at the next interval');
     }
   };
@@ -111,6 +125,7 @@ export function startCameraSource(options: CameraSourceOptions): CameraSource {
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
+      stopping.abort();
       await current;
     },
   };

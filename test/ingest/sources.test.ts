@@ -228,10 +228,14 @@ describe('sources with the embedded broker and a local store', () => {
 });
 
 describe('captureStdout', () => {
-  test('returns stdout; reports exit status with a stderr excerpt; kills on timeout', async () => {
+  test('returns stdout; reports exit status with a stderr excerpt; kills on timeout, overflow and abort', async () => {
     assert.equal((await captureStdout('printf abc', 5_000, 100)).toString(), 'abc');
     await assert.rejects(captureStdout('echo oops >&2; exit 4', 5_000, 100), /status 4; stderr: oops/);
     await assert.rejects(captureStdout('sleep 30', 100, 100), /timed out after 100 ms/);
     await assert.rejects(captureStdout('head -c 1000 /dev/zero', 5_000, 100), /more than 100 bytes/);
+    const abort = new AbortController();
+    const running = captureStdout('sleep 30', 60_000, 100, abort.signal);
+    abort.abort();
+    await assert.rejects(running, /was stopped/);
   });
 });
