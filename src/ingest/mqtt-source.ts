@@ -16,6 +16,11 @@ export interface MqttImageSourceOptions {
   instanceId: string;
   /** Photos decoded at the same time; more would only queue on 2 cores. Default 4. */
   concurrency?: number;
+  /**
+   * Bytes of photos allowed to wait for a decode slot. A photo arriving when the queue is full is
+   * dead-lettered as `overloaded` instead of growing memory without bound.
+   */
+  maxQueuedBytes: number;
 }
 
 export interface MqttImageSource {
@@ -50,6 +55,7 @@ export async function startMqttImageSource(options: MqttImageSourceOptions): Pro
   const filter = mqtt.topics.deviceImageWildcard;
   const limit = options.concurrency ?? 4;
   const waiting: Array<() => Promise<void>> = [];
+  let queuedBytes = 0;
   const running = new Set<Promise<void>>();
   let stopped = false;
 
@@ -78,9 +84,30 @@ export async function startMqttImageSource(options: MqttImageSourceOptions): Pro
     }
   };
 
+  const shed = (topic: string, payload: Buffer) => {
+    const deviceId = wildcardLevel(filter, topic);
+    const detail = `ingest queue full (${queuedBytes} bytes waiting, limit ${options.maxQueuedBytes}); photo dropped`;
+    const letter: DeadLetterMessage = {
+      ...imageDeadLetter(new Error(detail), topic, deviceId, payload.length, instanceId),
+      reason: 'overloaded',
+    };
+    logger.warn({ topic, bytes: payload.length }, 'ingest queue full; photo from MQTT dropped');
+    void mqtt.publishJson(mqtt.topics.deadLetter, letter).catch((publishError: unknown) => {
+      logger.error({ err: publishError, topic }, 'cannot publish dead letter');
+    });
+  };
+
   mqtt.onMessage(filter, (topic, payload) => {
     if (stopped) return;
-    waiting.push(() => handle(topic, payload));
+    if (queuedBytes + payload.length > options.maxQueuedBytes && waiting.length > 0) {
+      shed(topic, payload);
+      return;
+    }
+    queuedBytes += payload.length;
+    waiting.push(() => {
+      queuedBytes -= payload.length;
+      return handle(topic, payload);
+    });
     pump();
   });
   // MQTT.js resubscribes after reconnecting; if the broker is down now, subscribe once it is up.

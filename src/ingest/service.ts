@@ -25,6 +25,8 @@ export interface IngestConfig {
   token: string | undefined;
   /** Accept raw JPEGs published on `<prefix>/devices/{deviceID}/image`. */
   mqttImages: boolean;
+  /** Bytes of MQTT photos that may wait for decoding before new ones are dead-lettered as overloaded. */
+  mqttMaxQueuedBytes: number;
   watch: { dir: string; deviceId: string | undefined; moveTo: string | undefined } | undefined;
   camera: { command: string; deviceId: string; intervalMs: number; timeoutMs: number } | undefined;
 }
@@ -103,7 +105,13 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     logger.info({ url, storage: store.description, metadataTopic: mqtt.topics.metadata }, 'ingestion API listening');
 
     if (config.mqttImages) {
-      const source = await startMqttImageSource({ mqtt, ingestor, logger, instanceId });
+      const source = await startMqttImageSource({
+        mqtt,
+        ingestor,
+        logger,
+        instanceId,
+        maxQueuedBytes: config.mqttMaxQueuedBytes,
+      });
       stops.push({ name: 'mqtt-images', stop: source.stop });
       logger.info({ topic: mqtt.topics.deviceImageWildcard }, 'accepting photos over MQTT');
     }

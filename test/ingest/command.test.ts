@@ -20,6 +20,7 @@ describe('people-counter ingest options', () => {
     assert.deepEqual(config.limits, { maxBytes: 10_000_000, maxPixels: 50_000_000 });
     assert.equal(config.allowAnyDeviceId, false);
     assert.equal(config.mqttImages, true);
+    assert.equal(config.mqttMaxQueuedBytes, 200_000_000);
     assert.equal(config.token, undefined);
     assert.equal(config.watch, undefined);
     assert.equal(config.camera, undefined);

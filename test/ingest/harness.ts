@@ -25,6 +25,7 @@ export function ingestConfig(overrides: Partial<IngestConfig> = {}): IngestConfi
     allowAnyDeviceId: false,
     token: undefined,
     mqttImages: false,
+    mqttMaxQueuedBytes: 200_000_000,
     watch: undefined,
     camera: undefined,
     ...overrides,

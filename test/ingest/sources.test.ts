@@ -110,6 +110,38 @@ describe('sources with the embedded broker and a local store', () => {
     }
   });
 
+  test('MQTT image topic: a flood beyond the queue limit is shed with "overloaded" dead letters, none lost silently', async () => {
+    const jpeg = await noiseJpeg(640, 480);
+    const harness = await startHarness(mqttConfigFor(broker.url), local.store, {
+      mqttImages: true,
+      mqttMaxQueuedBytes: jpeg.length * 3,
+    });
+    try {
+      const deviceId = randomUUID();
+      const metadataBefore = recorder.on(metadataTopic).length;
+      const lettersBefore = recorder.on(deadLetterTopic).length;
+      const flood = 40;
+      await Promise.all(
+        Array.from({ length: flood }, () => harness.mqtt.publish(harness.mqtt.topics.deviceImage(deviceId), jpeg)),
+      );
+      await waitFor(
+        () =>
+          recorder.on(metadataTopic).length - metadataBefore + recorder.on(deadLetterTopic).length - lettersBefore ===
+          flood,
+        { timeoutMs: 30_000, message: 'an outcome for every photo of the flood' },
+      );
+      const letters = recorder
+        .on(deadLetterTopic)
+        .slice(lettersBefore)
+        .map((m) => deadLetterMessageSchema.parse(m.json()));
+      assert.ok(letters.length > 0, 'the flood exceeded the queue');
+      assert.ok(letters.every((letter) => letter.reason === 'overloaded' && letter.deviceID === deviceId));
+      assert.ok(recorder.on(metadataTopic).length > metadataBefore, 'some photos were ingested');
+    } finally {
+      await harness.stop();
+    }
+  });
+
   test('--watch: files in device subfolders are ingested and deleted; bad ones go to .rejected', async () => {
     const inbox = await mkdtemp(join(tmpdir(), 'pc-inbox-'));
     const deviceId = randomUUID();

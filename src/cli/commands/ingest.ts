@@ -27,6 +27,7 @@ import {
 const { version } = createRequire(import.meta.url)('../../../../package.json') as { version: string };
 
 export const INGEST_TOKEN_ENV = `${ENV_PREFIX}INGEST_TOKEN`;
+const DEFAULT_MQTT_MAX_QUEUED_BYTES = 200_000_000;
 
 const ingestOptionsSchema = z.object({
   host: z.string(),
@@ -35,6 +36,7 @@ const ingestOptionsSchema = z.object({
   maxPixels: z.number().int().positive(),
   allowAnyDeviceId: z.boolean().optional(),
   mqttImages: z.boolean(),
+  mqttMaxQueued: z.number().int().positive(),
   watch: z.string().optional(),
   device: z.string().optional(),
   moveTo: z.string().optional(),
@@ -67,6 +69,7 @@ export function ingestConfigFromOptions(raw: unknown, env: NodeJS.ProcessEnv = p
     allowAnyDeviceId,
     token: readSecret(env, INGEST_TOKEN_ENV),
     mqttImages: options.mqttImages,
+    mqttMaxQueuedBytes: options.mqttMaxQueued,
     watch:
       options.watch === undefined
         ? undefined
@@ -110,6 +113,14 @@ export function ingestCommand(): Command {
       option('--no-mqtt-images', 'do not accept raw JPEGs on <prefix>/devices/{deviceID}/image').env(
         `${ENV_PREFIX}NO_MQTT_IMAGES`,
       ),
+    )
+    .addOption(
+      option(
+        '--mqtt-max-queued <size>',
+        'MQTT photos waiting for decoding beyond this many bytes are dropped with an "overloaded" dead letter',
+      )
+        .argParser(byteSizeArg)
+        .default(DEFAULT_MQTT_MAX_QUEUED_BYTES, '200MB'),
     )
     .addOption(option('--watch <dir>', 'also ingest JPEG files dropped into this folder (<dir>/<deviceID>/<file>)'))
     .addOption(option('--device <id>', 'device of every --watch file, or of --camera-command photos'))
