@@ -10,7 +10,7 @@ import type { Logger } from '../core/log.js';
 import type { Registry } from '../core/metrics.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';
-import { type CameraSource, startCameraSource } from './camera-source.js';
+import { startCameraSource } from './camera-source.js';
 import { registerIngestRoutes } from './http-api.js';
 import { startMqttImageSource } from './mqtt-source.js';
 import { PhotoIngestor } from './photo-ingestor.js';
@@ -74,7 +74,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     version: deps.version,
     logger,
     metrics,
-    // Fastify's own limit sits just above ours so that oversize bodies are refused while streaming.
+    // Fastify refuses an oversize body while it streams in, before buffering all of it.
     bodyLimit: config.limits.maxBytes,
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
@@ -92,8 +92,11 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
   app.after(() => registerIngestRoutes(app, { ingestor, token: config.token }));
 
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  let stopped = false;
   const stopAllSources = async () => {
-    for (const part of stops.reverse()) {
+    if (stopped) return;
+    stopped = true;
+    for (const part of [...stops].reverse()) {
       await part
         .stop()
         .catch((error: unknown) => logger.error({ err: error, part: part.name }, 'error while stopping'));
@@ -120,15 +123,15 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
       await source.ready;
       stops.push({ name: 'watch', stop: source.stop });
     }
-    let camera: CameraSource | undefined;
     if (config.camera) {
-      camera = startCameraSource({ ...config.camera, ingestor, logger });
+      const camera = startCameraSource({ ...config.camera, ingestor, logger });
       stops.push({ name: 'camera', stop: camera.stop });
     }
     return { url, ingestor, app, stop: stopAllSources };
   } catch (error) {
+    const listening = stops.some((part) => part.name === 'http');
     await stopAllSources();
-    if (!stops.some((part) => part.name === 'http')) await app.close().catch(() => undefined);
+    if (!listening) await app.close().catch(() => undefined);
     throw error;
   }
 }
