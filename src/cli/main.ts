@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/config.js';
 import { brokerCommand } from './commands/broker.js';
+import { ingestCommand } from './commands/ingest.js';
+import { simulateCommand } from './commands/simulate.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   // One line per command; each lives in ./commands/<name>.ts.
   program.addCommand(brokerCommand());
+  program.addCommand(ingestCommand());
+  program.addCommand(simulateCommand());
   // <commands>
   return program;
 }

@@ -42,7 +42,8 @@ export async function inspectJpeg(buffer: Buffer, limits: ImageLimits = DEFAULT_
   let width: number | undefined;
   let height: number | undefined;
   try {
-    ({ width, height } = await sharp(buffer).metadata());
+    // Header only: sharp's default pixel limit would hide a bomb's size behind a generic error.
+    ({ width, height } = await sharp(buffer, { limitInputPixels: false }).metadata());
   } catch (error) {
     throw new ImageRejectedError('undecodable', `cannot read JPEG header: ${(error as Error).message}`);
   }

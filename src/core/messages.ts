@@ -111,6 +111,8 @@ export const deadLetterReasons = [
   'storage-error',
   'publish-error',
   'orphaned-photo',
+  /** Input refused because the service's queue was full (load shedding), e.g. an MQTT photo flood. */
+  'overloaded',
 ] as const;
 export const deadLetterReasonSchema = z.enum(deadLetterReasons);
 export type DeadLetterReason = z.infer<typeof deadLetterReasonSchema>;

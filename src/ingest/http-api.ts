@@ -1,0 +1,133 @@
+/**
+ * REST source: `POST /v1/devices/{deviceID}/images` with a JPEG body. Maps the ingestor's typed
+ * errors to HTTP statuses; the body is read as raw bytes up to the image size limit.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
+import { ImageRejectedError } from '../core/image.js';
+import {
+  type IngestError,
+  InvalidDeviceIdError,
+  InvalidTimestampError,
+  type PhotoIngestor,
+  PublishFailedError,
+  StorageUnavailableIngestError,
+} from './photo-ingestor.js';
+
+export const JPEG_CONTENT_TYPES = ['image/jpeg', 'application/octet-stream'];
+
+/** Seconds a client should wait before retrying after a 503. */
+export const RETRY_AFTER_SECONDS = 5;
+
+const publishedMetadataSchema = z.object({
+  type: z.literal('data'),
+  deviceID: z.string(),
+  filePath: z.string().describe('"people-counter-images/image<uuid>.jpg"'),
+  creationTimestamp: z.number().describe('unix seconds'),
+});
+
+/** The HTTP answer for an ingestion failure. Pure. */
+export function httpErrorFor(error: IngestError): HttpError {
+  if (error instanceof InvalidDeviceIdError) return new HttpError(400, 'invalid-device-id', error.message);
+  if (error instanceof InvalidTimestampError) return new HttpError(400, 'invalid-timestamp', error.message);
+  if (error instanceof ImageRejectedError) {
+    switch (error.problem) {
+      case 'too-large':
+        return new HttpError(413, 'image-too-large', error.message);
+      case 'too-many-pixels':
+        return new HttpError(422, 'too-many-pixels', error.message);
+      case 'empty':
+        return new HttpError(400, 'empty-body', error.message);
+      default:
+        return new HttpError(400, error.problem, error.message);
+    }
+  }
+  const retry = { 'retry-after': String(RETRY_AFTER_SECONDS) };
+  if (error instanceof StorageUnavailableIngestError) {
+    return new HttpError(503, 'storage-unavailable', error.message, retry);
+  }
+  return new HttpError(503, 'broker-unavailable', error.message, retry);
+}
+
+function isIngestError(error: unknown): error is IngestError {
+  return (
+    error instanceof InvalidDeviceIdError ||
+    error instanceof InvalidTimestampError ||
+    error instanceof ImageRejectedError ||
+    error instanceof StorageUnavailableIngestError ||
+    error instanceof PublishFailedError
+  );
+}
+
+export interface IngestRoutesOptions {
+  ingestor: PhotoIngestor;
+  /** When set, devices must send `Authorization: Bearer <token>`. */
+  token: string | undefined;
+}
+
+export function registerIngestRoutes(app: HttpServer, { ingestor, token }: IngestRoutesOptions): void {
+  app.addContentTypeParser(
+    JPEG_CONTENT_TYPES,
+    { parseAs: 'buffer', bodyLimit: ingestor.limits.maxBytes },
+    (_request, body, done) => done(null, body),
+  );
+  const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
+
+  app.post(
+    '/v1/devices/:deviceID/images',
+    {
+      schema: {
+        description:
+          'Ingest one photo: the JPEG is validated, stored in bucket people-counter-images and announced on the ' +
+          'metadata topic (QoS 1). Responds with the metadata message that was published.',
+        params: z.object({ deviceID: z.string().describe('device ID (a UUID v4 unless --allow-any-device-id)') }),
+        querystring: z.object({
+          creationTimestamp: z.coerce
+            .number()
+            .optional()
+            .describe('when the photo was taken, unix seconds (default: now)'),
+        }),
+        response: {
+          201: publishedMetadataSchema,
+          400: errorBodySchema,
+          401: errorBodySchema,
+          413: errorBodySchema,
+          415: errorBodySchema,
+          422: errorBodySchema,
+          503: errorBodySchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      if (expected) {
+        const given = Buffer.from(request.headers.authorization ?? '');
+        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+          throw new HttpError(401, 'unauthorized', 'missing or wrong "Authorization: Bearer <token>"', {
+            'www-authenticate': 'Bearer',
+          });
+        }
+      }
+      const body = request.body;
+      if (body !== undefined && body !== null && !Buffer.isBuffer(body)) {
+        throw new HttpError(415, 'unsupported-media-type', `send the JPEG as ${JPEG_CONTENT_TYPES.join(' or ')}`);
+      }
+      if (!Buffer.isBuffer(body) || body.length === 0) {
+        throw new HttpError(400, 'empty-body', 'the request body must be a JPEG (content-type image/jpeg)');
+      }
+      try {
+        const metadata = await ingestor.ingest(request.params.deviceID, body, request.query.creationTimestamp);
+        return reply.status(201).send(metadata);
+      } catch (error) {
+        if (isIngestError(error)) {
+          const httpError = httpErrorFor(error);
+          const log =
+            httpError.statusCode >= 500 ? request.log.warn.bind(request.log) : request.log.info.bind(request.log);
+          log({ deviceID: request.params.deviceID, code: httpError.code, detail: error.message }, 'photo refused');
+          throw httpError;
+        }
+        throw error;
+      }
+    },
+  );
+}

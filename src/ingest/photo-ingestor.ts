@@ -1,0 +1,202 @@
+/**
+ * The one path every photo takes into the system, whatever its source (REST, MQTT, folder,
+ * camera command): validate → store durably → publish metadata. A photo whose metadata cannot be
+ * published is deleted again, so nothing is left in the bucket that no instance will ever count.
+ */
+import { deviceIdProblem, filePathOf, IMAGE_BUCKET, isUuidV4, newImageKey } from '../core/ids.js';
+import { type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
+import type { Logger } from '../core/log.js';
+import { nowSeconds, type PhotoMetadata, unixSecondsSchema } from '../core/messages.js';
+import { Counter, Histogram, type Registry } from '../core/metrics.js';
+import type { MqttConnection } from '../core/mqtt.js';
+import type { ObjectStore } from '../core/storage/index.js';
+
+export { ImageRejectedError };
+
+/** Object metadata keys the inference service reads to rebuild lost metadata messages. */
+export const OBJECT_METADATA_DEVICE_ID = 'device-id';
+export const OBJECT_METADATA_CREATION_TIMESTAMP = 'creation-timestamp';
+
+export class InvalidDeviceIdError extends Error {
+  override name = 'InvalidDeviceIdError';
+}
+
+export class InvalidTimestampError extends Error {
+  override name = 'InvalidTimestampError';
+}
+
+/** The photo could not be stored; nothing was published. The caller may retry later. */
+export class StorageUnavailableIngestError extends Error {
+  override name = 'StorageUnavailableIngestError';
+}
+
+/** The metadata could not be published; the stored photo was deleted again. The caller may retry later. */
+export class PublishFailedError extends Error {
+  override name = 'PublishFailedError';
+  constructor(
+    message: string,
+    /** False when deleting the stored photo also failed (it is then an orphan; inference rebuilds it). */
+    readonly photoRemoved: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export type IngestError =
+  | InvalidDeviceIdError
+  | InvalidTimestampError
+  | ImageRejectedError
+  | StorageUnavailableIngestError
+  | PublishFailedError;
+
+/** Why a device ID is refused under the given policy, or null. Pure. */
+export function deviceIdRejection(deviceId: string, allowAnyDeviceId: boolean): string | null {
+  const problem = deviceIdProblem(deviceId);
+  if (problem) return problem;
+  if (!allowAnyDeviceId && !isUuidV4(deviceId)) {
+    return 'deviceID must be a UUID v4 (start the service with --allow-any-device-id to accept other safe IDs)';
+  }
+  return null;
+}
+
+/** The seed-format metadata message of a stored photo. Pure. */
+export function buildPhotoMetadata(deviceId: string, key: string, creationTimestamp: number): PhotoMetadata {
+  return { type: 'data', deviceID: deviceId, filePath: filePathOf(key), creationTimestamp };
+}
+
+/** The object metadata stored with the photo. Pure. */
+export function objectMetadataFor(deviceId: string, creationTimestamp: number): Record<string, string> {
+  return {
+    [OBJECT_METADATA_DEVICE_ID]: deviceId,
+    [OBJECT_METADATA_CREATION_TIMESTAMP]: String(creationTimestamp),
+  };
+}
+
+export interface PhotoIngestorOptions {
+  store: ObjectStore;
+  mqtt: MqttConnection;
+  logger: Logger;
+  metrics: Registry;
+  limits: ImageLimits;
+  allowAnyDeviceId: boolean;
+}
+
+/** Reasons used in the `people_counter_ingest_photos_rejected_total` metric. */
+export type RejectionReason =
+  | 'invalid-device-id'
+  | 'invalid-timestamp'
+  | ImageRejectedError['problem']
+  | 'storage'
+  | 'publish';
+
+export class PhotoIngestor {
+  private readonly ingested: Counter;
+  private readonly rejected: Counter<'reason'>;
+  private readonly bytes: Counter;
+  private readonly storeSeconds: Histogram;
+  private readonly publishSeconds: Histogram;
+
+  constructor(private readonly options: PhotoIngestorOptions) {
+    const registers = [options.metrics];
+    this.ingested = new Counter({
+      name: 'people_counter_ingest_photos_total',
+      help: 'Photos stored and announced on the metadata topic',
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'people_counter_ingest_photos_rejected_total',
+      help: 'Photos refused or failed, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'people_counter_ingest_bytes_total',
+      help: 'Bytes of photos ingested',
+      registers,
+    });
+    const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    this.storeSeconds = new Histogram({
+      name: 'people_counter_ingest_store_seconds',
+      help: 'Time to store one photo durably',
+      buckets,
+      registers,
+    });
+    this.publishSeconds = new Histogram({
+      name: 'people_counter_ingest_publish_seconds',
+      help: 'Time to publish one metadata message (QoS 1, until acknowledged)',
+      buckets,
+      registers,
+    });
+  }
+
+  get limits(): ImageLimits {
+    return this.options.limits;
+  }
+
+  /**
+   * Stores the photo and then announces it. Resolves with the published metadata; rejects with
+   * one of the typed errors above, leaving nothing half-done behind.
+   */
+  async ingest(deviceId: string, jpeg: Buffer, creationTimestamp?: number): Promise<PhotoMetadata> {
+    const { store, mqtt, logger, limits, allowAnyDeviceId } = this.options;
+    const deviceProblem = deviceIdRejection(deviceId, allowAnyDeviceId);
+    if (deviceProblem) {
+      this.rejected.inc({ reason: 'invalid-device-id' });
+      throw new InvalidDeviceIdError(deviceProblem);
+    }
+    const timestamp = creationTimestamp ?? nowSeconds();
+    const timestampCheck = unixSecondsSchema.safeParse(timestamp);
+    if (!timestampCheck.success) {
+      this.rejected.inc({ reason: 'invalid-timestamp' });
+      throw new InvalidTimestampError(
+        `creationTimestamp ${timestamp} is invalid: ${timestampCheck.error.issues[0]?.message ?? 'not unix seconds'}`,
+      );
+    }
+    try {
+      await inspectJpeg(jpeg, limits);
+    } catch (error) {
+      if (error instanceof ImageRejectedError) this.rejected.inc({ reason: error.problem });
+      throw error;
+    }
+
+    const key = newImageKey();
+    const stopStoreTimer = this.storeSeconds.startTimer();
+    try {
+      await store.put(IMAGE_BUCKET, key, jpeg, objectMetadataFor(deviceId, timestamp));
+    } catch (error) {
+      this.rejected.inc({ reason: 'storage' });
+      throw new StorageUnavailableIngestError(`cannot store the photo: ${(error as Error).message}`, { cause: error });
+    } finally {
+      stopStoreTimer();
+    }
+
+    const metadata = buildPhotoMetadata(deviceId, key, timestamp);
+    const stopPublishTimer = this.publishSeconds.startTimer();
+    try {
+      await mqtt.publishJson(mqtt.topics.metadata, metadata, { qos: 1 });
+    } catch (error) {
+      this.rejected.inc({ reason: 'publish' });
+      const photoRemoved = await store.delete(IMAGE_BUCKET, key).then(
+        () => true,
+        (deleteError: unknown) => {
+          logger.error(
+            { err: deleteError, filePath: metadata.filePath },
+            'publish failed and the stored photo could not be deleted: it is orphaned until inference recovers it',
+          );
+          return false;
+        },
+      );
+      throw new PublishFailedError(`cannot publish the photo's metadata: ${(error as Error).message}`, photoRemoved, {
+        cause: error,
+      });
+    } finally {
+      stopPublishTimer();
+    }
+
+    this.ingested.inc();
+    this.bytes.inc(jpeg.length);
+    logger.debug({ deviceID: deviceId, filePath: metadata.filePath, bytes: jpeg.length }, 'photo ingested');
+    return metadata;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The ingestion service: one PhotoIngestor behind every enabled source (REST always; MQTT image
+ * topic, a watched folder and a camera command optionally). Starts even while the broker is down:
+ * requests then get 503 until it is back.
+ */
+import { createHttpServer, type HttpServer, listen } from '../core/http.js';
+import { IMAGE_BUCKET } from '../core/ids.js';
+import type { ImageLimits } from '../core/image.js';
+import type { Logger } from '../core/log.js';
+import type { Registry } from '../core/metrics.js';
+import type { MqttConnection } from '../core/mqtt.js';
+import type { ObjectStore } from '../core/storage/index.js';
+import { startCameraSource } from './camera-source.js';
+import { registerIngestRoutes } from './http-api.js';
+import { startMqttImageSource } from './mqtt-source.js';
+import { PhotoIngestor } from './photo-ingestor.js';
+import { startWatchSource } from './watch-source.js';
+
+export interface IngestConfig {
+  host: string;
+  port: number;
+  limits: ImageLimits;
+  allowAnyDeviceId: boolean;
+  /** Bearer token devices must send to the REST API; undefined = no authentication. */
+  token: string | undefined;
+  /** Accept raw JPEGs published on `<prefix>/devices/{deviceID}/image`. */
+  mqttImages: boolean;
+  /** Bytes of MQTT photos that may wait for decoding before new ones are dead-lettered as overloaded. */
+  mqttMaxQueuedBytes: number;
+  watch: { dir: string; deviceId: string | undefined; moveTo: string | undefined } | undefined;
+  camera: { command: string; deviceId: string; intervalMs: number; timeoutMs: number } | undefined;
+}
+
+export interface IngestDeps {
+  store: ObjectStore;
+  /** Started (not necessarily connected) connection; the service does not close it. */
+  mqtt: MqttConnection;
+  logger: Logger;
+  metrics: Registry;
+  instanceId: string;
+  version: string;
+}
+
+export interface RunningIngestService {
+  /** Base URL of the REST API, e.g. http://127.0.0.1:8081. */
+  url: string;
+  ingestor: PhotoIngestor;
+  app: HttpServer;
+  stop(): Promise<void>;
+}
+
+export async function startIngestService(config: IngestConfig, deps: IngestDeps): Promise<RunningIngestService> {
+  const { store, mqtt, logger, metrics, instanceId } = deps;
+  const ingestor = new PhotoIngestor({
+    store,
+    mqtt,
+    logger,
+    metrics,
+    limits: config.limits,
+    allowAnyDeviceId: config.allowAnyDeviceId,
+  });
+
+  // The bucket may be unreachable right now; the service starts anyway and answers 503 meanwhile.
+  await store.ensureBucket(IMAGE_BUCKET).catch((error: unknown) => {
+    logger.warn(
+      { err: error, storage: store.description },
+      'storage not reachable at start; will answer 503 until it is',
+    );
+  });
+
+  const app = createHttpServer({
+    title: 'People Counter ingestion API',
+    description: 'Devices upload photos here; each is stored and announced on the metadata topic.',
+    version: deps.version,
+    logger,
+    metrics,
+    // Fastify refuses an oversize body while it streams in, before buffering all of it.
+    bodyLimit: config.limits.maxBytes,
+    healthChecks: [
+      { name: 'mqtt', check: () => mqtt.connected },
+      {
+        name: 'storage',
+        check: () =>
+          store.ensureBucket(IMAGE_BUCKET).then(
+            () => true,
+            () => false,
+          ),
+      },
+    ],
+  });
+  // After the swagger plugin has loaded, so that the route appears in /openapi.json.
+  app.after(() => registerIngestRoutes(app, { ingestor, token: config.token }));
+
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  let stopped = false;
+  const stopAllSources = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const part of [...stops].reverse()) {
+      await part
+        .stop()
+        .catch((error: unknown) => logger.error({ err: error, part: part.name }, 'error while stopping'));
+    }
+  };
+  try {
+    const url = await listen(app, config.host, config.port);
+    stops.push({ name: 'http', stop: () => app.close() });
+    logger.info({ url, storage: store.description, metadataTopic: mqtt.topics.metadata }, 'ingestion API listening');
+
+    if (config.mqttImages) {
+      const source = await startMqttImageSource({
+        mqtt,
+        ingestor,
+        logger,
+        instanceId,
+        maxQueuedBytes: config.mqttMaxQueuedBytes,
+      });
+      stops.push({ name: 'mqtt-images', stop: source.stop });
+      logger.info({ topic: mqtt.topics.deviceImageWildcard }, 'accepting photos over MQTT');
+    }
+    if (config.watch) {
+      const source = startWatchSource({ ...config.watch, ingestor, logger });
+      await source.ready;
+      stops.push({ name: 'watch', stop: source.stop });
+    }
+    if (config.camera) {
+      const camera = startCameraSource({ ...config.camera, ingestor, logger });
+      stops.push({ name: 'camera', stop: camera.stop });
+    }
+    return { url, ingestor, app, stop: stopAllSources };
+  } catch (error) {
+    const listening = stops.some((part) => part.name === 'http');
+    await stopAllSources();
+    if (!listening) await app.close().catch(() => undefined);
+    throw error;
+  }
+}

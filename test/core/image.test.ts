@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DEFAULT_IMAGE_LIMITS, ImageRejectedError, inspectJpeg, looksLikeJpeg } from '../../src/core/image.js';
+import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
+
+async function problemOf(buffer: Buffer, limits = DEFAULT_IMAGE_LIMITS): Promise<string> {
+  try {
+    await inspectJpeg(buffer, limits);
+    return 'accepted';
+  } catch (error) {
+    assert.ok(error instanceof ImageRejectedError);
+    return error.problem;
+  }
+}
+
+describe('inspectJpeg', () => {
+  test('accepts a whole JPEG and reports its size', async () => {
+    assert.deepEqual(await inspectJpeg(await solidJpeg(64, 48)), { width: 64, height: 48 });
+  });
+
+  test('names each problem', async () => {
+    const noise = await noiseJpeg();
+    assert.equal(await problemOf(Buffer.alloc(0)), 'empty');
+    assert.equal(await problemOf(Buffer.from('GIF89a')), 'not-jpeg');
+    assert.equal(await problemOf(noise, { maxBytes: noise.length - 1, maxPixels: 1e9 }), 'too-large');
+    assert.equal(await problemOf(await solidJpeg(100, 100), { maxBytes: 1e9, maxPixels: 9_999 }), 'too-many-pixels');
+    assert.equal(await problemOf(truncated(noise)), 'truncated');
+    assert.equal(await problemOf(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3])), 'undecodable');
+  });
+
+  test('a decompression bomb header is refused as too-many-pixels before decoding', async () => {
+    // 20000×20000 = 400 M pixels: above sharp's own default limit, which must not mask our reason.
+    assert.equal(await problemOf(await hugeHeaderJpeg()), 'too-many-pixels');
+    assert.equal(await problemOf(await hugeHeaderJpeg(8000, 8000)), 'too-many-pixels');
+  });
+
+  test('looksLikeJpeg checks the signature only', () => {
+    assert.ok(looksLikeJpeg(Buffer.from([0xff, 0xd8, 0xff])));
+    assert.equal(looksLikeJpeg(Buffer.from([0xff, 0xd8])), false);
+  });
+});
