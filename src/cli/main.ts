@@ -2,7 +2,11 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/config.js';
+import { analyticsCommand } from './commands/analytics.js';
 import { brokerCommand } from './commands/broker.js';
+import { calibrateCommand } from './commands/calibrate.js';
+import { countCommand } from './commands/count.js';
+import { evalCommand } from './commands/eval.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -14,6 +18,10 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   // One line per command; each lives in ./commands/<name>.ts.
   program.addCommand(brokerCommand());
+  program.addCommand(countCommand());
+  program.addCommand(evalCommand());
+  program.addCommand(calibrateCommand());
+  program.addCommand(analyticsCommand());
   // <commands>
   return program;
 }
