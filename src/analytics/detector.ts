@@ -10,6 +10,7 @@ import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import type { Detection } from '../core/messages.js';
+import { fuseFlipped, unflip } from './flip.js';
 import { nonMaxSuppression } from './nms.js';
 import { mergeTiles, type Region, type Tiling, tileLayout } from './tiling.js';
 
@@ -28,6 +29,8 @@ export class DecodeError extends Error {
 export interface DetectOptions {
   tiling: Tiling;
   minScore?: number;
+  /** Also run every tile mirrored and fuse the scores (2× the compute). */
+  flip?: boolean;
 }
 
 export interface Detector {
@@ -95,10 +98,12 @@ export async function loadDetector(): Promise<Detector> {
     frame: { pixels: Buffer; width: number; height: number },
     region: Region,
     minScore: number,
+    mirrored: boolean,
   ): Promise<Detection[]> {
     const scale = INPUT_SIZE / Math.max(region.width, region.height);
     const input = await sharp(frame.pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } })
       .extract(region)
+      .flop(mirrored)
       .resize(INPUT_SIZE, INPUT_SIZE, { fit: 'contain', position: 'left top', background: { r: 0, g: 0, b: 0 } })
       .raw()
       .toBuffer();
@@ -117,16 +122,24 @@ export async function loadDetector(): Promise<Detector> {
         score,
       });
     }
-    return nonMaxSuppression(found, NMS_IOU);
+    const kept = nonMaxSuppression(found, NMS_IOU);
+    return mirrored ? unflip(kept, region.width) : kept;
   }
 
   return {
     backend,
-    async detect(jpeg, { tiling, minScore = MIN_RAW_SCORE }) {
+    async detect(jpeg, { tiling, minScore = MIN_RAW_SCORE, flip = false }) {
       const frame = await decode(jpeg);
       const perTile = [];
       for (const tile of tileLayout(frame.width, frame.height, tiling)) {
-        perTile.push({ tile, detections: await inferRegion(frame, tile, minScore) });
+        if (!flip) {
+          perTile.push({ tile, detections: await inferRegion(frame, tile, minScore, false) });
+          continue;
+        }
+        // A box seen in only one pass keeps half its score, so each pass must report down to half the minimum.
+        const original = await inferRegion(frame, tile, minScore / 2, false);
+        const mirrored = await inferRegion(frame, tile, minScore / 2, true);
+        perTile.push({ tile, detections: fuseFlipped(original, mirrored).filter((d) => d.score >= minScore) });
       }
       return { detections: mergeTiles(perTile, NMS_IOU), width: frame.width, height: frame.height };
     },

@@ -14,8 +14,7 @@ import {
   type PeopleCounter,
   UnusableImageError,
 } from './people-counter.js';
-import { countDetections, DEFAULT_SCORE_THRESHOLD } from './postprocess.js';
-import { SINGLE_TILE } from './tiling.js';
+import { countDetections, detectOptionsFor } from './postprocess.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface LocalCounterConfig {
@@ -166,10 +165,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     detect,
     queued: () => queue.length,
     async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
-      const raw = await detect(jpeg, {
-        tiling: profile.tiling ?? SINGLE_TILE,
-        minScore: profile.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD,
-      });
+      const raw = await detect(jpeg, detectOptionsFor(profile));
       const { count, detections } = countDetections(raw.detections, profile);
       return { count, detections, model: MODEL_ID, ms: raw.ms };
     },

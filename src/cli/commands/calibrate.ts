@@ -43,6 +43,7 @@ export function calibrateCommand(): Command {
         .default(tilingsArg('1x1,2x2@0.2'), '1x1,2x2@0.2'),
     )
     .addOption(option('--limit <n>', 'use only the first n frames').argParser(intArg(2)))
+    .option('--flip', 'run every tiling with test-time horizontal flip (2× compute) and keep it in the profile')
     .option('--json', 'print the result as JSON');
   addWorkerOptions(command);
   return command.action(async (dir: string, raw: unknown) => {
@@ -53,6 +54,7 @@ export function calibrateCommand(): Command {
         tilings: z.array(z.object({ rows: z.number(), cols: z.number(), overlap: z.number() })),
         limit: z.number().optional(),
         json: z.boolean().optional(),
+        flip: z.boolean().optional(),
         workers: z.number().optional(),
         queueLimit: z.number().optional(),
       }),
@@ -66,7 +68,12 @@ export function calibrateCommand(): Command {
       // The model runs once per tiling; thresholds and corrections are then swept in memory.
       for (const tiling of options.tilings) {
         const bar = progressBar(photos.length, `tiling ${tiling.rows}x${tiling.cols}@${tiling.overlap}`);
-        const { results } = await detectDataset(counter, photos, { tiling, minScore: MIN_RAW_SCORE }, bar.update);
+        const { results } = await detectDataset(
+          counter,
+          photos,
+          { tiling, minScore: MIN_RAW_SCORE, flip: options.flip ?? false },
+          bar.update,
+        );
         bar.finish();
         for (const [i, r] of results.entries()) detections[i]?.push(r.detections);
       }
@@ -79,6 +86,7 @@ export function calibrateCommand(): Command {
       fitFraction: options.fitFraction,
       thresholds: thresholdGrid(),
     });
+    if (options.flip) result.profile = { flip: true, ...result.profile };
     await writeFile(options.out, `${JSON.stringify(result.profile, null, 2)}\n`);
     if (options.json) {
       console.log(JSON.stringify({ out: options.out, ...result }));

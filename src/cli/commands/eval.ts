@@ -4,9 +4,8 @@ import { loadDataset, loadProfile } from '../../analytics/dataset.js';
 import { type Sample, summarise } from '../../analytics/evaluation.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
 import type { CameraProfile } from '../../analytics/people-counter.js';
-import { countDetections, DEFAULT_SCORE_THRESHOLD } from '../../analytics/postprocess.js';
+import { countDetections, detectOptionsFor } from '../../analytics/postprocess.js';
 import { detectDataset } from '../../analytics/run-dataset.js';
-import { SINGLE_TILE } from '../../analytics/tiling.js';
 import { intArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { addWorkerOptions, workerConfig } from './analytics-options.js';
@@ -35,12 +34,7 @@ export function evalCommand(): Command {
     const counter = await createLocalPeopleCounter(workerConfig(options));
     const bar = progressBar(photos.length, 'eval');
     try {
-      const { results, wallMs } = await detectDataset(
-        counter,
-        photos,
-        { tiling: profile.tiling ?? SINGLE_TILE, minScore: profile.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD },
-        bar.update,
-      );
+      const { results, wallMs } = await detectDataset(counter, photos, detectOptionsFor(profile), bar.update);
       bar.finish();
       const samples: Sample[] = results.map((r) => ({
         truth: r.photo.count,
