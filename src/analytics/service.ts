@@ -101,7 +101,7 @@ export async function startAnalyticsService(
     metrics,
     bodyLimit: limits.maxBytes,
   });
-  // Bodies are raw JPEG bytes; fastify answers 415 for any other content type.
+  // Bodies are raw JPEG bytes; other content types are answered with 415.
   app.addContentTypeParser('image/jpeg', { parseAs: 'buffer', bodyLimit: limits.maxBytes }, (_request, body, done) =>
     done(null, body),
   );
@@ -158,7 +158,12 @@ export async function startAnalyticsService(
         const body = request.body;
         if (!Buffer.isBuffer(body)) {
           requests.inc({ outcome: 'bad-image' });
-          throw new HttpError(400, 'empty', 'send the photo as the request body with Content-Type: image/jpeg');
+          // Fastify parses JSON and text bodies itself; anything but image/jpeg is the wrong media type.
+          throw new HttpError(
+            415,
+            'unsupported-media-type',
+            'send the photo as the request body with Content-Type: image/jpeg',
+          );
         }
         try {
           await inspectJpeg(body, limits);
