@@ -110,18 +110,22 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     });
     slot.worker.on('exit', () => {
       if (closed) return;
+      slots.splice(slots.indexOf(slot), 1);
       slot.job?.reject(new Error('analytics worker exited unexpectedly'));
       slot.job = undefined;
-      const index = slots.indexOf(slot);
       spawn().then(
         ({ worker }) => {
           if (closed) return void worker.terminate();
           const replacement: Slot = { worker, job: undefined };
-          slots[index] = replacement;
+          slots.push(replacement);
           attach(replacement);
           pump();
         },
-        () => undefined,
+        (error: Error) => {
+          // Nothing would ever take the waiting photos: fail them rather than hang.
+          if (slots.length > 0) return;
+          for (const job of queue.splice(0)) job.reject(new Error(`no analytics worker left: ${error.message}`));
+        },
       );
     });
   }

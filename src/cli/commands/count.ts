@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -40,7 +41,13 @@ export function countCommand(): Command {
     const counter = await createPeopleCounter(
       options.analyticsUrl
         ? { kind: 'http', url: options.analyticsUrl, ...(apiKey ? { apiKey } : {}) }
-        : { kind: 'local', ...workerConfig({ ...options, workers: options.workers ?? Math.min(2, photos.length) }) },
+        : {
+            kind: 'local',
+            ...workerConfig({
+              ...options,
+              workers: options.workers ?? Math.min(availableParallelism(), photos.length),
+            }),
+          },
     );
     if (options.annotate) await mkdir(options.annotate, { recursive: true });
     let failures = 0;
