@@ -44,6 +44,9 @@ export function calibrateCommand(): Command {
     )
     .addOption(option('--limit <n>', 'use only the first n frames').argParser(intArg(2)))
     .option('--flip', 'run every tiling with test-time horizontal flip (2× compute) and keep it in the profile')
+    .addOption(
+      option('--save-detections <file>', 'also write the raw scored detections of every frame and tiling (JSON)'),
+    )
     .option('--json', 'print the result as JSON');
   addWorkerOptions(command);
   return command.action(async (dir: string, raw: unknown) => {
@@ -55,6 +58,7 @@ export function calibrateCommand(): Command {
         limit: z.number().optional(),
         json: z.boolean().optional(),
         flip: z.boolean().optional(),
+        saveDetections: z.string().optional(),
         workers: z.number().optional(),
         queueLimit: z.number().optional(),
       }),
@@ -79,6 +83,10 @@ export function calibrateCommand(): Command {
       }
     } finally {
       await counter.close();
+    }
+    if (options.saveDetections) {
+      const frames = photos.map((photo, i) => ({ file: photo.file, truth: photo.count, detections: detections[i] }));
+      await writeFile(options.saveDetections, JSON.stringify({ tilings: options.tilings, frames }));
     }
     const result = calibrate({
       tilings: options.tilings,
