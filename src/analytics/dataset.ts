@@ -21,7 +21,8 @@ export interface LabelledPhoto {
   count: number;
 }
 
-export async function loadDataset(dir: string, limit?: number): Promise<LabelledPhoto[]> {
+/** Photos in label order; `skip` leaves out the first ones (e.g. the frames a profile was fitted on). */
+export async function loadDataset(dir: string, limit?: number, skip = 0): Promise<LabelledPhoto[]> {
   const parsed = labelsSchema.safeParse(JSON.parse(await readFile(join(dir, 'labels.json'), 'utf8')));
   if (!parsed.success) throw new Error(`${join(dir, 'labels.json')}: ${z.prettifyError(parsed.error)}`);
   const photos = parsed.data.images.map((image) => ({
@@ -29,7 +30,7 @@ export async function loadDataset(dir: string, limit?: number): Promise<Labelled
     path: join(dir, image.file),
     count: image.count,
   }));
-  return limit !== undefined ? photos.slice(0, limit) : photos;
+  return photos.slice(skip, limit !== undefined ? skip + limit : undefined);
 }
 
 export async function loadProfile(file: string): Promise<CameraProfile> {

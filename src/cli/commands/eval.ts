@@ -16,7 +16,12 @@ export function evalCommand(): Command {
     .argument('<dataset-dir>', 'folder with JPEGs and labels.json')
     .option('--json', 'print one JSON object with the summary')
     .addOption(option('--profile <file>', 'camera profile JSON (from `calibrate`)'))
-    .addOption(option('--limit <n>', 'use only the first n photos').argParser(intArg(1)));
+    .addOption(option('--limit <n>', 'use only the first n photos (after --skip)').argParser(intArg(1)))
+    .addOption(
+      option('--skip <n>', 'leave out the first n photos, e.g. the frames a profile was fitted on').argParser(
+        intArg(0),
+      ),
+    );
   addWorkerOptions(command);
   return command.action(async (dir: string, raw: unknown) => {
     const options = parseOptions(
@@ -24,13 +29,14 @@ export function evalCommand(): Command {
         json: z.boolean().optional(),
         profile: z.string().optional(),
         limit: z.number().optional(),
+        skip: z.number().optional(),
         workers: z.number().optional(),
         queueLimit: z.number().optional(),
       }),
       raw,
     );
     const profile: CameraProfile = options.profile ? await loadProfile(options.profile) : {};
-    const photos = await loadDataset(dir, options.limit);
+    const photos = await loadDataset(dir, options.limit, options.skip);
     const counter = await createLocalPeopleCounter(workerConfig(options));
     const bar = progressBar(photos.length, 'eval');
     try {
