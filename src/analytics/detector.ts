@@ -9,6 +9,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
+import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import type { Detection } from '../core/messages.js';
 import { fuseFlipped, unflip } from './flip.js';
 import { nonMaxSuppression } from './nms.js';
@@ -81,7 +82,11 @@ export async function loadDetector(): Promise<Detector> {
 
   async function decode(jpeg: Buffer): Promise<{ pixels: Buffer; width: number; height: number }> {
     try {
-      const { data, info } = await sharp(jpeg, { failOn: 'truncated' })
+      // The pixel limit refuses decompression bombs in-process too (the REST service checks before).
+      const { data, info } = await sharp(jpeg, {
+        failOn: 'truncated',
+        limitInputPixels: DEFAULT_IMAGE_LIMITS.maxPixels,
+      })
         .autoOrient()
         .removeAlpha()
         .toColourspace('srgb')

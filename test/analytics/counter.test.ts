@@ -10,7 +10,7 @@ import { loadDataset } from '../../src/analytics/dataset.js';
 import { createPeopleCounter } from '../../src/analytics/factory.js';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
 import { CounterBusyError, type PeopleCounter, UnusableImageError } from '../../src/analytics/people-counter.js';
-import { noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
+import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const sharedData = resolve(repoRoot, '../shared/data');
@@ -41,6 +41,7 @@ describe('local people counter (real model, 1 worker)', () => {
       return true;
     });
     await assert.rejects(counter.count(Buffer.from('GIF89a not a jpeg')), UnusableImageError);
+    await assert.rejects(counter.count(await hugeHeaderJpeg()), UnusableImageError);
     // The worker survives bad input.
     assert.equal((await counter.count(await solidJpeg())).count, 0);
   });
