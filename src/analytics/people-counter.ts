@@ -18,6 +18,8 @@ export const cameraProfileSchema = z.object({
       overlap: z.number().min(0).max(0.5),
     })
     .optional(),
+  /** Test-time horizontal flip: run the model on the mirror image too and fuse scores (2× compute, steadier scores). */
+  flip: z.boolean().optional(),
   /** Count only people whose box foot-point lies inside this polygon (image pixels). */
   roi: z
     .array(z.tuple([z.number(), z.number()]))

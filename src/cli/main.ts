@@ -2,9 +2,13 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/config.js';
+import { analyticsCommand } from './commands/analytics.js';
 import { brokerCommand } from './commands/broker.js';
 import { ingestCommand } from './commands/ingest.js';
 import { simulateCommand } from './commands/simulate.js';
+import { calibrateCommand } from './commands/calibrate.js';
+import { countCommand } from './commands/count.js';
+import { evalCommand } from './commands/eval.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -18,6 +22,10 @@ export function buildProgram(): Command {
   program.addCommand(brokerCommand());
   program.addCommand(ingestCommand());
   program.addCommand(simulateCommand());
+  program.addCommand(countCommand());
+  program.addCommand(evalCommand());
+  program.addCommand(calibrateCommand());
+  program.addCommand(analyticsCommand());
   // <commands>
   return program;
 }

@@ -1,0 +1,33 @@
+/** Worker thread of the local pool: loads the model once, then answers detect requests one at a time. */
+import { parentPort } from 'node:worker_threads';
+import { DecodeError, loadDetector } from './detector.js';
+import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('detector-worker must run in a worker thread');
+
+try {
+  const detector = await loadDetector();
+  port.postMessage({ type: 'ready', backend: detector.backend } satisfies WorkerReply);
+  port.on('message', async (request: WorkerRequest) => {
+    const started = performance.now();
+    try {
+      const result = await detector.detect(Buffer.from(request.jpeg), request.options);
+      port.postMessage({
+        type: 'result',
+        id: request.id,
+        ...result,
+        ms: performance.now() - started,
+      } satisfies WorkerReply);
+    } catch (error) {
+      port.postMessage({
+        type: 'error',
+        id: request.id,
+        unusable: error instanceof DecodeError,
+        message: (error as Error).message,
+      } satisfies WorkerReply);
+    }
+  });
+} catch (error) {
+  port.postMessage({ type: 'fatal', message: (error as Error).message } satisfies WorkerReply);
+}

@@ -1,0 +1,25 @@
+/** Chooses the analytics platform by config: the model in this process, or a remote REST service. */
+import { z } from 'zod';
+import { createHttpPeopleCounter } from './http-counter.js';
+import { createLocalPeopleCounter } from './local-counter.js';
+import type { PeopleCounter } from './people-counter.js';
+
+export const peopleCounterConfigSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('local'),
+    workers: z.number().int().min(1).optional(),
+    queueLimit: z.number().int().min(0).optional(),
+  }),
+  z.object({ kind: z.literal('http'), url: z.url(), apiKey: z.string().min(1).optional() }),
+]);
+export type PeopleCounterConfig = z.infer<typeof peopleCounterConfigSchema>;
+
+export async function createPeopleCounter(config: PeopleCounterConfig): Promise<PeopleCounter> {
+  const valid = peopleCounterConfigSchema.parse(config);
+  return valid.kind === 'local'
+    ? createLocalPeopleCounter({
+        ...(valid.workers !== undefined ? { workers: valid.workers } : {}),
+        ...(valid.queueLimit !== undefined ? { queueLimit: valid.queueLimit } : {}),
+      })
+    : createHttpPeopleCounter({ url: valid.url, ...(valid.apiKey !== undefined ? { apiKey: valid.apiKey } : {}) });
+}

@@ -1,0 +1,64 @@
+/** PeopleCounter backed by a remote analytics REST service (`people-counter analytics`). */
+import { z } from 'zod';
+import { detectionSchema } from '../core/messages.js';
+import {
+  type CameraProfile,
+  CounterBusyError,
+  type CountResult,
+  type PeopleCounter,
+  UnusableImageError,
+} from './people-counter.js';
+
+export interface HttpCounterConfig {
+  /** Base URL of the service, e.g. http://analytics:8082 */
+  url: string;
+  apiKey?: string;
+  timeoutMs?: number;
+}
+
+const countResponseSchema = z.object({
+  count: z.number().int().nonnegative(),
+  detections: z.array(detectionSchema),
+  model: z.string(),
+  ms: z.number(),
+});
+
+const errorResponseSchema = z.object({ error: z.string(), message: z.string() });
+
+export function createHttpPeopleCounter(config: HttpCounterConfig): PeopleCounter {
+  const base = config.url.replace(/\/+$/, '');
+  let model = 'remote (not yet asked)';
+  return {
+    get model() {
+      return model;
+    },
+    async count(jpeg: Buffer, profile?: CameraProfile): Promise<CountResult> {
+      const query = new URLSearchParams();
+      // The service accepts a profile as JSON in the query so every client setting travels with the photo.
+      if (profile && Object.keys(profile).length > 0) query.set('profileJson', JSON.stringify(profile));
+      const response = await fetch(`${base}/v1/count${query.size ? `?${query}` : ''}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'image/jpeg',
+          ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}),
+        },
+        body: new Uint8Array(jpeg),
+        signal: AbortSignal.timeout(config.timeoutMs ?? 60_000),
+      });
+      const body: unknown = await response.json().catch(() => undefined);
+      if (response.ok) {
+        const result = countResponseSchema.parse(body);
+        model = result.model;
+        return result;
+      }
+      const error = errorResponseSchema.safeParse(body);
+      const message = `analytics service answered ${response.status}: ${error.success ? error.data.message : 'no error body'}`;
+      if (response.status === 503) throw new CounterBusyError(message);
+      if (response.status === 400 || response.status === 413 || response.status === 415 || response.status === 422) {
+        throw new UnusableImageError(message);
+      }
+      throw new Error(message);
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * The in-process analytics platform: a pool of worker threads, one model per worker, fed from a
+ * bounded queue. A full queue refuses work at once (CounterBusyError) instead of piling up latency.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { looksLikeJpeg } from '../core/image.js';
+import type { Detection } from '../core/messages.js';
+import { type DetectOptions, MODEL_ID } from './detector.js';
+import {
+  type CameraProfile,
+  CounterBusyError,
+  type CountResult,
+  type PeopleCounter,
+  UnusableImageError,
+} from './people-counter.js';
+import { countDetections, detectOptionsFor } from './postprocess.js';
+import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+
+export interface LocalCounterConfig {
+  /** Worker threads, each with its own model (~200 MB). Default: the number of cores. */
+  workers?: number;
+  /** Photos allowed to wait for a free worker; more are refused with CounterBusyError. Default 4 × workers. */
+  queueLimit?: number;
+}
+
+export interface RawDetections {
+  /** Person boxes in frame pixels after NMS, every score ≥ the requested minimum. */
+  detections: Detection[];
+  width: number;
+  height: number;
+  /** Decode + inference time in the worker. */
+  ms: number;
+}
+
+export interface LocalPeopleCounter extends PeopleCounter {
+  readonly backend: string;
+  readonly workers: number;
+  /** Raw scored detections, before threshold/ROI/correction (for calibration and annotation). */
+  detect(jpeg: Buffer, options: DetectOptions): Promise<RawDetections>;
+  /** Photos waiting for a worker. */
+  queued(): number;
+}
+
+interface Job {
+  id: number;
+  jpeg: Buffer;
+  options: DetectOptions;
+  resolve(result: RawDetections): void;
+  reject(error: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+}
+
+const WORKER_URL = new URL('./detector-worker.js', import.meta.url);
+
+function spawn(): Promise<{ worker: Worker; backend: string }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_URL);
+    const onReady = (reply: WorkerReply) => {
+      worker.off('error', onError);
+      if (reply.type === 'ready') resolve({ worker, backend: reply.backend });
+      else {
+        void worker.terminate();
+        reject(new Error(reply.type === 'fatal' ? reply.message : `unexpected first message ${reply.type}`));
+      }
+    };
+    const onError = (error: Error) => reject(error);
+    worker.once('message', onReady);
+    worker.once('error', onError);
+  });
+}
+
+export async function createLocalPeopleCounter(config: LocalCounterConfig = {}): Promise<LocalPeopleCounter> {
+  const size = config.workers ?? availableParallelism();
+  if (!Number.isInteger(size) || size < 1) throw new Error(`workers must be a whole number ≥ 1, got ${size}`);
+  const queueLimit = config.queueLimit ?? 4 * size;
+  const started = await Promise.allSettled(Array.from({ length: size }, spawn));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    for (const s of started) if (s.status === 'fulfilled') await s.value.worker.terminate();
+    throw new Error(`analytics worker failed to start: ${(failed.reason as Error).message}`);
+  }
+  const ready = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; backend: string }>).value);
+  const backend = ready[0]?.backend ?? 'none';
+  const slots: Slot[] = [];
+  const queue: Job[] = [];
+  let nextId = 1;
+  let closed = false;
+
+  function attach(slot: Slot): void {
+    slot.worker.on('message', (reply: WorkerReply) => {
+      const job = slot.job;
+      if (!job || (reply.type !== 'result' && reply.type !== 'error') || reply.id !== job.id) return;
+      slot.job = undefined;
+      if (reply.type === 'result') {
+        job.resolve({ detections: reply.detections, width: reply.width, height: reply.height, ms: reply.ms });
+      } else {
+        job.reject(reply.unusable ? new UnusableImageError(reply.message) : new Error(reply.message));
+      }
+      pump();
+    });
+    // A crashed worker loses only its current photo; a fresh one takes its place.
+    slot.worker.on('error', (error) => {
+      slot.job?.reject(new Error(`analytics worker crashed: ${error.message}`));
+      slot.job = undefined;
+    });
+    slot.worker.on('exit', () => {
+      if (closed) return;
+      slots.splice(slots.indexOf(slot), 1);
+      slot.job?.reject(new Error('analytics worker exited unexpectedly'));
+      slot.job = undefined;
+      spawn().then(
+        ({ worker }) => {
+          if (closed) return void worker.terminate();
+          const replacement: Slot = { worker, job: undefined };
+          slots.push(replacement);
+          attach(replacement);
+          pump();
+        },
+        (error: Error) => {
+          // Nothing would ever take the waiting photos: fail them rather than hang.
+          if (slots.length > 0) return;
+          for (const job of queue.splice(0)) job.reject(new Error(`no analytics worker left: ${error.message}`));
+        },
+      );
+    });
+  }
+
+  for (const { worker } of ready) {
+    const slot: Slot = { worker, job: undefined };
+    slots.push(slot);
+    attach(slot);
+  }
+
+  function pump(): void {
+    for (const slot of slots) {
+      if (slot.job) continue;
+      const job = queue.shift();
+      if (!job) return;
+      slot.job = job;
+      const jpeg = new Uint8Array(job.jpeg);
+      slot.worker.postMessage({ id: job.id, jpeg, options: job.options } satisfies WorkerRequest, [jpeg.buffer]);
+    }
+  }
+
+  function detect(jpeg: Buffer, options: DetectOptions): Promise<RawDetections> {
+    if (closed) return Promise.reject(new Error('people counter is closed'));
+    if (!looksLikeJpeg(jpeg)) {
+      return Promise.reject(new UnusableImageError('not a JPEG (missing FF D8 FF signature)'));
+    }
+    const idle = slots.some((slot) => !slot.job);
+    if (!idle && queue.length >= queueLimit) {
+      return Promise.reject(new CounterBusyError(`analytics queue is full (${queueLimit} photos waiting)`));
+    }
+    return new Promise((resolve, reject) => {
+      queue.push({ id: nextId++, jpeg, options, resolve, reject });
+      pump();
+    });
+  }
+
+  return {
+    model: MODEL_ID,
+    backend,
+    workers: size,
+    detect,
+    queued: () => queue.length,
+    async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
+      const raw = await detect(jpeg, detectOptionsFor(profile));
+      const { count, detections } = countDetections(raw.detections, profile);
+      return { count, detections, model: MODEL_ID, ms: raw.ms };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const job of queue.splice(0)) job.reject(new Error('people counter closed'));
+      await Promise.all(
+        slots.map(async (slot) => {
+          slot.job?.reject(new Error('people counter closed'));
+          await slot.worker.terminate();
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,15 @@
+/** Messages between the local pool and its detector workers (structured clone; both sides are ours). */
+import type { Detection } from '../core/messages.js';
+import type { DetectOptions } from './detector.js';
+
+export interface WorkerRequest {
+  id: number;
+  jpeg: Uint8Array;
+  options: DetectOptions;
+}
+
+export type WorkerReply =
+  | { type: 'ready'; backend: string }
+  | { type: 'fatal'; message: string }
+  | { type: 'result'; id: number; detections: Detection[]; width: number; height: number; ms: number }
+  | { type: 'error'; id: number; unusable: boolean; message: string };

@@ -1,0 +1,63 @@
+import { readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { parseApiKeys } from '../../analytics/api-keys.js';
+import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
+import { cameraProfileSchema } from '../../analytics/people-counter.js';
+import { DEFAULT_ANALYTICS_PORT, startAnalyticsService } from '../../analytics/service.js';
+import { stopOnSignals } from '../../core/lifecycle.js';
+import { createMetricsRegistry } from '../../core/metrics.js';
+import { addLogOptions, ENV_PREFIX, identityFromOptions, intArg, option, parseOptions } from '../options.js';
+import { addWorkerOptions, workerConfig } from './analytics-options.js';
+
+const profilesFileSchema = z.record(z.string(), cameraProfileSchema);
+
+export function analyticsCommand(): Command {
+  const command = new Command('analytics')
+    .description('run the analytics platform as a REST service (POST /v1/count with a JPEG)')
+    .addOption(option('--host <address>', 'address to bind').default('127.0.0.1'))
+    .addOption(option('--port <port>', 'TCP port').argParser(intArg(0, 65535)).default(DEFAULT_ANALYTICS_PORT))
+    .addOption(
+      option(
+        '--api-keys-file <file>',
+        `file with accepted API keys, one per line (also ${ENV_PREFIX}ANALYTICS_API_KEYS, comma-separated); none = open service`,
+      ),
+    )
+    .addOption(option('--profiles <file>', 'JSON object of named camera profiles: {"<name>": <profile>, …}'));
+  addWorkerOptions(command);
+  addLogOptions(command);
+  return command.action(async (raw: unknown) => {
+    const options = parseOptions(
+      z.object({
+        host: z.string(),
+        port: z.number(),
+        apiKeysFile: z.string().optional(),
+        profiles: z.string().optional(),
+        workers: z.number().optional(),
+        queueLimit: z.number().optional(),
+      }),
+      raw,
+    );
+    const { logger, instanceId } = identityFromOptions('analytics', raw);
+    const apiKeys = [
+      ...parseApiKeys(process.env[`${ENV_PREFIX}ANALYTICS_API_KEYS`] ?? ''),
+      ...(options.apiKeysFile ? parseApiKeys(await readFile(options.apiKeysFile, 'utf8')) : []),
+    ];
+    const profiles = options.profiles
+      ? profilesFileSchema.parse(JSON.parse(await readFile(options.profiles, 'utf8')))
+      : {};
+    const counter = await createLocalPeopleCounter(workerConfig(options));
+    logger.info({ model: counter.model, backend: counter.backend, workers: counter.workers }, 'model loaded');
+    const service = await startAnalyticsService(
+      { host: options.host, port: options.port, apiKeys, profiles },
+      { counter, logger, metrics: createMetricsRegistry('analytics', instanceId) },
+    );
+    await stopOnSignals(
+      [
+        { name: 'people-counter', stop: () => counter.close() },
+        { name: 'analytics-http', stop: service.stop },
+      ],
+      logger,
+    );
+  });
+}

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { annotate } from '../../src/analytics/annotate.js';
+import { loadDataset } from '../../src/analytics/dataset.js';
+import { createPeopleCounter } from '../../src/analytics/factory.js';
+import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
+import { CounterBusyError, type PeopleCounter, UnusableImageError } from '../../src/analytics/people-counter.js';
+import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const sharedData = resolve(repoRoot, '../shared/data');
+
+describe('local people counter (real model, 1 worker)', () => {
+  let counter: LocalPeopleCounter;
+  before(async () => {
+    counter = await createLocalPeopleCounter({ workers: 1, queueLimit: 0 });
+  });
+  after(() => counter.close());
+
+  it('runs on the wasm backend', () => {
+    assert.equal(counter.backend, 'wasm');
+    assert.match(counter.model, /centernet/);
+  });
+
+  it('counts no one in an empty scene', async () => {
+    const result = await counter.count(await solidJpeg(640, 480));
+    assert.equal(result.count, 0);
+    assert.deepEqual(result.detections, []);
+    assert.ok(result.ms > 0);
+  });
+
+  it('refuses corrupt and non-JPEG input with a clear error', async () => {
+    await assert.rejects(counter.count(truncated(await noiseJpeg(640, 480), 0.4)), (error: Error) => {
+      assert.ok(error instanceof UnusableImageError);
+      assert.match(error.message, /decode/);
+      return true;
+    });
+    await assert.rejects(counter.count(Buffer.from('GIF89a not a jpeg')), UnusableImageError);
+    await assert.rejects(counter.count(await hugeHeaderJpeg()), UnusableImageError);
+    // The worker survives bad input.
+    assert.equal((await counter.count(await solidJpeg())).count, 0);
+  });
+
+  it('refuses work when the queue is full instead of queueing without bound', async () => {
+    const photo = await noiseJpeg(640, 480);
+    const results = await Promise.allSettled([counter.count(photo), counter.count(photo)]);
+    assert.equal(results[0]?.status, 'fulfilled');
+    assert.equal(results[1]?.status, 'rejected');
+    assert.ok((results[1] as PromiseRejectedResult).reason instanceof CounterBusyError);
+  });
+
+  it('draws counted boxes onto a copy of the photo', async () => {
+    const photo = await solidJpeg(320, 240);
+    const drawn = await annotate(photo, [{ box: [10, 10, 60, 200], score: 0.9 }], 1);
+    const meta = await sharp(drawn).metadata();
+    assert.equal(meta.width, 320);
+    assert.equal(meta.height, 240);
+    assert.notDeepEqual(drawn, photo);
+  });
+});
+
+describe('counting real photos', () => {
+  const pennFudan = join(sharedData, 'pennfudan-fudan');
+  const available = existsSync(join(pennFudan, 'labels.json'));
+  let counter: PeopleCounter | undefined;
+  before(async () => {
+    if (available) counter = await createPeopleCounter({ kind: 'local', workers: 1 });
+  });
+  after(() => counter?.close());
+
+  it('counts street photos within one person of the labels', {
+    skip: available ? false : `no labelled photos at ${pennFudan}`,
+  }, async () => {
+    const photos = (await loadDataset(pennFudan)).slice(0, 5);
+    for (const photo of photos) {
+      const result = await (counter as PeopleCounter).count(await readFile(photo.path));
+      assert.ok(
+        Math.abs(result.count - photo.count) <= 1,
+        `${photo.file}: counted ${result.count}, labelled ${photo.count}`,
+      );
+    }
+  });
+});

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { calibrate, splitIndex, thresholdGrid } from '../../src/analytics/calibration.js';
+import { applyCorrection, fitCorrection } from '../../src/analytics/correction.js';
+import { meanAbsoluteError, percentile, summarise } from '../../src/analytics/evaluation.js';
+import { fuseFlipped, unflip } from '../../src/analytics/flip.js';
+import { iou, nonMaxSuppression } from '../../src/analytics/nms.js';
+import { countDetections } from '../../src/analytics/postprocess.js';
+import { footPoint, insidePolygon, withinRoi } from '../../src/analytics/roi.js';
+import { mergeTiles, tileLayout, toFrame } from '../../src/analytics/tiling.js';
+import type { Detection } from '../../src/core/messages.js';
+
+const det = (x1: number, y1: number, x2: number, y2: number, score = 0.9): Detection => ({
+  box: [x1, y1, x2, y2],
+  score,
+});
+
+describe('NMS', () => {
+  it('computes IoU of overlapping, identical and disjoint boxes', () => {
+    assert.equal(iou([0, 0, 10, 10], [0, 0, 10, 10]), 1);
+    assert.equal(iou([0, 0, 10, 10], [20, 20, 30, 30]), 0);
+    assert.ok(Math.abs(iou([0, 0, 10, 10], [5, 0, 15, 10]) - 50 / 150) < 1e-12);
+  });
+
+  it('keeps the best of duplicate peaks and every separate person', () => {
+    const kept = nonMaxSuppression([det(0, 0, 10, 20, 0.6), det(1, 0, 11, 20, 0.8), det(50, 0, 60, 20, 0.7)], 0.4);
+    assert.deepEqual(
+      kept.map((d) => d.score),
+      [0.8, 0.7],
+    );
+  });
+
+  it('commutes with a score threshold (calibration relies on it)', () => {
+    const boxes = [det(0, 0, 10, 20, 0.3), det(2, 0, 12, 20, 0.5), det(4, 0, 14, 20, 0.45), det(30, 0, 40, 20, 0.2)];
+    for (const t of [0.1, 0.25, 0.4, 0.46, 0.6]) {
+      const before = nonMaxSuppression(boxes.filter((d) => d.score >= t));
+      const after = nonMaxSuppression(boxes).filter((d) => d.score >= t);
+      assert.deepEqual(after, before);
+    }
+  });
+});
+
+describe('tiling', () => {
+  it('covers the frame with overlapping tiles of equal size', () => {
+    const tiles = tileLayout(640, 480, { rows: 2, cols: 2, overlap: 0.2 });
+    assert.equal(tiles.length, 4);
+    const [a, b, c] = tiles;
+    assert.deepEqual(a, { left: 0, top: 0, width: 356, height: 267 });
+    assert.equal(b?.left, 640 - 356);
+    assert.equal((b?.left ?? 0) + (b?.width ?? 0), 640);
+    assert.equal((c?.top ?? 0) + (c?.height ?? 0), 480);
+    // Overlap: the second tile starts before the first one ends.
+    assert.ok((b?.left ?? 0) < (a?.width ?? 0));
+  });
+
+  it('is the whole frame for 1×1', () => {
+    assert.deepEqual(tileLayout(100, 50, { rows: 1, cols: 1, overlap: 0 }), [
+      { left: 0, top: 0, width: 100, height: 50 },
+    ]);
+  });
+
+  it('moves tile detections into frame pixels and merges a person seen by two tiles', () => {
+    const left = { left: 0, top: 0, width: 60, height: 100 };
+    const right = { left: 40, top: 0, width: 60, height: 100 };
+    assert.deepEqual(toFrame([det(5, 6, 15, 26)], right)[0]?.box, [45, 6, 55, 26]);
+    const merged = mergeTiles([
+      { tile: left, detections: [det(42, 10, 58, 60, 0.8), det(5, 10, 20, 60, 0.9)] },
+      { tile: right, detections: [det(2, 10, 18, 60, 0.7)] }, // the same person as left's first box
+    ]);
+    assert.equal(merged.length, 2);
+    assert.deepEqual(
+      merged.map((d) => d.score),
+      [0.9, 0.8],
+    );
+  });
+});
+
+describe('ROI and correction', () => {
+  const square: Array<[number, number]> = [
+    [0, 0],
+    [100, 0],
+    [100, 100],
+    [0, 100],
+  ];
+
+  it('tests the foot-point (bottom-centre) against the polygon', () => {
+    assert.deepEqual(footPoint([10, 20, 30, 80]), [20, 80]);
+    assert.equal(insidePolygon([50, 50], square), true);
+    assert.equal(insidePolygon([150, 50], square), false);
+    // Head inside, feet outside the region: not counted.
+    assert.equal(withinRoi([det(40, 60, 60, 140)], square).length, 0);
+    assert.equal(withinRoi([det(40, 10, 60, 90)], square).length, 1);
+  });
+
+  it('applies and fits a linear correction', () => {
+    assert.equal(applyCorrection(10, { scale: 1.5, offset: 2 }), 17);
+    assert.equal(applyCorrection(1, { scale: 1, offset: -5 }), 0);
+    const fit = fitCorrection([10, 20, 30], [17, 32, 47]);
+    assert.ok(Math.abs(fit.scale - 1.5) < 1e-9 && Math.abs(fit.offset - 2) < 1e-9);
+    assert.deepEqual(fitCorrection([5, 5], [7, 9]), { scale: 1, offset: 3 });
+  });
+
+  it('counts through threshold → ROI → correction', () => {
+    const detections = [det(10, 10, 20, 50, 0.9), det(30, 10, 40, 50, 0.3), det(200, 10, 210, 50, 0.9)];
+    assert.equal(countDetections(detections).count, 2);
+    assert.equal(countDetections(detections, { scoreThreshold: 0.2 }).count, 3);
+    assert.equal(countDetections(detections, { scoreThreshold: 0.2, roi: square }).count, 2);
+    assert.equal(countDetections(detections, { roi: square, correction: { scale: 2, offset: 1 } }).count, 3);
+  });
+});
+
+describe('test-time flip', () => {
+  it('mirrors boxes back and averages scores of matching pairs', () => {
+    assert.deepEqual(unflip([det(10, 0, 30, 50, 0.5)], 100)[0]?.box, [70, 0, 90, 50]);
+    const fused = fuseFlipped([det(0, 0, 10, 40, 0.8), det(50, 0, 60, 40, 0.6)], [det(1, 0, 11, 40, 0.6)]);
+    assert.deepEqual(
+      fused.map((d) => Math.round(d.score * 100) / 100),
+      [0.7, 0.3],
+    );
+  });
+});
+
+describe('evaluation and calibration', () => {
+  it('summarises errors and speed', () => {
+    const s = summarise(
+      [
+        { truth: 2, predicted: 2, ms: 100 },
+        { truth: 3, predicted: 1, ms: 300 },
+        { truth: 1, predicted: 2, ms: 200 },
+      ],
+      1500,
+    );
+    assert.equal(s.n, 3);
+    assert.equal(s.mae, 1);
+    assert.ok(Math.abs(s.rmse - Math.sqrt(5 / 3)) < 1e-12);
+    assert.ok(Math.abs(s.bias + 1 / 3) < 1e-12);
+    assert.ok(Math.abs(s.exactRate - 1 / 3) < 1e-12);
+    assert.equal(s.msMedian, 200);
+    assert.equal(s.photosPerSecond, 2);
+    assert.equal(percentile([5, 1, 9, 3], 90), 9);
+    assert.equal(meanAbsoluteError([1, 2], [2, 2]), 0.5);
+  });
+
+  it('fits on the first frames only and reports the held-out error', () => {
+    // Synthetic camera: the model finds half of the people with score 0.6 plus a 0.3 ghost on every third frame.
+    const frames = Array.from({ length: 20 }, (_, i) => {
+      const truth = 10 + (i % 7) * 2;
+      const found = Array.from({ length: truth / 2 }, (_, k) => det(k * 20, 0, k * 20 + 10, 30, 0.6));
+      const ghosts = i % 3 === 0 ? [det(900, 0, 910, 30, 0.3)] : [];
+      return { truth, detections: [[...found, ...ghosts]] };
+    });
+    const result = calibrate({
+      tilings: [{ rows: 1, cols: 1, overlap: 0 }],
+      frames,
+      fitFraction: 0.5,
+      thresholds: thresholdGrid(0.2, 0.7, 0.1),
+    });
+    assert.equal(splitIndex(20, 0.5), 10);
+    assert.equal(result.fitFrames, 10);
+    assert.equal(result.heldOutFrames, 10);
+    assert.ok((result.profile.scoreThreshold ?? 0) > 0.3);
+    assert.ok(Math.abs((result.profile.correction?.scale ?? 0) - 2) < 1e-6);
+    assert.equal(result.heldOutMae, 0);
+  });
+});
