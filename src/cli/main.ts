@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/config.js';
+import { benchCommand } from './commands/bench.js';
 import { brokerCommand } from './commands/broker.js';
 import { inferenceCommand } from './commands/inference.js';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   // One line per command; each lives in ./commands/<name>.ts.
   program.addCommand(brokerCommand());
   program.addCommand(inferenceCommand());
+  program.addCommand(benchCommand());
   // <commands>
   return program;
 }

@@ -68,6 +68,7 @@ export function defaultInferenceConfig(mqtt: MqttConfig, instanceId: string): In
 export interface InferenceObserver {
   claimRoundTrip?(ms: number): void;
   coordinationMessage?(type: CoordinationMessage['type'] | 'invalid'): void;
+  metadataMessage?(): void;
 }
 
 export interface InferenceDeps {
@@ -182,6 +183,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   // ---- input: metadata -------------------------------------------------------------------
   connection.onMessage(topics.metadata, (topic, payload) => {
     if (topic !== topics.metadata) return;
+    deps.observer?.metadataMessage?.();
     const classified = classifyMetadataMessage(payload);
     if (classified.kind === 'ignore') {
       metrics.ignored.inc({ reason: classified.reason });
@@ -224,7 +226,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
         const mine = own ? outstanding.get(event.claimId) : undefined;
         if (mine) {
           outstanding.delete(event.claimId);
-          const ms = Date.now() - mine.publishedAt;
+          const ms = performance.now() - mine.publishedAt;
           metrics.coordinationLatency.observe(ms / 1000);
           deps.observer?.claimRoundTrip?.(ms);
           const result = event.lost.length === 0 ? 'won' : event.won.length === 0 ? 'lost' : 'partial';
@@ -289,7 +291,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   async function publishClaim(items: WorkItem[]): Promise<void> {
     const claimId = `${instanceId}:${randomUUID()}`;
     const keys = items.map((item) => item.key);
-    outstanding.set(claimId, { publishedAt: Date.now(), items: new Set(keys) });
+    outstanding.set(claimId, { publishedAt: performance.now(), items: new Set(keys) });
     try {
       await publishCoordination({
         type: 'claim',
