@@ -43,14 +43,19 @@ export class PendingSet {
     return [...this.items.values()].filter(({ item }) => !isTaken(item.key));
   }
 
+  /** Looks only as far as the first batch of free items, so it stays cheap with a long backlog. */
   decide(now: number, policy: BatchPolicy, isTaken: (key: string) => boolean): BatchDecision {
-    const free = this.claimable(isTaken);
-    const oldest = free[0];
-    if (!oldest) return { kind: 'idle' };
-    const waited = now - oldest.since;
-    if (free.length >= policy.batchSize || waited >= policy.maxWaitMs) {
-      return { kind: 'claim', items: free.slice(0, policy.batchSize).map(({ item }) => item) };
+    const batch: WorkItem[] = [];
+    let oldest: number | undefined;
+    for (const { item, since } of this.items.values()) {
+      if (isTaken(item.key)) continue;
+      oldest ??= since;
+      batch.push(item);
+      if (batch.length >= policy.batchSize) break;
     }
+    if (oldest === undefined) return { kind: 'idle' };
+    const waited = now - oldest;
+    if (batch.length >= policy.batchSize || waited >= policy.maxWaitMs) return { kind: 'claim', items: batch };
     return { kind: 'wait', ms: policy.maxWaitMs - waited };
   }
 }

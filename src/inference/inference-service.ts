@@ -135,7 +135,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   let batchTimer: NodeJS.Timeout | undefined;
 
   const isTaken = (key: string) =>
-    ledger.isTaken(key) || [...outstanding.values()].some((claim) => claim.items.has(key));
+    ledger.isTaken(key) || (outstanding.size > 0 && [...outstanding.values()].some((claim) => claim.items.has(key)));
   const claimableCount = () => pending.claimable(isTaken).length;
   const updateGauges = () => {
     metrics.pending.set(claimableCount());
@@ -215,7 +215,6 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     metrics.coordinationMessages.inc({ type: message.type });
     deps.observer?.coordinationMessage?.(message.type);
     for (const event of ledger.apply(message)) onLedgerEvent(event);
-    updateGauges();
     schedule();
   });
 
@@ -275,7 +274,6 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       clearTimeout(batchTimer);
       batchTimer = undefined;
     }
-    updateGauges();
     if (stopping || !connection.connected || subscribedSince === Number.POSITIVE_INFINITY) return;
     const now = Date.now();
     if (now < resyncUntil) {
@@ -576,6 +574,9 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     },
     Math.max(20, Math.min(1_000, Math.floor(config.leaseMs / 4))),
   );
+  // Gauges are sampled, not updated per message: counting claimable items walks the pending set.
+  const gaugeTimer = setInterval(updateGauges, 1_000);
+  gaugeTimer.unref();
   const heartbeatTimer = setInterval(() => {
     if (!connection.connected) return;
     void publishCoordination({
@@ -658,6 +659,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       if (sweepTimer) clearTimeout(sweepTimer);
       clearInterval(heartbeatTimer);
       clearInterval(leaseTimer);
+      clearInterval(gaugeTimer);
       // A claim still on its way is released when it comes back (see onLedgerEvent).
       const deadline = Date.now() + 2_000;
       while (outstanding.size > 0 && connection.connected && Date.now() < deadline) {
