@@ -19,10 +19,7 @@ export const cameraProfileSchema = z.object({
     })
     .optional(),
   /** Count only people whose box foot-point lies inside this polygon (image pixels). */
-  roi: z
-    .array(z.tuple([z.number(), z.number()]))
-    .min(3)
-    .optional(),
+  roi: z.array(z.tuple([z.number(), z.number()])).min(3).optional(),
   /** count' = max(0, round(scale × count + offset)). */
   correction: z.object({ scale: z.number().positive(), offset: z.number() }).optional(),
 });
