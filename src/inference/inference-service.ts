@@ -25,10 +25,12 @@ import { MqttConnection } from '../core/mqtt.js';
 import { ObjectNotFoundError, type ObjectStore } from '../core/storage/index.js';
 import { makeTopics } from '../core/topics.js';
 import { PendingSet } from './batcher.js';
+import { BoundedSet } from './bounded-set.js';
 import { ClaimLedger, type LedgerEvent } from './claim-ledger.js';
 import { COORDINATION_VERSION, type CoordinationMessage, coordinationMessageSchema } from './coordination-messages.js';
 import { createInferenceMetrics } from './metrics.js';
 import { planSweep, rebuildMetadata } from './orphan-sweeper.js';
+import type { ClaimArbiter } from './redis-arbiter.js';
 import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy, withRetry } from './retry.js';
 import { classifyMetadataMessage, type InvalidItem, type PhotoItem, planBatch, type WorkItem } from './work-items.js';
 
@@ -75,6 +77,8 @@ export interface InferenceDeps {
   counter: PeopleCounter;
   store: ObjectStore;
   logger: Logger;
+  /** Decides claims instead of the ordered stream (clustered brokers); the stream is then informational. */
+  arbiter?: ClaimArbiter;
   metrics?: Registry;
   observer?: InferenceObserver;
 }
@@ -125,6 +129,9 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   /** Own claims this process gave up waiting for; if they still arrive they are expired at once. */
   const abandoned = new Set<string>();
   const runs = new Map<string, ClaimRun>();
+  /** Claims this process has run, so their echo is never mistaken for a previous life's. */
+  const ranHere = new BoundedSet<string>(10_000);
+  const { arbiter } = deps;
   /** Local receive time of every foreign active claim (lease clock; never compared across machines). */
   const leaseClock = new Map<string, number>();
   const expireSent = new Set<string>();
@@ -240,7 +247,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
           leaseClock.set(event.claimId, Date.now());
           // Our own claim that this process is not running (a previous life's, or one we gave up
           // waiting for): nobody will finish it, so hand it on at once.
-          if (own) void expireClaim(event.claimId);
+          if (own && !ranHere.has(event.claimId)) void expireClaim(event.claimId);
         }
         abandoned.delete(event.claimId);
         break;
@@ -254,7 +261,8 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
         if (event.reason === 'expired' || event.reason === 'offline')
           metrics.leaseExpiries.inc({ reason: event.reason });
         const run = runs.get(event.claimId);
-        if (run && event.reason !== 'done') {
+        // With an arbiter the stream is informational: only the arbiter's renew can stop a run.
+        if (run && !arbiter && event.reason !== 'done' && event.reason !== 'won-nothing') {
           run.aborted = true;
           logger.warn({ claimId: event.claimId, reason: event.reason }, 'own claim ended by the stream; stopping it');
         }
@@ -290,6 +298,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     const claimId = `${instanceId}:${randomUUID()}`;
     const keys = items.map((item) => item.key);
     outstanding.set(claimId, { publishedAt: performance.now(), items: new Set(keys) });
+    if (arbiter) return arbitrate(arbiter, claimId, keys);
     try {
       await publishCoordination({
         type: 'claim',
@@ -312,6 +321,40 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       },
       Math.max(5_000, config.leaseMs),
     ).unref();
+  }
+
+  /** Claims through the arbiter; the claim published on the stream names only what was won. */
+  async function arbitrate(arbiter: ClaimArbiter, claimId: string, keys: string[]): Promise<void> {
+    const started = outstanding.get(claimId)?.publishedAt ?? performance.now();
+    let decision: { won: string[]; reprocessed: string[] };
+    try {
+      decision = await arbiter.claim(claimId, keys, config.leaseMs);
+    } catch (error) {
+      logger.warn({ err: error }, 'arbiter unavailable; will retry the claim');
+      outstanding.delete(claimId);
+      batchTimer = setTimeout(schedule, 500);
+      return;
+    }
+    const ms = performance.now() - started;
+    metrics.coordinationLatency.observe(ms / 1000);
+    deps.observer?.claimRoundTrip?.(ms);
+    const { won, reprocessed } = decision;
+    metrics.claims.inc({ result: won.length === keys.length ? 'won' : won.length === 0 ? 'lost' : 'partial' });
+    metrics.claimItems.inc({ result: 'won' }, won.length);
+    metrics.claimItems.inc({ result: 'lost' }, keys.length - won.length);
+    if (won.length > 0) {
+      startRun(claimId, won, reprocessed);
+      void publishCoordination({
+        type: 'claim',
+        version: COORDINATION_VERSION,
+        claimId,
+        instanceId,
+        filePaths: won,
+        leaseMs: config.leaseMs,
+      }).catch(() => undefined);
+    }
+    outstanding.delete(claimId);
+    schedule();
   }
 
   function giveUpWaiting(claimId: string): void {
@@ -350,6 +393,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     };
     if (run.reprocessed.size > 0) metrics.reprocessed.inc(run.reprocessed.size);
     runs.set(claimId, run);
+    ranHere.add(claimId);
     run.finished = processRun(run, won)
       .catch((error: unknown) => {
         logger.error({ err: error, claimId }, 'claim processing failed; its lease will hand it on');
@@ -363,14 +407,23 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   async function processRun(run: ClaimRun, won: string[]): Promise<void> {
     const renewTimer = setInterval(
       () => {
-        const claim = ledger.claim(run.claimId);
-        if (!claim || run.aborted) return;
+        if (run.aborted) return;
+        const unfinished = unfinishedOf(run);
+        arbiter
+          ?.renew(run.claimId, unfinished, config.leaseMs)
+          .then((held) => {
+            if (!held && !run.aborted) {
+              run.aborted = true;
+              logger.warn({ claimId: run.claimId }, 'the arbiter says the claim was lost; stopping it');
+            }
+          })
+          .catch((error: unknown) => logger.warn({ err: error }, 'could not renew the claim with the arbiter'));
         void publishCoordination({
           type: 'renew',
           version: COORDINATION_VERSION,
           claimId: run.claimId,
           instanceId,
-          filePaths: [...claim.items],
+          filePaths: unfinished,
           leaseMs: config.leaseMs,
         }).catch(() => undefined);
       },
@@ -414,6 +467,12 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
         }
       }
       if (run.aborted) return;
+      if (arbiter) {
+        await withRetry(() => arbiter.finish(run.claimId, [...run.completed]), config.retry, {
+          shouldStop: () => run.aborted,
+          onRetry: () => metrics.retries.inc({ operation: 'arbiter' }),
+        });
+      }
       // Names only what was processed: anything else the claim won is released by the done.
       await withRetry(
         () =>
@@ -440,6 +499,10 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   async function finishEarly(run: ClaimRun): Promise<void> {
     if (run.aborted) return;
     run.aborted = true;
+    if (arbiter) {
+      await arbiter.finish(run.claimId, [...run.completed]).catch(() => undefined);
+      await arbiter.release(run.claimId, unfinishedOf(run)).catch(() => undefined);
+    }
     if (run.completed.size > 0) {
       await publishCoordination({
         type: 'done',
@@ -672,6 +735,10 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       await connection.close();
     },
   };
+}
+
+function unfinishedOf(run: ClaimRun): string[] {
+  return run.items.map((item) => item.key).filter((key) => !run.completed.has(key));
 }
 
 function photoFields(photo: PhotoItem): Pick<DeadLetterMessage, 'deviceID' | 'filePath'> {

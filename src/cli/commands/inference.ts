@@ -10,6 +10,7 @@ import { describeZodError, deviceIdSchema } from '../../core/messages.js';
 import { createObjectStore } from '../../core/storage/index.js';
 import { type AnalyticsSpec, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { startInferenceInstance } from '../../inference/inference-service.js';
+import { RedisClaimArbiter } from '../../inference/redis-arbiter.js';
 import {
   addLogOptions,
   addMqttOptions,
@@ -92,6 +93,12 @@ export function inferenceCommand(): Command {
     .addOption(option('--profiles <file>', 'JSON map deviceID → camera profile'))
     .addOption(
       option(
+        '--arbiter <url>',
+        'redis://host:port: Redis decides claims (for clustered brokers without a total order); default: the ordered MQTT stream',
+      ),
+    )
+    .addOption(
+      option(
         '--analytics <spec>',
         `"local" (in-process model), an http(s) URL of the analytics service (key from ${ANALYTICS_API_KEY_ENV}), or "fixed-delay:<ms>" (stand-in, not a model)`,
       ).default('local'),
@@ -119,6 +126,10 @@ export function inferenceCommand(): Command {
         retryBase: z.number(),
         legacyResults: z.boolean(),
         profiles: z.string().optional(),
+        arbiter: z
+          .string()
+          .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+          .optional(),
         analytics: z.string(),
         metricsPort: z.number(),
         metricsHost: z.string(),
@@ -133,6 +144,7 @@ export function inferenceCommand(): Command {
     if (analytics.kind === 'fixed-delay')
       logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
     const store = createObjectStore(storageConfigFromOptions(raw));
+    const arbiter = options.arbiter ? new RedisClaimArbiter({ url: options.arbiter }) : undefined;
     const instance = await startInferenceInstance(
       {
         mqtt,
@@ -153,11 +165,12 @@ export function inferenceCommand(): Command {
         profiles,
         retry: { attempts: options.retries, baseMs: options.retryBase, maxMs: 8_000 },
       },
-      { counter, store, logger },
+      { counter, store, logger, ...(arbiter ? { arbiter } : {}) },
     );
     const parts = [
       { name: 'counter', stop: () => counter.close() },
       { name: 'storage', stop: () => store.close() },
+      ...(arbiter ? [{ name: 'arbiter', stop: () => arbiter.close() }] : []),
       { name: 'inference', stop: instance.stop },
     ];
     if (options.metricsPort > 0) {
