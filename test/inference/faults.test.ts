@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/core/log.js';
 import type { ClaimMessage } from '../../src/inference/coordination-messages.js';
 import { type InferenceInstance, startInferenceInstance } from '../../src/inference/inference-service.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
-import { waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
 import {
   checkInvariants,
   type Fixture,
@@ -114,11 +114,22 @@ describe('inference under faults (embedded broker)', () => {
       );
 
       // The same instance restarts (persistent session: it receives what was queued for it).
-      victim = spawnInstance(fixture, 'victim', 5);
+      const metricsPort = await freePort();
+      victim = spawnInstance(fixture, 'victim', 5, [
+        '--metrics-port',
+        String(metricsPort),
+        '--metrics-host',
+        '127.0.0.1',
+      ]);
       await waitForHeartbeat(fixture, 'victim');
+      const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      assert.equal(health.status, 200);
       await storeAndPublish(fixture, 10, 3);
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(metrics, /people_counter_inference_coordination_latency_seconds_count\{[^}]*\} [1-9]/);
+      assert.match(metrics, /people_counter_inference_outcomes_total\{outcome="counted"/);
       victim.kill('SIGTERM');
       await exited(victim);
       assert.equal(victim.exitCode, 0, 'graceful stop on SIGTERM');

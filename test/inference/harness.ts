@@ -51,6 +51,7 @@ export async function startFixture(brokerUrl: string, options: { store?: ObjectS
   const store = options.store ?? new LocalObjectStore(dir);
   await store.ensureBucket(IMAGE_BUCKET);
   const recorder = await MessageRecorder.start(brokerUrl, [
+    topics.metadata,
     topics.results,
     topics.superseded,
     topics.deadLetter,

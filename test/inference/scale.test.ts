@@ -3,7 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import { FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import { silentLogger } from '../../src/core/log.js';
-import { type InferenceInstance, startInferenceInstance } from '../../src/inference/inference-service.js';
+import {
+  type InferenceConfig,
+  type InferenceInstance,
+  startInferenceInstance,
+} from '../../src/inference/inference-service.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
 import {
   checkInvariants,
@@ -25,14 +29,18 @@ describe('inference instances on the embedded broker', () => {
     await broker.stop();
   });
 
-  async function run(instanceCount: number, extra?: (fixture: Fixture) => Promise<void>) {
+  async function run(
+    instanceCount: number,
+    extra?: (fixture: Fixture) => Promise<void>,
+    overrides: Partial<InferenceConfig> = {},
+  ) {
     const fixture = await startFixture(broker.url);
     const counter = new FixedDelayCounter(5);
     const instances: InferenceInstance[] = [];
     try {
       for (let i = 0; i < instanceCount; i++) {
         instances.push(
-          await startInferenceInstance(testConfig(fixture.mqtt, `scale${instanceCount}-${i}`), {
+          await startInferenceInstance(testConfig(fixture.mqtt, `scale${instanceCount}-${i}`, overrides), {
             counter,
             store: fixture.store,
             logger: silentLogger(),
@@ -55,10 +63,19 @@ describe('inference instances on the embedded broker', () => {
     }
   }
 
-  test('one instance: every photo gets exactly one outcome', async () => {
-    const { counted } = await run(1);
+  test('one instance: every photo gets exactly one outcome; legacy results are published and ignored', async () => {
+    const { counted, fixture } = await run(1, undefined, { legacyResults: true });
     assert.ok(counted.length > 0);
     assert.ok(counted.every((r) => r.model.includes('stand-in') && !r.reprocessed));
+    const legacy = fixture.recorder
+      .on(fixture.topics.metadata)
+      .map((m) => m.json<{ type: string; filePath: string; analysisMetadata?: { results: { count: number } } }>())
+      .filter((m) => m.type === 'result');
+    assert.deepEqual(
+      legacy.map((m) => [m.filePath, m.analysisMetadata?.results.count]).sort(),
+      counted.map((r) => [r.filePath, r.count]).sort(),
+    );
+    assert.equal(outcomes(fixture).deadLetters.length, 0, 'our own legacy results are not dead-lettered');
   });
 
   test('two instances share the work without a duplicate', async () => {
