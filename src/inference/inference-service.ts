@@ -126,8 +126,6 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
 
   /** Own claims published but not yet seen in the stream. */
   const outstanding = new Map<string, { publishedAt: number; items: Set<string> }>();
-  /** Own claims this process gave up waiting for; if they still arrive they are expired at once. */
-  const abandoned = new Set<string>();
   const runs = new Map<string, ClaimRun>();
   /** Claims this process has run, so their echo is never mistaken for a previous life's. */
   const ranHere = new BoundedSet<string>(10_000);
@@ -249,7 +247,6 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
           // waiting for): nobody will finish it, so hand it on at once.
           if (own && !ranHere.has(event.claimId)) void expireClaim(event.claimId);
         }
-        abandoned.delete(event.claimId);
         break;
       }
       case 'renewed':
@@ -358,8 +355,8 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   }
 
   function giveUpWaiting(claimId: string): void {
+    // If it still arrives, it is not in `ranHere` and gets expired at once (see claim-applied).
     outstanding.delete(claimId);
-    abandoned.add(claimId);
     schedule();
   }
 
