@@ -8,7 +8,9 @@ import {
   type InferenceInstance,
   startInferenceInstance,
 } from '../../src/inference/inference-service.js';
+import { missingBinary } from '../helpers/binaries.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import {
   checkInvariants,
   type Fixture,
@@ -33,8 +35,9 @@ describe('inference instances on the embedded broker', () => {
     instanceCount: number,
     extra?: (fixture: Fixture) => Promise<void>,
     overrides: Partial<InferenceConfig> = {},
+    brokerUrl = broker.url,
   ) {
-    const fixture = await startFixture(broker.url);
+    const fixture = await startFixture(brokerUrl);
     const counter = new FixedDelayCounter(5);
     const instances: InferenceInstance[] = [];
     try {
@@ -128,5 +131,15 @@ describe('inference instances on the embedded broker', () => {
       missing.map((d) => d.reason),
       ['object-missing'],
     );
+  });
+
+  test('four instances on Mosquitto', { skip: missingBinary('mosquitto') }, async () => {
+    const mosquitto = await startMosquitto();
+    try {
+      const { counted } = await run(4, undefined, {}, mosquitto.url);
+      assert.ok(counted.length >= 12);
+    } finally {
+      await mosquitto.stop();
+    }
   });
 });
