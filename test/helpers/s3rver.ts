@@ -17,8 +17,9 @@ export interface RunningS3 {
   port: number;
   config: Extract<StorageConfig, { kind: 's3' }>;
   stop(): Promise<void>;
-  /** Stops the server and starts it again on the same port with the same data (a storage outage). */
+  /** Stops the server but keeps its data: a storage outage. */
   pause(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
   resume(): Promise<void>;
 }
 
