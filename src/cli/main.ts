@@ -9,6 +9,9 @@ import { simulateCommand } from './commands/simulate.js';
 import { calibrateCommand } from './commands/calibrate.js';
 import { countCommand } from './commands/count.js';
 import { evalCommand } from './commands/eval.js';
+import { benchCommand } from './commands/bench.js';
+import { brokerCommand } from './commands/broker.js';
+import { inferenceCommand } from './commands/inference.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -26,6 +29,8 @@ export function buildProgram(): Command {
   program.addCommand(evalCommand());
   program.addCommand(calibrateCommand());
   program.addCommand(analyticsCommand());
+  program.addCommand(inferenceCommand());
+  program.addCommand(benchCommand());
   // <commands>
   return program;
 }

@@ -96,6 +96,8 @@ export const supersededMessageSchema = z.object({
   supersededBy: z.string(),
   batchId: z.string(),
   instanceId: z.string(),
+  /** True when published by an instance that won this photo after another instance's lease expired. */
+  reprocessed: z.boolean().optional(),
 });
 export type SupersededMessage = z.infer<typeof supersededMessageSchema>;
 
@@ -132,6 +134,8 @@ export const deadLetterMessageSchema = z.object({
   /** The offending payload as text, cut to DEAD_LETTER_PAYLOAD_LIMIT characters. */
   payload: z.string().optional(),
   at: unixSecondsSchema,
+  /** True when published by an instance that won this input after another instance's lease expired. */
+  reprocessed: z.boolean().optional(),
 });
 export type DeadLetterMessage = z.infer<typeof deadLetterMessageSchema>;
 

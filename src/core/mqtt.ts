@@ -80,6 +80,9 @@ export class MqttConnection {
     };
     this.client = connect(config.url, clientOptions);
     this.client.on('connect', (packet) => {
+      // Small control messages (claims, acks) must not wait for Nagle's algorithm (~40 ms).
+      const socket = this.client.stream as { setNoDelay?: (noDelay: boolean) => void };
+      socket.setNoDelay?.(true);
       this.reconnectDelay = options.reconnectMinMs ?? 500;
       this.client.options.reconnectPeriod = this.reconnectDelay;
       options.logger.info(

@@ -17,18 +17,25 @@ export interface RunningS3 {
   port: number;
   config: Extract<StorageConfig, { kind: 's3' }>;
   stop(): Promise<void>;
+  /** Stops the server but keeps its data: a storage outage. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  resume(): Promise<void>;
 }
 
 /** A real S3 server (s3rver) on a free loopback port, credentials S3RVER/S3RVER, path-style. */
 export async function startS3(port?: number): Promise<RunningS3> {
   const chosen = port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'pc-s3rver-'));
-  const server = new (S3rver as new (options: object) => S3rverInstance)({
-    address: '127.0.0.1',
-    port: chosen,
-    directory: dir,
-    silent: true,
-  });
+  const create = () =>
+    new (S3rver as new (options: object) => S3rverInstance)({
+      address: '127.0.0.1',
+      port: chosen,
+      directory: dir,
+      silent: true,
+    });
+  let server = create();
+  let running = true;
   await server.run();
   const endpoint = `http://127.0.0.1:${chosen}`;
   return {
@@ -43,8 +50,19 @@ export async function startS3(port?: number): Promise<RunningS3> {
       secretAccessKey: 'S3RVER',
     },
     stop: async () => {
-      await server.close();
+      if (running) await server.close();
+      running = false;
       await rm(dir, { recursive: true, force: true });
+    },
+    pause: async () => {
+      if (running) await server.close();
+      running = false;
+    },
+    resume: async () => {
+      if (running) return;
+      server = create();
+      await server.run();
+      running = true;
     },
   };
 }

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { PendingSet } from '../../src/inference/batcher.js';
+import { planSweep, rebuildMetadata } from '../../src/inference/orphan-sweeper.js';
+import { classifyMetadataMessage, type PhotoItem, planBatch, type WorkItem } from '../../src/inference/work-items.js';
+
+const path = (n: number) => `people-counter-images/image00000000-0000-4000-8000-${String(n).padStart(12, '0')}.jpg`;
+const photo = (n: number, deviceID: string, creationTimestamp: number): PhotoItem => ({
+  kind: 'photo',
+  key: path(n),
+  metadata: { type: 'data', deviceID, filePath: path(n), creationTimestamp },
+});
+
+describe('classifyMetadataMessage', () => {
+  const reasonOf = (payload: string) => {
+    const classified = classifyMetadataMessage(payload);
+    return classified.kind === 'item' && classified.item.kind === 'invalid' ? classified.item.reason : classified.kind;
+  };
+  const meta = (filePath: string) =>
+    JSON.stringify({ type: 'data', deviceID: 'cam-1', filePath, creationTimestamp: 1_700_000_000.5 });
+
+  test('accepts seed metadata and ignores legacy results', () => {
+    assert.equal(reasonOf(meta(path(1))), 'item');
+    const legacy = {
+      type: 'result',
+      deviceID: 'd',
+      filePath: 'x',
+      creationTimestamp: 1,
+      analysisMetadata: { results: { count: 2 } },
+    };
+    assert.deepEqual(classifyMetadataMessage(JSON.stringify(legacy)), { kind: 'ignore', reason: 'legacy-result' });
+  });
+
+  test('names what is wrong: JSON, schema, bucket, traversal', () => {
+    assert.equal(reasonOf('{nope'), 'invalid-json');
+    assert.equal(reasonOf(JSON.stringify({ type: 'data', deviceID: 'cam-1' })), 'invalid-schema');
+    assert.equal(reasonOf(meta('other-bucket/image00000000-0000-4000-8000-000000000001.jpg')), 'wrong-bucket');
+    assert.equal(reasonOf(meta('people-counter-images/../etc/passwd')), 'path-traversal');
+    assert.equal(reasonOf(meta('people-counter-images/notes.txt')), 'invalid-schema');
+  });
+
+  test('identical garbage has one key; different garbage has different keys', () => {
+    const a = classifyMetadataMessage('garbage');
+    const b = classifyMetadataMessage('garbage');
+    const c = classifyMetadataMessage('other garbage');
+    assert.ok(a.kind === 'item' && b.kind === 'item' && c.kind === 'item');
+    assert.equal(a.item.key, b.item.key);
+    assert.notEqual(a.item.key, c.item.key);
+  });
+});
+
+describe('planBatch (latest photo per device)', () => {
+  test('counts the newest photo of each device and supersedes the others', () => {
+    const plan = planBatch([photo(1, 'a', 10), photo(2, 'a', 30), photo(3, 'b', 5), photo(4, 'a', 20)]);
+    const byDevice = new Map(plan.groups.map((g) => [g.counted.metadata.deviceID, g]));
+    assert.equal(byDevice.get('a')?.counted.key, path(2));
+    assert.deepEqual(
+      byDevice
+        .get('a')
+        ?.superseded.map((p) => p.key)
+        .sort(),
+      [path(1), path(4)],
+    );
+    assert.equal(byDevice.get('b')?.counted.key, path(3));
+    assert.deepEqual(byDevice.get('b')?.superseded, []);
+  });
+
+  test('equal timestamps are broken by filePath, independent of arrival order', () => {
+    const forward = planBatch([photo(1, 'a', 10), photo(2, 'a', 10)]);
+    const backward = planBatch([photo(2, 'a', 10), photo(1, 'a', 10)]);
+    assert.equal(forward.groups[0]?.counted.key, path(2));
+    assert.equal(backward.groups[0]?.counted.key, path(2));
+  });
+
+  test('invalid and orphaned items are planned as failures, apart from photos', () => {
+    const invalid = classifyMetadataMessage('x');
+    assert.ok(invalid.kind === 'item');
+    const items: WorkItem[] = [invalid.item, { kind: 'orphan', key: path(9), detail: 'no metadata' }, photo(1, 'a', 1)];
+    const plan = planBatch(items);
+    assert.equal(plan.invalid.length, 1);
+    assert.equal(plan.orphans.length, 1);
+    assert.equal(plan.groups.length, 1);
+  });
+});
+
+describe('PendingSet', () => {
+  const policy = { batchSize: 3, maxWaitMs: 100 };
+  const none = () => false;
+
+  test('deduplicates by key', () => {
+    const pending = new PendingSet();
+    assert.equal(pending.add(photo(1, 'a', 1), 0), true);
+    assert.equal(pending.add(photo(1, 'a', 1), 5), false);
+    assert.equal(pending.size, 1);
+  });
+
+  test('claims a full batch at once, oldest first', () => {
+    const pending = new PendingSet();
+    for (let i = 1; i <= 4; i++) pending.add(photo(i, 'a', i), i);
+    const decision = pending.decide(10, policy, none);
+    assert.equal(decision.kind, 'claim');
+    assert.deepEqual(decision.kind === 'claim' && decision.items.map((item) => item.key), [path(1), path(2), path(3)]);
+  });
+
+  test('waits for max-wait with a partial batch, then claims it', () => {
+    const pending = new PendingSet();
+    pending.add(photo(1, 'a', 1), 1000);
+    assert.deepEqual(pending.decide(1040, policy, none), { kind: 'wait', ms: 60 });
+    assert.equal(pending.decide(1100, policy, none).kind, 'claim');
+  });
+
+  test('skips items others hold, and is idle when nothing is free', () => {
+    const pending = new PendingSet();
+    pending.add(photo(1, 'a', 1), 0);
+    pending.add(photo(2, 'a', 1), 0);
+    const taken = (key: string) => key === path(1);
+    const decision = pending.decide(500, policy, taken);
+    assert.deepEqual(decision.kind === 'claim' && decision.items.map((i) => i.key), [path(2)]);
+    assert.deepEqual(
+      pending.decide(500, policy, () => true),
+      { kind: 'idle' },
+    );
+  });
+});
+
+describe('orphan sweeper plan', () => {
+  const object = (n: number, ageMs: number) => ({
+    key: path(n).split('/')[1] as string,
+    size: 1,
+    lastModified: new Date(100_000 - ageMs),
+  });
+
+  test('re-announces old photos nobody handles, deletes finished leftovers, leaves young and handled ones', () => {
+    const plan = planSweep([object(1, 50_000), object(2, 50_000), object(3, 100), object(4, 50_000)], 100_000, 10_000, {
+      isHandled: (filePath) => filePath === path(2),
+      isFinished: (filePath) => filePath === path(4),
+    });
+    assert.deepEqual(plan, { reannounce: [path(1)], leftover: [path(4)] });
+  });
+
+  test('ignores objects that are not photos of ours', () => {
+    const plan = planSweep([{ key: 'notes.txt', size: 1, lastModified: new Date(0) }], 100_000, 1, {
+      isHandled: () => false,
+      isFinished: () => false,
+    });
+    assert.deepEqual(plan, { reannounce: [], leftover: [] });
+  });
+
+  test('rebuilds metadata from object metadata, or says why not', () => {
+    const rebuilt = rebuildMetadata(path(1), { 'device-id': 'cam-1', 'creation-timestamp': '1700000000.25' });
+    assert.deepEqual(rebuilt, {
+      ok: true,
+      metadata: { type: 'data', deviceID: 'cam-1', filePath: path(1), creationTimestamp: 1_700_000_000.25 },
+    });
+    assert.equal(rebuildMetadata(path(1), {}).ok, false);
+  });
+});
