@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/config.js';
 import { brokerCommand } from './commands/broker.js';
+import { engageCommand } from './commands/engage.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   // One line per command; each lives in ./commands/<name>.ts.
   program.addCommand(brokerCommand());
+  program.addCommand(engageCommand());
   // <commands>
   return program;
 }
