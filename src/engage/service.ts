@@ -3,7 +3,7 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
-import { createHttpServer, listen } from '../core/http.js';
+import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import {
   type AvailabilityState,
@@ -44,6 +44,8 @@ export interface EngageDeps {
 
 export interface EngageService {
   url: string;
+  /** The Fastify instance (tests use `inject`). */
+  http: HttpServer;
   store: EngageStore;
   engine: EngageEngine;
   /** Resolves once subscribed to results and availability. */
@@ -212,6 +214,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
 
   return {
     url,
+    http: app,
     store,
     engine,
     subscribed,
