@@ -105,7 +105,9 @@ function openEditor(device) {
 function setupHistoryControls() {
   const buttons = document.querySelectorAll('[data-range]');
   const custom = byId('custom-range');
-  const activate = (button) => buttons.forEach((b) => b.classList.toggle('active', b === button));
+  const activate = (active) => {
+    for (const button of buttons) button.classList.toggle('active', button === active);
+  };
   for (const button of buttons) {
     button.addEventListener('click', () => {
       activate(button);

@@ -13,6 +13,10 @@ export class HistoryChart {
     this.range = { seconds: 86400 };
     this.plot = null;
     this.pending = null;
+    byId('history-csv').addEventListener('click', () => {
+      const path = this.path();
+      if (path) location.href = withToken(`${path}.csv?${this.query()}`);
+    });
     new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: HEIGHT })).observe(this.container);
   }
 
@@ -50,10 +54,8 @@ export class HistoryChart {
 
   async load() {
     const path = this.path();
-    const csv = byId('history-csv');
     const note = byId('history-note');
     if (!path) return;
-    csv.href = withToken(`${path}.csv?${this.query()}`);
     let series;
     try {
       series = await api(`${path}?${this.query()}`);
