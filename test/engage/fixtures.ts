@@ -11,7 +11,7 @@ export function result(
   deviceID: string,
   count: number,
   creationTimestamp: number,
-  resultId = randomUUID(),
+  resultId: string = randomUUID(),
 ): ResultMessage {
   return {
     type: 'result',

@@ -47,9 +47,15 @@ test('device settings: PUT semantics keep omitted fields and clear nulls', () =>
 
 test('buckets aggregate avg/min/max per minute and hour; raw returns each count', () => {
   const store = new EngageStore(':memory:');
-  const counts = [2, 4, 6, 10, 20]; // at +0, +20, +40 s (first minute), +60, +3600 s
-  const times = [0, 20, 40, 60, 3600];
-  counts.forEach((count, i) => store.recordResult(result('cam-1', count, HOUR + times[i]!), HOUR));
+  // [seconds after the hour, count]: three in the first minute, one in the second, one an hour later.
+  const samples = [
+    [0, 2],
+    [20, 4],
+    [40, 6],
+    [60, 10],
+    [3600, 20],
+  ] as const;
+  for (const [offset, count] of samples) store.recordResult(result('cam-1', count, HOUR + offset), HOUR);
   store.recordResult(result('cam-2', 100, HOUR + 30), HOUR);
   const range = { from: HOUR, to: HOUR + 7200 };
   assert.deepEqual(store.deviceSeries('cam-1', { ...range, bucket: '1m' }).points, [
