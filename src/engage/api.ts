@@ -329,7 +329,10 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
         },
       },
       async (request, reply) => {
-        if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+        if (!Buffer.isBuffer(request.body)) {
+          throw new HttpError(415, 'unsupported-media-type', 'send the JPEG as the body with Content-Type: image/jpeg');
+        }
+        if (request.body.length === 0) {
           throw new HttpError(400, 'empty-body', 'send the JPEG as the request body with Content-Type: image/jpeg');
         }
         const outcome = await context.upload(request.params.id, request.body);

@@ -177,18 +177,21 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/api/')) authorize(policy, request);
   });
-  registerApi(app, {
-    store,
-    engine,
-    upload: deps.ingestPhoto ? inProcessUploader(deps.ingestPhoto) : restUploader(config.ingestUrl),
-    nowSeconds: now,
-    staleAfterMs: config.staleAfterMs,
-    writes,
-    protectReads: config.protectReads,
-    maxUploadBytes: config.maxUploadBytes,
+  // Routes go in after the OpenAPI plugin has loaded, so that they appear in /openapi.json.
+  app.after(() => {
+    registerApi(app, {
+      store,
+      engine,
+      upload: deps.ingestPhoto ? inProcessUploader(deps.ingestPhoto) : restUploader(config.ingestUrl),
+      nowSeconds: now,
+      staleAfterMs: config.staleAfterMs,
+      writes,
+      protectReads: config.protectReads,
+      maxUploadBytes: config.maxUploadBytes,
+    });
+    registerEventStream(app, { engine, events, store, metrics });
+    registerWebAssets(app);
   });
-  registerEventStream(app, { engine, events, store, metrics });
-  registerWebAssets(app);
 
   // Counts go stale without any message arriving: look again regularly.
   const tick = setInterval(() => void engine.refresh(), Math.min(5000, Math.max(250, config.staleAfterMs / 10)));
