@@ -1,8 +1,12 @@
 /**
  * Delivers alert messages to an optional webhook: each POST has a timeout and a few retries with
  * backoff, runs in the background (never on the result path) and is given up with a log line.
+ * Deliveries go one at a time, in order, so that a receiver never sees "cleared" before "raised".
  */
 import type { Logger } from '../core/log.js';
+
+/** Alerts waiting for an unreachable webhook beyond this are dropped (and counted as failures). */
+const MAX_WAITING = 1000;
 
 export interface WebhookOptions {
   url: string;
@@ -21,7 +25,8 @@ export interface WebhookSender {
 }
 
 export function createWebhookSender(options: WebhookOptions): WebhookSender {
-  const inFlight = new Set<Promise<void>>();
+  let queue: Promise<void> = Promise.resolve();
+  let waiting = 0;
   let stopped = false;
 
   const deliver = async (body: string): Promise<void> => {
@@ -44,12 +49,18 @@ export function createWebhookSender(options: WebhookOptions): WebhookSender {
 
   return {
     send(message) {
-      const delivery = deliver(JSON.stringify(message)).finally(() => inFlight.delete(delivery));
-      inFlight.add(delivery);
+      if (waiting >= MAX_WAITING) {
+        options.logger.warn({ waiting }, 'alert webhook is too far behind; dropping an alert');
+        options.onFailure?.();
+        return;
+      }
+      waiting++;
+      const body = JSON.stringify(message);
+      queue = queue.then(() => deliver(body)).finally(() => waiting--);
     },
     async stop() {
       stopped = true;
-      await Promise.allSettled([...inFlight]);
+      await queue;
     },
   };
 }
