@@ -50,6 +50,7 @@ export class EngageEngine {
   private readonly sentDevices = new Map<string, string>();
   private readonly sentSites = new Map<string, string>();
   private refreshing: Promise<void> = Promise.resolve();
+  private queued = false;
 
   constructor(private readonly deps: EngineDeps) {}
 
@@ -84,10 +85,18 @@ export class EngageEngine {
     this.services.set(`${service}/${instanceId}`, { service, instanceId, state });
   }
 
-  /** Recomputes and pushes what changed. Runs serialised; callers need not wait. */
+  /**
+   * Recomputes and pushes what changed. Runs serialised, and a burst of results waiting behind a
+   * running refresh is coalesced into one more; callers need not wait.
+   */
   refresh(): Promise<void> {
+    if (this.queued) return this.refreshing;
+    this.queued = true;
     this.refreshing = this.refreshing
-      .then(() => this.refreshNow())
+      .then(() => {
+        this.queued = false;
+        return this.refreshNow();
+      })
       .catch((error: unknown) => {
         this.deps.logger.error({ err: error }, 'refreshing the live state failed');
       });
