@@ -46,6 +46,7 @@ const toRecord = (row: DeviceRow): DeviceRecord => ({
 
 export class EngageStore {
   readonly db: Database.Database;
+  private readonly recordResultOnce: (result: ResultMessage, receivedAt: number) => 'stored' | 'duplicate';
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -54,6 +55,7 @@ export class EngageStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    this.recordResultOnce = this.prepareRecordResult();
   }
 
   get schemaVersion(): number {
@@ -65,37 +67,40 @@ export class EngageStore {
    * moves forward in photo time, so a late, older result does not overwrite a newer count.
    */
   recordResult(result: ResultMessage, receivedAt: number): 'stored' | 'duplicate' {
-    return this.db.transaction(() => {
-      const inserted = this.db
-        .prepare(
-          `INSERT OR IGNORE INTO counts (result_id, device_id, count, photo_at, analysed_at, received_at,
-             latency_ms, model, instance_id, superseded, reprocessed)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          result.resultId,
-          result.deviceID,
-          result.count,
-          result.creationTimestamp,
-          result.analysedAt,
-          receivedAt,
-          result.latencyMs,
-          result.model,
-          result.instanceId,
-          result.superseded,
-          result.reprocessed ? 1 : 0,
-        );
-      if (inserted.changes === 0) return 'duplicate' as const;
-      this.db
-        .prepare(
-          `INSERT INTO devices (id, created_at, last_count, last_photo_at, last_result_id) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET last_count = excluded.last_count, last_photo_at = excluded.last_photo_at,
-             last_result_id = excluded.last_result_id
-           WHERE devices.last_photo_at IS NULL OR excluded.last_photo_at >= devices.last_photo_at`,
-        )
-        .run(result.deviceID, receivedAt, result.count, result.creationTimestamp, result.resultId);
-      return 'stored' as const;
-    })();
+    return this.recordResultOnce(result, receivedAt);
+  }
+
+  /** Prepared once: this runs for every result. */
+  private prepareRecordResult() {
+    const insert = this.db.prepare(
+      `INSERT OR IGNORE INTO counts (result_id, device_id, count, photo_at, analysed_at, received_at,
+         latency_ms, model, instance_id, superseded, reprocessed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const advanceLatest = this.db.prepare(
+      `INSERT INTO devices (id, created_at, last_count, last_photo_at, last_result_id) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET last_count = excluded.last_count, last_photo_at = excluded.last_photo_at,
+         last_result_id = excluded.last_result_id
+       WHERE devices.last_photo_at IS NULL OR excluded.last_photo_at >= devices.last_photo_at`,
+    );
+    return this.db.transaction((result: ResultMessage, receivedAt: number): 'stored' | 'duplicate' => {
+      const inserted = insert.run(
+        result.resultId,
+        result.deviceID,
+        result.count,
+        result.creationTimestamp,
+        result.analysedAt,
+        receivedAt,
+        result.latencyMs,
+        result.model,
+        result.instanceId,
+        result.superseded,
+        result.reprocessed ? 1 : 0,
+      );
+      if (inserted.changes === 0) return 'duplicate';
+      advanceLatest.run(result.deviceID, receivedAt, result.count, result.creationTimestamp, result.resultId);
+      return 'stored';
+    });
   }
 
   listDevices(): DeviceRecord[] {
