@@ -33,6 +33,8 @@ function sensor(
   name: string,
   stateTopic: string,
   device: Record<string, unknown>,
+  /** Expose the state message's other fields as attributes (site occupancy: which devices are live). */
+  withAttributes: boolean,
 ): DiscoveryMessage {
   return {
     topic: `${context.discoveryPrefix}/sensor/${uniqueId}/config`,
@@ -42,7 +44,7 @@ function sensor(
       object_id: uniqueId,
       state_topic: stateTopic,
       value_template: '{{ value_json.count }}',
-      json_attributes_topic: stateTopic,
+      ...(withAttributes ? { json_attributes_topic: stateTopic } : {}),
       unit_of_measurement: 'people',
       state_class: 'measurement',
       icon: 'mdi:account-group',
@@ -57,24 +59,38 @@ function sensor(
 
 export function deviceDiscovery(context: DiscoveryContext, device: DeviceRecord): DiscoveryMessage {
   const uniqueId = haObjectId('device', device.id);
-  return sensor(context, uniqueId, 'People', context.topics.deviceCount(device.id), {
-    identifiers: [uniqueId],
-    name: device.name ?? `Camera ${device.id}`,
-    manufacturer: 'People Counter',
-    model: 'Counting camera',
-    ...(device.site ? { suggested_area: device.site } : {}),
-  });
+  return sensor(
+    context,
+    uniqueId,
+    'People',
+    context.topics.deviceCount(device.id),
+    {
+      identifiers: [uniqueId],
+      name: device.name ?? `Camera ${device.id}`,
+      manufacturer: 'People Counter',
+      model: 'Counting camera',
+      ...(device.site ? { suggested_area: device.site } : {}),
+    },
+    false,
+  );
 }
 
 export function siteDiscovery(context: DiscoveryContext, site: string): DiscoveryMessage {
   const uniqueId = haObjectId('site', site);
-  return sensor(context, uniqueId, 'Occupancy', context.topics.siteOccupancy(site), {
-    identifiers: [uniqueId],
-    name: `Site ${site}`,
-    manufacturer: 'People Counter',
-    model: 'Site occupancy',
-    suggested_area: site,
-  });
+  return sensor(
+    context,
+    uniqueId,
+    'Occupancy',
+    context.topics.siteOccupancy(site),
+    {
+      identifiers: [uniqueId],
+      name: `Site ${site}`,
+      manufacturer: 'People Counter',
+      model: 'Site occupancy',
+      suggested_area: site,
+    },
+    true,
+  );
 }
 
 export class HomeAssistantDiscovery {
