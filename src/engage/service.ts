@@ -5,19 +5,9 @@
 import type { Registry } from 'prom-client';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
-import {
-  type AvailabilityState,
-  availabilityStates,
-  type DeadLetterMessage,
-  MESSAGE_VERSION,
-  parseJsonMessage,
-  payloadExcerpt,
-  resultMessageSchema,
-  nowSeconds as systemNowSeconds,
-} from '../core/messages.js';
+import { nowSeconds as systemNowSeconds } from '../core/messages.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
-import { wildcardLevel } from '../core/topics.js';
 import { registerApi } from './api.js';
 import { authorize } from './auth.js';
 import type { EngageConfig } from './config.js';
@@ -27,6 +17,7 @@ import { HomeAssistantDiscovery } from './home-assistant.js';
 import { createEngageMetrics } from './metrics.js';
 import { registerEventStream } from './sse.js';
 import { EngageStore } from './store.js';
+import { subscribeToPipeline } from './subscriptions.js';
 import { type IngestPhoto, inProcessUploader, restUploader } from './upload.js';
 import { registerWebAssets } from './web-assets.js';
 import { createWebhookSender } from './webhook.js';
@@ -93,68 +84,14 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     ...(webhook ? { webhook } : {}),
   });
 
-  const deadLetter = (topic: string, payload: Buffer, reason: 'invalid-json' | 'invalid-schema', detail: string) => {
-    metrics.invalidMessages.inc();
-    logger.warn({ topic, reason, detail }, 'invalid result message; sent to dead letter');
-    const message: DeadLetterMessage = {
-      type: 'dead-letter',
-      version: MESSAGE_VERSION,
-      reason,
-      detail,
-      service: 'engage',
-      instanceId: config.instanceId,
-      topic,
-      payload: payloadExcerpt(payload),
-      at: now(),
-    };
-    mqtt
-      .publishJson(topics.deadLetter, message)
-      .catch((error: unknown) => logger.warn({ err: error }, 'could not publish dead letter'));
-  };
-
-  mqtt.onMessage(topics.results, (topic, payload) => {
-    const parsed = parseJsonMessage(resultMessageSchema, payload);
-    if (!parsed.ok) return deadLetter(topic, payload, parsed.reason, parsed.detail);
-    try {
-      if (store.recordResult(parsed.value, now()) === 'duplicate') {
-        metrics.duplicatesIgnored.inc();
-        return;
-      }
-    } catch (error) {
-      logger.error({ err: error, resultId: parsed.value.resultId }, 'could not store result');
-      return;
-    }
-    metrics.resultsStored.inc();
-    void engine.refresh();
-  });
-
-  const availabilityOf = (payload: Buffer): AvailabilityState | undefined => {
-    const text = payload.toString('utf8').trim();
-    return (availabilityStates as readonly string[]).includes(text) ? (text as AvailabilityState) : undefined;
-  };
-  mqtt.onMessage(topics.availabilityWildcard, (topic, payload) => {
-    const [, service, instanceId] = topic.slice(topics.prefix.length).split('/');
-    const state = availabilityOf(payload);
-    if (service && instanceId && state) engine.setServiceAvailability(service, instanceId, state);
-  });
-  mqtt.onMessage(topics.deviceAvailabilityWildcard, (topic, payload) => {
-    const deviceId = wildcardLevel(topics.deviceAvailabilityWildcard, topic);
-    const state = availabilityOf(payload);
-    if (deviceId && state) engine.setDeviceAvailability(deviceId, state);
-  });
-
-  let markSubscribed: () => void = () => undefined;
-  const subscribed = new Promise<void>((resolve) => {
-    markSubscribed = resolve;
-  });
-  mqtt.client.on('connect', () => {
-    mqtt
-      .subscribe([topics.results, topics.availabilityWildcard, topics.deviceAvailabilityWildcard])
-      .then(() => {
-        markSubscribed();
-        return engine.republish();
-      })
-      .catch((error: unknown) => logger.error({ err: error }, 'could not subscribe'));
+  const { subscribed } = subscribeToPipeline({
+    mqtt,
+    store,
+    engine,
+    metrics,
+    logger,
+    instanceId: config.instanceId,
+    now,
   });
 
   const writes = config.openWrites ? 'open' : config.token ? 'token' : 'disabled';

@@ -191,3 +191,30 @@ test('a device that says it is offline is shown offline and left out of its site
   const services = (await engage.http.inject({ url: '/api/services' })).json();
   assert.ok(services.some((s: { service: string; state: string }) => s.service === 'engage' && s.state === 'online'));
 });
+
+test('a count turns stale with time alone, and the site occupancy is republished without it', async () => {
+  let clock = 1_800_000_000;
+  // A short stale-after makes engage look again every 250 ms.
+  const timed = await startEngage(broker, { staleAfterMs: 2_000 }, { nowSeconds: () => clock });
+  try {
+    timed.store.upsertDevice('cam-t', { site: 'yard' }, clock);
+    await publish(topics.results, JSON.stringify(result('cam-t', 6, clock - 1)));
+    const occupancyTopic = topics.siteOccupancy('yard');
+    await waitFor(() => recorder.on(occupancyTopic).some((m) => m.json<{ count: number }>().count === 6), {
+      message: 'yard occupancy 6',
+    });
+    clock += 120; // no message arrives; only time passes
+    const stale = await waitFor(
+      () =>
+        recorder.on(occupancyTopic).find((m) => m.json<{ staleDevices: string[] }>().staleDevices.includes('cam-t')),
+      { message: 'yard occupancy without the stale camera' },
+    );
+    assert.equal(stale.json<{ count: number }>().count, 0);
+    assert.equal(stale.retain, false, 'a live subscriber sees it as a new message');
+    const device = (await timed.http.inject({ url: '/api/devices/cam-t' })).json();
+    assert.equal(device.state, 'stale');
+    assert.equal(device.count, 6, 'the last count is kept and shown as stale');
+  } finally {
+    await timed.stop();
+  }
+});
