@@ -47,7 +47,9 @@ before(async () => {
   const now = Date.now() / 1000;
   // A week of history every 10 minutes, the last day every 2 minutes (seeded directly: fixture data).
   cameras.forEach((camera, salt) => {
-    for (let t = now - 7 * 86_400; t < now - 120; t += t < now - 86_400 ? 600 : 120) {
+    // The loading dock's camera stopped sending 25 minutes ago: the dashboard must show it stale.
+    const last = camera.id === 'cam-loading' ? now - 1500 : now - 120;
+    for (let t = now - 7 * 86_400; t < last; t += t < now - 86_400 ? 600 : 120) {
       engage.store.recordResult(result(camera.id, occupancy(camera.peak, t, salt), t), t);
     }
     engage.store.upsertDevice(camera.id, { name: camera.name, site: camera.site, capacity: camera.capacity }, now);
@@ -56,6 +58,25 @@ before(async () => {
     { id: 'cafeteria-full', scope: 'site', target: 'hq-cafeteria', raiseAtPercent: 90, clearBelowPercent: 90 },
     now,
   );
+  // Yesterday's lunch rush, as alerts from the past.
+  const rush = [
+    { state: 'raised' as const, count: 110, at: now - 86_400 - 1800 },
+    { state: 'cleared' as const, count: 95, at: now - 86_400 + 900 },
+  ];
+  for (const [i, past] of rush.entries()) {
+    engage.store.recordAlert({
+      type: 'alert',
+      version: 1,
+      alertId: `past-${i}`,
+      ruleId: 'cafeteria-full',
+      scope: 'site',
+      target: 'hq-cafeteria',
+      capacity: 120,
+      raiseAt: 108,
+      clearBelow: 97.2,
+      ...past,
+    });
+  }
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
@@ -90,7 +111,9 @@ test('live tiles update without reload; history, sites and alerts render', { ski
 
   publisher = await MessageRecorder.start(broker.url, ['people-counter/alerts']);
   const now = Date.now() / 1000;
-  const live = cameras.map((camera, salt) => result(camera.id, occupancy(camera.peak, now, salt), now - 2));
+  const live = cameras
+    .filter((camera) => camera.id !== 'cam-loading')
+    .map((camera, salt) => result(camera.id, occupancy(camera.peak, now, salt), now - 2));
   // The cafeteria at 56 + 53 of 120: at or above 90 %, so its alert rule raises.
   live[2] = result('cam-cafe-east', 56, now - 1);
   live[3] = result('cam-cafe-west', 53, now - 1);
@@ -104,6 +127,7 @@ test('live tiles update without reload; history, sites and alerts render', { ski
   assert.equal(await countOf('cam-cafe-west').textContent(), '53');
   assert.equal(await page.locator('[data-site="hq-cafeteria"] [data-role="count"]').textContent(), '109');
   await page.locator('.alert.raised').first().waitFor();
+  assert.equal(await page.locator('[data-device="cam-loading"]').getAttribute('data-state'), 'stale');
   assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42, 'no reload');
 
   // Device names are user input: rendered as text, never as HTML.
