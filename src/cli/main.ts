@@ -12,6 +12,7 @@ import { evalCommand } from './commands/eval.js';
 import { benchCommand } from './commands/bench.js';
 import { brokerCommand } from './commands/broker.js';
 import { inferenceCommand } from './commands/inference.js';
+import { engageCommand } from './commands/engage.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(analyticsCommand());
   program.addCommand(inferenceCommand());
   program.addCommand(benchCommand());
+  program.addCommand(engageCommand());
   // <commands>
   return program;
 }

@@ -12,13 +12,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
-const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** `500ms`, `10s`, `2m`, `1h`; a bare number is milliseconds. */
+/** `500ms`, `10s`, `2m`, `1h`, `90d`; a bare number is milliseconds. */
 export function parseDuration(text: string): number {
   const match = DURATION.exec(text.trim());
-  if (!match) throw new ConfigError(`not a duration: "${text}" (use e.g. 500ms, 10s, 2m, 1h)`);
+  if (!match) throw new ConfigError(`not a duration: "${text}" (use e.g. 500ms, 10s, 2m, 1h, 90d)`);
   return Math.round(Number(match[1]) * (DURATION_UNIT_MS[match[2] ?? 'ms'] ?? 1));
 }
 

@@ -139,6 +139,27 @@ export const deadLetterMessageSchema = z.object({
 });
 export type DeadLetterMessage = z.infer<typeof deadLetterMessageSchema>;
 
+/** An occupancy alert raised or cleared by engage. Published on `<prefix>/alerts` (docs/engage.md). */
+export const alertMessageSchema = z.object({
+  type: z.literal('alert'),
+  version: z.literal(MESSAGE_VERSION),
+  alertId: z.string(),
+  state: z.enum(['raised', 'cleared']),
+  ruleId: z.string(),
+  scope: z.enum(['device', 'site']),
+  /** The device ID or site name the rule watches. */
+  target: z.string(),
+  /** The count that crossed the threshold. */
+  count: z.number().nonnegative(),
+  capacity: z.number().int().positive().nullable(),
+  /** Raised at or above this count. */
+  raiseAt: z.number().nonnegative(),
+  /** Cleared below this count. */
+  clearBelow: z.number().nonnegative(),
+  at: unixSecondsSchema,
+});
+export type AlertMessage = z.infer<typeof alertMessageSchema>;
+
 export const availabilityStates = ['online', 'offline'] as const;
 export type AvailabilityState = (typeof availabilityStates)[number];
 

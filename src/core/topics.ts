@@ -21,6 +21,10 @@ export interface Topics {
   coordination: string;
   /** Occupancy alerts from engage. */
   alerts: string;
+  /** Retained occupancy of one site, published by engage. */
+  siteOccupancy(site: string): string;
+  /** Retained `online`/`offline` a device may publish about itself. */
+  deviceAvailabilityWildcard: string;
   /** Retained latest result of one device. */
   deviceCount(deviceId: string): string;
   /** Raw JPEG bytes published by a device. */
@@ -45,6 +49,8 @@ export function makeTopics(prefix = DEFAULT_PREFIX, metadataTopic = defaultMetad
     deadLetter: `${prefix}/dead-letter`,
     coordination: `${prefix}/inference/coordination`,
     alerts: `${prefix}/alerts`,
+    siteOccupancy: (site) => `${prefix}/sites/${site}/occupancy`,
+    deviceAvailabilityWildcard: `${prefix}/devices/+/availability`,
     deviceCount: (deviceId) => `${prefix}/devices/${deviceId}/count`,
     deviceImage: (deviceId) => `${prefix}/devices/${deviceId}/image`,
     deviceImageWildcard: `${prefix}/devices/+/image`,

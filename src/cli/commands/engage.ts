@@ -1,0 +1,92 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { readSecret } from '../../core/config.js';
+import { stopOnSignals } from '../../core/lifecycle.js';
+import { TOKEN_ENV } from '../../engage/auth.js';
+import { DEFAULT_DB_PATH, DEFAULT_ENGAGE_PORT, DEFAULT_INGEST_URL, engageConfig } from '../../engage/config.js';
+import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
+import { startEngageService } from '../../engage/service.js';
+import {
+  addLogOptions,
+  addMqttOptions,
+  durationArg,
+  identityFromOptions,
+  intArg,
+  mqttConfigFromOptions,
+  option,
+  parseOptions,
+} from '../options.js';
+
+export function engageCommand(): Command {
+  const command = new Command('engage')
+    .description('live dashboard, count history, REST API, occupancy alerts and Home Assistant discovery')
+    .addOption(option('--host <address>', 'address to bind the dashboard and API').default('127.0.0.1'))
+    .addOption(
+      option('--port <port>', 'dashboard and API port').argParser(intArg(0, 65535)).default(DEFAULT_ENGAGE_PORT),
+    )
+    .addOption(option('--db <file>', 'SQLite history file (:memory: keeps nothing)').default(DEFAULT_DB_PATH))
+    .addOption(
+      option('--retention <duration>', 'keep counts and alerts this long')
+        .argParser(durationArg)
+        .default(90 * 86_400_000, '90d'),
+    )
+    .addOption(
+      option('--stale-after <duration>', 'a count is stale when its photo is older than this')
+        .argParser(durationArg)
+        .default(300_000, '5m'),
+    )
+    .addOption(option('--protect-reads', `require the token (${TOKEN_ENV}) for reads too`).default(false))
+    .addOption(option('--open-writes', 'accept changes without a token (demos only)').default(false))
+    .addOption(option('--ingest-url <url>', 'ingest REST API that dashboard uploads go to').default(DEFAULT_INGEST_URL))
+    .addOption(option('--webhook-url <url>', 'POST every raised or cleared alert here (JSON)'))
+    .addOption(
+      option('--webhook-timeout <duration>', 'webhook request timeout').argParser(durationArg).default(5000, '5s'),
+    )
+    .addOption(option('--webhook-retries <n>', 'webhook retries after a failure').argParser(intArg(0, 10)).default(3))
+    .addOption(option('--no-ha-discovery', 'do not publish Home Assistant MQTT discovery'))
+    .addOption(
+      option('--ha-discovery-prefix <prefix>', 'Home Assistant discovery prefix').default(DEFAULT_DISCOVERY_PREFIX),
+    );
+  addMqttOptions(command);
+  addLogOptions(command);
+  return command.action(async (raw: unknown) => {
+    const options = parseOptions(
+      z.object({
+        host: z.string(),
+        port: z.number(),
+        db: z.string(),
+        retention: z.number(),
+        staleAfter: z.number(),
+        protectReads: z.boolean(),
+        openWrites: z.boolean(),
+        ingestUrl: z.string(),
+        webhookUrl: z.string().optional(),
+        webhookTimeout: z.number(),
+        webhookRetries: z.number(),
+        haDiscovery: z.boolean(),
+        haDiscoveryPrefix: z.string(),
+      }),
+      raw,
+    );
+    const { instanceId, logger } = identityFromOptions('engage', raw);
+    const token = readSecret(process.env, TOKEN_ENV);
+    const config = engageConfig(mqttConfigFromOptions(raw), instanceId, {
+      host: options.host,
+      port: options.port,
+      dbPath: options.db,
+      retentionMs: options.retention,
+      staleAfterMs: options.staleAfter,
+      protectReads: options.protectReads,
+      openWrites: options.openWrites,
+      ingestUrl: options.ingestUrl,
+      webhookTimeoutMs: options.webhookTimeout,
+      webhookRetries: options.webhookRetries,
+      haDiscovery: options.haDiscovery,
+      haDiscoveryPrefix: options.haDiscoveryPrefix,
+      ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
+      ...(token !== undefined ? { token } : {}),
+    });
+    const engage = await startEngageService(config, { logger });
+    await stopOnSignals([{ name: 'engage', stop: engage.stop }], logger);
+  });
+}

@@ -1,0 +1,343 @@
+/**
+ * Engage's REST API, schema-first: the zod schemas below validate requests and responses and
+ * produce the OpenAPI document at /openapi.json. Handlers are thin over the store and the engine.
+ */
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
+import { alertMessageSchema, deviceIdSchema } from '../core/messages.js';
+import { type AlertRule, alertRuleBodySchema, ruleIdSchema } from './alerts.js';
+import type { EngageEngine } from './engine.js';
+import { siteNameSchema } from './occupancy.js';
+import { seriesCsv } from './series.js';
+import type { EngageStore, Series } from './store.js';
+import { bucketNames, RangeError400, type ResolvedRange, resolveRange, type TimeQuery } from './time-range.js';
+import type { PhotoUploader } from './upload.js';
+
+export interface ApiContext {
+  store: EngageStore;
+  engine: EngageEngine;
+  upload: PhotoUploader;
+  nowSeconds: () => number;
+  staleAfterMs: number;
+  writes: 'token' | 'open' | 'disabled';
+  protectReads: boolean;
+  maxUploadBytes: number;
+}
+
+const nullableNumber = z.number().nullable();
+
+export const deviceViewSchema = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  site: z.string().nullable(),
+  capacity: nullableNumber,
+  count: nullableNumber.describe('latest count'),
+  lastPhotoAt: nullableNumber.describe('creationTimestamp (unix seconds) of the latest counted photo'),
+  availability: z.enum(['online', 'offline', 'unknown']).describe('what the device last said about itself'),
+  online: z.boolean().nullable().describe('null when the device does not publish availability'),
+  stale: z.boolean().describe('the latest photo is older than --stale-after'),
+  state: z.enum(['live', 'stale', 'offline', 'no-data']),
+});
+
+export const siteOccupancySchema = z.object({
+  site: z.string(),
+  count: z.number().describe('sum of the latest counts of the live devices'),
+  capacity: nullableNumber,
+  devices: z.number(),
+  liveDevices: z.array(z.string()),
+  staleDevices: z.array(z.string()).describe('devices left out of the sum: stale, offline or never counted'),
+  lastPhotoAt: nullableNumber,
+});
+
+const timeQuerySchema = z.object({
+  from: z.string().optional().describe('ISO 8601 or unix seconds; default: a day before `to`'),
+  to: z.string().optional().describe('ISO 8601 or unix seconds; default: now'),
+  bucket: z
+    .enum([...bucketNames, 'auto'])
+    .optional()
+    .describe('raw, 1m, 1h, 1d or auto (default: by range length)'),
+});
+
+const seriesSchema = z.object({
+  from: z.number(),
+  to: z.number(),
+  bucket: z.enum(bucketNames),
+  truncated: z.boolean().describe(`raw series stop after a fixed number of points`),
+  points: z.array(z.object({ t: z.number(), avg: z.number(), min: z.number(), max: z.number(), n: z.number() })),
+});
+
+const devicePutSchema = z
+  .object({
+    name: z.string().trim().min(1).max(100).nullable().optional(),
+    site: siteNameSchema.nullable().optional(),
+    capacity: z.number().int().positive().max(1_000_000).nullable().optional(),
+  })
+  .strict();
+
+const alertRuleSchema = alertRuleBodySchema.and(z.object({ id: z.string() }));
+const deviceParams = z.object({ id: deviceIdSchema });
+const siteParams = z.object({ site: siteNameSchema });
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
+
+function rangeOf(query: TimeQuery, now: number): ResolvedRange {
+  try {
+    return resolveRange(query, now);
+  } catch (error) {
+    if (error instanceof RangeError400) throw new HttpError(400, 'invalid-range', error.message);
+    throw error;
+  }
+}
+
+export function registerApi(app: HttpServer, context: ApiContext): void {
+  const { store, engine } = context;
+
+  const requireDevice = (id: string) => {
+    const device = engine.device(id);
+    if (!device) throw new HttpError(404, 'unknown-device', `no device "${id}" has been counted or configured`);
+    return device;
+  };
+  const requireSite = (site: string) => {
+    const occupancy = engine.sites().find((s) => s.site === site);
+    if (!occupancy) throw new HttpError(404, 'unknown-site', `no device belongs to site "${site}"`);
+    return occupancy;
+  };
+  const seriesBody = (range: ResolvedRange, series: Series) => ({ ...range, ...series });
+
+  app.get(
+    '/api/config',
+    {
+      schema: {
+        description: 'What the dashboard needs to know about this server.',
+        response: {
+          200: z.object({
+            staleAfterSeconds: z.number(),
+            writes: z.enum(['token', 'open', 'disabled']),
+            protectReads: z.boolean(),
+            maxUploadBytes: z.number(),
+          }),
+        },
+      },
+    },
+    async () => ({
+      staleAfterSeconds: context.staleAfterMs / 1000,
+      writes: context.writes,
+      protectReads: context.protectReads,
+      maxUploadBytes: context.maxUploadBytes,
+    }),
+  );
+
+  app.get(
+    '/api/devices',
+    {
+      schema: {
+        description: 'Every device with its settings, latest count and live state.',
+        response: { 200: z.array(deviceViewSchema), 401: errorBodySchema },
+      },
+    },
+    async () => engine.devices(),
+  );
+
+  app.get(
+    '/api/devices/:id',
+    { schema: { params: deviceParams, response: { 200: deviceViewSchema, ...errors } } },
+    async (request) => requireDevice(request.params.id),
+  );
+
+  app.put(
+    '/api/devices/:id',
+    {
+      schema: {
+        description: 'Creates or updates a device: name, site, capacity (omit a field to keep it, null clears it).',
+        params: deviceParams,
+        body: devicePutSchema,
+        response: { 200: deviceViewSchema, ...errors },
+      },
+    },
+    async (request) => {
+      store.upsertDevice(request.params.id, request.body, context.nowSeconds());
+      await engine.refresh();
+      return requireDevice(request.params.id);
+    },
+  );
+
+  app.get(
+    '/api/devices/:id/counts',
+    {
+      schema: {
+        description: "A device's count history: raw counts or per-bucket avg/min/max.",
+        params: deviceParams,
+        querystring: timeQuerySchema,
+        response: { 200: seriesSchema.extend({ device: z.string() }), ...errors },
+      },
+    },
+    async (request) => {
+      requireDevice(request.params.id);
+      const range = rangeOf(request.query, context.nowSeconds());
+      return { device: request.params.id, ...seriesBody(range, store.deviceSeries(request.params.id, range)) };
+    },
+  );
+
+  app.get(
+    '/api/devices/:id/counts.csv',
+    { schema: { description: 'The same history as CSV.', params: deviceParams, querystring: timeQuerySchema } },
+    async (request, reply) => {
+      requireDevice(request.params.id);
+      const range = rangeOf(request.query, context.nowSeconds());
+      const { points } = store.deviceSeries(request.params.id, range);
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${request.params.id}-counts.csv"`)
+        .send(seriesCsv('device', request.params.id, points));
+    },
+  );
+
+  app.get(
+    '/api/sites',
+    { schema: { description: 'Every site with its occupancy.', response: { 200: z.array(siteOccupancySchema) } } },
+    async () => engine.sites(),
+  );
+
+  app.get(
+    '/api/sites/:site/occupancy',
+    {
+      schema: {
+        description: "Sum of the latest counts of the site's live devices, and which devices were left out.",
+        params: siteParams,
+        response: { 200: siteOccupancySchema, ...errors },
+      },
+    },
+    async (request) => requireSite(request.params.site),
+  );
+
+  app.get(
+    '/api/sites/:site/counts',
+    {
+      schema: {
+        description:
+          "A site's occupancy history. raw: after each counted photo, the sum of each device's latest count; buckets: sums of the devices' per-bucket avg/min/max.",
+        params: siteParams,
+        querystring: timeQuerySchema,
+        response: { 200: seriesSchema.extend({ site: z.string() }), ...errors },
+      },
+    },
+    async (request) => {
+      requireSite(request.params.site);
+      const range = rangeOf(request.query, context.nowSeconds());
+      return { site: request.params.site, ...seriesBody(range, store.siteSeries(request.params.site, range)) };
+    },
+  );
+
+  app.get(
+    '/api/sites/:site/counts.csv',
+    { schema: { description: 'The same history as CSV.', params: siteParams, querystring: timeQuerySchema } },
+    async (request, reply) => {
+      requireSite(request.params.site);
+      const range = rangeOf(request.query, context.nowSeconds());
+      const { points } = store.siteSeries(request.params.site, range);
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${request.params.site}-counts.csv"`)
+        .send(seriesCsv('site', request.params.site, points));
+    },
+  );
+
+  app.get(
+    '/api/services',
+    {
+      schema: {
+        description: "Availability of the pipeline's service instances, from their retained availability topics.",
+        response: {
+          200: z.array(
+            z.object({ service: z.string(), instanceId: z.string(), state: z.enum(['online', 'offline', 'unknown']) }),
+          ),
+        },
+      },
+    },
+    async () => engine.serviceStatuses(),
+  );
+
+  app.get(
+    '/api/alerts',
+    {
+      schema: {
+        description: 'Recent alerts, newest first.',
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }),
+        response: { 200: z.array(alertMessageSchema), ...errors },
+      },
+    },
+    async (request) => store.recentAlerts(request.query.limit),
+  );
+
+  app.get(
+    '/api/alert-rules',
+    { schema: { description: 'Every alert rule.', response: { 200: z.array(alertRuleSchema) } } },
+    async () => store.listRules(),
+  );
+
+  app.put(
+    '/api/alert-rules/:id',
+    {
+      schema: {
+        description: 'Creates or replaces an alert rule.',
+        params: z.object({ id: ruleIdSchema }),
+        body: alertRuleBodySchema,
+        response: { 200: alertRuleSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const rule: AlertRule = { ...request.body, id: request.params.id };
+      store.putRule(rule, context.nowSeconds());
+      await engine.refresh();
+      return rule;
+    },
+  );
+
+  app.delete(
+    '/api/alert-rules/:id',
+    {
+      schema: {
+        description: 'Deletes an alert rule.',
+        params: z.object({ id: ruleIdSchema }),
+        response: { 204: z.null(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      if (!store.deleteRule(request.params.id)) {
+        throw new HttpError(404, 'unknown-rule', `no alert rule "${request.params.id}"`);
+      }
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.register(async (plugin) => {
+    // A scope of its own so that raw JPEG bodies are accepted on this route only.
+    const uploads = plugin.withTypeProvider<ZodTypeProvider>();
+    uploads.addContentTypeParser(
+      ['image/jpeg', 'application/octet-stream'],
+      { parseAs: 'buffer', bodyLimit: context.maxUploadBytes },
+      (_request, body, done) => done(null, body),
+    );
+    uploads.post(
+      '/api/devices/:id/images',
+      {
+        bodyLimit: context.maxUploadBytes,
+        schema: {
+          description:
+            'Uploads a JPEG (Content-Type: image/jpeg) for a device; forwarded to ingestion, whose status and JSON answer are passed through.',
+          params: deviceParams,
+        },
+      },
+      async (request, reply) => {
+        if (!Buffer.isBuffer(request.body)) {
+          throw new HttpError(415, 'unsupported-media-type', 'send the JPEG as the body with Content-Type: image/jpeg');
+        }
+        if (request.body.length === 0) {
+          throw new HttpError(400, 'empty-body', 'send the JPEG as the request body with Content-Type: image/jpeg');
+        }
+        const outcome = await context.upload(request.params.id, request.body);
+        return reply.status(outcome.status).send(outcome.body);
+      },
+    );
+  });
+}

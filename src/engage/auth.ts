@@ -1,0 +1,56 @@
+/**
+ * Who may call the API: writes need the bearer token; reads are open unless `protectReads`. With
+ * no token configured, writes are refused with a message saying how to set one, unless
+ * `openWrites` (demos). EventSource cannot send headers, so GETs also accept `?access_token=`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { HttpError } from '../core/http.js';
+
+export const TOKEN_ENV = 'PEOPLE_COUNTER_ENGAGE_TOKEN';
+
+export interface AccessPolicy {
+  token: string | undefined;
+  protectReads: boolean;
+  openWrites: boolean;
+}
+
+function presentedToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
+  if (request.method === 'GET') {
+    const query = request.query as Record<string, unknown> | undefined;
+    const fromQuery = query?.access_token;
+    if (typeof fromQuery === 'string') return fromQuery;
+  }
+  return undefined;
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Throws the HttpError that answers a request the policy does not allow. */
+export function authorize(policy: AccessPolicy, request: FastifyRequest): void {
+  const isWrite = request.method !== 'GET' && request.method !== 'HEAD';
+  if (!isWrite && !policy.protectReads) return;
+  if (isWrite && policy.openWrites) return;
+  if (policy.token === undefined) {
+    throw new HttpError(
+      403,
+      'writes-disabled',
+      `no API token is configured, so changes are refused; set ${TOKEN_ENV} (or ${TOKEN_ENV}_FILE) and send "Authorization: Bearer <token>"`,
+    );
+  }
+  const given = presentedToken(request);
+  if (given === undefined) {
+    throw new HttpError(401, 'unauthorized', 'send "Authorization: Bearer <token>"', {
+      'www-authenticate': 'Bearer',
+    });
+  }
+  if (!sameToken(given, policy.token)) {
+    throw new HttpError(401, 'unauthorized', 'the token is wrong', { 'www-authenticate': 'Bearer' });
+  }
+}

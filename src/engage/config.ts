@@ -1,0 +1,58 @@
+/** Engage's settings, validated once; the CLI (src/cli/commands/engage.ts) and `up` build them. */
+import { z } from 'zod';
+import type { MqttConfig } from '../core/config.js';
+import { ConfigError } from '../core/config.js';
+import { describeZodError } from '../core/messages.js';
+import { DEFAULT_DISCOVERY_PREFIX } from './home-assistant.js';
+
+export const DEFAULT_ENGAGE_PORT = 8080;
+export const DEFAULT_INGEST_URL = 'http://127.0.0.1:8081';
+export const DEFAULT_DB_PATH = './people-counter-data/engage.db';
+
+export const engageSettingsSchema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_ENGAGE_PORT),
+  /** SQLite file, or `:memory:`. */
+  dbPath: z.string().min(1).default(DEFAULT_DB_PATH),
+  retentionMs: z
+    .number()
+    .int()
+    .positive()
+    .default(90 * 86_400_000),
+  pruneIntervalMs: z.number().int().positive().default(3_600_000),
+  /** A count is stale when its photo is older than this. */
+  staleAfterMs: z.number().int().positive().default(300_000),
+  /** Bearer token required for writes (and reads with protectReads); undefined refuses writes. */
+  token: z.string().min(8, 'the engage token must have at least 8 characters').optional(),
+  protectReads: z.boolean().default(false),
+  /** Accept writes without a token (demos; `up` uses it and logs it loudly). */
+  openWrites: z.boolean().default(false),
+  ingestUrl: z.string().url().default(DEFAULT_INGEST_URL),
+  webhookUrl: z.string().url().optional(),
+  webhookTimeoutMs: z.number().int().positive().default(5000),
+  webhookRetries: z.number().int().min(0).max(10).default(3),
+  haDiscovery: z.boolean().default(true),
+  haDiscoveryPrefix: z
+    .string()
+    .min(1)
+    .regex(/^[^#+]+$/, 'discovery prefix must not contain wildcards')
+    .default(DEFAULT_DISCOVERY_PREFIX),
+  /** Largest photo the dashboard may upload. */
+  maxUploadBytes: z.number().int().positive().default(10_000_000),
+});
+export type EngageSettings = z.infer<typeof engageSettingsSchema>;
+
+export interface EngageConfig extends EngageSettings {
+  mqtt: MqttConfig;
+  instanceId: string;
+}
+
+export function engageConfig(
+  mqtt: MqttConfig,
+  instanceId: string,
+  settings: z.input<typeof engageSettingsSchema>,
+): EngageConfig {
+  const parsed = engageSettingsSchema.safeParse(settings);
+  if (!parsed.success) throw new ConfigError(`invalid engage settings: ${describeZodError(parsed.error)}`);
+  return { ...parsed.data, mqtt, instanceId };
+}

@@ -1,0 +1,211 @@
+/**
+ * The live picture: device and site states from the store plus availability, recomputed after
+ * every change and on a clock tick (counts go stale without any message). Whatever changed is
+ * pushed to dashboards, published as retained site occupancy and Home Assistant discovery, and
+ * run through the alert rules.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../core/log.js';
+import { type AlertMessage, MESSAGE_VERSION } from '../core/messages.js';
+import type { Topics } from '../core/topics.js';
+import { type AlertSubject, evaluateRules } from './alerts.js';
+import type { LiveEvents } from './events.js';
+import type { HomeAssistantDiscovery } from './home-assistant.js';
+import type { EngageMetrics } from './metrics.js';
+import {
+  type Availability,
+  type DeviceView,
+  deviceView,
+  type SiteOccupancy,
+  siteNames,
+  siteOccupancy,
+} from './occupancy.js';
+import type { EngageStore } from './store.js';
+import type { WebhookSender } from './webhook.js';
+
+export interface ServiceStatus {
+  service: string;
+  instanceId: string;
+  state: Availability;
+}
+
+export interface EngineDeps {
+  store: EngageStore;
+  events: LiveEvents;
+  metrics: EngageMetrics;
+  logger: Logger;
+  topics: Topics;
+  staleAfterMs: number;
+  nowSeconds: () => number;
+  /** Publishes on MQTT; undefined while there is no connection to publish on. */
+  publish?: (topic: string, payload: string, retain: boolean) => Promise<void>;
+  homeAssistant?: HomeAssistantDiscovery;
+  webhook?: WebhookSender;
+}
+
+export class EngageEngine {
+  private readonly deviceAvailability = new Map<string, Availability>();
+  private readonly services = new Map<string, ServiceStatus>();
+  /** Last state sent per device / site, to push only changes. */
+  private readonly sentDevices = new Map<string, string>();
+  private readonly sentSites = new Map<string, string>();
+  private refreshing: Promise<void> = Promise.resolve();
+  private queued = false;
+
+  constructor(private readonly deps: EngineDeps) {}
+
+  devices(): DeviceView[] {
+    const now = this.deps.nowSeconds();
+    const staleAfter = this.deps.staleAfterMs / 1000;
+    return this.deps.store
+      .listDevices()
+      .map((record) => deviceView(record, this.deviceAvailability.get(record.id) ?? 'unknown', now, staleAfter));
+  }
+
+  device(id: string): DeviceView | undefined {
+    return this.devices().find((device) => device.id === id);
+  }
+
+  sites(devices = this.devices()): SiteOccupancy[] {
+    return siteNames(devices).map((site) => siteOccupancy(site, devices));
+  }
+
+  serviceStatuses(): ServiceStatus[] {
+    return [...this.services.values()].sort((a, b) =>
+      (a.service + a.instanceId).localeCompare(b.service + b.instanceId),
+    );
+  }
+
+  setDeviceAvailability(deviceId: string, state: Availability): void {
+    this.deviceAvailability.set(deviceId, state);
+    this.refresh();
+  }
+
+  setServiceAvailability(service: string, instanceId: string, state: Availability): void {
+    this.services.set(`${service}/${instanceId}`, { service, instanceId, state });
+  }
+
+  /**
+   * Recomputes and pushes what changed. Runs serialised, and a burst of results waiting behind a
+   * running refresh is coalesced into one more; callers need not wait.
+   */
+  refresh(): Promise<void> {
+    if (this.queued) return this.refreshing;
+    this.queued = true;
+    this.refreshing = this.refreshing
+      .then(() => {
+        this.queued = false;
+        return this.refreshNow();
+      })
+      .catch((error: unknown) => {
+        this.deps.logger.error({ err: error }, 'refreshing the live state failed');
+      });
+    return this.refreshing;
+  }
+
+  /** Resolves when the refreshes asked for so far are done. */
+  settled(): Promise<void> {
+    return this.refreshing;
+  }
+
+  /** After an MQTT reconnect: publish retained occupancy and discovery again. */
+  republish(): Promise<void> {
+    this.sentSites.clear();
+    this.deps.homeAssistant?.forget();
+    return this.refresh();
+  }
+
+  private async refreshNow(): Promise<void> {
+    const devices = this.devices();
+    const sites = this.sites(devices);
+    const siteChanges: SiteOccupancy[] = [];
+    for (const device of devices) {
+      const key = JSON.stringify(device);
+      if (this.sentDevices.get(device.id) === key) continue;
+      this.sentDevices.set(device.id, key);
+      this.deps.events.emit({ type: 'device', data: device });
+    }
+    for (const site of sites) {
+      const key = JSON.stringify(site);
+      if (this.sentSites.get(site.site) === key) continue;
+      this.sentSites.set(site.site, key);
+      siteChanges.push(site);
+      this.deps.events.emit({ type: 'site', data: site });
+    }
+    const removedSites = [...this.sentSites.keys()].filter((name) => !sites.some((site) => site.site === name));
+    for (const site of removedSites) {
+      this.sentSites.delete(site);
+      this.deps.events.emit({ type: 'site-removed', data: { site } });
+    }
+    this.applyAlertRules(devices, sites);
+    await this.publishMqtt(devices, sites, siteChanges, removedSites);
+  }
+
+  private applyAlertRules(devices: DeviceView[], sites: SiteOccupancy[]): void {
+    const subjects: AlertSubject[] = [
+      ...devices.map((device) => ({
+        scope: 'device' as const,
+        target: device.id,
+        count: device.state === 'live' ? device.count : null,
+        capacity: device.capacity,
+      })),
+      ...sites.map((site) => ({
+        scope: 'site' as const,
+        target: site.site,
+        count: site.liveDevices.length > 0 ? site.count : null,
+        capacity: site.capacity,
+      })),
+    ];
+    const { store } = this.deps;
+    for (const decision of evaluateRules(store.listRules(), subjects, (rule, target) =>
+      store.isAlertActive(rule, target),
+    )) {
+      const alert: AlertMessage = {
+        type: 'alert',
+        version: MESSAGE_VERSION,
+        alertId: randomUUID(),
+        state: decision.state,
+        ruleId: decision.rule.id,
+        scope: decision.rule.scope,
+        target: decision.rule.target,
+        count: decision.subject.count,
+        capacity: decision.subject.capacity,
+        raiseAt: decision.thresholds.raiseAt,
+        clearBelow: decision.thresholds.clearBelow,
+        at: this.deps.nowSeconds(),
+      };
+      store.recordAlert(alert);
+      if (alert.state === 'raised') this.deps.metrics.alertsRaised.inc();
+      this.deps.logger.info({ alert }, `alert ${alert.state}: ${alert.scope} ${alert.target} at ${alert.count}`);
+      this.deps.events.emit({ type: 'alert', data: alert });
+      this.deps.webhook?.send(alert);
+      this.deps
+        .publish?.(this.deps.topics.alerts, JSON.stringify(alert), false)
+        .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not publish alert'));
+    }
+  }
+
+  private async publishMqtt(
+    devices: DeviceView[],
+    sites: SiteOccupancy[],
+    siteChanges: SiteOccupancy[],
+    removedSites: string[],
+  ): Promise<void> {
+    const { publish, topics, logger, homeAssistant } = this.deps;
+    if (!publish) return;
+    try {
+      for (const site of siteChanges) {
+        await publish(topics.siteOccupancy(site.site), JSON.stringify(site), true);
+      }
+      for (const site of removedSites) await publish(topics.siteOccupancy(site), '', true);
+      await homeAssistant?.sync(
+        devices,
+        sites.map((site) => site.site),
+      );
+    } catch (error) {
+      // Publish again on the next reconnect (republish) rather than lose the retained state.
+      for (const site of siteChanges) this.sentSites.delete(site.site);
+      logger.warn({ err: error }, 'could not publish occupancy or discovery; will retry');
+    }
+  }
+}

@@ -1,0 +1,28 @@
+/** The live events engage pushes to dashboards (Server-Sent Events) and that its modules exchange. */
+import type { AlertMessage } from '../core/messages.js';
+import type { DeviceView, SiteOccupancy } from './occupancy.js';
+
+export type LiveEvent =
+  | { type: 'device'; data: DeviceView }
+  | { type: 'site'; data: SiteOccupancy }
+  | { type: 'site-removed'; data: { site: string } }
+  | { type: 'alert'; data: AlertMessage };
+
+export type LiveListener = (event: LiveEvent) => void;
+
+export class LiveEvents {
+  private readonly listeners = new Set<LiveListener>();
+
+  subscribe(listener: LiveListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: LiveEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  get size(): number {
+    return this.listeners.size;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Home Assistant MQTT discovery: one retained config message per device and per site so each
+ * appears as a "people" sensor, the convention Zigbee2MQTT and Frigate users know. Device sensors
+ * read the retained per-device result topic; site sensors read engage's retained occupancy topic.
+ * Payload builders are pure; `HomeAssistantDiscovery` publishes only what changed.
+ */
+import type { MqttConnection } from '../core/mqtt.js';
+import type { Topics } from '../core/topics.js';
+import type { DeviceRecord } from './occupancy.js';
+
+export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
+
+export interface DiscoveryMessage {
+  topic: string;
+  payload: Record<string, unknown>;
+}
+
+/** HA object IDs allow only [a-zA-Z0-9_-]; device IDs may also hold . : @ */
+export function haObjectId(kind: 'device' | 'site', id: string): string {
+  return `people_counter_${kind}_${id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+interface DiscoveryContext {
+  topics: Topics;
+  discoveryPrefix: string;
+  /** engage's own availability topic (retained online, last-will offline). */
+  availabilityTopic: string;
+}
+
+function sensor(
+  context: DiscoveryContext,
+  uniqueId: string,
+  name: string,
+  stateTopic: string,
+  device: Record<string, unknown>,
+  /** Expose the state message's other fields as attributes (site occupancy: which devices are live). */
+  withAttributes: boolean,
+): DiscoveryMessage {
+  return {
+    topic: `${context.discoveryPrefix}/sensor/${uniqueId}/config`,
+    payload: {
+      name,
+      unique_id: uniqueId,
+      object_id: uniqueId,
+      state_topic: stateTopic,
+      value_template: '{{ value_json.count }}',
+      ...(withAttributes ? { json_attributes_topic: stateTopic } : {}),
+      unit_of_measurement: 'people',
+      state_class: 'measurement',
+      icon: 'mdi:account-group',
+      availability_topic: context.availabilityTopic,
+      payload_available: 'online',
+      payload_not_available: 'offline',
+      device,
+      origin: { name: 'People Counter' },
+    },
+  };
+}
+
+export function deviceDiscovery(context: DiscoveryContext, device: DeviceRecord): DiscoveryMessage {
+  const uniqueId = haObjectId('device', device.id);
+  return sensor(
+    context,
+    uniqueId,
+    'People',
+    context.topics.deviceCount(device.id),
+    {
+      identifiers: [uniqueId],
+      name: device.name ?? `Camera ${device.id}`,
+      manufacturer: 'People Counter',
+      model: 'Counting camera',
+      ...(device.site ? { suggested_area: device.site } : {}),
+    },
+    false,
+  );
+}
+
+export function siteDiscovery(context: DiscoveryContext, site: string): DiscoveryMessage {
+  const uniqueId = haObjectId('site', site);
+  return sensor(
+    context,
+    uniqueId,
+    'Occupancy',
+    context.topics.siteOccupancy(site),
+    {
+      identifiers: [uniqueId],
+      name: `Site ${site}`,
+      manufacturer: 'People Counter',
+      model: 'Site occupancy',
+      suggested_area: site,
+    },
+    true,
+  );
+}
+
+export class HomeAssistantDiscovery {
+  /** Last payload published per config topic, to publish only changes. */
+  private readonly published = new Map<string, string>();
+
+  constructor(
+    private readonly mqtt: MqttConnection,
+    private readonly context: DiscoveryContext,
+  ) {}
+
+  /** Publishes configs for these devices and sites; removes (empty retained) those that went away. */
+  async sync(devices: DeviceRecord[], sites: string[]): Promise<void> {
+    const wanted = new Map<string, string>();
+    for (const message of [
+      ...devices.map((device) => deviceDiscovery(this.context, device)),
+      ...sites.map((site) => siteDiscovery(this.context, site)),
+    ]) {
+      wanted.set(message.topic, JSON.stringify(message.payload));
+    }
+    for (const [topic, payload] of wanted) {
+      if (this.published.get(topic) === payload) continue;
+      await this.mqtt.publish(topic, payload, { retain: true });
+      this.published.set(topic, payload);
+    }
+    for (const topic of [...this.published.keys()]) {
+      if (wanted.has(topic)) continue;
+      await this.mqtt.publish(topic, '', { retain: true });
+      this.published.delete(topic);
+    }
+  }
+
+  /** After a reconnect the broker may have lost retained messages: publish everything again. */
+  forget(): void {
+    this.published.clear();
+  }
+}

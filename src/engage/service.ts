@@ -1,0 +1,171 @@
+/**
+ * `startEngageService`: wires the store, the MQTT subscriptions, the live engine, the REST API,
+ * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
+ */
+import type { Registry } from 'prom-client';
+import { createHttpServer, type HttpServer, listen } from '../core/http.js';
+import type { Logger } from '../core/log.js';
+import { nowSeconds as systemNowSeconds } from '../core/messages.js';
+import { createMetricsRegistry } from '../core/metrics.js';
+import { MqttConnection } from '../core/mqtt.js';
+import { registerApi } from './api.js';
+import { authorize } from './auth.js';
+import type { EngageConfig } from './config.js';
+import { EngageEngine } from './engine.js';
+import { LiveEvents } from './events.js';
+import { HomeAssistantDiscovery } from './home-assistant.js';
+import { createEngageMetrics } from './metrics.js';
+import { registerEventStream } from './sse.js';
+import { EngageStore } from './store.js';
+import { subscribeToPipeline } from './subscriptions.js';
+import { type IngestPhoto, inProcessUploader, restUploader } from './upload.js';
+import { registerWebAssets } from './web-assets.js';
+import { createWebhookSender } from './webhook.js';
+
+const VERSION = '0.1.0';
+
+export interface EngageDeps {
+  logger: Logger;
+  metrics?: Registry;
+  /** In-process ingestion (people-counter up); without it uploads go to config.ingestUrl. */
+  ingestPhoto?: IngestPhoto;
+  /** Clock in unix seconds (tests). */
+  nowSeconds?: () => number;
+}
+
+export interface EngageService {
+  url: string;
+  /** The Fastify instance (tests use `inject`). */
+  http: HttpServer;
+  store: EngageStore;
+  engine: EngageEngine;
+  /** Resolves once subscribed to results and availability. */
+  subscribed: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startEngageService(config: EngageConfig, deps: EngageDeps): Promise<EngageService> {
+  const { logger } = deps;
+  const now = deps.nowSeconds ?? systemNowSeconds;
+  const registry = deps.metrics ?? createMetricsRegistry('engage', config.instanceId);
+  const metrics = createEngageMetrics(registry);
+  const store = new EngageStore(config.dbPath);
+  const events = new LiveEvents();
+
+  const mqtt = MqttConnection.start({ config: config.mqtt, service: 'engage', instanceId: config.instanceId, logger });
+  const { topics } = mqtt;
+  const webhook = config.webhookUrl
+    ? createWebhookSender({
+        url: config.webhookUrl,
+        timeoutMs: config.webhookTimeoutMs,
+        retries: config.webhookRetries,
+        logger,
+        onFailure: () => metrics.webhookFailures.inc(),
+      })
+    : undefined;
+  const engine = new EngageEngine({
+    store,
+    events,
+    metrics,
+    logger,
+    topics,
+    staleAfterMs: config.staleAfterMs,
+    nowSeconds: now,
+    publish: (topic, payload, retain) => mqtt.publish(topic, payload, { retain }),
+    ...(config.haDiscovery
+      ? {
+          homeAssistant: new HomeAssistantDiscovery(mqtt, {
+            topics,
+            discoveryPrefix: config.haDiscoveryPrefix,
+            availabilityTopic: mqtt.availability,
+          }),
+        }
+      : {}),
+    ...(webhook ? { webhook } : {}),
+  });
+
+  const { subscribed } = subscribeToPipeline({
+    mqtt,
+    store,
+    engine,
+    metrics,
+    logger,
+    instanceId: config.instanceId,
+    now,
+  });
+
+  const writes = config.openWrites ? 'open' : config.token ? 'token' : 'disabled';
+  if (config.openWrites) {
+    logger.warn('OPEN WRITES: anyone who can reach this server can change devices, rules and upload photos');
+  }
+  const app = createHttpServer({
+    title: 'People Counter engage API',
+    description: 'Live counts, history, sites, alerts and photo upload. See docs/engage.md.',
+    version: VERSION,
+    logger,
+    metrics: registry,
+    bodyLimit: 1_048_576,
+    healthChecks: [
+      { name: 'mqtt', check: () => mqtt.connected },
+      { name: 'database', check: () => store.db.open },
+    ],
+  });
+  const policy = { token: config.token, protectReads: config.protectReads, openWrites: config.openWrites };
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/api/')) authorize(policy, request);
+  });
+  // Routes go in after the OpenAPI plugin has loaded, so that they appear in /openapi.json.
+  app.after(() => {
+    registerApi(app, {
+      store,
+      engine,
+      upload: deps.ingestPhoto ? inProcessUploader(deps.ingestPhoto) : restUploader(config.ingestUrl),
+      nowSeconds: now,
+      staleAfterMs: config.staleAfterMs,
+      writes,
+      protectReads: config.protectReads,
+      maxUploadBytes: config.maxUploadBytes,
+    });
+    registerEventStream(app, { engine, events, store, metrics });
+    registerWebAssets(app);
+  });
+
+  // Counts go stale without any message arriving: look again regularly.
+  const tick = setInterval(() => void engine.refresh(), Math.min(5000, Math.max(250, config.staleAfterMs / 10)));
+  const prune = () => {
+    const deleted = store.prune(now() - config.retentionMs / 1000);
+    metrics.rowsPruned.inc(deleted);
+    if (deleted > 0) logger.info({ deleted }, 'pruned history older than the retention');
+  };
+  prune();
+  const pruneTimer = setInterval(prune, config.pruneIntervalMs);
+
+  let url: string;
+  try {
+    url = await listen(app, config.host, config.port);
+  } catch (error) {
+    clearInterval(tick);
+    clearInterval(pruneTimer);
+    await mqtt.close();
+    store.close();
+    throw error;
+  }
+  logger.info({ url, db: config.dbPath, writes }, 'engage dashboard and API listening');
+
+  return {
+    url,
+    http: app,
+    store,
+    engine,
+    subscribed,
+    async stop() {
+      clearInterval(tick);
+      clearInterval(pruneTimer);
+      await app.close();
+      await mqtt.close();
+      await engine.settled();
+      await webhook?.stop();
+      store.close();
+    },
+  };
+}

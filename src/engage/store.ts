@@ -1,0 +1,264 @@
+/**
+ * Engage's history in SQLite (WAL): every count once (idempotent by resultId), the device registry
+ * with each device's latest count, alert rules, alert state and alert history, pruned by retention.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { AlertMessage, ResultMessage } from '../core/messages.js';
+import { type AlertRule, alertRuleBodySchema } from './alerts.js';
+import { migrate } from './migrations.js';
+import type { DeviceRecord } from './occupancy.js';
+import { type CountSample, type SeriesPoint, siteStepSeries } from './series.js';
+import { BUCKET_SECONDS, type ResolvedRange } from './time-range.js';
+
+/** Most raw points one query returns; the answer says when it was cut. */
+export const MAX_RAW_POINTS = 20_000;
+
+export interface DevicePatch {
+  name?: string | null | undefined;
+  site?: string | null | undefined;
+  capacity?: number | null | undefined;
+}
+
+export interface Series {
+  points: SeriesPoint[];
+  truncated: boolean;
+}
+
+interface DeviceRow {
+  id: string;
+  name: string | null;
+  site: string | null;
+  capacity: number | null;
+  last_count: number | null;
+  last_photo_at: number | null;
+}
+
+const toRecord = (row: DeviceRow): DeviceRecord => ({
+  id: row.id,
+  name: row.name,
+  site: row.site,
+  capacity: row.capacity,
+  count: row.last_count,
+  lastPhotoAt: row.last_photo_at,
+});
+
+export class EngageStore {
+  readonly db: Database.Database;
+  private readonly recordResultOnce: (result: ResultMessage, receivedAt: number) => 'stored' | 'duplicate';
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    this.recordResultOnce = this.prepareRecordResult();
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /**
+   * Stores a result once: a re-delivered resultId changes nothing. The device's latest count only
+   * moves forward in photo time, so a late, older result does not overwrite a newer count.
+   */
+  recordResult(result: ResultMessage, receivedAt: number): 'stored' | 'duplicate' {
+    return this.recordResultOnce(result, receivedAt);
+  }
+
+  /** Prepared once: this runs for every result. */
+  private prepareRecordResult() {
+    const insert = this.db.prepare(
+      `INSERT OR IGNORE INTO counts (result_id, device_id, count, photo_at, analysed_at, received_at,
+         latency_ms, model, instance_id, superseded, reprocessed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const advanceLatest = this.db.prepare(
+      `INSERT INTO devices (id, created_at, last_count, last_photo_at, last_result_id) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET last_count = excluded.last_count, last_photo_at = excluded.last_photo_at,
+         last_result_id = excluded.last_result_id
+       WHERE devices.last_photo_at IS NULL OR excluded.last_photo_at >= devices.last_photo_at`,
+    );
+    return this.db.transaction((result: ResultMessage, receivedAt: number): 'stored' | 'duplicate' => {
+      const inserted = insert.run(
+        result.resultId,
+        result.deviceID,
+        result.count,
+        result.creationTimestamp,
+        result.analysedAt,
+        receivedAt,
+        result.latencyMs,
+        result.model,
+        result.instanceId,
+        result.superseded,
+        result.reprocessed ? 1 : 0,
+      );
+      if (inserted.changes === 0) return 'duplicate';
+      advanceLatest.run(result.deviceID, receivedAt, result.count, result.creationTimestamp, result.resultId);
+      return 'stored';
+    });
+  }
+
+  listDevices(): DeviceRecord[] {
+    return (this.db.prepare('SELECT * FROM devices ORDER BY site, name, id').all() as DeviceRow[]).map(toRecord);
+  }
+
+  getDevice(id: string): DeviceRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Creates or updates a device's settings; fields left undefined keep their value, null clears them. */
+  upsertDevice(id: string, patch: DevicePatch, now: number): DeviceRecord {
+    const current = this.getDevice(id);
+    const pick = <K extends keyof DevicePatch>(key: K, existing: DevicePatch[K]) =>
+      patch[key] === undefined ? (existing ?? null) : patch[key];
+    this.db
+      .prepare(
+        `INSERT INTO devices (id, name, site, capacity, created_at) VALUES (@id, @name, @site, @capacity, @now)
+         ON CONFLICT (id) DO UPDATE SET name = @name, site = @site, capacity = @capacity`,
+      )
+      .run({
+        id,
+        name: pick('name', current?.name),
+        site: pick('site', current?.site),
+        capacity: pick('capacity', current?.capacity),
+        now,
+      });
+    return this.getDevice(id)!;
+  }
+
+  deviceSeries(deviceId: string, range: ResolvedRange): Series {
+    if (range.bucket === 'raw') {
+      const rows = this.db
+        .prepare(
+          `SELECT photo_at AS t, count FROM counts WHERE device_id = ? AND photo_at >= ? AND photo_at < ?
+           ORDER BY photo_at LIMIT ?`,
+        )
+        .all(deviceId, range.from, range.to, MAX_RAW_POINTS + 1) as Array<{ t: number; count: number }>;
+      return limitRaw(rows.map((row) => ({ t: row.t, avg: row.count, min: row.count, max: row.count, n: 1 })));
+    }
+    const size = BUCKET_SECONDS[range.bucket];
+    const points = this.db
+      .prepare(
+        `SELECT CAST(photo_at / @size AS INTEGER) * @size AS t, AVG(count) AS avg, MIN(count) AS min,
+           MAX(count) AS max, COUNT(*) AS n
+         FROM counts WHERE device_id = @deviceId AND photo_at >= @from AND photo_at < @to GROUP BY 1 ORDER BY 1`,
+      )
+      .all({ size, deviceId, from: range.from, to: range.to }) as SeriesPoint[];
+    return { points, truncated: false };
+  }
+
+  /**
+   * A site's history. Raw: after each counted photo, the sum of every device's latest count.
+   * Bucketed: per bucket, the sum over the site's devices of each device's avg/min/max in it.
+   */
+  siteSeries(site: string, range: ResolvedRange): Series {
+    if (range.bucket === 'raw') {
+      const before = this.db
+        .prepare(
+          `SELECT c.device_id AS deviceId, c.photo_at AS t, c.count AS count FROM devices d
+           JOIN counts c ON c.result_id = (SELECT result_id FROM counts WHERE device_id = d.id AND photo_at < ?
+             ORDER BY photo_at DESC LIMIT 1)
+           WHERE d.site = ?`,
+        )
+        .all(range.from, site) as CountSample[];
+      const samples = this.db
+        .prepare(
+          `SELECT c.device_id AS deviceId, c.photo_at AS t, c.count AS count FROM counts c
+           JOIN devices d ON d.id = c.device_id
+           WHERE d.site = ? AND c.photo_at >= ? AND c.photo_at < ? ORDER BY c.photo_at LIMIT ?`,
+        )
+        .all(site, range.from, range.to, MAX_RAW_POINTS + 1) as CountSample[];
+      return limitRaw(siteStepSeries(before, samples));
+    }
+    const size = BUCKET_SECONDS[range.bucket];
+    const points = this.db
+      .prepare(
+        `SELECT t, SUM(avg) AS avg, SUM(min) AS min, SUM(max) AS max, SUM(n) AS n FROM (
+           SELECT c.device_id, CAST(c.photo_at / @size AS INTEGER) * @size AS t, AVG(c.count) AS avg,
+             MIN(c.count) AS min, MAX(c.count) AS max, COUNT(*) AS n
+           FROM counts c JOIN devices d ON d.id = c.device_id
+           WHERE d.site = @site AND c.photo_at >= @from AND c.photo_at < @to
+           GROUP BY c.device_id, 2)
+         GROUP BY t ORDER BY t`,
+      )
+      .all({ size, site, from: range.from, to: range.to }) as SeriesPoint[];
+    return { points, truncated: false };
+  }
+
+  /** Deletes counts of photos and alerts older than `before` (unix seconds); returns rows deleted. */
+  prune(before: number): number {
+    const counts = this.db.prepare('DELETE FROM counts WHERE photo_at < ?').run(before).changes;
+    const alerts = this.db.prepare('DELETE FROM alerts WHERE at < ?').run(before).changes;
+    return counts + alerts;
+  }
+
+  listRules(): AlertRule[] {
+    const rows = this.db.prepare('SELECT id, body FROM alert_rules ORDER BY id').all() as Array<{
+      id: string;
+      body: string;
+    }>;
+    return rows.map((row) => ({ id: row.id, ...alertRuleBodySchema.parse(JSON.parse(row.body)) }));
+  }
+
+  putRule(rule: AlertRule, now: number): void {
+    const { id, ...body } = rule;
+    this.db
+      .prepare(
+        `INSERT INTO alert_rules (id, body, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`,
+      )
+      .run(id, JSON.stringify(body), now);
+  }
+
+  deleteRule(id: string): boolean {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM alert_state WHERE rule_id = ?').run(id);
+      return this.db.prepare('DELETE FROM alert_rules WHERE id = ?').run(id).changes > 0;
+    })();
+  }
+
+  isAlertActive(ruleId: string, target: string): boolean {
+    const row = this.db
+      .prepare('SELECT active FROM alert_state WHERE rule_id = ? AND target = ?')
+      .get(ruleId, target) as { active: number } | undefined;
+    return row?.active === 1;
+  }
+
+  /** Records a raised or cleared alert and the rule's new state together. */
+  recordAlert(alert: AlertMessage): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO alert_state (rule_id, target, active) VALUES (?, ?, ?)
+           ON CONFLICT (rule_id, target) DO UPDATE SET active = excluded.active`,
+        )
+        .run(alert.ruleId, alert.target, alert.state === 'raised' ? 1 : 0);
+      this.db
+        .prepare('INSERT OR IGNORE INTO alerts (alert_id, at, message) VALUES (?, ?, ?)')
+        .run(alert.alertId, alert.at, JSON.stringify(alert));
+    })();
+  }
+
+  recentAlerts(limit: number): AlertMessage[] {
+    const rows = this.db.prepare('SELECT message FROM alerts ORDER BY at DESC LIMIT ?').all(limit) as Array<{
+      message: string;
+    }>;
+    return rows.map((row) => JSON.parse(row.message) as AlertMessage);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function limitRaw(points: SeriesPoint[]): Series {
+  return points.length > MAX_RAW_POINTS
+    ? { points: points.slice(0, MAX_RAW_POINTS), truncated: true }
+    : { points, truncated: false };
+}

@@ -1,0 +1,65 @@
+/**
+ * Photo uploads from the dashboard go to ingestion: in `up`, an in-process function; otherwise the
+ * ingest REST API (`POST {ingest}/v1/devices/{id}/images`), whose status and JSON body are passed through.
+ */
+import { HttpError } from '../core/http.js';
+import type { PhotoMetadata } from '../core/messages.js';
+
+/** The in-process ingestion entry point (PhotoIngestor.ingest in `up`). */
+export type IngestPhoto = (deviceId: string, jpeg: Buffer) => Promise<PhotoMetadata>;
+
+export interface UploadOutcome {
+  status: number;
+  body: unknown;
+}
+
+export type PhotoUploader = (deviceId: string, jpeg: Buffer) => Promise<UploadOutcome>;
+
+export function inProcessUploader(ingest: IngestPhoto): PhotoUploader {
+  return async (deviceId, jpeg) => {
+    try {
+      return { status: 201, body: await ingest(deviceId, jpeg) };
+    } catch (error) {
+      // Ingestion signals bad photos with an HttpError-like status and code; pass those through.
+      const { statusCode, code, message } = error as { statusCode?: unknown; code?: unknown; message?: unknown };
+      if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 600) {
+        return {
+          status: statusCode,
+          body: { error: typeof code === 'string' ? code : 'ingest-error', message: String(message) },
+        };
+      }
+      throw new HttpError(503, 'ingest-failed', `ingestion failed: ${String(message)}`);
+    }
+  };
+}
+
+export function restUploader(ingestUrl: string, timeoutMs = 30_000): PhotoUploader {
+  return async (deviceId, jpeg) => {
+    const url = `${ingestUrl.replace(/\/$/, '')}/v1/devices/${encodeURIComponent(deviceId)}/images`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: new Uint8Array(jpeg),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new HttpError(
+        502,
+        'ingest-unreachable',
+        `the ingestion service at ${ingestUrl} did not answer (${(error as Error).message}); is "people-counter ingest" running? (--ingest-url)`,
+      );
+    }
+    const text = await response.text();
+    try {
+      return { status: response.status, body: JSON.parse(text) as unknown };
+    } catch {
+      throw new HttpError(
+        502,
+        'ingest-bad-response',
+        `the ingestion service answered ${response.status} without JSON: ${text.slice(0, 200)}`,
+      );
+    }
+  };
+}

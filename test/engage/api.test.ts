@@ -1,0 +1,305 @@
+/** The REST API through fastify's inject: parameters, auth, history, CSV, rules, uploads. */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import type { RunningBroker } from '../../src/broker/broker.js';
+import type { PhotoMetadata } from '../../src/core/messages.js';
+import type { EngageService } from '../../src/engage/service.js';
+import { startEmbeddedBroker } from '../helpers/broker.js';
+import { freePort } from '../helpers/net.js';
+import { result, startEngage } from './fixtures.js';
+
+const TOKEN = 'api-test-token-1';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+let broker: RunningBroker;
+before(async () => {
+  broker = await startEmbeddedBroker();
+});
+after(async () => {
+  await broker.stop();
+});
+
+describe('with a token configured', () => {
+  let engage: EngageService;
+  const now = Math.floor(Date.now() / 1000);
+  before(async () => {
+    engage = await startEngage(broker, { token: TOKEN });
+    for (let i = 0; i < 10; i++) engage.store.recordResult(result('cam-1', i, now - 600 + i * 60), now);
+    engage.store.recordResult(result('cam-2', 5, now - 3600), now);
+  });
+  after(async () => {
+    await engage.stop();
+  });
+
+  test('writes need the right bearer token; reads are open', async () => {
+    const body = { name: 'Front door', site: 'lobby', capacity: 8 };
+    const missing = await engage.http.inject({ method: 'PUT', url: '/api/devices/cam-1', payload: body });
+    assert.equal(missing.statusCode, 401);
+    assert.equal(missing.headers['www-authenticate'], 'Bearer');
+    const wrong = await engage.http.inject({
+      method: 'PUT',
+      url: '/api/devices/cam-1',
+      payload: body,
+      headers: { authorization: 'Bearer nope-nope-nope' },
+    });
+    assert.equal(wrong.statusCode, 401);
+    const ok = await engage.http.inject({ method: 'PUT', url: '/api/devices/cam-1', payload: body, headers: auth });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(ok.json().name, 'Front door');
+    assert.equal(ok.json().count, 9);
+    const list = await engage.http.inject({ url: '/api/devices' });
+    assert.equal(list.statusCode, 200);
+    assert.deepEqual(
+      list.json().map((d: { id: string }) => d.id),
+      ['cam-2', 'cam-1'],
+    );
+  });
+
+  test('bad device IDs, bodies and ranges get clear 400s; unknown things 404', async () => {
+    const badId = await engage.http.inject({ method: 'PUT', url: '/api/devices/a%2Fb', payload: {}, headers: auth });
+    assert.equal(badId.statusCode, 400);
+    assert.match(badId.json().message, /separator/);
+    const badBody = await engage.http.inject({
+      method: 'PUT',
+      url: '/api/devices/cam-1',
+      payload: { capacity: -3, colour: 'red' },
+      headers: auth,
+    });
+    assert.equal(badBody.statusCode, 400);
+    assert.equal(badBody.json().error, 'invalid-request');
+    const badSite = await engage.http.inject({
+      method: 'PUT',
+      url: '/api/devices/cam-1',
+      payload: { site: 'a/b' },
+      headers: auth,
+    });
+    assert.equal(badSite.statusCode, 400);
+    const badFrom = await engage.http.inject({ url: '/api/devices/cam-1/counts?from=tuesday' });
+    assert.equal(badFrom.statusCode, 400);
+    assert.deepEqual(badFrom.json(), {
+      error: 'invalid-range',
+      message: 'from is not a time: "tuesday" (use ISO 8601 like 2026-01-31T12:00:00Z, or unix seconds)',
+    });
+    const badBucket = await engage.http.inject({ url: '/api/devices/cam-1/counts?bucket=5m' });
+    assert.equal(badBucket.statusCode, 400);
+    const reversed = await engage.http.inject({ url: `/api/devices/cam-1/counts?from=${now}&to=${now - 10}` });
+    assert.equal(reversed.statusCode, 400);
+    const unknown = await engage.http.inject({ url: '/api/devices/cam-9/counts' });
+    assert.equal(unknown.statusCode, 404);
+    const unknownSite = await engage.http.inject({ url: '/api/sites/nowhere/occupancy' });
+    assert.equal(unknownSite.statusCode, 404);
+  });
+
+  test('history as JSON and CSV, from ISO or unix seconds', async () => {
+    const from = new Date((now - 600) * 1000).toISOString();
+    const raw = await engage.http.inject({ url: `/api/devices/cam-1/counts?from=${from}&to=${now}&bucket=raw` });
+    assert.equal(raw.statusCode, 200);
+    assert.equal(raw.json().bucket, 'raw');
+    assert.deepEqual(
+      raw.json().points.map((p: { avg: number }) => p.avg),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+    const hourly = await engage.http.inject({ url: `/api/devices/cam-1/counts?from=${now - 7200}&bucket=1h` });
+    const total = hourly.json().points.reduce((sum: number, p: { n: number }) => sum + p.n, 0);
+    assert.equal(total, 10);
+    const csv = await engage.http.inject({
+      url: `/api/devices/cam-1/counts.csv?from=${now - 600}&to=${now}&bucket=raw`,
+    });
+    assert.equal(csv.statusCode, 200);
+    assert.match(csv.headers['content-type'] as string, /^text\/csv/);
+    assert.match(csv.headers['content-disposition'] as string, /cam-1-counts\.csv/);
+    const lines = csv.body.trim().split('\r\n');
+    assert.equal(lines[0], 'time,unix_seconds,device,avg,min,max,samples');
+    assert.equal(lines.length, 11);
+  });
+
+  test('site occupancy sums live devices and names the stale ones', async () => {
+    await engage.http.inject({
+      method: 'PUT',
+      url: '/api/devices/cam-2',
+      payload: { site: 'lobby', capacity: 4 },
+      headers: auth,
+    });
+    await engage.http.inject({ method: 'PUT', url: '/api/devices/cam-1', payload: { site: 'lobby' }, headers: auth });
+    const occupancy = await engage.http.inject({ url: '/api/sites/lobby/occupancy' });
+    assert.equal(occupancy.statusCode, 200);
+    const body = occupancy.json();
+    assert.equal(body.count, 9, 'cam-2 (an hour old) is stale and left out');
+    assert.equal(body.capacity, 12);
+    assert.deepEqual(body.staleDevices, ['cam-2']);
+    const sites = await engage.http.inject({ url: '/api/sites' });
+    assert.deepEqual(
+      sites.json().map((s: { site: string }) => s.site),
+      ['lobby'],
+    );
+    const devices = (await engage.http.inject({ url: '/api/devices' })).json();
+    const cam2 = devices.find((d: { id: string }) => d.id === 'cam-2');
+    assert.equal(cam2.stale, true);
+    assert.equal(cam2.state, 'stale');
+    const siteCsv = await engage.http.inject({ url: `/api/sites/lobby/counts.csv?from=${now - 600}&bucket=1m` });
+    assert.equal(siteCsv.statusCode, 200);
+    assert.match(siteCsv.body, /^time,unix_seconds,site,avg,min,max,samples\r\n/);
+  });
+
+  test('alert rules: create, list, validate, delete', async () => {
+    const bad = await engage.http.inject({
+      method: 'PUT',
+      url: '/api/alert-rules/lobby-full',
+      payload: { scope: 'site', target: 'lobby' },
+      headers: auth,
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().message, /exactly one of raiseAtPercent or raiseAtCount/);
+    const created = await engage.http.inject({
+      method: 'PUT',
+      url: '/api/alert-rules/lobby-full',
+      payload: { scope: 'site', target: 'lobby', raiseAtPercent: 50 },
+      headers: auth,
+    });
+    assert.equal(created.statusCode, 200);
+    assert.deepEqual(created.json(), {
+      id: 'lobby-full',
+      scope: 'site',
+      target: 'lobby',
+      raiseAtPercent: 50,
+      clearBelowPercent: 90,
+    });
+    // 9 people of 12 is 75 % ≥ 50 %: raised at once.
+    const alerts = (await engage.http.inject({ url: '/api/alerts' })).json();
+    assert.equal(alerts[0].state, 'raised');
+    assert.equal(alerts[0].count, 9);
+    assert.equal((await engage.http.inject({ url: '/api/alert-rules' })).json().length, 1);
+    const unauthorised = await engage.http.inject({ method: 'DELETE', url: '/api/alert-rules/lobby-full' });
+    assert.equal(unauthorised.statusCode, 401);
+    const deleted = await engage.http.inject({ method: 'DELETE', url: '/api/alert-rules/lobby-full', headers: auth });
+    assert.equal(deleted.statusCode, 204);
+    const again = await engage.http.inject({ method: 'DELETE', url: '/api/alert-rules/lobby-full', headers: auth });
+    assert.equal(again.statusCode, 404);
+  });
+
+  test('OpenAPI, metrics and health are served', async () => {
+    const openapi = (await engage.http.inject({ url: '/openapi.json' })).json();
+    assert.ok(openapi.paths['/api/devices/{id}/counts']);
+    assert.ok(openapi.paths['/api/sites/{site}/occupancy']);
+    const metrics = (await engage.http.inject({ url: '/metrics' })).body;
+    assert.match(metrics, /people_counter_engage_results_stored_total/);
+    assert.match(metrics, /people_counter_engage_alerts_raised_total\{[^}]*\} 1/);
+    assert.equal((await engage.http.inject({ url: '/healthz' })).statusCode, 200);
+  });
+});
+
+describe('access policies', () => {
+  test('no token: writes are refused with how to set one', async () => {
+    const engage = await startEngage(broker, {});
+    try {
+      const response = await engage.http.inject({ method: 'PUT', url: '/api/devices/cam-1', payload: { capacity: 3 } });
+      assert.equal(response.statusCode, 403);
+      assert.match(response.json().message, /PEOPLE_COUNTER_ENGAGE_TOKEN/);
+      assert.equal((await engage.http.inject({ url: '/api/devices' })).statusCode, 200);
+    } finally {
+      await engage.stop();
+    }
+  });
+
+  test('open writes accept changes without a token', async () => {
+    const engage = await startEngage(broker, { openWrites: true });
+    try {
+      const response = await engage.http.inject({ method: 'PUT', url: '/api/devices/cam-1', payload: { capacity: 3 } });
+      assert.equal(response.statusCode, 200);
+      assert.equal(response.json().capacity, 3);
+    } finally {
+      await engage.stop();
+    }
+  });
+
+  test('protected reads need the token, by header or access_token query', async () => {
+    const engage = await startEngage(broker, { token: TOKEN, protectReads: true });
+    try {
+      assert.equal((await engage.http.inject({ url: '/api/devices' })).statusCode, 401);
+      assert.equal((await engage.http.inject({ url: '/api/devices', headers: auth })).statusCode, 200);
+      assert.equal((await engage.http.inject({ url: `/api/devices?access_token=${TOKEN}` })).statusCode, 200);
+      assert.equal((await engage.http.inject({ url: '/' })).statusCode, 200, 'the page itself holds no data');
+    } finally {
+      await engage.stop();
+    }
+  });
+});
+
+describe('photo uploads', () => {
+  const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
+
+  test('go to an in-process ingest function', async () => {
+    const received: Array<[string, Buffer]> = [];
+    const ingestPhoto = async (deviceId: string, photo: Buffer): Promise<PhotoMetadata> => {
+      received.push([deviceId, photo]);
+      return {
+        type: 'data',
+        deviceID: deviceId,
+        filePath: 'people-counter-images/image0b7a1c9e-8f7d-4c2b-9a51-6f0e2d3c4b5a.jpg',
+        creationTimestamp: 1_800_000_000,
+      };
+    };
+    const engage = await startEngage(broker, { openWrites: true }, { ingestPhoto });
+    try {
+      const response = await engage.http.inject({
+        method: 'POST',
+        url: '/api/devices/cam-7/images',
+        payload: jpeg,
+        headers: { 'content-type': 'image/jpeg' },
+      });
+      assert.equal(response.statusCode, 201);
+      assert.equal(response.json().deviceID, 'cam-7');
+      assert.deepEqual(received, [['cam-7', jpeg]]);
+      const wrongType = await engage.http.inject({
+        method: 'POST',
+        url: '/api/devices/cam-7/images',
+        payload: 'hello',
+        headers: { 'content-type': 'text/plain' },
+      });
+      assert.equal(wrongType.statusCode, 415);
+    } finally {
+      await engage.stop();
+    }
+  });
+
+  test('are forwarded to the ingest REST API with status and body passed through; 502 when it is down', async () => {
+    const seen: Array<{ url: string | undefined; type: string | undefined; bytes: number }> = [];
+    const ingest: Server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        seen.push({ url: request.url, type: request.headers['content-type'], bytes: Buffer.concat(chunks).length });
+        response.writeHead(422, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: 'not-jpeg', message: 'that is not a JPEG' }));
+      });
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => ingest.listen(port, '127.0.0.1', resolve));
+    const engage = await startEngage(broker, { token: TOKEN, ingestUrl: `http://127.0.0.1:${port}` });
+    try {
+      const response = await engage.http.inject({
+        method: 'POST',
+        url: '/api/devices/cam-7/images',
+        payload: jpeg,
+        headers: { 'content-type': 'image/jpeg', ...auth },
+      });
+      assert.equal(response.statusCode, 422);
+      assert.deepEqual(response.json(), { error: 'not-jpeg', message: 'that is not a JPEG' });
+      assert.deepEqual(seen, [{ url: '/v1/devices/cam-7/images', type: 'image/jpeg', bytes: jpeg.length }]);
+      await new Promise<void>((resolve) => ingest.close(() => resolve()));
+      const down = await engage.http.inject({
+        method: 'POST',
+        url: '/api/devices/cam-7/images',
+        payload: jpeg,
+        headers: { 'content-type': 'image/jpeg', ...auth },
+      });
+      assert.equal(down.statusCode, 502);
+      assert.equal(down.json().error, 'ingest-unreachable');
+      assert.match(down.json().message, /people-counter ingest/);
+    } finally {
+      ingest.close();
+      await engage.stop();
+    }
+  });
+});
