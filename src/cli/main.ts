@@ -3,16 +3,15 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../core/config.js';
 import { analyticsCommand } from './commands/analytics.js';
-import { brokerCommand } from './commands/broker.js';
-import { ingestCommand } from './commands/ingest.js';
-import { simulateCommand } from './commands/simulate.js';
-import { calibrateCommand } from './commands/calibrate.js';
-import { countCommand } from './commands/count.js';
-import { evalCommand } from './commands/eval.js';
 import { benchCommand } from './commands/bench.js';
 import { brokerCommand } from './commands/broker.js';
-import { inferenceCommand } from './commands/inference.js';
+import { calibrateCommand } from './commands/calibrate.js';
+import { countCommand } from './commands/count.js';
 import { engageCommand } from './commands/engage.js';
+import { evalCommand } from './commands/eval.js';
+import { inferenceCommand } from './commands/inference.js';
+import { ingestCommand } from './commands/ingest.js';
+import { simulateCommand } from './commands/simulate.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
