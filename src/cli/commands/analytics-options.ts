@@ -13,7 +13,12 @@ export function addWorkerOptions(command: Command): Command {
     );
 }
 
-export function workerConfig(options: { workers?: number | undefined; queueLimit?: number | undefined }) {
+export interface WorkerOptions {
+  workers?: number | undefined;
+  queueLimit?: number | undefined;
+}
+
+export function workerConfig(options: WorkerOptions) {
   return {
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
     ...(options.queueLimit !== undefined ? { queueLimit: options.queueLimit } : {}),

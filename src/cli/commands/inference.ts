@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { createPeopleCounter } from '../../analytics/factory.js';
 import { FixedDelayCounter } from '../../analytics/fixed-delay-counter.js';
 import { type CameraProfile, cameraProfileSchema, type PeopleCounter } from '../../analytics/people-counter.js';
 import { ConfigError, readSecret } from '../../core/config.js';
@@ -24,19 +25,24 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
+import { addWorkerOptions, type WorkerOptions, workerConfig } from './analytics-options.js';
 
 export const ANALYTICS_API_KEY_ENV = `${ENV_PREFIX}ANALYTICS_API_KEY`;
 
-/**
- * The PeopleCounter for `--analytics`. INTEGRATION POINT: `local` and http(s) are served by
- * `createPeopleCounter` from src/analytics (another branch); until it is wired in, only the
- * fixed-delay stand-in is available here.
- */
-export async function createCounterFor(spec: AnalyticsSpec, _apiKey: string | undefined): Promise<PeopleCounter> {
-  if (spec.kind === 'fixed-delay') return new FixedDelayCounter(spec.delayMs);
-  throw new ConfigError(
-    `--analytics ${spec.kind === 'local' ? 'local' : spec.url}: the model is not wired into this build yet; use fixed-delay:<ms>`,
-  );
+/** The PeopleCounter for `--analytics`: the model in this process, the REST service, or the stand-in. */
+export async function createCounterFor(
+  spec: AnalyticsSpec,
+  apiKey: string | undefined,
+  workers: WorkerOptions = {},
+): Promise<PeopleCounter> {
+  switch (spec.kind) {
+    case 'fixed-delay':
+      return new FixedDelayCounter(spec.delayMs);
+    case 'local':
+      return createPeopleCounter({ kind: 'local', ...workerConfig(workers) });
+    case 'http':
+      return createPeopleCounter({ kind: 'http', url: spec.url, ...(apiKey !== undefined ? { apiKey } : {}) });
+  }
 }
 
 const profilesFileSchema = z.record(deviceIdSchema, cameraProfileSchema);
@@ -109,6 +115,7 @@ export function inferenceCommand(): Command {
         .default(9464),
     )
     .addOption(option('--metrics-host <address>', 'address for the metrics server').default('0.0.0.0'));
+  addWorkerOptions(command);
   addMqttOptions(command);
   addStorageOptions(command);
   addLogOptions(command);
@@ -133,6 +140,8 @@ export function inferenceCommand(): Command {
         analytics: z.string(),
         metricsPort: z.number(),
         metricsHost: z.string(),
+        workers: z.number().optional(),
+        queueLimit: z.number().optional(),
       }),
       raw,
     );
@@ -140,7 +149,7 @@ export function inferenceCommand(): Command {
     const mqtt = mqttConfigFromOptions(raw);
     const profiles = readProfiles(options.profiles);
     const analytics = parseAnalyticsSpec(options.analytics);
-    const counter = await createCounterFor(analytics, readSecret(process.env, ANALYTICS_API_KEY_ENV));
+    const counter = await createCounterFor(analytics, readSecret(process.env, ANALYTICS_API_KEY_ENV), options);
     if (analytics.kind === 'fixed-delay')
       logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
     const store = createObjectStore(storageConfigFromOptions(raw));
