@@ -27,12 +27,20 @@ import { makeTopics } from '../core/topics.js';
 import { PendingSet } from './batcher.js';
 import { BoundedSet } from './bounded-set.js';
 import { ClaimLedger, type LedgerEvent } from './claim-ledger.js';
+import { forEachConcurrently } from './concurrently.js';
 import { COORDINATION_VERSION, type CoordinationMessage, coordinationMessageSchema } from './coordination-messages.js';
 import { createInferenceMetrics } from './metrics.js';
 import { planSweep, rebuildMetadata } from './orphan-sweeper.js';
 import type { ClaimArbiter } from './redis-arbiter.js';
 import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy, withRetry } from './retry.js';
-import { classifyMetadataMessage, type InvalidItem, type PhotoItem, planBatch, type WorkItem } from './work-items.js';
+import {
+  classifyMetadataMessage,
+  type DeviceGroup,
+  type InvalidItem,
+  type PhotoItem,
+  planBatch,
+  type WorkItem,
+} from './work-items.js';
 
 export interface InferenceConfig {
   mqtt: MqttConfig;
@@ -48,6 +56,8 @@ export interface InferenceConfig {
   legacyResults: boolean;
   profiles: Record<string, CameraProfile>;
   retry: RetryPolicy;
+  /** Devices of one batch counted at the same time (match the model's parallelism). */
+  countConcurrency: number;
 }
 
 export function defaultInferenceConfig(mqtt: MqttConfig, instanceId: string): InferenceConfig {
@@ -63,6 +73,7 @@ export function defaultInferenceConfig(mqtt: MqttConfig, instanceId: string): In
     legacyResults: false,
     profiles: {},
     retry: DEFAULT_RETRY,
+    countConcurrency: 1,
   };
 }
 
@@ -440,29 +451,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
         await deletePhoto(run, orphan.key);
         run.completed.add(orphan.key);
       }
-      for (const group of plan.groups) {
-        await countAndPublish(run, batchId, group.counted, group.superseded.length);
-        for (const old of group.superseded) {
-          if (run.aborted) return;
-          const message: SupersededMessage = {
-            type: 'superseded',
-            version: MESSAGE_VERSION,
-            deviceID: old.metadata.deviceID,
-            filePath: old.key,
-            creationTimestamp: old.metadata.creationTimestamp,
-            supersededBy: group.counted.key,
-            batchId,
-            instanceId,
-            ...(run.reprocessed.has(old.key) ? { reprocessed: true } : {}),
-          };
-          await publishOutcome(run, topics.superseded, message);
-          metrics.outcomes.inc({ outcome: 'superseded', reason: '' });
-        }
-        for (const photo of [group.counted, ...group.superseded]) {
-          await deletePhoto(run, photo.key);
-          run.completed.add(photo.key);
-        }
-      }
+      await forEachConcurrently(plan.groups, config.countConcurrency, (group) => completeGroup(run, batchId, group));
       if (run.aborted) return;
       if (arbiter) {
         await withRetry(() => arbiter.finish(run.claimId, [...run.completed]), config.retry, {
@@ -489,6 +478,31 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       throw error;
     } finally {
       clearInterval(renewTimer);
+    }
+  }
+
+  /** Counts a device's latest photo, reports the ones it superseded, then deletes them all. */
+  async function completeGroup(run: ClaimRun, batchId: string, group: DeviceGroup): Promise<void> {
+    await countAndPublish(run, batchId, group.counted, group.superseded.length);
+    for (const old of group.superseded) {
+      if (run.aborted) return;
+      const message: SupersededMessage = {
+        type: 'superseded',
+        version: MESSAGE_VERSION,
+        deviceID: old.metadata.deviceID,
+        filePath: old.key,
+        creationTimestamp: old.metadata.creationTimestamp,
+        supersededBy: group.counted.key,
+        batchId,
+        instanceId,
+        ...(run.reprocessed.has(old.key) ? { reprocessed: true } : {}),
+      };
+      await publishOutcome(run, topics.superseded, message);
+      metrics.outcomes.inc({ outcome: 'superseded', reason: '' });
+    }
+    for (const photo of [group.counted, ...group.superseded]) {
+      await deletePhoto(run, photo.key);
+      run.completed.add(photo.key);
     }
   }
 

@@ -117,6 +117,8 @@ export async function runPipelineBench(
             legacyResults: false,
             profiles: {},
             retry: { attempts: 3, baseMs: 100, maxMs: 1_000 },
+            // One analysis at a time per instance, so that scaling is measured across instances.
+            countConcurrency: 1,
           },
           {
             counter,

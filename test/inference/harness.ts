@@ -98,6 +98,8 @@ export function testConfig(mqtt: MqttConfig, instanceId: string, overrides: Part
     legacyResults: false,
     profiles: {},
     retry: { attempts: 5, baseMs: 50, maxMs: 1_000 },
+    // Two lanes so the fault tests also cover devices of one batch counted at the same time.
+    countConcurrency: 2,
     ...overrides,
   };
   return config;

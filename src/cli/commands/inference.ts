@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { createPeopleCounter } from '../../analytics/factory.js';
@@ -96,6 +97,12 @@ export function inferenceCommand(): Command {
     .addOption(
       option('--legacy-results', 'also publish the original UI result shape on the metadata topic').default(false),
     )
+    .addOption(
+      option(
+        '--count-concurrency <n>',
+        'devices of a batch counted at the same time (default: the worker count with --analytics local, else 1)',
+      ).argParser(intArg(1, 256)),
+    )
     .addOption(option('--profiles <file>', 'JSON map deviceID → camera profile'))
     .addOption(
       option(
@@ -142,6 +149,7 @@ export function inferenceCommand(): Command {
         metricsHost: z.string(),
         workers: z.number().optional(),
         queueLimit: z.number().optional(),
+        countConcurrency: z.number().optional(),
       }),
       raw,
     );
@@ -173,6 +181,8 @@ export function inferenceCommand(): Command {
         legacyResults: options.legacyResults,
         profiles,
         retry: { attempts: options.retries, baseMs: options.retryBase, maxMs: 8_000 },
+        countConcurrency:
+          options.countConcurrency ?? (analytics.kind === 'local' ? (options.workers ?? availableParallelism()) : 1),
       },
       { counter, store, logger, ...(arbiter ? { arbiter } : {}) },
     );
