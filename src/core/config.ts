@@ -22,6 +22,15 @@ export function parseDuration(text: string): number {
   return Math.round(Number(match[1]) * (DURATION_UNIT_MS[match[2] ?? 'ms'] ?? 1));
 }
 
+/** The largest unit that expresses `ms` exactly: 5000 → `5s`, 90_000 → `90s`, 250 → `250ms`. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = DURATION_UNIT_MS[unit] ?? 1;
+    if (ms !== 0 && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 const SIZE = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?$/i;
 const SIZE_UNIT: Record<string, number> = {
   b: 1,

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import {
   ConfigError,
   defaultMqttConfig,
+  formatDuration,
   parseByteSize,
   parseDuration,
   parseStorageSpec,
@@ -21,6 +22,20 @@ describe('config', () => {
     assert.equal(parseDuration('1h'), 3_600_000);
     assert.equal(parseDuration('250'), 250);
     assert.throws(() => parseDuration('soon'), ConfigError);
+  });
+
+  test('durations are shown in the largest exact unit and parse back', () => {
+    for (const [ms, text] of [
+      [250, '250ms'],
+      [5_000, '5s'],
+      [90_000, '90s'],
+      [120_000, '2m'],
+      [7_776_000_000, '90d'],
+      [0, '0ms'],
+    ] as const) {
+      assert.equal(formatDuration(ms), text);
+      assert.equal(parseDuration(text), ms);
+    }
   });
 
   test('byte sizes', () => {

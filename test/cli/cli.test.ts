@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/program.js';
+import { renderCliReference } from '../../src/cli/reference.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = `${repoRoot}bin/people-counter.js`;
+
+function commandPaths(command: Command, path: string[] = []): string[][] {
+  return command.commands.flatMap((sub) => [[...path, sub.name()], ...commandPaths(sub, [...path, sub.name()])]);
+}
+
+describe('people-counter CLI', () => {
+  test('docs/cli.md is the reference generated from the CLI definitions (npm run docs:cli)', () => {
+    const committed = readFileSync(`${repoRoot}docs/cli.md`, 'utf8');
+    assert.equal(committed, renderCliReference(buildProgram()), 'docs/cli.md is out of date: run `npm run docs:cli`');
+  });
+
+  test('--help lists every command, and every command has its own --help', () => {
+    const top = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    assert.equal(top.status, 0, top.stderr);
+    const paths = commandPaths(buildProgram());
+    assert.ok(paths.length >= 10, `expected the service and tool commands, found ${paths.length}`);
+    for (const path of paths.filter((p) => p.length === 1)) assert.match(top.stdout, new RegExp(`\\n  ${path[0]}\\b`));
+    for (const path of paths) {
+      const help = spawnSync(process.execPath, [bin, ...path, '--help'], { encoding: 'utf8' });
+      assert.equal(help.status, 0, `${path.join(' ')} --help: ${help.stderr}`);
+      assert.match(help.stdout, new RegExp(`^Usage: people-counter ${path.join(' ')}`), path.join(' '));
+    }
+  });
+
+  test('a bad option value is a clear error with a non-zero exit, not a stack trace', () => {
+    const result = spawnSync(process.execPath, [bin, 'inference', '--batch-size', 'many'], { encoding: 'utf8' });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /--batch-size.*whole number/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /);
+  });
+});
