@@ -28,6 +28,8 @@ export interface MqttConnectionOptions {
   persistentSession?: boolean;
   /** Replaces the default will (retained `offline` on the availability topic). */
   will?: LastWill;
+  /** Distinguishes a second connection of the same instance (client IDs must be unique). */
+  clientIdSuffix?: string;
   /** Publish retained `online`/`offline` on the availability topic. Default true. */
   announceAvailability?: boolean;
   /** How long a QoS 1 publish may wait for the broker's acknowledgement. Default 10 s. */
@@ -58,7 +60,7 @@ export class MqttConnection {
     const { config, service, instanceId } = options;
     this.topics = makeTopics(config.prefix, config.metadataTopic);
     this.availabilityTopic = this.topics.availability(service, instanceId);
-    this.clientId = `pc-${service}-${instanceId}`.slice(0, 64);
+    this.clientId = `pc-${service}-${instanceId}`.slice(0, 64) + (options.clientIdSuffix ?? '');
     this.reconnectDelay = options.reconnectMinMs ?? 500;
     const announce = options.announceAvailability ?? true;
     const will =

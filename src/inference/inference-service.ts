@@ -133,6 +133,16 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     persistentSession: true,
     // Not retained: it is an event in the ordered stream, applied at its position.
     will: { topic: topics.coordination, payload: JSON.stringify(offline), retain: false },
+    announceAvailability: false,
+  });
+  // A connection has one will, and the stream's needs it; this second, idle connection carries the
+  // retained availability (and its `offline` will) that dashboards and Home Assistant read.
+  const presence = MqttConnection.start({
+    config: config.mqtt,
+    service: 'inference',
+    instanceId,
+    logger: logger.child({ connection: 'availability' }),
+    clientIdSuffix: '-presence',
   });
 
   /** Own claims published but not yet seen in the stream. */
@@ -744,6 +754,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       // A stopped instance should not have the broker queue the stream for it.
       await connection.client.unsubscribeAsync([topics.metadata, topics.coordination]).catch(() => undefined);
       await connection.close();
+      await presence.close();
     },
   };
 }

@@ -79,6 +79,9 @@ describe('inference under faults (embedded broker)', () => {
     await broker.stop();
   });
 
+  const availability = (fixture: Fixture, instanceId: string) =>
+    fixture.recorder.on(fixture.topics.availability('inference', instanceId)).at(-1)?.payload.toString('utf8');
+
   test('an instance killed while holding a claim: its photos go to another instance; it restarts cleanly', async () => {
     const fixture = await startFixture(broker.url, { publishers: 1 });
     let victim = spawnInstance(fixture, 'victim', 3_000);
@@ -112,6 +115,10 @@ describe('inference under faults (embedded broker)', () => {
         coordination(fixture).some((m) => m.type === 'offline' && m.instanceId === 'victim'),
         'the will arrived',
       );
+      await waitFor(() => availability(fixture, 'victim') === 'offline', {
+        timeoutMs: 10_000,
+        message: 'the retained availability of the killed instance to turn offline',
+      });
 
       // The same instance restarts (persistent session: it receives what was queued for it).
       const metricsPort = await freePort();
@@ -122,6 +129,7 @@ describe('inference under faults (embedded broker)', () => {
         '127.0.0.1',
       ]);
       await waitForHeartbeat(fixture, 'victim');
+      await waitFor(() => availability(fixture, 'victim') === 'online', { message: 'online again after the restart' });
       const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
       assert.equal(health.status, 200);
       await storeAndPublish(fixture, 10, 3);

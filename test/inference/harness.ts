@@ -56,6 +56,7 @@ export async function startFixture(brokerUrl: string, options: { store?: ObjectS
     topics.superseded,
     topics.deadLetter,
     topics.coordination,
+    topics.availabilityWildcard,
   ]);
   const publishers = await Promise.all(
     Array.from({ length: options.publishers ?? 3 }, async (_, i) => {
