@@ -347,7 +347,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     instanceIds,
     demoDevices,
     stop: () => {
-      stopping ??= stopAll(parts, logger);
+      stopping ??= stopAll(parts, logger).then(() => logger.info('every part stopped'));
       return stopping;
     },
   };
