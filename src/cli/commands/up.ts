@@ -116,6 +116,13 @@ Examples:
   addMqttOptions(command);
   addStorageOptions(command, '<data-dir>/storage');
   addLogOptions(command);
+  // Without --mqtt-url, `up` starts its own broker; the instance ID names its parts.
+  for (const shared of command.options) {
+    if (shared.long === '--mqtt-url') shared.defaultValueDescription = 'an embedded broker on --host:--mqtt-port';
+    if (shared.long === '--instance-id') {
+      shared.description = 'stable name of this stack in instance IDs, logs and MQTT client IDs (default: host name)';
+    }
+  }
   return command.action(async (raw: unknown, self: Command) => {
     const options = parseOptions(upOptionsSchema, raw);
     const name = options.instanceId ?? instanceName(hostname());
