@@ -44,13 +44,19 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     socket.setNoDelay(true);
     broker.handle(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // The broker's timers would keep the process alive.
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw error;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `mqtt://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;

@@ -163,7 +163,7 @@ export interface ServiceIdentity {
   logFormat: LogFormat | undefined;
 }
 
-export function identityFromOptions(service: ServiceName, options: unknown): ServiceIdentity {
+export function identityFromOptions(service: ServiceName | 'up', options: unknown): ServiceIdentity {
   const parsed = parseOptions(logOptionsSchema, options);
   const instanceId = parsed.instanceId ?? randomBytes(4).toString('hex');
   const logger = createLogger({

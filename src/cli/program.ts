@@ -12,6 +12,7 @@ import { evalCommand } from './commands/eval.js';
 import { inferenceCommand } from './commands/inference.js';
 import { ingestCommand } from './commands/ingest.js';
 import { simulateCommand } from './commands/simulate.js';
+import { upCommand } from './commands/up.js';
 import { durationArg } from './options.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
   // One line per command; each lives in ./commands/<name>.ts.
+  program.addCommand(upCommand());
   program.addCommand(brokerCommand());
   program.addCommand(ingestCommand());
   program.addCommand(inferenceCommand());

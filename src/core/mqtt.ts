@@ -104,7 +104,9 @@ export class MqttConnection {
       options.logger.warn({ retryInMs: this.reconnectDelay }, 'MQTT connection lost; reconnecting');
     });
     this.client.on('error', (error) => {
-      options.logger.error({ err: error }, 'MQTT error');
+      // While closing, a message still arriving cannot be acknowledged any more: harmless.
+      if (this.closing) options.logger.debug({ err: error }, 'MQTT error while closing');
+      else options.logger.error({ err: error }, 'MQTT error');
     });
     this.client.on('message', (topic, payload, packet) => {
       for (const { filter, handler } of this.handlers) {

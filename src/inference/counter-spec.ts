@@ -3,6 +3,9 @@
  * an http(s) URL of the analytics REST service, or `fixed-delay:<ms>` (the stand-in for tests and
  * benchmarks, not a model).
  */
+import { createPeopleCounter } from '../analytics/factory.js';
+import { FixedDelayCounter } from '../analytics/fixed-delay-counter.js';
+import type { PeopleCounter } from '../analytics/people-counter.js';
 import { ConfigError } from '../core/config.js';
 
 export type AnalyticsSpec =
@@ -22,4 +25,29 @@ export function parseAnalyticsSpec(text: string): AnalyticsSpec {
     }
   }
   throw new ConfigError(`--analytics must be "local", an http(s) URL or "fixed-delay:<ms>", not "${text}"`);
+}
+
+export interface LocalModelOptions {
+  workers?: number | undefined;
+  queueLimit?: number | undefined;
+}
+
+/** The PeopleCounter for a spec: the model in this process, the REST service, or the stand-in. */
+export async function createCounterFor(
+  spec: AnalyticsSpec,
+  apiKey: string | undefined,
+  local: LocalModelOptions = {},
+): Promise<PeopleCounter> {
+  switch (spec.kind) {
+    case 'fixed-delay':
+      return new FixedDelayCounter(spec.delayMs);
+    case 'local':
+      return createPeopleCounter({
+        kind: 'local',
+        ...(local.workers !== undefined ? { workers: local.workers } : {}),
+        ...(local.queueLimit !== undefined ? { queueLimit: local.queueLimit } : {}),
+      });
+    case 'http':
+      return createPeopleCounter({ kind: 'http', url: spec.url, ...(apiKey !== undefined ? { apiKey } : {}) });
+  }
 }

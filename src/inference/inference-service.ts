@@ -98,6 +98,8 @@ export interface InferenceInstance {
   instanceId: string;
   metrics: Registry;
   connection: MqttConnection;
+  /** Resolves once subscribed to metadata and coordination for the first time. */
+  subscribed: Promise<void>;
   /** Claimable items held here. */
   pendingCount(): number;
   /** Runs one sweep now (tests; normally periodic). */
@@ -159,6 +161,10 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   let everConnected = false;
   let stopping = false;
   let batchTimer: NodeJS.Timeout | undefined;
+  let markSubscribed: () => void = () => undefined;
+  const subscribed = new Promise<void>((resolve) => {
+    markSubscribed = resolve;
+  });
 
   const isTaken = (key: string) =>
     ledger.isTaken(key) || (outstanding.size > 0 && [...outstanding.values()].some((claim) => claim.items.has(key)));
@@ -184,6 +190,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       .subscribe([topics.metadata, topics.coordination], 1)
       .then(() => {
         subscribedSince = Math.min(subscribedSince, Date.now());
+        markSubscribed();
         if (resync) return reannounceOwnClaims();
       })
       .catch((error: unknown) => logger.error({ err: error }, 'subscribe failed'))
@@ -731,6 +738,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     instanceId,
     metrics: registry,
     connection,
+    subscribed,
     pendingCount: claimableCount,
     sweepNow: () => {
       sweeping = sweeping.then(sweep);

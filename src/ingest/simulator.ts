@@ -14,6 +14,8 @@ export type SimulatorTransport = 'rest' | 'mqtt';
 
 export interface SimulatorConfig {
   devices: number;
+  /** The devices' IDs (then `devices` is ignored); default: `devices` random UUIDs. */
+  deviceIds?: string[];
   intervalMs: number;
   imagesDir: string;
   via: SimulatorTransport;
@@ -71,7 +73,7 @@ export function nextDelay(intervalMs: number, jitter: boolean, random: () => num
 
 export async function startSimulator(config: SimulatorConfig): Promise<RunningSimulator> {
   const photos = await loadPhotos(config.imagesDir);
-  const deviceIds = Array.from({ length: config.devices }, () => newDeviceId());
+  const deviceIds = config.deviceIds ?? Array.from({ length: config.devices }, () => newDeviceId());
   const stats: SimulatorStats = { sent: 0, failed: 0 };
   const { logger } = config;
   let mqtt: MqttConnection | undefined;
@@ -124,7 +126,7 @@ export async function startSimulator(config: SimulatorConfig): Promise<RunningSi
 
   const runDevice = async (deviceId: string, index: number) => {
     // Devices start spread over one interval rather than all at once.
-    await sleep(Math.round((config.intervalMs * index) / config.devices));
+    await sleep(Math.round((config.intervalMs * index) / deviceIds.length));
     for (let n = 0; !stopped && (config.count === undefined || n < config.count); n++) {
       const photo = photos[(index + n) % photos.length]!;
       try {

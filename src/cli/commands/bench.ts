@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { readSecret } from '../../core/config.js';
-import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
+import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { formatBenchResult, runPipelineBench } from '../../inference/pipeline-bench.js';
 import { durationArg, intArg, option, parseOptions } from '../options.js';
-import { ANALYTICS_API_KEY_ENV, createCounterFor } from './inference.js';
+import { ANALYTICS_API_KEY_ENV } from './inference.js';
 
 /** `bench <what>`: measurements that print numbers. Other benches can be added as subcommands. */
 export function benchCommand(): Command {

@@ -2,15 +2,13 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { createPeopleCounter } from '../../analytics/factory.js';
-import { FixedDelayCounter } from '../../analytics/fixed-delay-counter.js';
-import { type CameraProfile, cameraProfileSchema, type PeopleCounter } from '../../analytics/people-counter.js';
+import { type CameraProfile, cameraProfileSchema } from '../../analytics/people-counter.js';
 import { ConfigError, readSecret } from '../../core/config.js';
 import { createHttpServer, listen } from '../../core/http.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { describeZodError, deviceIdSchema } from '../../core/messages.js';
 import { createObjectStore } from '../../core/storage/index.js';
-import { type AnalyticsSpec, parseAnalyticsSpec } from '../../inference/counter-spec.js';
+import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { startInferenceInstance } from '../../inference/inference-service.js';
 import { RedisClaimArbiter } from '../../inference/redis-arbiter.js';
 import {
@@ -26,25 +24,9 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
-import { addWorkerOptions, type WorkerOptions, workerConfig } from './analytics-options.js';
+import { addWorkerOptions } from './analytics-options.js';
 
 export const ANALYTICS_API_KEY_ENV = `${ENV_PREFIX}ANALYTICS_API_KEY`;
-
-/** The PeopleCounter for `--analytics`: the model in this process, the REST service, or the stand-in. */
-export async function createCounterFor(
-  spec: AnalyticsSpec,
-  apiKey: string | undefined,
-  workers: WorkerOptions = {},
-): Promise<PeopleCounter> {
-  switch (spec.kind) {
-    case 'fixed-delay':
-      return new FixedDelayCounter(spec.delayMs);
-    case 'local':
-      return createPeopleCounter({ kind: 'local', ...workerConfig(workers) });
-    case 'http':
-      return createPeopleCounter({ kind: 'http', url: spec.url, ...(apiKey !== undefined ? { apiKey } : {}) });
-  }
-}
 
 const profilesFileSchema = z.record(deviceIdSchema, cameraProfileSchema);
 

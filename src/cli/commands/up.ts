@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { readSecret } from '../../core/config.js';
+import { stopOnSignals } from '../../core/lifecycle.js';
+import { TOKEN_ENV } from '../../engage/auth.js';
+import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
+import { instanceName, type RunningStack, STACK_DEFAULTS, StackStartError, startStack } from '../../stack/stack.js';
+import {
+  addLogOptions,
+  addMqttOptions,
+  addStorageOptions,
+  durationArg,
+  identityFromOptions,
+  intArg,
+  mqttConfigFromOptions,
+  option,
+  parseOptions,
+  storageConfigFromOptions,
+} from '../options.js';
+import { ANALYTICS_API_KEY_ENV } from './inference.js';
+import { INGEST_TOKEN_ENV } from './ingest.js';
+
+const upOptionsSchema = z.object({
+  dataDir: z.string().min(1),
+  host: z.string().min(1),
+  engagePort: z.number(),
+  ingestPort: z.number(),
+  mqttPort: z.number(),
+  inferenceInstances: z.number(),
+  analytics: z.string(),
+  workers: z.number().optional(),
+  batchSize: z.number(),
+  maxWait: z.number(),
+  demo: z.string().min(1).optional(),
+  demoDevices: z.number(),
+  demoInterval: z.number().int().positive(),
+  instanceId: z.string().optional(),
+});
+
+export function upCommand(): Command {
+  const command = new Command('up')
+    .description('run the whole pipeline in one process: broker, storage, model, inference, ingest and dashboard')
+    .addOption(
+      option('--data-dir <dir>', 'photos in flight (storage/) and the count history (engage.db)').default(
+        './people-counter-data',
+      ),
+    )
+    .addOption(
+      option('--host <address>', 'address of the dashboard, the ingest API and the embedded broker').default(
+        STACK_DEFAULTS.host,
+      ),
+    )
+    .addOption(
+      option('--engage-port <port>', 'dashboard and engage API port')
+        .argParser(intArg(0, 65535))
+        .default(STACK_DEFAULTS.engagePort),
+    )
+    .addOption(
+      option('--ingest-port <port>', 'ingest REST API port')
+        .argParser(intArg(0, 65535))
+        .default(STACK_DEFAULTS.ingestPort),
+    )
+    .addOption(
+      option('--mqtt-port <port>', 'embedded MQTT broker port (ignored with --mqtt-url)')
+        .argParser(intArg(0, 65535))
+        .default(STACK_DEFAULTS.mqttPort),
+    )
+    .addOption(
+      option('--inference-instances <n>', 'inference instances sharing the model (they coordinate like separate hosts)')
+        .argParser(intArg(1, 32))
+        .default(STACK_DEFAULTS.inferenceInstances),
+    )
+    .addOption(
+      option(
+        '--analytics <spec>',
+        `"local" (in-process model), an http(s) URL of the analytics service (key from ${ANALYTICS_API_KEY_ENV}), or "fixed-delay:<ms>" (stand-in, not a model)`,
+      ).default('local'),
+    )
+    .addOption(option('--workers <n>', 'model worker threads (default: number of cores)').argParser(intArg(1, 64)))
+    .addOption(
+      option('--batch-size <n>', 'photos per claimed batch')
+        .argParser(intArg(1, 1000))
+        .default(STACK_DEFAULTS.batchSize),
+    )
+    .addOption(
+      option('--max-wait <duration>', 'claim a partial batch after this wait')
+        .argParser(durationArg)
+        .default(STACK_DEFAULTS.maxWaitMs, '1s'),
+    )
+    .addOption(option('--demo <dir>', 'simulated devices play the JPEGs of this folder through the ingest API'))
+    .addOption(
+      option('--demo-devices <n>', 'number of demo devices')
+        .argParser(intArg(1, 100))
+        .default(STACK_DEFAULTS.demoDevices),
+    )
+    .addOption(
+      option('--demo-interval <duration>', 'time between two photos of one demo device')
+        .argParser(durationArg)
+        .default(STACK_DEFAULTS.demoIntervalMs, '4s'),
+    )
+    .addHelpText(
+      'after',
+      `
+Without --mqtt-url an embedded MQTT broker is started; without --storage photos wait in <data-dir>/storage.
+Tokens: ${INGEST_TOKEN_ENV} (devices → ingest API), ${TOKEN_ENV} (dashboard changes; without it the
+dashboard accepts changes from anyone who can reach it, which is fine on 127.0.0.1). See docs/up.md.
+
+Examples:
+  people-counter up
+  people-counter up --demo ./photos
+  people-counter up --mqtt-url mqtt://broker:1883 --storage s3://minio:9000`,
+    );
+  addMqttOptions(command);
+  addStorageOptions(command, '<data-dir>/storage');
+  addLogOptions(command);
+  // Without --mqtt-url, `up` starts its own broker; the instance ID names its parts.
+  for (const shared of command.options) {
+    if (shared.long === '--mqtt-url') shared.defaultValueDescription = 'an embedded broker on --host:--mqtt-port';
+    if (shared.long === '--instance-id') {
+      shared.description = 'stable name of this stack in instance IDs, logs and MQTT client IDs (default: host name)';
+    }
+  }
+  return command.action(async (raw: unknown, self: Command) => {
+    const options = parseOptions(upOptionsSchema, raw);
+    const name = options.instanceId ?? instanceName(hostname());
+    const { logger } = identityFromOptions('up', { ...(raw as object), instanceId: name });
+    const explicit = (key: string) => self.getOptionValueSource(key) !== 'default';
+    const mqtt = mqttConfigFromOptions(raw);
+    const ingestToken = readSecret(process.env, INGEST_TOKEN_ENV);
+    const engageToken = readSecret(process.env, TOKEN_ENV);
+    const analyticsApiKey = readSecret(process.env, ANALYTICS_API_KEY_ENV);
+    const { url, ...mqttSettings } = mqtt;
+    let stack: RunningStack;
+    try {
+      stack = await startStack(
+        {
+          dataDir: resolve(options.dataDir),
+          host: options.host,
+          engagePort: options.engagePort,
+          ingestPort: options.ingestPort,
+          mqttPort: options.mqttPort,
+          mqtt: explicit('mqttUrl') ? mqtt : mqttSettings,
+          ...(explicit('storage') ? { storage: storageConfigFromOptions(raw) } : {}),
+          analytics: parseAnalyticsSpec(options.analytics),
+          ...(analyticsApiKey !== undefined ? { analyticsApiKey } : {}),
+          ...(options.workers !== undefined ? { workers: options.workers } : {}),
+          inferenceInstances: options.inferenceInstances,
+          batchSize: options.batchSize,
+          maxWaitMs: options.maxWait,
+          ...(ingestToken !== undefined ? { ingestToken } : {}),
+          ...(engageToken !== undefined ? { engageToken } : {}),
+          ...(options.demo !== undefined
+            ? { demo: { dir: options.demo, devices: options.demoDevices, intervalMs: options.demoInterval } }
+            : {}),
+          drainMs: STACK_DEFAULTS.drainMs,
+          name,
+        },
+        { logger },
+      );
+    } catch (error) {
+      if (!(error instanceof StackStartError)) throw error;
+      console.error(`people-counter up: ${error.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(
+      banner(stack, resolve(options.dataDir), ingestToken !== undefined, options.demo, explicit('mqttUrl')),
+    );
+    await stopOnSignals([{ name: 'stack', stop: stack.stop }], logger);
+  });
+}
+
+/** The short human-readable block printed once everything runs. */
+export function banner(
+  stack: RunningStack,
+  dataDir: string,
+  ingestToken: boolean,
+  demo: string | undefined,
+  externalBroker: boolean,
+): string {
+  const auth = ingestToken ? ` -H "Authorization: Bearer $${INGEST_TOKEN_ENV}"` : '';
+  const lines = [
+    '',
+    'People Counter is up.',
+    `  Dashboard:   ${stack.urls.engage}/`,
+    `  Ingest API:  ${stack.urls.ingest}  (OpenAPI: ${stack.urls.ingest}/openapi.json)`,
+    `    send a photo:  curl -X POST -H 'content-type: image/jpeg'${auth} --data-binary @photo.jpg \\`,
+    `                     ${stack.urls.ingest}/v1/devices/${randomUUID()}/images`,
+    `  MQTT:        ${stack.urls.mqtt}${externalBroker ? '' : '  (embedded broker)'}`,
+    `    metadata:     ${stack.topics.metadata}`,
+    `    results:      ${stack.topics.results}`,
+    `    dead letters: ${stack.topics.deadLetter}`,
+    `  Storage:     ${stack.storage}`,
+    `  Data dir:    ${dataDir}`,
+    ...(demo ? [`  Demo:        ${stack.demoDevices.length} devices playing ${demo}`] : []),
+    'Press Ctrl-C to stop.',
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}

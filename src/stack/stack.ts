@@ -1,0 +1,360 @@
+/**
+ * `people-counter up`: the whole pipeline in one process. Starts consumers before producers
+ * (broker → storage → model → engage → inference → ingest → demo devices) so that nothing published
+ * is missed, and stops in reverse, letting inference finish the photos already announced.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { availableParallelism, hostname } from 'node:os';
+import { join } from 'node:path';
+import type { PeopleCounter } from '../analytics/people-counter.js';
+import { type RunningBroker, startBroker } from '../broker/broker.js';
+import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
+import { HttpError } from '../core/http.js';
+import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
+import { type Stoppable, stopAll } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import { createMetricsRegistry } from '../core/metrics.js';
+import { MqttConnection } from '../core/mqtt.js';
+import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
+import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
+import { engageConfig } from '../engage/config.js';
+import { startEngageService } from '../engage/service.js';
+import { type AnalyticsSpec, createCounterFor } from '../inference/counter-spec.js';
+import {
+  defaultInferenceConfig,
+  type InferenceInstance,
+  startInferenceInstance,
+} from '../inference/inference-service.js';
+import { type RunningIngestService, startIngestService } from '../ingest/service.js';
+import { startSimulator } from '../ingest/simulator.js';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+export interface StackConfig {
+  /** Holds storage/ (unless `storage` is given) and engage.db. Created if missing. */
+  dataDir: string;
+  /** Address of the dashboard, the ingest REST API and the embedded broker. */
+  host: string;
+  engagePort: number;
+  ingestPort: number;
+  /** Port of the embedded broker (ignored with `mqtt.url`). */
+  mqttPort: number;
+  /** Broker settings; without `url` an embedded broker is started (with username/password if given). */
+  mqtt: Partial<MqttConfig>;
+  /** Object storage; default a local directory `<dataDir>/storage`. */
+  storage?: StorageConfig;
+  analytics: AnalyticsSpec;
+  analyticsApiKey?: string;
+  /** Worker threads of the in-process model; default the number of cores. */
+  workers?: number;
+  inferenceInstances: number;
+  batchSize: number;
+  maxWaitMs: number;
+  /** Bearer token devices must send to the ingest REST API. */
+  ingestToken?: string;
+  /** Bearer token for dashboard writes; without it writes are open (a local single-user stack). */
+  engageToken?: string;
+  /** Play the JPEGs of a folder as a few simulated devices through the ingest REST API. */
+  demo?: { dir: string; devices: number; intervalMs: number };
+  /** Longest wait at stop for announced photos to be claimed and counted. */
+  drainMs: number;
+  /** Stable name in instance IDs (persistent MQTT sessions resume after a restart); default the host name. */
+  name?: string;
+}
+
+export const STACK_DEFAULTS = {
+  host: '127.0.0.1',
+  engagePort: 8080,
+  ingestPort: 8081,
+  mqttPort: 1883,
+  inferenceInstances: 2,
+  batchSize: 10,
+  maxWaitMs: 1000,
+  drainMs: 15_000,
+  demoDevices: 3,
+  demoIntervalMs: 4000,
+} as const;
+
+export interface StackDeps {
+  logger: Logger;
+}
+
+export interface RunningStack {
+  urls: { engage: string; ingest: string; mqtt: string };
+  topics: Topics;
+  /** Where photos are stored (no secrets). */
+  storage: string;
+  instanceIds: string[];
+  /** Device IDs of the demo devices (empty without `demo`). */
+  demoDevices: string[];
+  stop(): Promise<void>;
+}
+
+/** A part of the stack failed to start; the parts already started have been stopped. */
+export class StackStartError extends Error {
+  override name = 'StackStartError';
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+const WILDCARD = new Set(['0.0.0.0', '::']);
+
+/** A name usable in instance IDs (letters, digits, _ and -). */
+export function instanceName(name: string): string {
+  const cleaned = name
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^[-_]+|-+$/g, '')
+    .slice(0, 32);
+  return cleaned.length > 0 ? cleaned : 'people-counter';
+}
+
+/** `<name>-inference-1..K`: the same IDs on every start, so persistent sessions resume. */
+export function inferenceInstanceIds(name: string, count: number): string[] {
+  return Array.from({ length: count }, (_, index) => `${instanceName(name)}-inference-${index + 1}`);
+}
+
+/** UUID v4-shaped IDs that are the same on every start, so the demo devices keep their history. */
+export function demoDeviceIds(count: number): string[] {
+  return Array.from({ length: count }, (_, index) => {
+    const hex = createHash('sha256')
+      .update(`people-counter demo camera ${index + 1}`)
+      .digest('hex');
+    const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  });
+}
+
+/** Enough queue for every instance's whole batch, so instances do not see CounterBusy in normal use. */
+export function modelQueueLimit(workers: number, instances: number, batchSize: number): number {
+  return Math.max(4 * workers, instances * batchSize);
+}
+
+function startFailure(part: string, error: unknown, hint: string): StackStartError {
+  const code = (error as { code?: unknown }).code;
+  const detail =
+    code === 'EADDRINUSE' ? `the port is already in use (${(error as Error).message})` : (error as Error).message;
+  return new StackStartError(`cannot start ${part}: ${detail}${hint && code === 'EADDRINUSE' ? `; ${hint}` : ''}`, {
+    cause: error,
+  });
+}
+
+/** Waits for `promise` at most `ms`; false when it did not settle in time. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function startStack(config: StackConfig, deps: StackDeps): Promise<RunningStack> {
+  const { logger } = deps;
+  const name = instanceName(config.name ?? hostname());
+  const parts: Stoppable[] = [];
+  const child = (part: string) => logger.child({ part });
+  const step = async <T>(part: string, hint: string, start: () => Promise<T>): Promise<T> => {
+    try {
+      return await start();
+    } catch (error) {
+      await stopAll(parts, logger);
+      throw startFailure(part, error, hint);
+    }
+  };
+
+  if (config.mqtt.url === undefined && config.mqtt.protocolVersion === 5) {
+    throw new ConfigError('the embedded broker speaks MQTT 3.1.1 only: use --mqtt-protocol 4 or --mqtt-url');
+  }
+  if (!LOOPBACK.test(config.host) && config.engageToken === undefined) {
+    logger.warn(
+      { host: config.host },
+      'the dashboard is reachable from the network and accepts changes without a token: set PEOPLE_COUNTER_ENGAGE_TOKEN',
+    );
+  }
+  const localHost = WILDCARD.has(config.host) ? '127.0.0.1' : config.host;
+  await mkdir(config.dataDir, { recursive: true });
+
+  // 1. Broker.
+  let mqttUrl = config.mqtt.url;
+  if (mqttUrl === undefined) {
+    const broker: RunningBroker = await step('the embedded MQTT broker', 'use --mqtt-port or --mqtt-url', () =>
+      startBroker({
+        host: config.host,
+        port: config.mqttPort,
+        logger: child('broker'),
+        ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
+        ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
+      }),
+    );
+    parts.push({ name: 'broker', stop: broker.stop });
+    mqttUrl = `mqtt://${localHost.includes(':') ? `[${localHost}]` : localHost}:${broker.port}`;
+  }
+  const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
+  let mqtt: MqttConfig;
+  try {
+    mqtt = validateMqttConfig({
+      prefix,
+      metadataTopic: defaultMetadataTopic(prefix),
+      protocolVersion: 4,
+      ...config.mqtt,
+      url: mqttUrl,
+    });
+  } catch (error) {
+    await stopAll(parts, logger);
+    throw error;
+  }
+  const topics = makeTopics(mqtt.prefix, mqtt.metadataTopic);
+
+  // 2. Storage.
+  const store: ObjectStore = createObjectStore(
+    config.storage ?? { kind: 'local', dir: join(config.dataDir, 'storage') },
+  );
+  parts.push({ name: 'storage', stop: () => store.close() });
+
+  // 3. One model shared by every inference instance.
+  const workers = config.workers ?? availableParallelism();
+  const counter: PeopleCounter = await step('the people-counting model', '', () =>
+    createCounterFor(config.analytics, config.analyticsApiKey, {
+      workers,
+      queueLimit: modelQueueLimit(workers, config.inferenceInstances, config.batchSize),
+    }),
+  );
+  parts.push({ name: 'counter', stop: () => counter.close() });
+  if (config.analytics.kind === 'fixed-delay') {
+    logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
+  }
+
+  // 4. Engage (before inference, so that it sees every result). Uploads go to the ingestor, started below.
+  let ingest: RunningIngestService | undefined;
+  const engage = await step('the dashboard (engage)', 'use --engage-port', () =>
+    startEngageService(
+      engageConfig(mqtt, `${name}-engage`, {
+        host: config.host,
+        port: config.engagePort,
+        dbPath: join(config.dataDir, 'engage.db'),
+        openWrites: config.engageToken === undefined,
+        ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
+      }),
+      {
+        logger: child('engage'),
+        ingestPhoto: (deviceId, jpeg) => {
+          if (!ingest) return Promise.reject(new HttpError(503, 'starting', 'ingestion is still starting'));
+          return ingest.ingestor.ingest(deviceId, jpeg);
+        },
+      },
+    ),
+  );
+  parts.push({ name: 'engage', stop: engage.stop });
+  if (!(await within(engage.subscribed, 10_000))) {
+    logger.warn({ url: mqtt.url }, 'engage is not subscribed yet: is the MQTT broker reachable?');
+  }
+
+  // 5. Inference instances sharing the model.
+  const instances: InferenceInstance[] = [];
+  const instanceIds = inferenceInstanceIds(name, config.inferenceInstances);
+  const stopInference = async () => {
+    const deadline = Date.now() + config.drainMs;
+    // Photos already announced are claimed and counted rather than left in storage.
+    while (instances.some((instance) => instance.pendingCount() > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const left = instances.reduce((sum, instance) => sum + instance.pendingCount(), 0);
+    if (left > 0) logger.warn({ left }, 'photos left uncounted at stop; the sweeper recovers them on the next start');
+    await Promise.all(instances.map((instance) => instance.stop()));
+  };
+  parts.push({ name: 'inference', stop: stopInference });
+  for (const instanceId of instanceIds) {
+    const instance = await step(`inference instance ${instanceId}`, '', () =>
+      startInferenceInstance(
+        {
+          ...defaultInferenceConfig(mqtt, instanceId),
+          batchSize: config.batchSize,
+          maxWaitMs: config.maxWaitMs,
+          // Together the instances keep every model worker busy.
+          countConcurrency: Math.max(1, Math.ceil(workers / config.inferenceInstances)),
+        },
+        { counter, store, logger: child(`inference-${instances.length + 1}`) },
+      ),
+    );
+    instances.push(instance);
+  }
+  if (!(await within(Promise.all(instances.map((instance) => instance.subscribed)), 10_000))) {
+    logger.warn({ url: mqtt.url }, 'inference is not subscribed yet: is the MQTT broker reachable?');
+  }
+
+  // 6. Ingestion: REST (and raw JPEGs over MQTT).
+  const ingestId = `${name}-ingest`;
+  const ingestMqtt = MqttConnection.start({
+    config: mqtt,
+    service: 'ingest',
+    instanceId: ingestId,
+    logger: child('ingest'),
+  });
+  parts.push({ name: 'ingest-mqtt', stop: () => ingestMqtt.close() });
+  ingest = await step('the ingest REST API', 'use --ingest-port', () =>
+    startIngestService(
+      {
+        host: config.host,
+        port: config.ingestPort,
+        limits: DEFAULT_IMAGE_LIMITS,
+        allowAnyDeviceId: false,
+        token: config.ingestToken,
+        mqttImages: true,
+        mqttMaxQueuedBytes: 200_000_000,
+        watch: undefined,
+        camera: undefined,
+      },
+      {
+        store,
+        mqtt: ingestMqtt,
+        logger: child('ingest'),
+        metrics: createMetricsRegistry('ingest', ingestId),
+        instanceId: ingestId,
+        version,
+      },
+    ),
+  );
+  const runningIngest = ingest;
+  parts.push({ name: 'ingest', stop: runningIngest.stop });
+
+  // 7. Demo devices.
+  let demoDevices: string[] = [];
+  if (config.demo) {
+    const { dir, devices, intervalMs } = config.demo;
+    const simulator = await step('the demo devices', '', () =>
+      startSimulator({
+        devices,
+        deviceIds: demoDeviceIds(devices),
+        intervalMs,
+        imagesDir: dir,
+        via: 'rest',
+        url: runningIngest.url,
+        mqtt: undefined,
+        count: undefined,
+        jitter: true,
+        token: config.ingestToken,
+        instanceId: `${name}-demo`,
+        logger: child('demo'),
+      }),
+    );
+    parts.push({ name: 'demo', stop: async () => void (await simulator.stop()) });
+    demoDevices = simulator.deviceIds;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    urls: { engage: engage.url, ingest: runningIngest.url, mqtt: mqtt.url },
+    topics,
+    storage: store.description,
+    instanceIds,
+    demoDevices,
+    stop: () => {
+      stopping ??= stopAll(parts, logger).then(() => logger.info('every part stopped'));
+      return stopping;
+    },
+  };
+}

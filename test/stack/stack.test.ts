@@ -1,0 +1,253 @@
+/** `people-counter up`: the whole pipeline in one process, through its public HTTP APIs. */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { deterministicCount } from '../../src/analytics/fixed-delay-counter.js';
+import { silentLogger } from '../../src/core/log.js';
+import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
+import {
+  demoDeviceIds,
+  inferenceInstanceIds,
+  modelQueueLimit,
+  STACK_DEFAULTS,
+  type StackConfig,
+  StackStartError,
+  startStack,
+} from '../../src/stack/stack.js';
+import { solidJpeg } from '../helpers/fixtures.js';
+import { freePort, waitFor } from '../helpers/net.js';
+
+interface DeviceView {
+  id: string;
+  count: number | null;
+  lastPhotoAt: number | null;
+}
+
+function configFor(dataDir: string, overrides: Partial<StackConfig> = {}): StackConfig {
+  return {
+    dataDir,
+    host: '127.0.0.1',
+    engagePort: 0,
+    ingestPort: 0,
+    mqttPort: 0,
+    mqtt: {},
+    analytics: parseAnalyticsSpec('fixed-delay:5'),
+    inferenceInstances: 2,
+    batchSize: 4,
+    maxWaitMs: 200,
+    drainMs: 5000,
+    name: `test-${randomUUID().slice(0, 8)}`,
+    ...overrides,
+  };
+}
+
+async function postPhoto(ingestUrl: string, deviceId: string, jpeg: Buffer): Promise<void> {
+  const response = await fetch(`${ingestUrl}/v1/devices/${deviceId}/images`, {
+    method: 'POST',
+    headers: { 'content-type': 'image/jpeg' },
+    body: new Uint8Array(jpeg),
+  });
+  assert.equal(response.status, 201, await response.text());
+}
+
+async function devices(engageUrl: string): Promise<Map<string, DeviceView>> {
+  const response = await fetch(`${engageUrl}/api/devices`);
+  assert.equal(response.status, 200);
+  const list = (await response.json()) as DeviceView[];
+  return new Map(list.map((device) => [device.id, device]));
+}
+
+/** Photo files anywhere under the storage folder (the object store keeps them as *.jpg). */
+async function storedPhotos(storageDir: string): Promise<string[]> {
+  const names = await readdir(storageDir, { recursive: true }).catch(() => [] as string[]);
+  return names.filter((name) => /\.jpg$/i.test(name));
+}
+
+async function waitForCounts(engageUrl: string, expected: Map<string, number>): Promise<void> {
+  await waitFor(
+    async () => {
+      const seen = await devices(engageUrl);
+      return [...expected].every(([id, count]) => seen.get(id)?.count === count);
+    },
+    { timeoutMs: 15_000, message: 'every device to show its count' },
+  );
+}
+
+describe('startStack', () => {
+  let dataDir: string;
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'pc-stack-'));
+  });
+  after(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('photos of three devices are counted, deleted, and their history survives a restart', async () => {
+    const config = configFor(dataDir);
+    const deviceIds = [randomUUID(), randomUUID(), randomUUID()];
+    const stack = await startStack(config, { logger: silentLogger() });
+    const expected = new Map<string, number>();
+    try {
+      assert.match(stack.urls.mqtt, /^mqtt:\/\/127\.0\.0\.1:\d+$/);
+      assert.deepEqual(stack.instanceIds, inferenceInstanceIds(config.name ?? '', 2));
+      // Two rounds, each counted before the next, so "latest photo" is unambiguous per device.
+      for (const round of [0, 1]) {
+        for (const [index, deviceId] of deviceIds.entries()) {
+          const jpeg = await solidJpeg(64, 48, { r: 40 * index + 10, g: 90 * round + 20, b: 30 });
+          await postPhoto(stack.urls.ingest, deviceId, jpeg);
+          expected.set(deviceId, deterministicCount(jpeg));
+        }
+        await waitForCounts(stack.urls.engage, expected);
+      }
+      await waitFor(async () => (await storedPhotos(join(dataDir, 'storage'))).length === 0, {
+        message: 'the counted photos to be deleted',
+      });
+    } finally {
+      await stack.stop();
+    }
+    assert.deepEqual(await storedPhotos(join(dataDir, 'storage')), []);
+
+    const again = await startStack(config, { logger: silentLogger() });
+    try {
+      const seen = await devices(again.urls.engage);
+      for (const [id, count] of expected) assert.equal(seen.get(id)?.count, count, `history of ${id}`);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  test('a dashboard upload goes through the ingestor and is counted', async () => {
+    const stack = await startStack(configFor(dataDir), { logger: silentLogger() });
+    try {
+      const deviceId = randomUUID();
+      const jpeg = await solidJpeg(80, 60, { r: 200, g: 10, b: 10 });
+      const response = await fetch(`${stack.urls.engage}/api/devices/${deviceId}/images`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: new Uint8Array(jpeg),
+      });
+      assert.equal(response.status, 201, await response.text());
+      await waitForCounts(stack.urls.engage, new Map([[deviceId, deterministicCount(jpeg)]]));
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  test('a port in use stops what was started and says which flag to change', async () => {
+    const first = await startStack(configFor(dataDir), { logger: silentLogger() });
+    try {
+      const port = Number(new URL(first.urls.engage).port);
+      await assert.rejects(
+        startStack(configFor(dataDir, { engagePort: port }), { logger: silentLogger() }),
+        (error: unknown) =>
+          error instanceof StackStartError && /dashboard/.test(error.message) && /--engage-port/.test(error.message),
+      );
+      const mqttPort = Number(new URL(first.urls.mqtt).port);
+      await assert.rejects(
+        startStack(configFor(dataDir, { mqttPort }), { logger: silentLogger() }),
+        (error: unknown) => error instanceof StackStartError && /--mqtt-port or --mqtt-url/.test(error.message),
+      );
+    } finally {
+      await first.stop();
+    }
+  });
+
+  test('the in-process model counts an empty scene as 0', async () => {
+    const stack = await startStack(configFor(dataDir, { analytics: parseAnalyticsSpec('local'), workers: 1 }), {
+      logger: silentLogger(),
+    });
+    try {
+      const deviceId = randomUUID();
+      await postPhoto(stack.urls.ingest, deviceId, await solidJpeg());
+      await waitFor(async () => (await devices(stack.urls.engage)).get(deviceId)?.count === 0, {
+        timeoutMs: 60_000,
+        message: 'the model to count the photo',
+      });
+    } finally {
+      await stack.stop();
+    }
+    assert.deepEqual(await storedPhotos(join(dataDir, 'storage')), []);
+  });
+});
+
+describe('stack helpers', () => {
+  test('demo device IDs are stable UUID v4s; the model queue holds every batch', () => {
+    const ids = demoDeviceIds(3);
+    assert.deepEqual(ids, demoDeviceIds(3));
+    assert.equal(new Set(ids).size, 3);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(modelQueueLimit(2, 2, STACK_DEFAULTS.batchSize), 20);
+    assert.equal(modelQueueLimit(8, 1, 10), 32);
+  });
+});
+
+describe('people-counter up (CLI)', () => {
+  let dataDir: string;
+  let child: ChildProcess | undefined;
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'pc-up-'));
+  });
+  after(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('prints where everything is, counts a photo, and stops cleanly on SIGINT', async () => {
+    const [engagePort, ingestPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
+    const process_ = spawn(
+      process.execPath,
+      [
+        'bin/people-counter.js',
+        'up',
+        '--data-dir',
+        dataDir,
+        '--engage-port',
+        String(engagePort),
+        '--ingest-port',
+        String(ingestPort),
+        '--mqtt-port',
+        String(mqttPort),
+        '--analytics',
+        'fixed-delay:5',
+        '--max-wait',
+        '200ms',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PEOPLE_COUNTER_ENGAGE_TOKEN: '' } },
+    );
+    child = process_;
+    let stdout = '';
+    let stderr = '';
+    process_.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    process_.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => process_.on('exit', (code) => resolve(code)));
+
+    const dashboard = await waitFor(() => /Dashboard:\s+(http:\/\/\S+)/.exec(stdout)?.[1], {
+      timeoutMs: 20_000,
+      message: `the banner (stderr: ${stderr})`,
+    });
+    assert.equal(dashboard, `http://127.0.0.1:${engagePort}/`);
+    assert.match(stdout, new RegExp(`Ingest API:\\s+http://127\\.0\\.0\\.1:${ingestPort}`));
+    assert.match(stdout, new RegExp(`MQTT:\\s+mqtt://127\\.0\\.0\\.1:${mqttPort}`));
+    assert.match(stdout, /results:\s+people-counter\/results/);
+    assert.match(stdout, /curl -X POST/);
+
+    const deviceId = randomUUID();
+    const jpeg = await solidJpeg(64, 48, { r: 1, g: 2, b: 3 });
+    await postPhoto(`http://127.0.0.1:${ingestPort}`, deviceId, jpeg);
+    await waitForCounts(`http://127.0.0.1:${engagePort}`, new Map([[deviceId, deterministicCount(jpeg)]]));
+
+    process_.kill('SIGINT');
+    assert.equal(await exited, 0, stderr);
+    assert.deepEqual(await storedPhotos(join(dataDir, 'storage')), []);
+  });
+});
