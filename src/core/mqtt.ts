@@ -102,7 +102,10 @@ export class MqttConnection {
       options.logger.warn({ retryInMs: this.reconnectDelay }, 'MQTT connection lost; reconnecting');
     });
     this.client.on('error', (error) => {
-      options.logger.error({ err: error }, 'MQTT error');
+      // While closing, MQTT.js may still try to acknowledge a message that arrived after the
+      // stream ended (write after end): expected during shutdown, not an operator's problem.
+      if (this.closing) options.logger.debug({ err: error }, 'MQTT error while closing');
+      else options.logger.error({ err: error }, 'MQTT error');
     });
     this.client.on('message', (topic, payload, packet) => {
       for (const { filter, handler } of this.handlers) {
