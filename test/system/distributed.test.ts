@@ -29,6 +29,7 @@ const FUDAN_DIR = resolve(REPO_ROOT, '../shared/data/pennfudan-fudan');
 const REAL_PHOTOS = 4;
 /** The model is not exact: a real photo's count may differ from its label by this much. */
 const COUNT_TOLERANCE = 2;
+const MQTT_USER = { name: 'people-counter', password: 'system-test-mqtt-password' };
 const ANALYTICS_API_KEY = 'system-test-analytics-key';
 const ENGAGE_TOKEN = 'system-test-engage-token';
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -74,7 +75,7 @@ interface Services {
   engage: ServiceProcess;
 }
 
-const skip = missingBinary('mosquitto');
+const skip = missingBinary('mosquitto') || missingBinary('mosquitto_passwd', 'apt-get install -y mosquitto');
 
 describe('the distributed system, each service its own OS process', { skip }, () => {
   let mosquitto: RunningMosquitto;
@@ -108,7 +109,8 @@ describe('the distributed system, each service its own OS process', { skip }, ()
     const started = Date.now();
     dataDir = await mkdtemp(join(tmpdir(), 'pc-system-'));
     const s3Port = await freePort();
-    mosquitto = await startMosquitto();
+    // Authentication on, as in deploy/mosquitto.conf.
+    mosquitto = await startMosquitto({ users: { [MQTT_USER.name]: MQTT_USER.password } });
     s3rver = start(
       's3rver',
       ['-d', join(dataDir, 's3'), '-a', '127.0.0.1', '-p', String(s3Port), '-s', '--configure-bucket', IMAGE_BUCKET],
@@ -128,7 +130,10 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       forcePathStyle: true,
       credentials: S3_CREDENTIALS,
     });
-    recorder = await MessageRecorder.start(mosquitto.url, [
+    const authenticatedUrl = new URL(mosquitto.url);
+    authenticatedUrl.username = MQTT_USER.name;
+    authenticatedUrl.password = MQTT_USER.password;
+    recorder = await MessageRecorder.start(authenticatedUrl.toString(), [
       topics.results,
       topics.superseded,
       topics.deadLetter,
@@ -138,6 +143,8 @@ describe('the distributed system, each service its own OS process', { skip }, ()
     // The environment every service shares, as in deploy/docker-compose.yml (x-env).
     const common = {
       PEOPLE_COUNTER_MQTT_URL: mosquitto.url,
+      PEOPLE_COUNTER_MQTT_USERNAME: MQTT_USER.name,
+      PEOPLE_COUNTER_MQTT_PASSWORD: MQTT_USER.password,
       PEOPLE_COUNTER_STORAGE: `s3://127.0.0.1:${s3Port}`,
       AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
