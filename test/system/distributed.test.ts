@@ -56,6 +56,8 @@ const coordinationSchema = z.object({
   type: z.string(),
   instanceId: z.string().optional(),
   claimId: z.string().optional(),
+  pending: z.number().optional(),
+  activeClaims: z.number().optional(),
 });
 const usageSchema = z.object({ key: z.string(), requests: z.number(), photos: z.number() });
 const labelsSchema = z.object({ images: z.array(z.object({ file: z.string(), count: z.number() })) });
@@ -166,6 +168,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
         PEOPLE_COUNTER_BATCH_SIZE: '3',
         PEOPLE_COUNTER_MAX_WAIT: '300ms',
         PEOPLE_COUNTER_LEASE: '10s',
+        PEOPLE_COUNTER_HEARTBEAT: '1s',
         PEOPLE_COUNTER_METRICS_HOST: '127.0.0.1',
         PEOPLE_COUNTER_METRICS_PORT: metricsPort,
       };
@@ -455,6 +458,22 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       const restarted = start(`inference ${victimId} (restarted)`, ['inference'], await inferenceEnv(victimId));
       services.inference.set(victimId, restarted);
       await waitForHttp(`${urls.inference.get(victimId)}/healthz`, restarted, WAIT_MS);
+      // It replays its queued session (announcements and claims in stream order), finds everything
+      // finished, and redoes nothing.
+      const outcomesBeforeRestart = outcomes().length;
+      const heartbeatsFrom = recorder.on(topics.coordination).length;
+      await waitFor(
+        () =>
+          recorder
+            .on(topics.coordination)
+            .slice(heartbeatsFrom)
+            .map((m) => coordinationSchema.parse(m.json()))
+            .some(
+              (c) => c.type === 'heartbeat' && c.instanceId === victimId && c.pending === 0 && c.activeClaims === 0,
+            ),
+        { timeoutMs: WAIT_MS, message: `an idle heartbeat from the restarted ${victimId}` },
+      );
+      assert.equal(outcomes().length, outcomesBeforeRestart, 'the restarted instance redid finished work');
     }));
 
   test('every service exits with code 0 on SIGTERM', () =>
