@@ -86,8 +86,12 @@ describe('the distributed system, each service its own OS process', { skip }, ()
   let recorder: MessageRecorder;
   let dataDir: string;
   let services: Services;
-  let inferenceEnv: (instanceId: string) => Promise<Record<string, string>>;
-  const urls = { ingest: '', analytics: '', engage: '', inference: new Map<string, string>() };
+  /** The environment every service shares, as in deploy/docker-compose.yml (x-env). */
+  let common: Record<string, string>;
+  const urls = { ingest: '', analytics: '', engage: '' };
+  /** Metrics/health port of each inference instance, kept across a restart. */
+  const inferencePorts = new Map<string, number>();
+  const inferenceUrl = (instanceId: string) => `http://127.0.0.1:${inferencePorts.get(instanceId)}`;
   const all: ServiceProcess[] = [];
 
   /** Runs a test body; on failure, prints every process's recent output so that CI logs explain it. */
@@ -103,6 +107,25 @@ describe('the distributed system, each service its own OS process', { skip }, ()
   function start(name: string, args: string[], env: Record<string, string>, script?: string): ServiceProcess {
     const started = spawnProcess(name, args, env, script);
     all.push(started);
+    return started;
+  }
+
+  async function startInference(instanceId: string, name = `inference ${instanceId}`): Promise<ServiceProcess> {
+    const port = inferencePorts.get(instanceId) ?? (await freePort());
+    inferencePorts.set(instanceId, port);
+    const started = start(name, ['inference'], {
+      ...common,
+      PEOPLE_COUNTER_ANALYTICS: urls.analytics,
+      PEOPLE_COUNTER_ANALYTICS_API_KEY: ANALYTICS_API_KEY,
+      PEOPLE_COUNTER_INSTANCE_ID: instanceId,
+      PEOPLE_COUNTER_BATCH_SIZE: '3',
+      PEOPLE_COUNTER_MAX_WAIT: '300ms',
+      PEOPLE_COUNTER_LEASE: '10s',
+      PEOPLE_COUNTER_HEARTBEAT: '1s',
+      PEOPLE_COUNTER_METRICS_HOST: '127.0.0.1',
+      PEOPLE_COUNTER_METRICS_PORT: String(port),
+    });
+    services.inference.set(instanceId, started);
     return started;
   }
 
@@ -141,8 +164,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       topics.coordination,
     ]);
 
-    // The environment every service shares, as in deploy/docker-compose.yml (x-env).
-    const common = {
+    common = {
       PEOPLE_COUNTER_MQTT_URL: mosquitto.url,
       PEOPLE_COUNTER_MQTT_USERNAME: MQTT_USER.name,
       PEOPLE_COUNTER_MQTT_PASSWORD: MQTT_USER.password,
@@ -157,22 +179,6 @@ describe('the distributed system, each service its own OS process', { skip }, ()
     urls.ingest = `http://127.0.0.1:${ingestPort}`;
     urls.analytics = `http://127.0.0.1:${analyticsPort}`;
     urls.engage = `http://127.0.0.1:${engagePort}`;
-    inferenceEnv = async (instanceId) => {
-      const metricsPort = urls.inference.get(instanceId)?.split(':').at(-1) ?? String(await freePort());
-      urls.inference.set(instanceId, `http://127.0.0.1:${metricsPort}`);
-      return {
-        ...common,
-        PEOPLE_COUNTER_ANALYTICS: urls.analytics,
-        PEOPLE_COUNTER_ANALYTICS_API_KEY: ANALYTICS_API_KEY,
-        PEOPLE_COUNTER_INSTANCE_ID: instanceId,
-        PEOPLE_COUNTER_BATCH_SIZE: '3',
-        PEOPLE_COUNTER_MAX_WAIT: '300ms',
-        PEOPLE_COUNTER_LEASE: '10s',
-        PEOPLE_COUNTER_HEARTBEAT: '1s',
-        PEOPLE_COUNTER_METRICS_HOST: '127.0.0.1',
-        PEOPLE_COUNTER_METRICS_PORT: metricsPort,
-      };
-    };
     services = {
       analytics: start('analytics', ['analytics'], {
         ...common,
@@ -190,15 +196,13 @@ describe('the distributed system, each service its own OS process', { skip }, ()
         PEOPLE_COUNTER_ENGAGE_TOKEN: ENGAGE_TOKEN,
       }),
     };
-    for (const id of ['infer-a', 'infer-b']) {
-      services.inference.set(id, start(`inference ${id}`, ['inference'], await inferenceEnv(id)));
-    }
+    for (const id of ['infer-a', 'infer-b']) await startInference(id);
     await explained(async () => {
       await Promise.all([
         waitForHttp(`${urls.ingest}/healthz`, services.ingest, WAIT_MS),
         waitForHttp(`${urls.analytics}/healthz`, services.analytics, WAIT_MS),
         waitForHttp(`${urls.engage}/healthz`, services.engage, WAIT_MS),
-        ...[...services.inference].map(([id, p]) => waitForHttp(`${urls.inference.get(id)}/healthz`, p, WAIT_MS)),
+        ...[...services.inference].map(([id, p]) => waitForHttp(`${inferenceUrl(id)}/healthz`, p, WAIT_MS)),
       ]);
     });
     console.log(`# system up in ${Date.now() - started} ms`);
@@ -352,7 +356,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       // Both inference instances are alive and healthy, and engage sees them online.
       for (const [id, instance] of services.inference) {
         assert.ok(instance.running(), `inference ${id} is running`);
-        await waitForHttp(`${urls.inference.get(id)}/healthz`, instance, WAIT_MS);
+        await waitForHttp(`${inferenceUrl(id)}/healthz`, instance, WAIT_MS);
       }
       const statuses = await getJson(
         `${urls.engage}/api/services`,
@@ -455,9 +459,8 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       );
 
       // A restart with the same instance ID resumes its persistent session, as `docker restart` would.
-      const restarted = start(`inference ${victimId} (restarted)`, ['inference'], await inferenceEnv(victimId));
-      services.inference.set(victimId, restarted);
-      await waitForHttp(`${urls.inference.get(victimId)}/healthz`, restarted, WAIT_MS);
+      const restarted = await startInference(victimId, `inference ${victimId} (restarted)`);
+      await waitForHttp(`${inferenceUrl(victimId)}/healthz`, restarted, WAIT_MS);
       // It replays its queued session (announcements and claims in stream order), finds everything
       // finished, and redoes nothing.
       const outcomesBeforeRestart = outcomes().length;
