@@ -119,7 +119,9 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     registerApi(app, {
       store,
       engine,
-      upload: deps.ingestPhoto ? inProcessUploader(deps.ingestPhoto) : restUploader(config.ingestUrl),
+      upload: deps.ingestPhoto
+        ? inProcessUploader(deps.ingestPhoto)
+        : restUploader(config.ingestUrl, config.ingestToken),
       nowSeconds: now,
       staleAfterMs: config.staleAfterMs,
       writes,
