@@ -32,6 +32,7 @@ const COUNT_TOLERANCE = 2;
 const MQTT_USER = { name: 'people-counter', password: 'system-test-mqtt-password' };
 const ANALYTICS_API_KEY = 'system-test-analytics-key';
 const ENGAGE_TOKEN = 'system-test-engage-token';
+const INGEST_TOKEN = 'system-test-device-token';
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const S3RVER_CLI = resolve(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js');
 /** Generous: two cores shared with other work; waits poll, nothing asserts on time. */
@@ -65,9 +66,18 @@ const labelsSchema = z.object({ images: z.array(z.object({ file: z.string(), cou
 interface Photo {
   deviceID: string;
   jpeg: Buffer;
-  creationTimestamp: number;
+  /** Sent to ingest; without it ingest stamps the photo on arrival. */
+  creationTimestamp?: number;
+  /** Upload through engage's API (forwarded to ingest with the device token) instead of to ingest. */
+  viaEngage?: boolean;
   /** The expected count, or a label that the model may miss by COUNT_TOLERANCE. */
   expected: { exact: number } | { label: number };
+}
+
+/** A photo as ingest published it. */
+interface Sent extends Photo {
+  filePath: string;
+  creationTimestamp: number;
 }
 
 interface Services {
@@ -186,7 +196,11 @@ describe('the distributed system, each service its own OS process', { skip }, ()
         PEOPLE_COUNTER_WORKERS: '1',
         PEOPLE_COUNTER_ANALYTICS_API_KEYS: ANALYTICS_API_KEY,
       }),
-      ingest: start('ingest', ['ingest'], { ...common, PEOPLE_COUNTER_PORT: String(ingestPort) }),
+      ingest: start('ingest', ['ingest'], {
+        ...common,
+        PEOPLE_COUNTER_PORT: String(ingestPort),
+        PEOPLE_COUNTER_INGEST_TOKEN: INGEST_TOKEN,
+      }),
       inference: new Map(),
       engage: start('engage', ['engage'], {
         ...common,
@@ -194,6 +208,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
         PEOPLE_COUNTER_DB: join(dataDir, 'engage.db'),
         PEOPLE_COUNTER_INGEST_URL: urls.ingest,
         PEOPLE_COUNTER_ENGAGE_TOKEN: ENGAGE_TOKEN,
+        PEOPLE_COUNTER_INGEST_TOKEN: INGEST_TOKEN,
       }),
     };
     for (const id of ['infer-a', 'infer-b']) await startInference(id);
@@ -216,16 +231,23 @@ describe('the distributed system, each service its own OS process', { skip }, ()
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  async function post(photo: Photo): Promise<string> {
-    const url = `${urls.ingest}/v1/devices/${photo.deviceID}/images?creationTimestamp=${photo.creationTimestamp}`;
+  async function send(photo: Photo): Promise<Sent> {
+    const url = photo.viaEngage
+      ? `${urls.engage}/api/devices/${photo.deviceID}/images`
+      : `${urls.ingest}/v1/devices/${photo.deviceID}/images` +
+        (photo.creationTimestamp === undefined ? '' : `?creationTimestamp=${photo.creationTimestamp}`);
     const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'image/jpeg' },
+      headers: {
+        'content-type': 'image/jpeg',
+        authorization: `Bearer ${photo.viaEngage ? ENGAGE_TOKEN : INGEST_TOKEN}`,
+      },
       body: new Uint8Array(photo.jpeg),
     });
     const body: unknown = await response.json();
-    assert.equal(response.status, 201, `ingest refused a photo: ${JSON.stringify(body)}`);
-    return publishedSchema.parse(body).filePath;
+    assert.equal(response.status, 201, `${url} refused a photo: ${JSON.stringify(body)}`);
+    const published = publishedSchema.parse(body);
+    return { ...photo, filePath: published.filePath, creationTimestamp: published.creationTimestamp };
   }
 
   async function getJson<T>(url: string, schema: z.ZodType<T>, headers: Record<string, string> = {}): Promise<T> {
@@ -246,7 +268,8 @@ describe('the distributed system, each service its own OS process', { skip }, ()
   }
 
   /** Waits until every photo has an outcome, every device's latest count is in engage, and the bucket is empty. */
-  async function waitForCounts(photos: Photo[], filePaths: string[]) {
+  async function waitForCounts(photos: Sent[]) {
+    const filePaths = photos.map((photo) => photo.filePath);
     await waitFor(
       () => {
         const done = new Set(outcomes().map((o) => o.filePath));
@@ -254,7 +277,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       },
       { timeoutMs: WAIT_MS, intervalMs: 200, message: `an outcome for each of ${filePaths.length} photos` },
     );
-    const latest = new Map<string, Photo>();
+    const latest = new Map<string, Sent>();
     for (const photo of photos) {
       const seen = latest.get(photo.deviceID);
       if (!seen || seen.creationTimestamp < photo.creationTimestamp) latest.set(photo.deviceID, photo);
@@ -279,7 +302,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
     return { devices, latest };
   }
 
-  function checkCounts(devices: Map<string, z.infer<typeof deviceViewSchema>>, latest: Map<string, Photo>) {
+  function checkCounts(devices: Map<string, z.infer<typeof deviceViewSchema>>, latest: Map<string, Sent>) {
     for (const photo of latest.values()) {
       const count = devices.get(photo.deviceID)?.count;
       assert.equal(typeof count, 'number', `device ${photo.deviceID} has no count`);
@@ -328,11 +351,14 @@ describe('the distributed system, each service its own OS process', { skip }, ()
           expected: { exact: 0 },
         })),
       ];
+      // One more, uploaded the way the dashboard does: through engage, which forwards it to ingest.
+      photos.push({ deviceID: randomUUID(), jpeg: Buffer.alloc(0), viaEngage: true, expected: { exact: 0 } });
       for (const [i, photo] of photos.entries()) photo.jpeg = await solidJpeg(320, 240, { r: 40 * i, g: 90, b: 160 });
       photos.push(...realPhotos(now - 10));
-      const filePaths = await Promise.all(photos.map(post));
+      const sent = await Promise.all(photos.map(send));
+      const filePaths = sent.map((photo) => photo.filePath);
 
-      const { devices, latest } = await waitForCounts(photos, filePaths);
+      const { devices, latest } = await waitForCounts(sent);
       checkCounts(devices, latest);
 
       const seen = outcomes();
@@ -379,6 +405,14 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       assert.ok(usage.photos >= results.length, `usage ${JSON.stringify(usage)} covers ${results.length} results`);
       assert.ok(usage.requests >= usage.photos);
 
+      // Ingest needs the device token (the photo is refused before it is stored or announced).
+      const anonymous = await fetch(`${urls.ingest}/v1/devices/${busyDevice}/images`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: new Uint8Array(await solidJpeg()),
+      });
+      assert.equal(anonymous.status, 401, 'ingest accepted a photo without the device token');
+
       // Engage's writes need its token.
       const site = { site: 'system-test' };
       const put = (headers: Record<string, string>) =>
@@ -411,7 +445,8 @@ describe('the distributed system, each service its own OS process', { skip }, ()
           .on(topics.coordination)
           .slice(coordinationBefore)
           .map((m) => coordinationSchema.parse(m.json()));
-      const filePaths = await Promise.all(photos.map(post));
+      const sent = await Promise.all(photos.map(send));
+      const filePaths = sent.map((photo) => photo.filePath);
 
       // Kill the first instance that claims a batch of this burst, while it holds the claim.
       const firstClaim = await waitFor(() => claims().find((c) => c.type === 'claim'), {
@@ -430,7 +465,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
         timeoutMs: WAIT_MS,
         message: `the will "offline" of ${victimId}`,
       });
-      const { devices, latest } = await waitForCounts(photos, filePaths);
+      const { devices, latest } = await waitForCounts(sent);
       checkCounts(devices, latest);
 
       const seen = outcomes().filter((o) => filePaths.includes(o.filePath));
