@@ -89,6 +89,8 @@ export interface InferenceInstance {
   connection: MqttConnection;
   /** Claimable items held here. */
   pendingCount(): number;
+  /** True once subscribed to metadata and coordination: photos announced earlier are never claimed here. */
+  subscribed(): boolean;
   /** Runs one sweep now (tests; normally periodic). */
   sweepNow(): Promise<void>;
   stop(): Promise<void>;
@@ -708,6 +710,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     metrics: registry,
     connection,
     pendingCount: claimableCount,
+    subscribed: () => subscribedSince !== Number.POSITIVE_INFINITY,
     sweepNow: () => {
       sweeping = sweeping.then(sweep);
       return sweeping;
