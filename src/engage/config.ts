@@ -28,6 +28,8 @@ export const engageSettingsSchema = z.object({
   /** Accept writes without a token (demos; `up` uses it and logs it loudly). */
   openWrites: z.boolean().default(false),
   ingestUrl: z.string().url().default(DEFAULT_INGEST_URL),
+  /** Sent to ingestion with uploads when it requires a device token (PEOPLE_COUNTER_INGEST_TOKEN). */
+  ingestToken: z.string().min(1).optional(),
   webhookUrl: z.string().url().optional(),
   webhookTimeoutMs: z.number().int().positive().default(5000),
   webhookRetries: z.number().int().min(0).max(10).default(3),

@@ -93,6 +93,11 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     instanceId: config.instanceId,
     now,
   });
+  // Healthy only once subscribed: results published before that would never reach the history.
+  let isSubscribed = false;
+  void subscribed.then(() => {
+    isSubscribed = true;
+  });
 
   const writes = config.openWrites ? 'open' : config.token ? 'token' : 'disabled';
   if (config.openWrites) {
@@ -107,6 +112,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     bodyLimit: 1_048_576,
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
+      { name: 'subscribed', check: () => isSubscribed },
       { name: 'database', check: () => store.db.open },
     ],
   });
@@ -119,7 +125,9 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     registerApi(app, {
       store,
       engine,
-      upload: deps.ingestPhoto ? inProcessUploader(deps.ingestPhoto) : restUploader(config.ingestUrl),
+      upload: deps.ingestPhoto
+        ? inProcessUploader(deps.ingestPhoto)
+        : restUploader(config.ingestUrl, config.ingestToken),
       nowSeconds: now,
       staleAfterMs: config.staleAfterMs,
       writes,

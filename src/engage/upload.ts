@@ -33,14 +33,19 @@ export function inProcessUploader(ingest: IngestPhoto): PhotoUploader {
   };
 }
 
-export function restUploader(ingestUrl: string, timeoutMs = 30_000): PhotoUploader {
+/** `ingestToken`: the ingest service's device token (PEOPLE_COUNTER_INGEST_TOKEN), when it requires one. */
+export function restUploader(ingestUrl: string, ingestToken?: string, timeoutMs = 30_000): PhotoUploader {
+  const headers = {
+    'content-type': 'image/jpeg',
+    ...(ingestToken !== undefined ? { authorization: `Bearer ${ingestToken}` } : {}),
+  };
   return async (deviceId, jpeg) => {
     const url = `${ingestUrl.replace(/\/$/, '')}/v1/devices/${encodeURIComponent(deviceId)}/images`;
     let response: Response;
     try {
       response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'image/jpeg' },
+        headers,
         body: new Uint8Array(jpeg),
         signal: AbortSignal.timeout(timeoutMs),
       });

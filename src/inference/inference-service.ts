@@ -102,6 +102,8 @@ export interface InferenceInstance {
   subscribed: Promise<void>;
   /** Claimable items held here. */
   pendingCount(): number;
+  /** True once subscribed to metadata and coordination: photos announced earlier are never claimed here. */
+  isSubscribed(): boolean;
   /** Runs one sweep now (tests; normally periodic). */
   sweepNow(): Promise<void>;
   stop(): Promise<void>;
@@ -740,6 +742,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     connection,
     subscribed,
     pendingCount: claimableCount,
+    isSubscribed: () => subscribedSince !== Number.POSITIVE_INFINITY,
     sweepNow: () => {
       sweeping = sweeping.then(sweep);
       return sweeping;

@@ -263,20 +263,34 @@ describe('photo uploads', () => {
     }
   });
 
-  test('are forwarded to the ingest REST API with status and body passed through; 502 when it is down', async () => {
-    const seen: Array<{ url: string | undefined; type: string | undefined; bytes: number }> = [];
+  test('are forwarded to the ingest REST API with its device token, status and body passed through; 502 when it is down', async () => {
+    const seen: Array<{
+      url: string | undefined;
+      type: string | undefined;
+      authorization: string | undefined;
+      bytes: number;
+    }> = [];
     const ingest: Server = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        seen.push({ url: request.url, type: request.headers['content-type'], bytes: Buffer.concat(chunks).length });
+        seen.push({
+          url: request.url,
+          type: request.headers['content-type'],
+          authorization: request.headers.authorization,
+          bytes: Buffer.concat(chunks).length,
+        });
         response.writeHead(422, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ error: 'not-jpeg', message: 'that is not a JPEG' }));
       });
     });
     const port = await freePort();
     await new Promise<void>((resolve) => ingest.listen(port, '127.0.0.1', resolve));
-    const engage = await startEngage(broker, { token: TOKEN, ingestUrl: `http://127.0.0.1:${port}` });
+    const engage = await startEngage(broker, {
+      token: TOKEN,
+      ingestUrl: `http://127.0.0.1:${port}`,
+      ingestToken: 'device-token',
+    });
     try {
       const response = await engage.http.inject({
         method: 'POST',
@@ -286,7 +300,14 @@ describe('photo uploads', () => {
       });
       assert.equal(response.statusCode, 422);
       assert.deepEqual(response.json(), { error: 'not-jpeg', message: 'that is not a JPEG' });
-      assert.deepEqual(seen, [{ url: '/v1/devices/cam-7/images', type: 'image/jpeg', bytes: jpeg.length }]);
+      assert.deepEqual(seen, [
+        {
+          url: '/v1/devices/cam-7/images',
+          type: 'image/jpeg',
+          authorization: 'Bearer device-token',
+          bytes: jpeg.length,
+        },
+      ]);
       await new Promise<void>((resolve) => ingest.close(() => resolve()));
       const down = await engage.http.inject({
         method: 'POST',

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'mqtt';
+import { connect, type IClientOptions } from 'mqtt';
 import { freePort, waitFor } from './net.js';
 
 export interface RunningMosquitto {
@@ -13,19 +13,36 @@ export interface RunningMosquitto {
   restart(): Promise<void>;
 }
 
+export interface MosquittoOptions {
+  /** Require these users (name → password, via mosquitto_passwd) instead of allowing anonymous clients. */
+  users?: Record<string, string>;
+}
+
 /**
  * Starts Debian's Mosquitto on a free loopback port with limits raised deliberately: its defaults
  * silently drop QoS 1 messages under bursts (max_queued_messages 1000).
  */
-export async function startMosquitto(): Promise<RunningMosquitto> {
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<RunningMosquitto> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'pc-mosquitto-'));
   const config = join(dir, 'mosquitto.conf');
+  const users = Object.entries(options.users ?? {});
+  const passwordFile = join(dir, 'passwd');
+  for (const [i, [name, password]] of users.entries()) {
+    execFileSync('mosquitto_passwd', [...(i === 0 ? ['-c'] : []), '-b', passwordFile, name, password]);
+  }
+  if (users.length > 0) {
+    // Started as root, Mosquitto drops to its own user before it reads the password file.
+    await chmod(dir, 0o755);
+    await chmod(passwordFile, 0o644);
+  }
+  const [probeUser] = users;
+  const probe: IClientOptions = probeUser ? { username: probeUser[0], password: probeUser[1] } : {};
   await writeFile(
     config,
     [
       `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
+      ...(users.length > 0 ? ['allow_anonymous false', `password_file ${passwordFile}`] : ['allow_anonymous true']),
       'max_queued_messages 1000000',
       'max_inflight_messages 1000',
       'persistence false',
@@ -39,7 +56,7 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
   const url = `mqtt://127.0.0.1:${port}`;
   const launch = async () => {
     child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
-    await waitFor(() => canConnect(url), { timeoutMs: 10_000, message: 'mosquitto to accept connections' });
+    await waitFor(() => canConnect(url, probe), { timeoutMs: 10_000, message: 'mosquitto to accept connections' });
   };
   const kill = async () => {
     const current = child;
@@ -61,9 +78,9 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
   };
 }
 
-function canConnect(url: string): Promise<boolean> {
+function canConnect(url: string, options: IClientOptions): Promise<boolean> {
   return new Promise((resolve) => {
-    const client = connect(url, { reconnectPeriod: 0, connectTimeout: 500 });
+    const client = connect(url, { ...options, reconnectPeriod: 0, connectTimeout: 500 });
     client.once('connect', () => {
       client.end(true);
       resolve(true);

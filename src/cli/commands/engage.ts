@@ -16,6 +16,7 @@ import {
   option,
   parseOptions,
 } from '../options.js';
+import { INGEST_TOKEN_ENV } from './ingest.js';
 
 export function engageCommand(): Command {
   const command = new Command('engage')
@@ -37,7 +38,12 @@ export function engageCommand(): Command {
     )
     .addOption(option('--protect-reads', `require the token (${TOKEN_ENV}) for reads too`).default(false))
     .addOption(option('--open-writes', 'accept changes without a token (demos only)').default(false))
-    .addOption(option('--ingest-url <url>', 'ingest REST API that dashboard uploads go to').default(DEFAULT_INGEST_URL))
+    .addOption(
+      option(
+        '--ingest-url <url>',
+        `ingest REST API that dashboard uploads go to (with ${INGEST_TOKEN_ENV} as bearer token when set)`,
+      ).default(DEFAULT_INGEST_URL),
+    )
     .addOption(option('--webhook-url <url>', 'POST every raised or cleared alert here (JSON)'))
     .addOption(
       option('--webhook-timeout <duration>', 'webhook request timeout').argParser(durationArg).default(5000, '5s'),
@@ -70,6 +76,8 @@ export function engageCommand(): Command {
     );
     const { instanceId, logger } = identityFromOptions('engage', raw);
     const token = readSecret(process.env, TOKEN_ENV);
+    // The same variable as the ingest service's, so one setting serves both (as in deploy/).
+    const ingestToken = readSecret(process.env, INGEST_TOKEN_ENV);
     const config = engageConfig(mqttConfigFromOptions(raw), instanceId, {
       host: options.host,
       port: options.port,
@@ -85,6 +93,7 @@ export function engageCommand(): Command {
       haDiscoveryPrefix: options.haDiscoveryPrefix,
       ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
       ...(token !== undefined ? { token } : {}),
+      ...(ingestToken !== undefined ? { ingestToken } : {}),
     });
     const engage = await startEngageService(config, { logger });
     await stopOnSignals([{ name: 'engage', stop: engage.stop }], logger);

@@ -181,7 +181,10 @@ export function inferenceCommand(): Command {
         version: '1',
         logger,
         metrics: instance.metrics,
-        healthChecks: [{ name: 'mqtt', check: () => instance.connection.connected }],
+        healthChecks: [
+          { name: 'mqtt', check: () => instance.connection.connected },
+          { name: 'subscribed', check: instance.isSubscribed },
+        ],
       });
       const url = await listen(app, options.metricsHost, options.metricsPort);
       logger.info({ url }, 'metrics at /metrics, health at /healthz');

@@ -1,0 +1,118 @@
+/**
+ * Services as separate OS processes (`node bin/people-counter.js …`), for system tests: captured
+ * output for diagnostics, exit status, and no orphans left behind if the test process dies.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { waitFor } from './net.js';
+
+/** This file is dist/test/helpers/processes.js once built. */
+export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
+export const CLI = resolve(REPO_ROOT, 'bin/people-counter.js');
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  /** Resolves when the process has exited. */
+  exited: Promise<ExitStatus>;
+  running(): boolean;
+  /** The last 200 kB the process wrote to stdout and stderr, for diagnostics when a test fails. */
+  output(): string;
+  /** Sends `signal` and waits for the exit; SIGKILLs after `killAfterMs`. */
+  stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<ExitStatus>;
+}
+
+const OUTPUT_LIMIT = 200_000;
+const live = new Set<ChildProcess>();
+// A test process that dies (timeout, crash) must not leave services running.
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/**
+ * The parent's environment without People Counter or AWS settings, so that a developer's shell
+ * cannot change what a system test configures.
+ */
+function hermeticEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('PEOPLE_COUNTER_') && !name.startsWith('AWS_')),
+  );
+}
+
+/** Runs a node script (by default the people-counter CLI) as a separate OS process. */
+export function spawnProcess(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+  script = CLI,
+): ServiceProcess {
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...hermeticEnv(), PEOPLE_COUNTER_LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<ExitStatus>((done) => {
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      done({ code, signal });
+    });
+  });
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    name,
+    child,
+    exited,
+    running,
+    output: () => output,
+    async stop(signal = 'SIGTERM', killAfterMs = 20_000) {
+      if (running()) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      return exited;
+    },
+  };
+}
+
+/** Every process's captured output (its last `tailChars`), one block each, for a failing test's log. */
+export function describeOutputs(processes: Iterable<ServiceProcess>, tailChars = OUTPUT_LIMIT): string {
+  return [...processes]
+    .map((p) => {
+      const state = p.running() ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`;
+      return `----- ${p.name} (pid ${p.child.pid}, ${state}) -----\n${p.output().slice(-tailChars).trimEnd()}`;
+    })
+    .join('\n');
+}
+
+/** Waits until GET url answers 2xx, failing early with its output if the process exits. */
+export async function waitForHttp(url: string, service?: ServiceProcess, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => {
+      if (service && !service.running()) {
+        throw new Error(`${service.name} exited before ${url} answered:\n${describeOutputs([service])}`);
+      }
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+        await response.body?.cancel();
+        return response.ok;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs, intervalMs: 200, message: `${url} to answer` },
+  );
+}
