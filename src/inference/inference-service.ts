@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
 import { UnusableImageError } from '../analytics/people-counter.js';
+import { forEachConcurrently } from '../core/concurrently.js';
 import type { MqttConfig } from '../core/config.js';
 import { IMAGE_BUCKET, parseFilePath } from '../core/ids.js';
 import { ImageRejectedError } from '../core/image.js';
@@ -27,7 +28,6 @@ import { makeTopics } from '../core/topics.js';
 import { PendingSet } from './batcher.js';
 import { BoundedSet } from './bounded-set.js';
 import { ClaimLedger, type LedgerEvent } from './claim-ledger.js';
-import { forEachConcurrently } from './concurrently.js';
 import { COORDINATION_VERSION, type CoordinationMessage, coordinationMessageSchema } from './coordination-messages.js';
 import { createInferenceMetrics } from './metrics.js';
 import { planSweep, rebuildMetadata } from './orphan-sweeper.js';

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { renderCliReference } from '../../src/cli/reference.js';
+import { solidJpeg } from '../helpers/fixtures.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = `${repoRoot}bin/people-counter.js`;
@@ -38,5 +42,38 @@ describe('people-counter CLI', () => {
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /--batch-size.*whole number/);
     assert.doesNotMatch(result.stderr, /\n\s+at /);
+  });
+
+  test('count: more photos than the model queue holds, one line each in the order given, errors included', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-count-'));
+    try {
+      const photos: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const path = join(dir, `empty-${String(i).padStart(2, '0')}.jpg`);
+        await writeFile(path, await solidJpeg(160, 120, { r: 20 * i, g: 100, b: 200 - 10 * i }));
+        photos.push(path);
+      }
+      const corrupt = join(dir, 'corrupt.jpg');
+      await writeFile(corrupt, 'not a photo');
+      photos.splice(5, 0, corrupt);
+      const run = spawnSync(process.execPath, [bin, 'count', '--json', '--workers', '1', ...photos], {
+        encoding: 'utf8',
+      });
+      assert.equal(run.status, 1, 'a photo failed, so the exit status says so');
+      const lines = run.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { photo: string; count?: number; error?: string });
+      assert.deepEqual(
+        lines.map((line) => line.photo),
+        photos,
+      );
+      for (const line of lines) {
+        if (line.photo === corrupt) assert.match(line.error ?? '', /UnusableImageError: not a JPEG/);
+        else assert.equal(line.count, 0, `${line.photo}: an empty scene holds nobody`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

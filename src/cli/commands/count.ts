@@ -7,6 +7,7 @@ import { annotate } from '../../analytics/annotate.js';
 import { loadProfile } from '../../analytics/dataset.js';
 import { createPeopleCounter } from '../../analytics/factory.js';
 import type { CameraProfile } from '../../analytics/people-counter.js';
+import { forEachConcurrently } from '../../core/concurrently.js';
 import { ENV_PREFIX, option, parseOptions } from '../options.js';
 import { addWorkerOptions, workerConfig } from './analytics-options.js';
 
@@ -38,41 +39,53 @@ export function countCommand(): Command {
     );
     const profile: CameraProfile = options.profile ? await loadProfile(options.profile) : {};
     const apiKey = process.env[`${ENV_PREFIX}ANALYTICS_API_KEY`];
+    const workers = options.workers ?? Math.min(availableParallelism(), photos.length);
     const counter = await createPeopleCounter(
       options.analyticsUrl
         ? { kind: 'http', url: options.analyticsUrl, ...(apiKey ? { apiKey } : {}) }
-        : {
-            kind: 'local',
-            ...workerConfig({
-              ...options,
-              workers: options.workers ?? Math.min(availableParallelism(), photos.length),
-            }),
-          },
+        : { kind: 'local', ...workerConfig({ ...options, workers }) },
     );
     if (options.annotate) await mkdir(options.annotate, { recursive: true });
     let failures = 0;
+    // Lines come out in the order the photos were given, each as soon as its predecessors are out.
+    const report: Array<(() => void) | undefined> = new Array(photos.length);
+    let reported = 0;
+    const flush = () => {
+      for (let line = report[reported]; line !== undefined; line = report[reported]) {
+        line();
+        reported++;
+      }
+    };
     try {
-      await Promise.all(
-        photos.map(async (photo) => {
-          try {
-            const jpeg = await readFile(photo);
-            const result = await counter.count(jpeg, profile);
-            if (options.json) console.log(JSON.stringify({ photo, ...result }));
-            else console.log(`${photo}\t${result.count}\t(${Math.round(result.ms)} ms)`);
-            if (options.annotate) {
-              await writeFile(
-                join(options.annotate, basename(photo)),
-                await annotate(jpeg, result.detections, result.count),
-              );
-            }
-          } catch (error) {
-            failures++;
-            const message = `${(error as Error).name}: ${(error as Error).message}`;
-            if (options.json) console.log(JSON.stringify({ photo, error: message }));
-            else console.error(`${photo}\t${message}`);
+      // Two photos in flight per worker keep every worker busy without overrunning the model's queue.
+      const lanes = options.analyticsUrl ? 4 : 2 * workers;
+      await forEachConcurrently([...photos.keys()], lanes, async (index) => {
+        const photo = photos[index] as string;
+        try {
+          const jpeg = await readFile(photo);
+          const result = await counter.count(jpeg, profile);
+          if (options.annotate) {
+            await writeFile(
+              join(options.annotate, basename(photo)),
+              await annotate(jpeg, result.detections, result.count),
+            );
           }
-        }),
-      );
+          report[index] = () =>
+            console.log(
+              options.json
+                ? JSON.stringify({ photo, ...result })
+                : `${photo}\t${result.count}\t(${Math.round(result.ms)} ms)`,
+            );
+        } catch (error) {
+          failures++;
+          const message = `${(error as Error).name}: ${(error as Error).message}`;
+          report[index] = () =>
+            options.json
+              ? console.log(JSON.stringify({ photo, error: message }))
+              : console.error(`${photo}\t${message}`);
+        }
+        flush();
+      });
     } finally {
       await counter.close();
     }

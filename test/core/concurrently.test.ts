@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { forEachConcurrently } from '../../src/inference/concurrently.js';
+import { forEachConcurrently } from '../../src/core/concurrently.js';
 
 /** A task whose completion the test controls, to observe how many run at once. */
 function gate() {
