@@ -96,7 +96,7 @@ export function calibrateCommand(): Command {
     .addOption(
       option(
         '--detections <file>',
-        'calibrate on raw detections saved by --save-detections instead of running the model (repeatable: files are joined per frame, their tilings added up)',
+        'calibrate on raw detections saved by --save-detections instead of running the model (repeatable: files are joined per frame, their tilings added up; --tilings is then ignored)',
       ).argParser((value: string, previous: string[] = []) => [...previous, value]),
     )
     .option('--json', 'print the result as JSON');
