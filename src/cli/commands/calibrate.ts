@@ -7,7 +7,7 @@ import { MIN_RAW_SCORE } from '../../analytics/detector.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
 import { tilingSchema } from '../../analytics/people-counter.js';
 import { detectDataset } from '../../analytics/run-dataset.js';
-import { SINGLE_TILE, type Tiling, tilingLabel } from '../../analytics/tiling.js';
+import { SINGLE_TILE, type Tiling, tileCount, tilingLabel } from '../../analytics/tiling.js';
 import type { Detection } from '../../core/messages.js';
 import { intArg, numberArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -173,7 +173,10 @@ async function runModel(
   const detections: Detection[][][] = photos.map(() => []);
   try {
     for (const tiling of tilings) {
-      const bar = progressBar(photos.length, `tiling ${tilingLabel(tiling)}`);
+      const bar = progressBar(
+        photos.length,
+        `tiling ${tilingLabel(tiling)} (${tileCount(tiling)} model runs per photo)`,
+      );
       const { results } = await detectDataset(
         counter,
         photos,
