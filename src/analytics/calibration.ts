@@ -1,14 +1,19 @@
 /**
  * Per-camera calibration (pure): given raw scored detections of every frame under each candidate
- * tiling, pick the tiling, score threshold and linear correction that fit the FIT frames best, and
- * measure the choice on the held-out frames only.
+ * tiling, pick the tiling, counting mode, score threshold and correction that fit the FIT frames best,
+ * and measure the choice on the held-out frames only.
  *
- * Split: the first ⌈fitFraction × n⌉ frames (in label order) are fitted, the rest are held out.
- * A contiguous split, not an interleaved one: neighbouring video frames are near-duplicates, so
- * interleaving would leak the fit into the held-out score.
+ * Splits (always disjoint):
+ * - `first`: the first ⌈fitFraction × n⌉ frames (label order) are fitted, the rest held out. The
+ *   strictest test: later frames may be busier than any fitted one.
+ * - `blocks`: consecutive blocks of `blockSize` frames alternate between fit and held-out (in the
+ *   proportion fitFraction), so both cover the whole recording. Blocks, not single frames:
+ *   neighbouring video frames are near-duplicates, and interleaving single frames would leak the fit
+ *   into the held-out score.
  */
 import type { Detection } from '../core/messages.js';
-import { applyCorrection, type Correction, fitCorrection } from './correction.js';
+import { applyCorrection, type Correction, fitCorrection, fitScale } from './correction.js';
+import { binHistogram, type Counting, countScores, fitScoreBins } from './counting.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { CameraProfile } from './people-counter.js';
 import { withinRoi } from './roi.js';
@@ -20,19 +25,28 @@ export interface CalibrationFrame {
   detections: ReadonlyArray<readonly Detection[]>;
 }
 
+export type FitSplit =
+  | { kind: 'first'; fitFraction: number }
+  | { kind: 'blocks'; fitFraction: number; blockSize: number };
+
+export type CountingMode = Counting['mode'];
+export const COUNTING_MODES: readonly CountingMode[] = ['boxes', 'score-sum', 'score-bins'];
+
 export interface CalibrationInput {
   tilings: readonly Tiling[];
   frames: readonly CalibrationFrame[];
-  fitFraction: number;
+  split: FitSplit;
   thresholds: readonly number[];
+  /** Counting modes to try (default: all). */
+  modes?: readonly CountingMode[];
   roi?: CameraProfile['roi'];
 }
 
 export interface Candidate {
   tiling: Tiling;
   scoreThreshold: number;
+  counting: Counting;
   correction: Correction | undefined;
-  fitMae: number;
 }
 
 export interface CalibrationResult {
@@ -41,12 +55,33 @@ export interface CalibrationResult {
   heldOutFrames: number;
   fitMae: number;
   heldOutMae: number;
-  /** The held-out MAE of the best candidate per tiling, for the report. */
-  perTiling: Array<{ tiling: Tiling; scoreThreshold: number; fitMae: number; heldOutMae: number }>;
+  /** The best candidate per tiling and counting mode with its held-out MAE, for the report. */
+  perOption: Array<{
+    tiling: Tiling;
+    mode: CountingMode;
+    scoreThreshold: number;
+    correction: Correction | undefined;
+    fitMae: number;
+    heldOutMae: number;
+  }>;
 }
 
 export function splitIndex(n: number, fitFraction: number): number {
   return Math.min(n - 1, Math.max(1, Math.ceil(n * fitFraction)));
+}
+
+/** For every frame: is it a fit frame? (See the module comment for the split kinds.) */
+export function fitMask(n: number, split: FitSplit): boolean[] {
+  if (split.kind === 'first') {
+    const index = splitIndex(n, split.fitFraction);
+    return Array.from({ length: n }, (_, i) => i < index);
+  }
+  // Block b is fitted when it carries the running share of fit blocks past a whole number.
+  const f = split.fitFraction;
+  return Array.from({ length: n }, (_, i) => {
+    const block = Math.floor(i / split.blockSize);
+    return Math.floor((block + 1) * f) > Math.floor(block * f);
+  });
 }
 
 /** Thresholds from `from` to `to` inclusive in `step`s, rounded to avoid float drift. */
@@ -56,81 +91,120 @@ export function thresholdGrid(from = 0.1, to = 0.7, step = 0.025): number[] {
   return grid;
 }
 
-function rawCounts(
-  frames: readonly CalibrationFrame[],
-  tilingIndex: number,
-  threshold: number,
-  roi: CameraProfile['roi'],
-) {
-  return frames.map(
-    (frame) =>
-      withinRoi(
-        (frame.detections[tilingIndex] ?? []).filter((d) => d.score >= threshold),
-        roi,
-      ).length,
-  );
+/** Score bins for `score-bins` counting: finer where crowds put most of their detections. */
+const BIN_EDGES = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7];
+/** Above this floor too few bins remain for a weighting to mean more than a threshold. */
+const MAX_BIN_FLOOR = 0.3;
+
+export function binEdgesFrom(floor: number): number[] {
+  return [floor, ...BIN_EDGES.filter((edge) => edge > floor + 1e-9)];
+}
+
+const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+
+/** What a profile file holds (rounded for readability); calibration measures exactly this. */
+function rounded(c: Candidate): Candidate {
+  return {
+    ...c,
+    counting:
+      c.counting.mode === 'score-bins' ? { ...c.counting, weights: c.counting.weights.map(round4) } : c.counting,
+    correction: c.correction && { scale: round4(c.correction.scale), offset: round4(c.correction.offset) },
+  };
 }
 
 export function calibrate(input: CalibrationInput): CalibrationResult {
-  if (input.frames.length < 2) throw new Error('calibration needs at least 2 labelled frames');
-  const split = splitIndex(input.frames.length, input.fitFraction);
-  const fit = input.frames.slice(0, split);
-  const heldOut = input.frames.slice(split);
-  const fitTruth = fit.map((f) => f.truth);
-  const heldOutTruth = heldOut.map((f) => f.truth);
+  const isFit = fitMask(input.frames.length, input.split);
+  const fitIndex = isFit.flatMap((fit, i) => (fit ? [i] : []));
+  const heldOutIndex = isFit.flatMap((fit, i) => (fit ? [] : [i]));
+  if (fitIndex.length === 0 || heldOutIndex.length === 0)
+    throw new Error('calibration needs at least one fit frame and one held-out frame');
+  const truth = input.frames.map((f) => f.truth);
+  const pick = <T>(values: readonly T[], indices: readonly number[]) => indices.map((i) => values[i] as T);
+  const fitTruth = pick(truth, fitIndex);
+  const modes = input.modes ?? COUNTING_MODES;
 
-  const evaluate = (
-    frames: readonly CalibrationFrame[],
-    truth: number[],
-    c: Omit<Candidate, 'fitMae'>,
-    index: number,
-  ) =>
-    meanAbsoluteError(
-      truth,
-      rawCounts(frames, index, c.scoreThreshold, input.roi).map((n) => applyCorrection(n, c.correction)),
+  const options: CalibrationResult['perOption'] = [];
+  let best: { candidate: Candidate; fitMae: number } | undefined;
+
+  input.tilings.forEach((tiling, tilingIndex) => {
+    // ROI does not depend on the threshold: filter once, keep the scores only.
+    const scores = input.frames.map((frame) =>
+      withinRoi(frame.detections[tilingIndex] ?? [], input.roi).map((d) => d.score),
     );
+    const raw = (counting: Counting, threshold: number) =>
+      scores.map((list) =>
+        countScores(
+          list.filter((s) => s >= threshold),
+          counting,
+        ),
+      );
+    const mae = (c: Candidate, indices: readonly number[]) => {
+      const counts = raw(c.counting, c.scoreThreshold);
+      return meanAbsoluteError(
+        pick(truth, indices),
+        pick(counts, indices).map((n) => applyCorrection(n, c.correction)),
+      );
+    };
 
-  let best: (Candidate & { index: number }) | undefined;
-  const perTiling: CalibrationResult['perTiling'] = [];
-  input.tilings.forEach((tiling, index) => {
-    let bestHere: (Candidate & { index: number }) | undefined;
-    for (const scoreThreshold of input.thresholds) {
-      const counts = rawCounts(fit, index, scoreThreshold, input.roi);
-      for (const correction of [undefined, fitCorrection(counts, fitTruth)]) {
-        const fitMae = evaluate(fit, fitTruth, { tiling, scoreThreshold, correction }, index);
-        if (!bestHere || fitMae < bestHere.fitMae - 1e-9)
-          bestHere = { tiling, scoreThreshold, correction, fitMae, index };
+    for (const mode of modes) {
+      let bestHere: { candidate: Candidate; fitMae: number } | undefined;
+      const consider = (candidate: Candidate) => {
+        const fitMae = mae(candidate, fitIndex);
+        if (!bestHere || fitMae < bestHere.fitMae - 1e-9) bestHere = { candidate, fitMae };
+      };
+      for (const scoreThreshold of input.thresholds) {
+        if (mode === 'score-bins') {
+          if (scoreThreshold > MAX_BIN_FLOOR + 1e-9) continue;
+          const edges = binEdgesFrom(scoreThreshold);
+          const histograms = pick(scores, fitIndex).map((list) => binHistogram(list, edges));
+          for (const withOffset of [true, false]) {
+            const { weights, offset } = fitScoreBins(histograms, fitTruth, withOffset);
+            consider({
+              tiling,
+              scoreThreshold,
+              counting: { mode, edges, weights },
+              correction: withOffset ? { scale: 1, offset } : undefined,
+            });
+          }
+          continue;
+        }
+        const counting: Counting = { mode };
+        const fitCounts = pick(raw(counting, scoreThreshold), fitIndex);
+        for (const correction of [undefined, fitCorrection(fitCounts, fitTruth), fitScale(fitCounts, fitTruth)])
+          consider({ tiling, scoreThreshold, counting, correction });
       }
+      if (!bestHere) continue;
+      const chosen = rounded(bestHere.candidate);
+      options.push({
+        tiling,
+        mode,
+        scoreThreshold: chosen.scoreThreshold,
+        correction: chosen.correction,
+        fitMae: bestHere.fitMae,
+        heldOutMae: mae(chosen, heldOutIndex),
+      });
+      if (!best || bestHere.fitMae < best.fitMae - 1e-9) best = { candidate: chosen, fitMae: bestHere.fitMae };
     }
-    if (!bestHere) return;
-    perTiling.push({
-      tiling,
-      scoreThreshold: bestHere.scoreThreshold,
-      fitMae: bestHere.fitMae,
-      heldOutMae: evaluate(heldOut, heldOutTruth, bestHere, index),
-    });
-    if (!best || bestHere.fitMae < best.fitMae - 1e-9) best = bestHere;
   });
-  if (!best) throw new Error('calibration needs at least one tiling and one threshold');
-  // Measure exactly what the profile file will hold (the correction is rounded for readability).
-  const chosen = { ...best, correction: best.correction && roundCorrection(best.correction) };
+  if (!best) throw new Error('calibration needs at least one tiling, counting mode and threshold');
+  const { candidate } = best;
+  const chosenOption = options.find((o) => o.tiling === candidate.tiling && o.mode === candidate.counting.mode);
 
   const profile: CameraProfile = {
-    scoreThreshold: best.scoreThreshold,
-    ...(best.tiling.rows * best.tiling.cols > 1 ? { tiling: best.tiling } : {}),
+    scoreThreshold: candidate.scoreThreshold,
+    ...('bands' in candidate.tiling || candidate.tiling.rows * candidate.tiling.cols > 1
+      ? { tiling: candidate.tiling }
+      : {}),
+    ...(candidate.counting.mode !== 'boxes' ? { counting: candidate.counting } : {}),
     ...(input.roi ? { roi: input.roi } : {}),
-    ...(chosen.correction ? { correction: chosen.correction } : {}),
+    ...(candidate.correction ? { correction: candidate.correction } : {}),
   };
   return {
     profile,
-    fitFrames: fit.length,
-    heldOutFrames: heldOut.length,
+    fitFrames: fitIndex.length,
+    heldOutFrames: heldOutIndex.length,
     fitMae: best.fitMae,
-    heldOutMae: evaluate(heldOut, heldOutTruth, chosen, best.index),
-    perTiling,
+    heldOutMae: chosenOption?.heldOutMae ?? Number.NaN,
+    perOption: options,
   };
-}
-
-function roundCorrection(c: Correction): Correction {
-  return { scale: Math.round(c.scale * 10_000) / 10_000, offset: Math.round(c.offset * 10_000) / 10_000 };
 }

@@ -7,10 +7,23 @@ export interface Correction {
 
 export const IDENTITY_CORRECTION: Correction = { scale: 1, offset: 0 };
 
-/** count' = max(0, round(scale × count + offset)). */
-export function applyCorrection(count: number, correction: Correction | undefined): number {
-  if (!correction) return count;
+/** count' = max(0, round(scale × count + offset)); the count may be fractional (score counting). */
+export function applyCorrection(count: number, correction: Correction = IDENTITY_CORRECTION): number {
   return Math.max(0, Math.round(correction.scale * count + correction.offset));
+}
+
+/**
+ * Least-squares fit of truth ≈ scale × detected through the origin: unlike a fitted offset it does
+ * not pull busier scenes towards the fit frames' mean. Identity without data.
+ */
+export function fitScale(detected: readonly number[], truth: readonly number[]): Correction {
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < Math.min(detected.length, truth.length); i++) {
+    sxx += (detected[i] as number) ** 2;
+    sxy += (detected[i] as number) * (truth[i] as number);
+  }
+  return sxx > 0 && sxy > 0 ? { scale: sxy / sxx, offset: 0 } : IDENTITY_CORRECTION;
 }
 
 /**

@@ -1,8 +1,9 @@
-/** Labelled photo folders (`labels.json`) and profile files, validated on load. */
+/** Labelled photo folders (`labels.json`), profile files and saved raw detections, validated on load. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type CameraProfile, cameraProfileSchema } from './people-counter.js';
+import { detectionSchema } from '../core/messages.js';
+import { type CameraProfile, cameraProfileSchema, tilingSchema } from './people-counter.js';
 
 const labelsSchema = z.object({
   images: z.array(
@@ -37,4 +38,47 @@ export async function loadProfile(file: string): Promise<CameraProfile> {
   const parsed = cameraProfileSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
   if (!parsed.success) throw new Error(`${file}: not a camera profile: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
+}
+
+/** Raw scored detections of labelled frames under some tilings, as `calibrate --save-detections` writes them. */
+const savedDetectionsSchema = z.object({
+  tilings: z.array(tilingSchema).min(1),
+  frames: z.array(
+    z.object({
+      file: z.string(),
+      truth: z.number().int().nonnegative(),
+      detections: z.array(z.array(detectionSchema)),
+    }),
+  ),
+});
+export type SavedDetections = z.infer<typeof savedDetectionsSchema>;
+
+/**
+ * Loads saved detections so post-processing can be calibrated without running the model again.
+ * Several files (e.g. one per tiling) are joined frame by frame on the file name; frames missing
+ * from any file are dropped.
+ */
+export async function loadSavedDetections(files: readonly string[]): Promise<SavedDetections> {
+  const parts: SavedDetections[] = [];
+  for (const file of files) {
+    const parsed = savedDetectionsSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+    if (!parsed.success) throw new Error(`${file}: not saved detections: ${z.prettifyError(parsed.error)}`);
+    for (const frame of parsed.data.frames)
+      if (frame.detections.length !== parsed.data.tilings.length)
+        throw new Error(
+          `${file}: ${frame.file} has detections for ${frame.detections.length} tilings, expected ${parsed.data.tilings.length}`,
+        );
+    parts.push(parsed.data);
+  }
+  const [first, ...rest] = parts;
+  if (!first) throw new Error('no saved detection files given');
+  const others = rest.map((part) => new Map(part.frames.map((frame) => [frame.file, frame])));
+  return {
+    tilings: parts.flatMap((part) => part.tilings),
+    frames: first.frames.flatMap((frame) => {
+      const matches = others.map((byFile) => byFile.get(frame.file));
+      if (matches.some((match) => match === undefined)) return [];
+      return [{ ...frame, detections: [...frame.detections, ...matches.flatMap((match) => match?.detections ?? [])] }];
+    }),
+  };
 }

@@ -6,18 +6,35 @@
 import { z } from 'zod';
 import type { Detection } from '../core/messages.js';
 
+/** Rows × cols tiles of equal size, or horizontal bands with their own number of columns. */
+export const tilingSchema = z.union([
+  z.object({
+    rows: z.number().int().min(1).max(8),
+    cols: z.number().int().min(1).max(8),
+    overlap: z.number().min(0).max(0.5),
+  }),
+  z.object({
+    bands: z
+      .array(z.object({ to: z.number().gt(0).max(1), cols: z.number().int().min(1).max(8) }))
+      .min(1)
+      .max(8)
+      .refine((bands) => bands.every((band, i) => i === 0 || band.to > (bands[i - 1]?.to ?? 0)), {
+        message: 'band ends must ascend',
+      })
+      .refine((bands) => bands.at(-1)?.to === 1, { message: 'the last band must end at 1 (the bottom)' }),
+    overlap: z.number().min(0).max(0.5),
+  }),
+]);
+
 /** Per-camera counting settings, written by `calibrate` and accepted by `count`, `eval` and inference. */
 export const cameraProfileSchema = z.object({
   /** Minimum detection score to count a person. */
   scoreThreshold: z.number().min(0).max(1).optional(),
-  /** Split the frame into rows × cols overlapping tiles (helps with small, far-away people). */
-  tiling: z
-    .object({
-      rows: z.number().int().min(1).max(8),
-      cols: z.number().int().min(1).max(8),
-      overlap: z.number().min(0).max(0.5),
-    })
-    .optional(),
+  /**
+   * Split the frame into overlapping tiles (helps with small, far-away people): rows × cols of equal
+   * size, or horizontal bands with their own number of columns (zoom further into the far rows).
+   */
+  tiling: tilingSchema.optional(),
   /** Test-time horizontal flip: run the model on the mirror image too and fuse scores (2× compute, steadier scores). */
   flip: z.boolean().optional(),
   /** Count only people whose box foot-point lies inside this polygon (image pixels). */
@@ -25,7 +42,28 @@ export const cameraProfileSchema = z.object({
     .array(z.tuple([z.number(), z.number()]))
     .min(3)
     .optional(),
-  /** count' = max(0, round(scale × count + offset)). */
+  /**
+   * How the detections above `scoreThreshold` become a number (default `boxes`): `boxes` counts them,
+   * `score-sum` adds up their scores (a box at 0.3 is 0.3 of a person), `score-bins` adds a fitted
+   * weight per score bin: bin i holds scores in [edges[i], edges[i+1]) (the last one up to 1).
+   */
+  counting: z
+    .discriminatedUnion('mode', [
+      z.object({ mode: z.literal('boxes') }),
+      z.object({ mode: z.literal('score-sum') }),
+      z
+        .object({
+          mode: z.literal('score-bins'),
+          edges: z.array(z.number().min(0).max(1)).min(1).max(32),
+          weights: z.array(z.number().min(0)),
+        })
+        .refine((bins) => bins.weights.length === bins.edges.length, { message: 'one weight per bin edge' })
+        .refine((bins) => bins.edges.every((edge, i) => i === 0 || edge > (bins.edges[i - 1] ?? 0)), {
+          message: 'bin edges must ascend',
+        }),
+    ])
+    .optional(),
+  /** Applied to the (possibly fractional) count: count' = max(0, round(scale × count + offset)). */
   correction: z.object({ scale: z.number().positive(), offset: z.number() }).optional(),
 });
 export type CameraProfile = z.infer<typeof cameraProfileSchema>;

@@ -1,6 +1,7 @@
-/** From merged raw detections to a count under a camera profile: threshold → ROI → correction. */
+/** From merged raw detections to a count under a camera profile: threshold → ROI → counting mode → correction. */
 import type { Detection } from '../core/messages.js';
 import { applyCorrection } from './correction.js';
+import { countScores } from './counting.js';
 import type { CameraProfile } from './people-counter.js';
 import { withinRoi } from './roi.js';
 import { SINGLE_TILE, type Tiling } from './tiling.js';
@@ -17,7 +18,16 @@ export function countDetections(
     detections.filter((d) => d.score >= threshold),
     profile.roi,
   );
-  return { count: applyCorrection(counted.length, profile.correction), detections: counted };
+  return {
+    count: applyCorrection(
+      countScores(
+        counted.map((d) => d.score),
+        profile.counting,
+      ),
+      profile.correction,
+    ),
+    detections: counted,
+  };
 }
 
 /** What the model must run to count under `profile`: its tiling, flip and threshold. */

@@ -2,12 +2,26 @@
 import type { Detection } from '../core/messages.js';
 import { nonMaxSuppression } from './nms.js';
 
-export interface Tiling {
+/** rows × cols tiles of equal size. */
+export interface GridTiling {
   rows: number;
   cols: number;
   /** Fraction of a tile's size shared with its neighbour. */
   overlap: number;
 }
+
+/**
+ * Horizontal bands from top to bottom, each with its own number of columns: in a fixed camera the
+ * far rows hold the smallest people, so their band can be cut into more (hence more zoomed) tiles.
+ */
+export interface BandTiling {
+  /** Band i ends at `to` × frame height (ascending, the last ends at 1) and is cut into `cols` tiles. */
+  bands: Array<{ to: number; cols: number }>;
+  /** Columns share this fraction of a tile's width; each band extends past its inner edges by this fraction of its height. */
+  overlap: number;
+}
+
+export type Tiling = GridTiling | BandTiling;
 
 /** A region of the frame in whole pixels. */
 export interface Region {
@@ -30,13 +44,46 @@ function spans(length: number, count: number, overlap: number): Array<[number, n
   });
 }
 
+/** Vertical spans of the bands of `tiling`, each widened past its inner edges by `overlap` × its height. */
+function bandSpans(height: number, tiling: BandTiling): Array<[number, number]> {
+  let from = 0;
+  return tiling.bands.map(({ to }, i) => {
+    const grow = tiling.overlap * (to - from) * height;
+    const top = i === 0 ? 0 : Math.max(0, Math.round(from * height - grow));
+    const bottom = i === tiling.bands.length - 1 ? height : Math.min(height, Math.round(to * height + grow));
+    from = to;
+    return [top, bottom - top];
+  });
+}
+
 /** Tiles in row-major order; together they cover the whole frame. */
 export function tileLayout(width: number, height: number, tiling: Tiling): Region[] {
-  const rows = spans(height, tiling.rows, tiling.overlap);
-  const cols = spans(width, tiling.cols, tiling.overlap);
-  return rows.flatMap(([top, tileHeight]) =>
-    cols.map(([left, tileWidth]) => ({ left, top, width: tileWidth, height: tileHeight })),
+  const rows =
+    'bands' in tiling
+      ? bandSpans(height, tiling).map((span, i) => ({ span, cols: tiling.bands[i]?.cols ?? 1 }))
+      : spans(height, tiling.rows, tiling.overlap).map((span) => ({ span, cols: tiling.cols }));
+  return rows.flatMap(({ span: [top, tileHeight], cols }) =>
+    spans(width, cols, tiling.overlap).map(([left, tileWidth]) => ({
+      left,
+      top,
+      width: tileWidth,
+      height: tileHeight,
+    })),
   );
+}
+
+/** Model runs per frame. */
+export function tileCount(tiling: Tiling): number {
+  return 'bands' in tiling ? tiling.bands.reduce((sum, band) => sum + band.cols, 0) : tiling.rows * tiling.cols;
+}
+
+/** `2x2@0.2` for a grid, `0.3x4/1x2@0.2` for bands (END×COLS per band); parsed back by the CLI. */
+export function tilingLabel(tiling: Tiling): string {
+  const shape =
+    'bands' in tiling
+      ? tiling.bands.map((band) => `${band.to}x${band.cols}`).join('/')
+      : `${tiling.rows}x${tiling.cols}`;
+  return `${shape}@${tiling.overlap}`;
 }
 
 /** Moves a tile's detections (tile pixels) into frame pixels. */

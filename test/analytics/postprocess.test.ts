@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { calibrate, splitIndex, thresholdGrid } from '../../src/analytics/calibration.js';
-import { applyCorrection, fitCorrection } from '../../src/analytics/correction.js';
+import { binEdgesFrom, calibrate, fitMask, splitIndex, thresholdGrid } from '../../src/analytics/calibration.js';
+import { applyCorrection, fitCorrection, fitScale } from '../../src/analytics/correction.js';
+import { binHistogram, binIndex, countScores, fitScoreBins } from '../../src/analytics/counting.js';
 import { meanAbsoluteError, percentile, summarise } from '../../src/analytics/evaluation.js';
 import { fuseFlipped, unflip } from '../../src/analytics/flip.js';
 import { iou, nonMaxSuppression } from '../../src/analytics/nms.js';
 import { countDetections } from '../../src/analytics/postprocess.js';
 import { footPoint, insidePolygon, withinRoi } from '../../src/analytics/roi.js';
-import { mergeTiles, tileLayout, toFrame } from '../../src/analytics/tiling.js';
+import { mergeTiles, tileCount, tileLayout, tilingLabel, toFrame } from '../../src/analytics/tiling.js';
+import { tilingsArg } from '../../src/cli/commands/calibrate.js';
 import type { Detection } from '../../src/core/messages.js';
 
 const det = (x1: number, y1: number, x2: number, y2: number, score = 0.9): Detection => ({
@@ -51,6 +53,47 @@ describe('tiling', () => {
     assert.equal((c?.top ?? 0) + (c?.height ?? 0), 480);
     // Overlap: the second tile starts before the first one ends.
     assert.ok((b?.left ?? 0) < (a?.width ?? 0));
+  });
+
+  it('zooms into the far rows with bands of their own column count', () => {
+    const tiling = {
+      bands: [
+        { to: 0.25, cols: 4 },
+        { to: 1, cols: 2 },
+      ],
+      overlap: 0.2,
+    };
+    const tiles = tileLayout(640, 480, tiling);
+    assert.equal(tiles.length, 6);
+    assert.equal(tileCount(tiling), 6);
+    const top = tiles.slice(0, 4);
+    const bottom = tiles.slice(4);
+    // The top band: 120 rows, grown by 0.2 × 120 past its lower edge; 4 columns covering the width.
+    for (const tile of top) assert.deepEqual([tile.top, tile.height], [0, 144]);
+    assert.equal(top[0]?.left, 0);
+    assert.equal((top[3]?.left ?? 0) + (top[3]?.width ?? 0), 640);
+    // The bottom band starts 0.2 × its 360 rows above its nominal top (120) and reaches the bottom.
+    for (const tile of bottom) assert.deepEqual([tile.top, tile.top + tile.height], [48, 480]);
+    // Top tiles are narrower, so the model sees their people larger.
+    assert.ok((top[0]?.width ?? 0) < (bottom[0]?.width ?? 0));
+    assert.equal(tilingLabel(tiling), '0.25x4/1x2@0.2');
+  });
+
+  it('parses grid and band tilings on the command line and refuses bad ones', () => {
+    assert.deepEqual(tilingsArg('1x1,2x2@0.35,0.3x4/1x2@0.1'), [
+      { rows: 1, cols: 1, overlap: 0 },
+      { rows: 2, cols: 2, overlap: 0.35 },
+      {
+        bands: [
+          { to: 0.3, cols: 4 },
+          { to: 1, cols: 2 },
+        ],
+        overlap: 0.1,
+      },
+    ]);
+    assert.throws(() => tilingsArg('0.3x4/0.9x2'), /not ROWSxCOLS/); // does not reach the bottom
+    assert.throws(() => tilingsArg('0.5x4/0.3x2/1x1'), /not ROWSxCOLS/); // not ascending
+    assert.throws(() => tilingsArg('2x2@0.9'), /not ROWSxCOLS/);
   });
 
   it('is the whole frame for 1×1', () => {
@@ -109,6 +152,59 @@ describe('ROI and correction', () => {
   });
 });
 
+describe('counting modes', () => {
+  it('counts boxes, sums scores or weighs score bins', () => {
+    const scores = [0.9, 0.35, 0.3, 0.12];
+    assert.equal(countScores(scores), 4);
+    assert.ok(Math.abs(countScores(scores, { mode: 'score-sum' }) - 1.67) < 1e-9);
+    const edges = [0.1, 0.3, 0.5];
+    assert.equal(binIndex(0.05, edges), -1);
+    assert.equal(binIndex(0.3, edges), 1);
+    assert.equal(binIndex(1, edges), 2);
+    assert.deepEqual(binHistogram(scores, edges), [1, 2, 1]);
+    assert.equal(countScores(scores, { mode: 'score-bins', edges, weights: [0, 2, 1] }), 5);
+  });
+
+  it('fits non-negative bin weights, with or without an offset', () => {
+    // Each frame: h[0] boxes that are noise (weight 0), h[1] boxes that hide 2 people each, h[2] single people.
+    const histograms = Array.from({ length: 30 }, (_, i) => [i % 4, (i * 7) % 5, (i * 3) % 11]);
+    const truth = histograms.map((h) => 2 * (h[1] ?? 0) + (h[2] ?? 0));
+    const plain = fitScoreBins(histograms, truth, false);
+    plain.weights.forEach((w, i) => {
+      assert.ok(Math.abs(w - ([0, 2, 1][i] ?? 0)) < 1e-6, `weight ${i} = ${w}`);
+    });
+    assert.equal(plain.offset, 0);
+    const shifted = fitScoreBins(
+      histograms,
+      truth.map((t) => t + 3),
+      true,
+    );
+    assert.ok(Math.abs(shifted.offset - 3) < 1e-6);
+    // A bin anti-correlated with the truth gets weight 0, never a negative one.
+    const anti = fitScoreBins(
+      histograms.map((h) => [10 - (h[2] ?? 0), h[2] ?? 0]),
+      truth.map((_, i) => (histograms[i]?.[2] ?? 0) * 2),
+      false,
+    );
+    assert.ok((anti.weights[0] ?? -1) >= 0);
+  });
+
+  it('fits a scale through the origin and counts fractional counts through the profile', () => {
+    assert.deepEqual(fitScale([10, 20], [15, 30]), { scale: 1.5, offset: 0 });
+    assert.deepEqual(fitScale([], []), { scale: 1, offset: 0 });
+    const detections = [det(0, 0, 10, 20, 0.9), det(20, 0, 30, 20, 0.4), det(40, 0, 50, 20, 0.4)];
+    assert.equal(countDetections(detections, { scoreThreshold: 0.3, counting: { mode: 'score-sum' } }).count, 2);
+    assert.equal(
+      countDetections(detections, {
+        scoreThreshold: 0.3,
+        counting: { mode: 'score-sum' },
+        correction: { scale: 2, offset: 0 },
+      }).count,
+      3,
+    );
+  });
+});
+
 describe('test-time flip', () => {
   it('mirrors boxes back and averages scores of matching pairs', () => {
     assert.deepEqual(unflip([det(10, 0, 30, 50, 0.5)], 100)[0]?.box, [70, 0, 90, 50]);
@@ -152,7 +248,8 @@ describe('evaluation and calibration', () => {
     const result = calibrate({
       tilings: [{ rows: 1, cols: 1, overlap: 0 }],
       frames,
-      fitFraction: 0.5,
+      split: { kind: 'first', fitFraction: 0.5 },
+      modes: ['boxes'],
       thresholds: thresholdGrid(0.2, 0.7, 0.1),
     });
     assert.equal(splitIndex(20, 0.5), 10);
@@ -161,5 +258,39 @@ describe('evaluation and calibration', () => {
     assert.ok((result.profile.scoreThreshold ?? 0) > 0.3);
     assert.ok(Math.abs((result.profile.correction?.scale ?? 0) - 2) < 1e-6);
     assert.equal(result.heldOutMae, 0);
+  });
+
+  it('splits into alternating blocks that are disjoint and cover every frame', () => {
+    const mask = fitMask(100, { kind: 'blocks', fitFraction: 0.5, blockSize: 10 });
+    assert.equal(mask.filter(Boolean).length, 50);
+    // Whole blocks: frames 0–9 share a side, 10–19 the other.
+    assert.equal(new Set(mask.slice(0, 10)).size, 1);
+    assert.notEqual(mask[0], mask[10]);
+    const third = fitMask(90, { kind: 'blocks', fitFraction: 1 / 3, blockSize: 10 });
+    assert.equal(third.filter(Boolean).length, 30);
+    assert.deepEqual(fitMask(4, { kind: 'first', fitFraction: 0.5 }), [true, true, false, false]);
+  });
+
+  it('chooses score-bin counting when low-score boxes hide more people than they show', () => {
+    // Synthetic crowd: single people score 0.8; a 0.35 box is a group of two the model saw as one.
+    const frames = Array.from({ length: 40 }, (_, i) => {
+      const singles = 5 + (i % 6);
+      const pairs = (i * 7) % 5;
+      const boxes = [
+        ...Array.from({ length: singles }, (_, k) => det(k * 20, 0, k * 20 + 10, 30, 0.8)),
+        ...Array.from({ length: pairs }, (_, k) => det(k * 20, 100, k * 20 + 10, 130, 0.35)),
+      ];
+      return { truth: singles + 2 * pairs, detections: [boxes] };
+    });
+    const result = calibrate({
+      tilings: [{ rows: 1, cols: 1, overlap: 0 }],
+      frames,
+      split: { kind: 'blocks', fitFraction: 0.5, blockSize: 5 },
+      thresholds: thresholdGrid(0.1, 0.7, 0.05),
+    });
+    assert.equal(result.profile.counting?.mode, 'score-bins');
+    assert.equal(result.heldOutMae, 0);
+    assert.ok(result.perOption.some((o) => o.mode === 'boxes' && o.heldOutMae > 0));
+    assert.deepEqual(binEdgesFrom(0.2), [0.2, 0.25, 0.3, 0.4, 0.5, 0.7]);
   });
 });
