@@ -11,9 +11,9 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Logger } from './log.js';
+import type { MetricsSource } from './metrics.js';
 
 export type HttpServer = FastifyInstance<
   import('node:http').Server,
@@ -53,7 +53,7 @@ export interface HttpServerOptions {
   description: string;
   version: string;
   logger: Logger;
-  metrics: Registry;
+  metrics: MetricsSource;
   /** Largest accepted request body in bytes. */
   bodyLimit?: number;
   healthChecks?: HealthCheck[];

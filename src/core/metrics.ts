@@ -1,5 +1,5 @@
 /** Prometheus metrics: one registry per service instance, default process metrics included. */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export { Counter, Gauge, Histogram, Registry };
 
@@ -8,4 +8,24 @@ export function createMetricsRegistry(service: string, instanceId: string): Regi
   registry.setDefaultLabels({ service, instance: instanceId });
   collectDefaultMetrics({ register: registry, prefix: 'people_counter_' });
   return registry;
+}
+
+/** What a `/metrics` endpoint serves: one registry, or several combined. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+/**
+ * One exposition of several registries, e.g. every part `up` runs in one process. Their default labels
+ * (`service`, `instance`) keep same-named metrics apart, which a plain concatenation would not allow.
+ */
+export function combineMetrics(registries: () => readonly Registry[]): MetricsSource {
+  return {
+    contentType: Registry.PROMETHEUS_CONTENT_TYPE,
+    metrics: async () => {
+      const snapshots = await Promise.all(registries().map((registry) => registry.getMetricsAsJSON()));
+      return AggregatorRegistry.aggregate(snapshots).metrics();
+    },
+  };
 }

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import type { PeopleCounter } from '../analytics/people-counter.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
-import { HttpError } from '../core/http.js';
+import { createHttpServer, HttpError, listen } from '../core/http.js';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
-import { createMetricsRegistry } from '../core/metrics.js';
+import { combineMetrics, createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
@@ -39,6 +39,8 @@ export interface StackConfig {
   host: string;
   engagePort: number;
   ingestPort: number;
+  /** Port of one Prometheus /metrics for every part (0 = any free port); none = no metrics server. */
+  metricsPort?: number;
   /** Port of the embedded broker (ignored with `mqtt.url`). */
   mqttPort: number;
   /** Broker settings; without `url` an embedded broker is started (with username/password if given). */
@@ -68,6 +70,7 @@ export const STACK_DEFAULTS = {
   host: '127.0.0.1',
   engagePort: 8080,
   ingestPort: 8081,
+  metricsPort: 9464,
   mqttPort: 1883,
   inferenceInstances: 2,
   batchSize: 10,
@@ -82,7 +85,7 @@ export interface StackDeps {
 }
 
 export interface RunningStack {
-  urls: { engage: string; ingest: string; mqtt: string };
+  urls: { engage: string; ingest: string; mqtt: string; metrics?: string };
   topics: Topics;
   /** Where photos are stored (no secrets). */
   storage: string;
@@ -229,6 +232,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   }
 
   // 4. Engage (before inference, so that it sees every result). Uploads go to the ingestor, started below.
+  const engageMetrics = createMetricsRegistry('engage', `${name}-engage`);
   let ingest: RunningIngestService | undefined;
   const engage = await step('the dashboard (engage)', 'use --engage-port', () =>
     startEngageService(
@@ -241,6 +245,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       }),
       {
         logger: child('engage'),
+        metrics: engageMetrics,
         ingestPhoto: (deviceId, jpeg) => {
           if (!ingest) return Promise.reject(new HttpError(503, 'starting', 'ingestion is still starting'));
           return ingest.ingestor.ingest(deviceId, jpeg);
@@ -295,6 +300,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     logger: child('ingest'),
   });
   parts.push({ name: 'ingest-mqtt', stop: () => ingestMqtt.close() });
+  const ingestMetrics = createMetricsRegistry('ingest', ingestId);
   ingest = await step('the ingest REST API', 'use --ingest-port', () =>
     startIngestService(
       {
@@ -312,7 +318,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         store,
         mqtt: ingestMqtt,
         logger: child('ingest'),
-        metrics: createMetricsRegistry('ingest', ingestId),
+        metrics: ingestMetrics,
         instanceId: ingestId,
         version,
       },
@@ -345,9 +351,29 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     demoDevices = simulator.deviceIds;
   }
 
+  // 8. One Prometheus target for the whole stack.
+  let metricsUrl: string | undefined;
+  if (config.metricsPort !== undefined) {
+    const metricsPort = config.metricsPort;
+    const app = createHttpServer({
+      title: 'People Counter (up)',
+      description: 'Metrics of every part of the stack, labelled by service and instance.',
+      version,
+      logger: child('metrics'),
+      metrics: combineMetrics(() => [engageMetrics, ingestMetrics, ...instances.map((instance) => instance.metrics)]),
+      healthChecks: instances.map((instance) => ({ name: instance.instanceId, check: instance.isSubscribed })),
+    });
+    parts.push({ name: 'metrics', stop: () => app.close() });
+    metricsUrl = await step('the metrics server', 'use --metrics-port', () => listen(app, config.host, metricsPort));
+  }
   let stopping: Promise<void> | undefined;
   return {
-    urls: { engage: engage.url, ingest: runningIngest.url, mqtt: mqtt.url },
+    urls: {
+      engage: engage.url,
+      ingest: runningIngest.url,
+      mqtt: mqtt.url,
+      ...(metricsUrl ? { metrics: metricsUrl } : {}),
+    },
     topics,
     storage: store.description,
     instanceIds,

@@ -33,6 +33,7 @@ function configFor(dataDir: string, overrides: Partial<StackConfig> = {}): Stack
     host: '127.0.0.1',
     engagePort: 0,
     ingestPort: 0,
+    metricsPort: 0,
     mqttPort: 0,
     mqtt: {},
     analytics: parseAnalyticsSpec('fixed-delay:5'),
@@ -106,6 +107,16 @@ describe('startStack', () => {
       await waitFor(async () => (await storedPhotos(join(dataDir, 'storage'))).length === 0, {
         message: 'the counted photos to be deleted',
       });
+      // One Prometheus target shows every part, told apart by their labels.
+      assert.ok(stack.urls.metrics, 'a metrics URL');
+      const metrics = await (await fetch(`${stack.urls.metrics}/metrics`)).text();
+      for (const instanceId of stack.instanceIds) {
+        assert.match(metrics, new RegExp(`people_counter_inference_\\w+\\{[^}]*instance="${instanceId}"\\}`));
+      }
+      assert.match(metrics, /people_counter_inference_outcomes_total\{outcome="counted"[^}]*\} [1-9]/);
+      assert.match(metrics, /people_counter_ingest_\w+\{[^}]*service="ingest"/);
+      assert.match(metrics, /people_counter_engage_\w+\{[^}]*service="engage"/);
+      assert.equal((await fetch(`${stack.urls.metrics}/healthz`)).status, 200);
     } finally {
       await stack.stop();
     }
@@ -197,7 +208,12 @@ describe('people-counter up (CLI)', () => {
   });
 
   test('prints where everything is, counts a photo, and stops cleanly on SIGINT', async () => {
-    const [engagePort, ingestPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
+    const [engagePort, ingestPort, mqttPort, metricsPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const process_ = spawn(
       process.execPath,
       [
@@ -211,6 +227,8 @@ describe('people-counter up (CLI)', () => {
         String(ingestPort),
         '--mqtt-port',
         String(mqttPort),
+        '--metrics-port',
+        String(metricsPort),
         '--analytics',
         'fixed-delay:5',
         '--max-wait',
@@ -239,6 +257,7 @@ describe('people-counter up (CLI)', () => {
     assert.match(stdout, new RegExp(`Ingest API:\\s+http://127\\.0\\.0\\.1:${ingestPort}`));
     assert.match(stdout, new RegExp(`MQTT:\\s+mqtt://127\\.0\\.0\\.1:${mqttPort}`));
     assert.match(stdout, /results:\s+people-counter\/results/);
+    assert.match(stdout, new RegExp(`Metrics:\\s+http://127\\.0\\.0\\.1:${metricsPort}/metrics`));
     assert.match(stdout, /curl -X POST/);
 
     const deviceId = randomUUID();

@@ -28,6 +28,7 @@ const upOptionsSchema = z.object({
   host: z.string().min(1),
   engagePort: z.number(),
   ingestPort: z.number(),
+  metricsPort: z.number(),
   mqttPort: z.number(),
   inferenceInstances: z.number(),
   analytics: z.string(),
@@ -62,6 +63,11 @@ export function upCommand(): Command {
       option('--ingest-port <port>', 'ingest REST API port')
         .argParser(intArg(0, 65535))
         .default(STACK_DEFAULTS.ingestPort),
+    )
+    .addOption(
+      option('--metrics-port <port>', 'Prometheus /metrics of every part, labelled by service and instance (0 = off)')
+        .argParser(intArg(0, 65535))
+        .default(STACK_DEFAULTS.metricsPort),
     )
     .addOption(
       option('--mqtt-port <port>', 'embedded MQTT broker port (ignored with --mqtt-url)')
@@ -141,6 +147,7 @@ Examples:
           host: options.host,
           engagePort: options.engagePort,
           ingestPort: options.ingestPort,
+          ...(options.metricsPort > 0 ? { metricsPort: options.metricsPort } : {}),
           mqttPort: options.mqttPort,
           mqtt: explicit('mqttUrl') ? mqtt : mqttSettings,
           ...(explicit('storage') ? { storage: storageConfigFromOptions(raw) } : {}),
@@ -193,6 +200,7 @@ export function banner(
     `    metadata:     ${stack.topics.metadata}`,
     `    results:      ${stack.topics.results}`,
     `    dead letters: ${stack.topics.deadLetter}`,
+    ...(stack.urls.metrics ? [`  Metrics:     ${stack.urls.metrics}/metrics  (every part, for Prometheus)`] : []),
     `  Storage:     ${stack.storage}`,
     `  Data dir:    ${dataDir}`,
     ...(demo ? [`  Demo:        ${stack.demoDevices.length} devices playing ${demo}`] : []),
