@@ -143,11 +143,16 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   return app;
 }
 
+/** The host part of a URL that reaches a server bound to `bindAddress` (a wildcard is reached on loopback). */
+export function urlHost(bindAddress: string): string {
+  const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress;
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /** Listens and returns the base URL actually bound (useful with port 0). */
 export async function listen(app: HttpServer, host: string, port: number): Promise<string> {
   await app.listen({ host, port });
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
-  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${boundPort}`;
+  return `http://${urlHost(host)}:${boundPort}`;
 }

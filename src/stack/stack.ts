@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { PeopleCounter } from '../analytics/people-counter.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
-import { createHttpServer, HttpError, listen } from '../core/http.js';
+import { createHttpServer, HttpError, listen, urlHost } from '../core/http.js';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -101,7 +101,6 @@ export class StackStartError extends Error {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-const WILDCARD = new Set(['0.0.0.0', '::']);
 
 /** A name usable in instance IDs (letters, digits, _ and -). */
 export function instanceName(name: string): string {
@@ -178,7 +177,6 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       'the dashboard is reachable from the network and accepts changes without a token: set PEOPLE_COUNTER_ENGAGE_TOKEN',
     );
   }
-  const localHost = WILDCARD.has(config.host) ? '127.0.0.1' : config.host;
   await mkdir(config.dataDir, { recursive: true });
 
   // 1. Broker.
@@ -194,7 +192,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       }),
     );
     parts.push({ name: 'broker', stop: broker.stop });
-    mqttUrl = `mqtt://${localHost.includes(':') ? `[${localHost}]` : localHost}:${broker.port}`;
+    mqttUrl = `mqtt://${urlHost(config.host)}:${broker.port}`;
   }
   const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
   let mqtt: MqttConfig;
