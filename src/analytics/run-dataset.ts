@@ -1,5 +1,6 @@
 /** Runs a labelled photo set through the local pool, keeping every worker busy. */
 import { readFile } from 'node:fs/promises';
+import { forEachConcurrently } from '../core/concurrently.js';
 import type { LabelledPhoto } from './dataset.js';
 import type { DetectOptions } from './detector.js';
 import type { LocalPeopleCounter, RawDetections } from './local-counter.js';
@@ -16,18 +17,13 @@ export async function detectDataset(
 ): Promise<{ results: PhotoDetections[]; wallMs: number }> {
   const results: PhotoDetections[] = new Array(photos.length);
   const started = performance.now();
-  let next = 0;
   let done = 0;
   // Two photos in flight per worker: the next one is decoded and queued while the current one runs.
-  const lanes = Array.from({ length: counter.workers * 2 }, async () => {
-    while (next < photos.length) {
-      const index = next++;
-      const photo = photos[index] as LabelledPhoto;
-      const raw = await counter.detect(await readFile(photo.path), options);
-      results[index] = { photo, ...raw };
-      onProgress(++done);
-    }
+  await forEachConcurrently([...photos.keys()], counter.workers * 2, async (index) => {
+    const photo = photos[index] as LabelledPhoto;
+    const raw = await counter.detect(await readFile(photo.path), options);
+    results[index] = { photo, ...raw };
+    onProgress(++done);
   });
-  await Promise.all(lanes);
   return { results, wallMs: performance.now() - started };
 }
