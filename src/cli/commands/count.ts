@@ -8,8 +8,10 @@ import { loadProfile } from '../../analytics/dataset.js';
 import { createPeopleCounter } from '../../analytics/factory.js';
 import type { CameraProfile } from '../../analytics/people-counter.js';
 import { forEachConcurrently } from '../../core/concurrently.js';
-import { ENV_PREFIX, option, parseOptions } from '../options.js';
+import { readSecret } from '../../core/config.js';
+import { option, parseOptions } from '../options.js';
 import { addWorkerOptions, workerConfig } from './analytics-options.js';
+import { ANALYTICS_API_KEY_ENV } from './inference.js';
 
 export function countCommand(): Command {
   const command = new Command('count')
@@ -21,7 +23,7 @@ export function countCommand(): Command {
     .addOption(
       option(
         '--analytics-url <url>',
-        `count with a remote analytics service instead of in-process (key from ${ENV_PREFIX}ANALYTICS_API_KEY)`,
+        `count with a remote analytics service instead of in-process (key from ${ANALYTICS_API_KEY_ENV} or ${ANALYTICS_API_KEY_ENV}_FILE)`,
       ),
     );
   addWorkerOptions(command);
@@ -38,7 +40,7 @@ export function countCommand(): Command {
       raw,
     );
     const profile: CameraProfile = options.profile ? await loadProfile(options.profile) : {};
-    const apiKey = process.env[`${ENV_PREFIX}ANALYTICS_API_KEY`];
+    const apiKey = readSecret(process.env, ANALYTICS_API_KEY_ENV);
     const workers = options.workers ?? Math.min(availableParallelism(), photos.length);
     const counter = await createPeopleCounter(
       options.analyticsUrl
