@@ -1,7 +1,7 @@
 /** The `people-counter` command tree: one CLI over the same service factories that `up` wires together. */
-import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { formatDuration } from '../core/config.js';
+import { PACKAGE_VERSION as version } from '../core/version.js';
 import { analyticsCommand } from './commands/analytics.js';
 import { benchCommand } from './commands/bench.js';
 import { brokerCommand } from './commands/broker.js';
@@ -14,8 +14,6 @@ import { ingestCommand } from './commands/ingest.js';
 import { simulateCommand } from './commands/simulate.js';
 import { upCommand } from './commands/up.js';
 import { durationArg } from './options.js';
-
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 export function buildProgram(): Command {
   const program = new Command('people-counter')
@@ -35,7 +33,6 @@ export function buildProgram(): Command {
   program.addCommand(evalCommand());
   program.addCommand(calibrateCommand());
   program.addCommand(benchCommand());
-  // <commands>
   showDurationDefaultsReadably(program);
   return program;
 }

@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { PeopleCounter } from '../analytics/people-counter.js';
@@ -19,6 +18,7 @@ import { combineMetrics, createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
+import { PACKAGE_VERSION as version } from '../core/version.js';
 import { engageConfig } from '../engage/config.js';
 import { startEngageService } from '../engage/service.js';
 import { type AnalyticsSpec, createCounterFor } from '../inference/counter-spec.js';
@@ -29,8 +29,6 @@ import {
 } from '../inference/inference-service.js';
 import { type RunningIngestService, startIngestService } from '../ingest/service.js';
 import { startSimulator } from '../ingest/simulator.js';
-
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 export interface StackConfig {
   /** Holds storage/ (unless `storage` is given) and engage.db. Created if missing. */

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError, readSecret } from '../../core/config.js';
@@ -7,6 +6,7 @@ import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { MqttConnection } from '../../core/mqtt.js';
 import { createObjectStore } from '../../core/storage/index.js';
+import { PACKAGE_VERSION as version } from '../../core/version.js';
 import { deviceIdRejection } from '../../ingest/photo-ingestor.js';
 import { type IngestConfig, startIngestService } from '../../ingest/service.js';
 import {
@@ -23,8 +23,6 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
-
-const { version } = createRequire(import.meta.url)('../../../../package.json') as { version: string };
 
 export const INGEST_TOKEN_ENV = `${ENV_PREFIX}INGEST_TOKEN`;
 const DEFAULT_MQTT_MAX_QUEUED_BYTES = 200_000_000;
