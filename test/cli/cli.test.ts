@@ -5,14 +5,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { renderCliReference } from '../../src/cli/reference.js';
 import { solidJpeg } from '../helpers/fixtures.js';
-
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = `${repoRoot}bin/people-counter.js`;
+import { CLI, REPO_ROOT } from '../helpers/processes.js';
 
 function commandPaths(command: Command, path: string[] = []): string[][] {
   return command.commands.flatMap((sub) => [[...path, sub.name()], ...commandPaths(sub, [...path, sub.name()])]);
@@ -20,25 +17,25 @@ function commandPaths(command: Command, path: string[] = []): string[][] {
 
 describe('people-counter CLI', () => {
   test('docs/cli.md is the reference generated from the CLI definitions (npm run docs:cli)', () => {
-    const committed = readFileSync(`${repoRoot}docs/cli.md`, 'utf8');
+    const committed = readFileSync(join(REPO_ROOT, 'docs/cli.md'), 'utf8');
     assert.equal(committed, renderCliReference(buildProgram()), 'docs/cli.md is out of date: run `npm run docs:cli`');
   });
 
   test('--help lists every command, and every command has its own --help', () => {
-    const top = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    const top = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
     assert.equal(top.status, 0, top.stderr);
     const paths = commandPaths(buildProgram());
     assert.ok(paths.length >= 10, `expected the service and tool commands, found ${paths.length}`);
     for (const path of paths.filter((p) => p.length === 1)) assert.match(top.stdout, new RegExp(`\\n  ${path[0]}\\b`));
     for (const path of paths) {
-      const help = spawnSync(process.execPath, [bin, ...path, '--help'], { encoding: 'utf8' });
+      const help = spawnSync(process.execPath, [CLI, ...path, '--help'], { encoding: 'utf8' });
       assert.equal(help.status, 0, `${path.join(' ')} --help: ${help.stderr}`);
       assert.match(help.stdout, new RegExp(`^Usage: people-counter ${path.join(' ')}`), path.join(' '));
     }
   });
 
   test('a bad option value is a clear error with a non-zero exit, not a stack trace', () => {
-    const result = spawnSync(process.execPath, [bin, 'inference', '--batch-size', 'many'], { encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [CLI, 'inference', '--batch-size', 'many'], { encoding: 'utf8' });
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /--batch-size.*whole number/);
     assert.doesNotMatch(result.stderr, /\n\s+at /);
@@ -56,7 +53,7 @@ describe('people-counter CLI', () => {
       const corrupt = join(dir, 'corrupt.jpg');
       await writeFile(corrupt, 'not a photo');
       photos.splice(5, 0, corrupt);
-      const run = spawnSync(process.execPath, [bin, 'count', '--json', '--workers', '1', ...photos], {
+      const run = spawnSync(process.execPath, [CLI, 'count', '--json', '--workers', '1', ...photos], {
         encoding: 'utf8',
       });
       assert.equal(run.status, 1, 'a photo failed, so the exit status says so');
