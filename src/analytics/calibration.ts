@@ -13,11 +13,11 @@
  */
 import type { Detection } from '../core/messages.js';
 import { applyCorrection, type Correction, fitCorrection, fitScale } from './correction.js';
-import { binHistogram, type Counting, countScores, fitScoreBins } from './counting.js';
+import { binHistogram, type Counting, countScores, fitScoreBins, needsWholeFrame } from './counting.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { CameraProfile } from './people-counter.js';
 import { withinRoi } from './roi.js';
-import type { Tiling } from './tiling.js';
+import { type Tiling, tileCount } from './tiling.js';
 
 export interface CalibrationFrame {
   truth: number;
@@ -59,6 +59,8 @@ export interface CalibrationResult {
   perOption: Array<{
     tiling: Tiling;
     mode: CountingMode;
+    /** `score-bins` over the tiles plus a whole-frame pass (see CameraProfile.counting). */
+    wholeFrame: boolean;
     scoreThreshold: number;
     correction: Correction | undefined;
     fitMae: number;
@@ -107,7 +109,13 @@ function rounded(c: Candidate): Candidate {
   return {
     ...c,
     counting:
-      c.counting.mode === 'score-bins' ? { ...c.counting, weights: c.counting.weights.map(round4) } : c.counting,
+      c.counting.mode === 'score-bins'
+        ? {
+            ...c.counting,
+            weights: c.counting.weights.map(round4),
+            ...(c.counting.wholeFrameWeights ? { wholeFrameWeights: c.counting.wholeFrameWeights.map(round4) } : {}),
+          }
+        : c.counting,
     correction: c.correction && { scale: round4(c.correction.scale), offset: round4(c.correction.offset) },
   };
 }
@@ -126,16 +134,21 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
   const options: CalibrationResult['perOption'] = [];
   let best: { candidate: Candidate; fitMae: number } | undefined;
 
+  // ROI does not depend on the threshold: filter once, keep the scores only.
+  const scoresOf = (tilingIndex: number) =>
+    input.frames.map((frame) => withinRoi(frame.detections[tilingIndex] ?? [], input.roi).map((d) => d.score));
+  // A whole-frame pass for multi-scale counting is the single-tile candidate's run, when there is one.
+  const singleTileIndex = input.tilings.findIndex((tiling) => tileCount(tiling) === 1);
+  const wholeFrameScores = singleTileIndex >= 0 ? scoresOf(singleTileIndex) : undefined;
+
   input.tilings.forEach((tiling, tilingIndex) => {
-    // ROI does not depend on the threshold: filter once, keep the scores only.
-    const scores = input.frames.map((frame) =>
-      withinRoi(frame.detections[tilingIndex] ?? [], input.roi).map((d) => d.score),
-    );
+    const scores = scoresOf(tilingIndex);
     const raw = (counting: Counting, threshold: number) =>
-      scores.map((list) =>
+      scores.map((list, i) =>
         countScores(
           list.filter((s) => s >= threshold),
           counting,
+          wholeFrameScores?.[i]?.filter((s) => s >= threshold),
         ),
       );
     const mae = (c: Candidate, indices: readonly number[]) => {
@@ -146,7 +159,14 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
       );
     };
 
-    for (const mode of modes) {
+    const wholeFrameVariants = wholeFrameScores && tilingIndex !== singleTileIndex ? [false, true] : [false];
+    const variants = modes.flatMap(
+      (mode): Array<{ mode: CountingMode; wholeFrame: boolean }> =>
+        mode === 'score-bins'
+          ? wholeFrameVariants.map((wholeFrame) => ({ mode, wholeFrame }))
+          : [{ mode, wholeFrame: false }],
+    );
+    for (const { mode, wholeFrame } of variants) {
       let bestHere: { candidate: Candidate; fitMae: number } | undefined;
       const consider = (candidate: Candidate) => {
         const fitMae = mae(candidate, fitIndex);
@@ -156,13 +176,24 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
         if (mode === 'score-bins') {
           if (scoreThreshold > MAX_BIN_FLOOR + 1e-9) continue;
           const edges = binEdgesFrom(scoreThreshold);
-          const histograms = pick(scores, fitIndex).map((list) => binHistogram(list, edges));
+          // Multi-scale: one weight per bin of the tiles, then one per bin of the whole frame.
+          const histograms = fitIndex.map((i) => [
+            ...binHistogram(scores[i] ?? [], edges),
+            ...(wholeFrame ? binHistogram(wholeFrameScores?.[i] ?? [], edges) : []),
+          ]);
           for (const withOffset of [true, false]) {
             const { weights, offset } = fitScoreBins(histograms, fitTruth, withOffset);
             consider({
               tiling,
               scoreThreshold,
-              counting: { mode, edges, weights },
+              counting: wholeFrame
+                ? {
+                    mode,
+                    edges,
+                    weights: weights.slice(0, edges.length),
+                    wholeFrameWeights: weights.slice(edges.length),
+                  }
+                : { mode, edges, weights },
               correction: withOffset ? { scale: 1, offset } : undefined,
             });
           }
@@ -178,6 +209,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
       options.push({
         tiling,
         mode,
+        wholeFrame,
         scoreThreshold: chosen.scoreThreshold,
         correction: chosen.correction,
         fitMae: bestHere.fitMae,
@@ -188,7 +220,12 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
   });
   if (!best) throw new Error('calibration needs at least one tiling, counting mode and threshold');
   const { candidate } = best;
-  const chosenOption = options.find((o) => o.tiling === candidate.tiling && o.mode === candidate.counting.mode);
+  const chosenOption = options.find(
+    (o) =>
+      o.tiling === candidate.tiling &&
+      o.mode === candidate.counting.mode &&
+      o.wholeFrame === needsWholeFrame(candidate.counting),
+  );
 
   const profile: CameraProfile = {
     scoreThreshold: candidate.scoreThreshold,

@@ -26,17 +26,35 @@ export function binHistogram(scores: readonly number[], edges: readonly number[]
   return histogram;
 }
 
-/** The fractional count of the detections with these scores (already thresholded). */
-export function countScores(scores: readonly number[], counting: Counting = COUNT_BOXES): number {
+const weighted = (histogram: readonly number[], weights: readonly number[]) =>
+  histogram.reduce((sum, n, i) => sum + n * (weights[i] ?? 0), 0);
+
+/**
+ * The fractional count of the detections with these scores (already thresholded). `wholeFrameScores`
+ * are those of the whole-frame pass, required when the counting has `wholeFrameWeights`.
+ */
+export function countScores(
+  scores: readonly number[],
+  counting: Counting = COUNT_BOXES,
+  wholeFrameScores?: readonly number[],
+): number {
   switch (counting.mode) {
     case 'boxes':
       return scores.length;
     case 'score-sum':
       return scores.reduce((sum, score) => sum + score, 0);
-    case 'score-bins':
-      return binHistogram(scores, counting.edges).reduce((sum, n, i) => sum + n * (counting.weights[i] ?? 0), 0);
+    case 'score-bins': {
+      const tiles = weighted(binHistogram(scores, counting.edges), counting.weights);
+      if (!counting.wholeFrameWeights) return tiles;
+      if (!wholeFrameScores) throw new Error('this counting needs the detections of a whole-frame pass');
+      return tiles + weighted(binHistogram(wholeFrameScores, counting.edges), counting.wholeFrameWeights);
+    }
   }
 }
+
+/** Does counting under this profile need the extra whole-frame pass? */
+export const needsWholeFrame = (counting: Counting | undefined): boolean =>
+  counting?.mode === 'score-bins' && counting.wholeFrameWeights !== undefined;
 
 /**
  * Non-negative least squares for truth ≈ Σ weights[i] × histogram[i] (+ offset when `withOffset`):

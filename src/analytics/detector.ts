@@ -13,7 +13,7 @@ import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import type { Detection } from '../core/messages.js';
 import { fuseFlipped, unflip } from './flip.js';
 import { nonMaxSuppression } from './nms.js';
-import { mergeTiles, type Region, type Tiling, tileLayout } from './tiling.js';
+import { mergeTiles, type Region, SINGLE_TILE, type Tiling, tileCount, tileLayout } from './tiling.js';
 
 export const MODEL_ID = 'centernet-mobilenetv3@human-3.3.6';
 const INPUT_SIZE = 512;
@@ -32,12 +32,29 @@ export interface DetectOptions {
   minScore?: number;
   /** Also run every tile mirrored and fuse the scores (2× the compute). */
   flip?: boolean;
+  /** Also run the whole frame as one tile and return its detections apart (multi-scale counting). */
+  wholeFrame?: boolean;
+}
+
+export interface FrameDetections {
+  detections: Detection[];
+  /** The whole-frame pass, when asked for (the same list when the tiling is a single tile). */
+  wholeFrame?: Detection[];
+  width: number;
+  height: number;
 }
 
 export interface Detector {
   readonly backend: string;
   /** Person boxes in frame pixels, after NMS, with scores ≥ minScore. */
-  detect(jpeg: Buffer, options: DetectOptions): Promise<{ detections: Detection[]; width: number; height: number }>;
+  detect(jpeg: Buffer, options: DetectOptions): Promise<FrameDetections>;
+}
+
+/** A decoded photo: RGB pixels, 3 bytes each. */
+interface Frame {
+  pixels: Buffer;
+  width: number;
+  height: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -80,7 +97,7 @@ export async function loadDetector(): Promise<Detector> {
   if (backend !== 'wasm') throw new Error(`tfjs backend is ${backend}, expected wasm`);
   const model = await loadCenterNet();
 
-  async function decode(jpeg: Buffer): Promise<{ pixels: Buffer; width: number; height: number }> {
+  async function decode(jpeg: Buffer): Promise<Frame> {
     try {
       // The pixel limit refuses decompression bombs in-process too (the REST service checks before).
       const { data, info } = await sharp(jpeg, {
@@ -99,12 +116,7 @@ export async function loadDetector(): Promise<Detector> {
   }
 
   /** Letterboxes one region into the model's square input (top-left aligned, so boxes only need scaling). */
-  async function inferRegion(
-    frame: { pixels: Buffer; width: number; height: number },
-    region: Region,
-    minScore: number,
-    mirrored: boolean,
-  ): Promise<Detection[]> {
+  async function inferRegion(frame: Frame, region: Region, minScore: number, mirrored: boolean): Promise<Detection[]> {
     const scale = INPUT_SIZE / Math.max(region.width, region.height);
     const input = await sharp(frame.pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } })
       .extract(region)
@@ -131,22 +143,35 @@ export async function loadDetector(): Promise<Detector> {
     return mirrored ? unflip(kept, region.width) : kept;
   }
 
+  async function detectTiled(frame: Frame, tiling: Tiling, minScore: number, flip: boolean): Promise<Detection[]> {
+    const perTile = [];
+    for (const tile of tileLayout(frame.width, frame.height, tiling)) {
+      if (!flip) {
+        perTile.push({ tile, detections: await inferRegion(frame, tile, minScore, false) });
+        continue;
+      }
+      // A box seen in only one pass keeps half its score, so each pass must report down to half the minimum.
+      const original = await inferRegion(frame, tile, minScore / 2, false);
+      const mirrored = await inferRegion(frame, tile, minScore / 2, true);
+      perTile.push({ tile, detections: fuseFlipped(original, mirrored).filter((d) => d.score >= minScore) });
+    }
+    return mergeTiles(perTile, NMS_IOU);
+  }
+
   return {
     backend,
-    async detect(jpeg, { tiling, minScore = MIN_RAW_SCORE, flip = false }) {
+    async detect(jpeg, { tiling, minScore = MIN_RAW_SCORE, flip = false, wholeFrame = false }) {
       const frame = await decode(jpeg);
-      const perTile = [];
-      for (const tile of tileLayout(frame.width, frame.height, tiling)) {
-        if (!flip) {
-          perTile.push({ tile, detections: await inferRegion(frame, tile, minScore, false) });
-          continue;
-        }
-        // A box seen in only one pass keeps half its score, so each pass must report down to half the minimum.
-        const original = await inferRegion(frame, tile, minScore / 2, false);
-        const mirrored = await inferRegion(frame, tile, minScore / 2, true);
-        perTile.push({ tile, detections: fuseFlipped(original, mirrored).filter((d) => d.score >= minScore) });
-      }
-      return { detections: mergeTiles(perTile, NMS_IOU), width: frame.width, height: frame.height };
+      const detections = await detectTiled(frame, tiling, minScore, flip);
+      const singleTile = tileCount(tiling) === 1;
+      return {
+        detections,
+        ...(wholeFrame
+          ? { wholeFrame: singleTile ? detections : await detectTiled(frame, SINGLE_TILE, minScore, flip) }
+          : {}),
+        width: frame.width,
+        height: frame.height,
+      };
     },
   };
 }

@@ -5,8 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { looksLikeJpeg } from '../core/image.js';
-import type { Detection } from '../core/messages.js';
-import { type DetectOptions, MODEL_ID } from './detector.js';
+import { type DetectOptions, type FrameDetections, MODEL_ID } from './detector.js';
 import {
   type CameraProfile,
   CounterBusyError,
@@ -24,11 +23,8 @@ export interface LocalCounterConfig {
   queueLimit?: number;
 }
 
-export interface RawDetections {
-  /** Person boxes in frame pixels after NMS, every score ≥ the requested minimum. */
-  detections: Detection[];
-  width: number;
-  height: number;
+/** Person boxes in frame pixels after NMS, every score ≥ the requested minimum. */
+export interface RawDetections extends FrameDetections {
   /** Decode + inference time in the worker. */
   ms: number;
 }
@@ -97,7 +93,8 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       if (!job || (reply.type !== 'result' && reply.type !== 'error') || reply.id !== job.id) return;
       slot.job = undefined;
       if (reply.type === 'result') {
-        job.resolve({ detections: reply.detections, width: reply.width, height: reply.height, ms: reply.ms });
+        const { type: _type, id: _id, ...raw } = reply;
+        job.resolve(raw);
       } else {
         job.reject(reply.unusable ? new UnusableImageError(reply.message) : new Error(reply.message));
       }
@@ -170,7 +167,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     queued: () => queue.length,
     async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
       const raw = await detect(jpeg, detectOptionsFor(profile));
-      const { count, detections } = countDetections(raw.detections, profile);
+      const { count, detections } = countDetections(raw.detections, profile, raw.wholeFrame);
       return { count, detections, model: MODEL_ID, ms: raw.ms };
     },
     async close() {

@@ -46,6 +46,9 @@ export const cameraProfileSchema = z.object({
    * How the detections above `scoreThreshold` become a number (default `boxes`): `boxes` counts them,
    * `score-sum` adds up their scores (a box at 0.3 is 0.3 of a person), `score-bins` adds a fitted
    * weight per score bin: bin i holds scores in [edges[i], edges[i+1]) (the last one up to 1).
+   * With `wholeFrameWeights`, `score-bins` also runs the model once on the whole frame and adds those
+   * weights over the same bins of that pass (two scales: tiles find the small, far people; the whole
+   * frame the near ones that tiles cut apart). The reported boxes stay those of the tiles.
    */
   counting: z
     .discriminatedUnion('mode', [
@@ -56,8 +59,12 @@ export const cameraProfileSchema = z.object({
           mode: z.literal('score-bins'),
           edges: z.array(z.number().min(0).max(1)).min(1).max(32),
           weights: z.array(z.number().min(0)),
+          wholeFrameWeights: z.array(z.number().min(0)).optional(),
         })
         .refine((bins) => bins.weights.length === bins.edges.length, { message: 'one weight per bin edge' })
+        .refine((bins) => (bins.wholeFrameWeights?.length ?? bins.edges.length) === bins.edges.length, {
+          message: 'one whole-frame weight per bin edge',
+        })
         .refine((bins) => bins.edges.every((edge, i) => i === 0 || edge > (bins.edges[i - 1] ?? 0)), {
           message: 'bin edges must ascend',
         }),

@@ -1,6 +1,5 @@
 /** Messages between the local pool and its detector workers (structured clone; both sides are ours). */
-import type { Detection } from '../core/messages.js';
-import type { DetectOptions } from './detector.js';
+import type { DetectOptions, FrameDetections } from './detector.js';
 
 export interface WorkerRequest {
   id: number;
@@ -11,5 +10,5 @@ export interface WorkerRequest {
 export type WorkerReply =
   | { type: 'ready'; backend: string }
   | { type: 'fatal'; message: string }
-  | { type: 'result'; id: number; detections: Detection[]; width: number; height: number; ms: number }
+  | ({ type: 'result'; id: number; ms: number } & FrameDetections)
   | { type: 'error'; id: number; unusable: boolean; message: string };

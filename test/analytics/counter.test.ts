@@ -6,10 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { annotate } from '../../src/analytics/annotate.js';
-import { loadDataset } from '../../src/analytics/dataset.js';
+import { type LabelledPhoto, loadDataset } from '../../src/analytics/dataset.js';
 import { createPeopleCounter } from '../../src/analytics/factory.js';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
 import { CounterBusyError, type PeopleCounter, UnusableImageError } from '../../src/analytics/people-counter.js';
+import { SINGLE_TILE } from '../../src/analytics/tiling.js';
 import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -83,6 +84,34 @@ describe('counting real photos', () => {
         Math.abs(result.count - photo.count) <= 1,
         `${photo.file}: counted ${result.count}, labelled ${photo.count}`,
       );
+    }
+  });
+
+  it('runs the whole-frame pass beside the tiles when the profile counts both scales', {
+    skip: available ? false : `no labelled photos at ${pennFudan}`,
+  }, async () => {
+    const [photo] = await loadDataset(pennFudan, 1);
+    const jpeg = await readFile((photo as LabelledPhoto).path);
+    const local = await createLocalPeopleCounter({ workers: 1 });
+    try {
+      const grid = { rows: 2, cols: 2, overlap: 0.2 };
+      const both = await local.detect(jpeg, { tiling: grid, minScore: 0.3, wholeFrame: true });
+      const tiles = await local.detect(jpeg, { tiling: grid, minScore: 0.3 });
+      const whole = await local.detect(jpeg, { tiling: SINGLE_TILE, minScore: 0.3 });
+      assert.equal(tiles.wholeFrame, undefined);
+      assert.deepEqual(both.detections, tiles.detections);
+      assert.deepEqual(both.wholeFrame, whole.detections);
+      assert.ok(whole.detections.length > 0, 'the model finds the people of a Penn-Fudan photo');
+      // Weight 0 on the tiles and 1 on the whole frame: the count is the whole frame's, the boxes the tiles'.
+      const result = await local.count(jpeg, {
+        scoreThreshold: 0.3,
+        tiling: grid,
+        counting: { mode: 'score-bins', edges: [0.3], weights: [0], wholeFrameWeights: [1] },
+      });
+      assert.equal(result.count, whole.detections.length);
+      assert.deepEqual(result.detections, tiles.detections);
+    } finally {
+      await local.close();
     }
   });
 });

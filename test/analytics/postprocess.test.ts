@@ -6,9 +6,10 @@ import { binHistogram, binIndex, countScores, fitScoreBins } from '../../src/ana
 import { meanAbsoluteError, percentile, summarise } from '../../src/analytics/evaluation.js';
 import { fuseFlipped, unflip } from '../../src/analytics/flip.js';
 import { iou, nonMaxSuppression } from '../../src/analytics/nms.js';
-import { countDetections } from '../../src/analytics/postprocess.js';
+import { cameraProfileSchema } from '../../src/analytics/people-counter.js';
+import { countDetections, detectOptionsFor } from '../../src/analytics/postprocess.js';
 import { footPoint, insidePolygon, withinRoi } from '../../src/analytics/roi.js';
-import { mergeTiles, tileCount, tileLayout, tilingLabel, toFrame } from '../../src/analytics/tiling.js';
+import { mergeTiles, SINGLE_TILE, tileCount, tileLayout, tilingLabel, toFrame } from '../../src/analytics/tiling.js';
 import { tilingsArg } from '../../src/cli/commands/calibrate.js';
 import type { Detection } from '../../src/core/messages.js';
 
@@ -165,6 +166,31 @@ describe('counting modes', () => {
     assert.equal(countScores(scores, { mode: 'score-bins', edges, weights: [0, 2, 1] }), 5);
   });
 
+  it('adds the weighted bins of the whole-frame pass, after the same threshold and ROI', () => {
+    const counting = { mode: 'score-bins' as const, edges: [0.2, 0.5], weights: [1, 0], wholeFrameWeights: [0, 1] };
+    // Tiles: far people at 0.3 count, their halves of near people at 0.6 do not; the whole frame counts the near ones.
+    assert.equal(countScores([0.3, 0.3, 0.6, 0.6, 0.6], counting, [0.9, 0.25]), 3);
+    assert.throws(() => countScores([0.3], counting), /whole-frame pass/);
+    const tiles = [det(0, 0, 10, 20, 0.3), det(200, 0, 210, 20, 0.3)];
+    const whole = [det(0, 0, 10, 20, 0.9), det(200, 0, 210, 20, 0.9), det(0, 0, 10, 20, 0.1)];
+    const square: Array<[number, number]> = [
+      [0, 0],
+      [100, 0],
+      [100, 100],
+      [0, 100],
+    ];
+    const profile = { scoreThreshold: 0.2, roi: square, counting };
+    assert.equal(countDetections(tiles, profile, whole).count, 2);
+    assert.deepEqual(countDetections(tiles, profile, whole).detections, [tiles[0]]);
+    assert.equal(
+      cameraProfileSchema.safeParse({ counting: { ...counting, wholeFrameWeights: [1] } }).success,
+      false,
+      'one whole-frame weight per bin edge',
+    );
+    assert.deepEqual(detectOptionsFor(profile).wholeFrame, true);
+    assert.deepEqual(detectOptionsFor({}).wholeFrame, false);
+  });
+
   it('fits non-negative bin weights, with or without an offset', () => {
     // Each frame: h[0] boxes that are noise (weight 0), h[1] boxes that hide 2 people each, h[2] single people.
     const histograms = Array.from({ length: 30 }, (_, i) => [i % 4, (i * 7) % 5, (i * 3) % 11]);
@@ -292,5 +318,38 @@ describe('evaluation and calibration', () => {
     assert.equal(result.heldOutMae, 0);
     assert.ok(result.perOption.some((o) => o.mode === 'boxes' && o.heldOutMae > 0));
     assert.deepEqual(binEdgesFrom(0.2), [0.2, 0.25, 0.3, 0.4, 0.5, 0.7]);
+  });
+
+  it('counts two scales when tiles cut near people apart and the whole frame misses far ones', () => {
+    // Synthetic camera: far people score 0.3 in tiles and are missed by the whole frame; a near person
+    // scores 0.9 in the whole frame but shows as one or two 0.6 halves in the tiles, depending on where it stands.
+    const frames = Array.from({ length: 40 }, (_, i) => {
+      const far = 4 + ((i * 3) % 7);
+      const near = 1 + (i % 4);
+      const cut = (i * 5) % (near + 1);
+      const tiles = [
+        ...Array.from({ length: far }, (_, k) => det(k * 20, 0, k * 20 + 10, 30, 0.3)),
+        ...Array.from({ length: near + cut }, (_, k) => det(k * 20, 200, k * 20 + 10, 230, 0.6)),
+      ];
+      const whole = Array.from({ length: near }, (_, k) => det(k * 40, 200, k * 40 + 20, 260, 0.9));
+      return { truth: far + near, detections: [whole, tiles] };
+    });
+    const result = calibrate({
+      tilings: [SINGLE_TILE, { rows: 2, cols: 2, overlap: 0.2 }],
+      frames,
+      split: { kind: 'blocks', fitFraction: 0.5, blockSize: 5 },
+      thresholds: thresholdGrid(0.1, 0.3, 0.1),
+    });
+    const counting = result.profile.counting;
+    assert.equal(counting?.mode, 'score-bins');
+    assert.ok(counting?.mode === 'score-bins' && counting.wholeFrameWeights, 'the profile asks for the whole frame');
+    assert.deepEqual(result.profile.tiling, { rows: 2, cols: 2, overlap: 0.2 });
+    assert.equal(result.heldOutMae, 0);
+    const tilesOnly = result.perOption.find(
+      (o) => tileCount(o.tiling) === 4 && o.mode === 'score-bins' && !o.wholeFrame,
+    );
+    assert.ok(tilesOnly && tilesOnly.heldOutMae > 0, 'one scale alone cannot tell cut halves from people');
+    // The single-tile candidate is the whole-frame pass itself: never offered twice.
+    assert.ok(!result.perOption.some((o) => o.tiling === SINGLE_TILE && o.wholeFrame));
   });
 });

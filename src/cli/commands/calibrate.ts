@@ -147,7 +147,7 @@ export function calibrateCommand(): Command {
         ? ` ×${o.correction.scale} ${o.correction.offset >= 0 ? '+' : ''}${o.correction.offset}`
         : '';
       console.log(
-        `${tilingLabel(o.tiling).padEnd(16)} ${o.mode.padEnd(10)} threshold ${o.scoreThreshold.toFixed(3)}${correction.padEnd(20)} fit MAE ${o.fitMae.toFixed(3)}, held-out MAE ${o.heldOutMae.toFixed(3)}`,
+        `${`${tilingLabel(o.tiling)}${o.wholeFrame ? ' + 1x1' : ''}`.padEnd(22)} ${o.mode.padEnd(10)} threshold ${o.scoreThreshold.toFixed(3)}${correction.padEnd(20)} fit MAE ${o.fitMae.toFixed(3)}, held-out MAE ${o.heldOutMae.toFixed(3)}`,
       );
     }
     console.log(
