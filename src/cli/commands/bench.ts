@@ -1,5 +1,11 @@
-import { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
+import { loadDataset, loadProfile } from '../../analytics/dataset.js';
+import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
+import { formatModelBench, runModelBench, syntheticPhotos } from '../../analytics/model-bench.js';
+import { detectOptionsFor } from '../../analytics/postprocess.js';
 import { readSecret } from '../../core/config.js';
 import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { formatBenchResult, runPipelineBench } from '../../inference/pipeline-bench.js';
@@ -10,7 +16,61 @@ import { ANALYTICS_API_KEY_ENV } from './inference.js';
 export function benchCommand(): Command {
   const bench = new Command('bench').description('run a benchmark and print its measurements');
   bench.addCommand(pipelineBenchCommand());
+  bench.addCommand(modelBenchCommand());
   return bench;
+}
+
+function workerCountsArg(value: string): number[] {
+  const counts = value.split(',').map((part) => Number(part.trim()));
+  if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64))
+    throw new InvalidArgumentError(`"${value}" is not a list of worker counts 1–64, e.g. 1,2`);
+  return counts;
+}
+
+function modelBenchCommand(): Command {
+  const cores = availableParallelism();
+  const defaultCounts = cores > 1 ? [1, cores] : [1];
+  return new Command('model')
+    .description(
+      'photos/s of the in-process model at several worker counts, in interleaved rounds (scaling = median of per-round ratios)',
+    )
+    .argument('[dataset-dir]', 'folder with JPEGs and labels.json (default: synthetic 640×480 noise photos)')
+    .addOption(
+      option('--workers <list>', 'worker counts to compare; the first is the baseline')
+        .argParser(workerCountsArg)
+        .default(defaultCounts, defaultCounts.join(',')),
+    )
+    .addOption(option('--rounds <n>', 'interleaved rounds').argParser(intArg(1, 1000)).default(5))
+    .addOption(option('--limit <n>', 'photos per round').argParser(intArg(1, 100_000)).default(40))
+    .addOption(option('--profile <file>', 'camera profile JSON: its tiling, flip and whole-frame pass are run'))
+    .addOption(option('--json', 'print the result as JSON').default(false))
+    .action(async (dir: string | undefined, raw: unknown) => {
+      const options = parseOptions(
+        z.object({
+          workers: z.array(z.number()),
+          rounds: z.number(),
+          limit: z.number(),
+          profile: z.string().optional(),
+          json: z.boolean(),
+        }),
+        raw,
+      );
+      const photos = dir
+        ? await Promise.all((await loadDataset(dir, options.limit)).map((photo) => readFile(photo.path)))
+        : await syntheticPhotos(options.limit);
+      const profile = options.profile ? await loadProfile(options.profile) : {};
+      const result = await runModelBench(
+        {
+          workerCounts: options.workers,
+          rounds: options.rounds,
+          photos,
+          detect: detectOptionsFor(profile),
+          onProgress: (message) => console.error(message),
+        },
+        createLocalPeopleCounter,
+      );
+      console.log(options.json ? JSON.stringify(result, null, 2) : formatModelBench(result));
+    });
 }
 
 function pipelineBenchCommand(): Command {
