@@ -23,6 +23,8 @@ export interface ServiceProcess {
   running(): boolean;
   /** The last 200 kB the process wrote to stdout and stderr, for diagnostics when a test fails. */
   output(): string;
+  /** The last 200 kB of stdout alone (what a command prints for its user, apart from its logs). */
+  stdout(): string;
   /** Sends `signal` and waits for the exit; SIGKILLs after `killAfterMs`. */
   stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<ExitStatus>;
 }
@@ -58,10 +60,14 @@ export function spawnProcess(
   });
   live.add(child);
   let output = '';
+  let stdout = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
   };
-  child.stdout?.on('data', keep);
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout = (stdout + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+    keep(chunk);
+  });
   child.stderr?.on('data', keep);
   const exited = new Promise<ExitStatus>((done) => {
     child.once('exit', (code, signal) => {
@@ -76,6 +82,7 @@ export function spawnProcess(
     exited,
     running,
     output: () => output,
+    stdout: () => stdout,
     async stop(signal = 'SIGTERM', killAfterMs = 20_000) {
       if (running()) {
         child.kill(signal);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
 import type { RunningBroker } from '../../src/broker/broker.js';
@@ -8,6 +7,7 @@ import type { ClaimMessage } from '../../src/inference/coordination-messages.js'
 import { type InferenceInstance, startInferenceInstance } from '../../src/inference/inference-service.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import { describeOutputs, type ServiceProcess, spawnProcess } from '../helpers/processes.js';
 import {
   checkInvariants,
   type Fixture,
@@ -19,45 +19,33 @@ import {
 } from './harness.js';
 
 /** An inference instance as its own OS process, so that it can really be killed. */
-function spawnInstance(fixture: Fixture, instanceId: string, analyzerMs: number, extra: string[] = []): ChildProcess {
-  return spawn(
-    process.execPath,
-    [
-      'bin/people-counter.js',
-      'inference',
-      '--mqtt-url',
-      fixture.mqtt.url,
-      '--storage',
-      fixture.dir,
-      '--analytics',
-      `fixed-delay:${analyzerMs}`,
-      '--instance-id',
-      instanceId,
-      '--batch-size',
-      '5',
-      '--max-wait',
-      '50ms',
-      '--heartbeat',
-      '200ms',
-      '--lease',
-      '1s',
-      '--metrics-port',
-      '0',
-      '--sweep-interval',
-      '0',
-      '--log-level',
-      'error',
-      '--log-format',
-      'json',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
+function spawnInstance(fixture: Fixture, instanceId: string, analyzerMs: number, extra: string[] = []): ServiceProcess {
+  return spawnProcess(instanceId, [
+    'inference',
+    '--mqtt-url',
+    fixture.mqtt.url,
+    '--storage',
+    fixture.dir,
+    '--analytics',
+    `fixed-delay:${analyzerMs}`,
+    '--instance-id',
+    instanceId,
+    '--batch-size',
+    '5',
+    '--max-wait',
+    '50ms',
+    '--heartbeat',
+    '200ms',
+    '--lease',
+    '1s',
+    '--metrics-port',
+    '0',
+    '--sweep-interval',
+    '0',
+    '--log-level',
+    'error',
+    ...extra,
+  ]);
 }
 
 function coordination(fixture: Fixture) {
@@ -99,8 +87,7 @@ describe('inference under faults (embedded broker)', () => {
       const victimClaim = () =>
         coordination(fixture).find((m) => m.type === 'claim' && m.instanceId === 'victim') as ClaimMessage | undefined;
       await waitFor(victimClaim, { timeoutMs: 10_000, message: 'a claim by the victim' });
-      victim.kill('SIGKILL');
-      await exited(victim);
+      await victim.stop('SIGKILL');
       await waitForAllOutcomes(fixture);
       const all = outcomes(fixture);
       assert.equal(all.results.filter((r) => r.instanceId === 'victim').length, 0, 'the victim published nothing');
@@ -138,11 +125,10 @@ describe('inference under faults (embedded broker)', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       assert.match(metrics, /people_counter_inference_coordination_latency_seconds_count\{[^}]*\} [1-9]/);
       assert.match(metrics, /people_counter_inference_outcomes_total\{outcome="counted"/);
-      victim.kill('SIGTERM');
-      await exited(victim);
-      assert.equal(victim.exitCode, 0, 'graceful stop on SIGTERM');
+      const stopped = await victim.stop('SIGTERM');
+      assert.equal(stopped.code, 0, `graceful stop on SIGTERM\n${describeOutputs([victim])}`);
     } finally {
-      victim.kill('SIGKILL');
+      await victim.stop('SIGKILL');
       await survivor?.stop();
       await fixture.stop();
     }
@@ -165,13 +151,13 @@ describe('inference under faults (embedded broker)', () => {
         timeoutMs: 10_000,
         message: 'a claim by the frozen instance',
       });
-      frozen.kill('SIGSTOP');
+      frozen.child.kill('SIGSTOP');
       await waitFor(() => coordination(fixture).some((m) => m.type === 'expire'), {
         timeoutMs: 10_000,
         message: 'an expire',
       });
       await waitForAllOutcomes(fixture);
-      frozen.kill('SIGCONT');
+      frozen.child.kill('SIGCONT');
       // Give the thawed owner the chance to misbehave, then check.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       assert.deepEqual(await checkInvariants(fixture), []);
@@ -182,9 +168,8 @@ describe('inference under faults (embedded broker)', () => {
         'the thawed owner stops after at most the photo it was counting',
       );
     } finally {
-      frozen.kill('SIGCONT');
-      frozen.kill('SIGKILL');
-      await exited(frozen);
+      frozen.child.kill('SIGCONT');
+      await frozen.stop('SIGKILL');
       await other?.stop();
       await fixture.stop();
     }

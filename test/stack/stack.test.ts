@@ -1,6 +1,5 @@
 /** `people-counter up`: the whole pipeline in one process, through its public HTTP APIs. */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import {
 } from '../../src/stack/stack.js';
 import { solidJpeg } from '../helpers/fixtures.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import { describeOutputs, type ServiceProcess, spawnProcess } from '../helpers/processes.js';
 
 interface DeviceView {
   id: string;
@@ -198,12 +198,12 @@ describe('stack helpers', () => {
 
 describe('people-counter up (CLI)', () => {
   let dataDir: string;
-  let child: ChildProcess | undefined;
+  let up: ServiceProcess | undefined;
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'pc-up-'));
   });
   after(async () => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await up?.stop('SIGKILL');
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -214,10 +214,9 @@ describe('people-counter up (CLI)', () => {
       await freePort(),
       await freePort(),
     ];
-    const process_ = spawn(
-      process.execPath,
+    const running = spawnProcess(
+      'up',
       [
-        'bin/people-counter.js',
         'up',
         '--data-dir',
         dataDir,
@@ -236,23 +235,18 @@ describe('people-counter up (CLI)', () => {
         '--log-level',
         'warn',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PEOPLE_COUNTER_ENGAGE_TOKEN: '' } },
+      // Open writes on purpose: the test posts without a token.
+      { PEOPLE_COUNTER_ENGAGE_TOKEN: '' },
     );
-    child = process_;
-    let stdout = '';
-    let stderr = '';
-    process_.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    process_.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => process_.on('exit', (code) => resolve(code)));
-
-    const dashboard = await waitFor(() => /Dashboard:\s+(http:\/\/\S+)/.exec(stdout)?.[1], {
+    up = running;
+    // The banner goes to stdout, apart from the logs on stderr.
+    const dashboard = await waitFor(() => /Dashboard:\s+(http:\/\/\S+)/.exec(running.stdout())?.[1], {
       timeoutMs: 20_000,
-      message: `the banner (stderr: ${stderr})`,
+      message: 'the banner on stdout',
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}\n${describeOutputs([running])}`);
     });
+    const stdout = running.stdout();
     assert.equal(dashboard, `http://127.0.0.1:${engagePort}/`);
     assert.match(stdout, new RegExp(`Ingest API:\\s+http://127\\.0\\.0\\.1:${ingestPort}`));
     assert.match(stdout, new RegExp(`MQTT:\\s+mqtt://127\\.0\\.0\\.1:${mqttPort}`));
@@ -265,8 +259,7 @@ describe('people-counter up (CLI)', () => {
     await postPhoto(`http://127.0.0.1:${ingestPort}`, deviceId, jpeg);
     await waitForCounts(`http://127.0.0.1:${engagePort}`, new Map([[deviceId, deterministicCount(jpeg)]]));
 
-    process_.kill('SIGINT');
-    assert.equal(await exited, 0, stderr);
+    assert.equal((await running.stop('SIGINT')).code, 0, describeOutputs([running]));
     assert.deepEqual(await storedPhotos(join(dataDir, 'storage')), []);
   });
 });
