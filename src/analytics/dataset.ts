@@ -9,8 +9,9 @@ const labelsSchema = z.object({
   images: z.array(
     z.looseObject({
       file: z.string().min(1),
-      width: z.number().int().positive(),
-      height: z.number().int().positive(),
+      // The shared sets carry the size; counting needs only the file and its count.
+      width: z.number().int().positive().optional(),
+      height: z.number().int().positive().optional(),
       count: z.number().int().nonnegative(),
     }),
   ),

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
-import type { PeopleCounter } from '../analytics/people-counter.js';
+import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
 import { createHttpServer, HttpError, listen, urlHost } from '../core/http.js';
@@ -49,6 +49,8 @@ export interface StackConfig {
   analyticsApiKey?: string;
   /** Worker threads of the in-process model; default the number of cores. */
   workers?: number;
+  /** Camera profile per device ID (from `calibrate`); devices without one use the defaults. */
+  profiles?: Record<string, CameraProfile>;
   inferenceInstances: number;
   batchSize: number;
   maxWaitMs: number;
@@ -275,6 +277,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
           ...defaultInferenceConfig(mqtt, instanceId),
           batchSize: config.batchSize,
           maxWaitMs: config.maxWaitMs,
+          profiles: config.profiles ?? {},
           // Together the instances keep every model worker busy.
           countConcurrency: Math.max(1, Math.ceil(workers / config.inferenceInstances)),
         },

@@ -3,7 +3,35 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadSavedDetections } from '../../src/analytics/dataset.js';
+import { loadDataset, loadSavedDetections } from '../../src/analytics/dataset.js';
+
+describe('labelled photo sets (labels.json)', () => {
+  it('needs only file and count per photo, and says what is wrong otherwise', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'labels-'));
+    try {
+      await writeFile(
+        join(dir, 'labels.json'),
+        JSON.stringify({
+          images: [
+            { file: 'a.jpg', count: 3 },
+            { file: 'b.jpg', count: 0, width: 640, height: 480 },
+          ],
+        }),
+      );
+      assert.deepEqual(
+        (await loadDataset(dir)).map((p) => [p.file, p.count]),
+        [
+          ['a.jpg', 3],
+          ['b.jpg', 0],
+        ],
+      );
+      await writeFile(join(dir, 'labels.json'), JSON.stringify({ images: [{ file: 'a.jpg', count: -1 }] }));
+      await assert.rejects(loadDataset(dir), /labels\.json.*count/s);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('saved raw detections (calibrate --detections)', () => {
   let dir = '';

@@ -1,5 +1,6 @@
 /** `people-counter up`: the whole pipeline in one process, through its public HTTP APIs. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import {
 } from '../../src/stack/stack.js';
 import { solidJpeg } from '../helpers/fixtures.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { describeOutputs, type ServiceProcess, spawnProcess } from '../helpers/processes.js';
+import { CLI, describeOutputs, type ServiceProcess, spawnProcess } from '../helpers/processes.js';
 
 interface DeviceView {
   id: string;
@@ -205,6 +206,19 @@ describe('people-counter up (CLI)', () => {
   after(async () => {
     await up?.stop('SIGKILL');
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('refuses an invalid --profiles file before starting anything', () => {
+    const run = spawnSync(
+      process.execPath,
+      [CLI, 'up', '--data-dir', dataDir, '--profiles', join(dataDir, 'none.json')],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr, /--profiles .*none\.json/);
   });
 
   test('prints where everything is, counts a photo, and stops cleanly on SIGINT', async () => {

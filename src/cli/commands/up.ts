@@ -20,7 +20,7 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
-import { ANALYTICS_API_KEY_ENV } from './inference.js';
+import { ANALYTICS_API_KEY_ENV, readProfiles } from './inference.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
 
 const upOptionsSchema = z.object({
@@ -33,6 +33,7 @@ const upOptionsSchema = z.object({
   inferenceInstances: z.number(),
   analytics: z.string(),
   workers: z.number().optional(),
+  profiles: z.string().optional(),
   batchSize: z.number(),
   maxWait: z.number(),
   demo: z.string().min(1).optional(),
@@ -86,6 +87,7 @@ export function upCommand(): Command {
       ).default('local'),
     )
     .addOption(option('--workers <n>', 'model worker threads (default: number of cores)').argParser(intArg(1, 64)))
+    .addOption(option('--profiles <file>', 'JSON map deviceID → camera profile (from `calibrate`)'))
     .addOption(
       option('--batch-size <n>', 'photos per claimed batch')
         .argParser(intArg(1, 1000))
@@ -154,6 +156,7 @@ Examples:
           analytics: parseAnalyticsSpec(options.analytics),
           ...(analyticsApiKey !== undefined ? { analyticsApiKey } : {}),
           ...(options.workers !== undefined ? { workers: options.workers } : {}),
+          profiles: readProfiles(options.profiles),
           inferenceInstances: options.inferenceInstances,
           batchSize: options.batchSize,
           maxWaitMs: options.maxWait,
