@@ -1,7 +1,10 @@
 /**
  * Per-camera calibration (pure): given raw scored detections of every frame under each candidate
- * tiling, pick the tiling, counting mode, score threshold and correction that fit the FIT frames best,
- * and measure the choice on the held-out frames only.
+ * tiling, pick the tiling, counting mode, score threshold and correction from the FIT frames only, and
+ * measure the choice on the held-out frames only. Within one option (tiling × counting mode) the
+ * threshold, weights and correction are fitted; between options the choice is by cross-validation over
+ * consecutive folds of the fit frames, because options with more weights (score bins, two scales) always
+ * fit their own frames better and would otherwise win on a few frames by overfitting.
  *
  * Splits (always disjoint):
  * - `first`: the first ⌈fitFraction × n⌉ frames (label order) are fitted, the rest held out. The
@@ -54,6 +57,8 @@ export interface CalibrationResult {
   fitFrames: number;
   heldOutFrames: number;
   fitMae: number;
+  /** Cross-validated MAE within the fit frames: what the choice between options is made on. */
+  validationMae: number;
   heldOutMae: number;
   /** The best candidate per tiling and counting mode with its held-out MAE, for the report. */
   perOption: Array<{
@@ -64,9 +69,20 @@ export interface CalibrationResult {
     scoreThreshold: number;
     correction: Correction | undefined;
     fitMae: number;
+    validationMae: number;
     heldOutMae: number;
   }>;
 }
+
+/** Folds for choosing between options: consecutive runs of the fit frames (neighbours are near-duplicates). */
+export function validationFolds(fitIndex: readonly number[], folds = VALIDATION_FOLDS): number[][] {
+  const k = Math.max(1, Math.min(folds, fitIndex.length));
+  return Array.from({ length: k }, (_, f) =>
+    fitIndex.slice(Math.floor((f * fitIndex.length) / k), Math.floor(((f + 1) * fitIndex.length) / k)),
+  ).filter((fold) => fold.length > 0 && fold.length < fitIndex.length);
+}
+
+const VALIDATION_FOLDS = 5;
 
 export function splitIndex(n: number, fitFraction: number): number {
   return Math.min(n - 1, Math.max(1, Math.ceil(n * fitFraction)));
@@ -128,11 +144,10 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
     throw new Error('calibration needs at least one fit frame and one held-out frame');
   const truth = input.frames.map((f) => f.truth);
   const pick = <T>(values: readonly T[], indices: readonly number[]) => indices.map((i) => values[i] as T);
-  const fitTruth = pick(truth, fitIndex);
   const modes = input.modes ?? COUNTING_MODES;
 
   const options: CalibrationResult['perOption'] = [];
-  let best: { candidate: Candidate; fitMae: number } | undefined;
+  let best: { candidate: Candidate; fitMae: number; validationMae: number } | undefined;
 
   // ROI does not depend on the threshold: filter once, keep the scores only.
   const scoresOf = (tilingIndex: number) =>
@@ -167,55 +182,74 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
           : [{ mode, wholeFrame: false }],
     );
     for (const { mode, wholeFrame } of variants) {
-      let bestHere: { candidate: Candidate; fitMae: number } | undefined;
-      const consider = (candidate: Candidate) => {
-        const fitMae = mae(candidate, fitIndex);
-        if (!bestHere || fitMae < bestHere.fitMae - 1e-9) bestHere = { candidate, fitMae };
-      };
-      for (const scoreThreshold of input.thresholds) {
-        if (mode === 'score-bins') {
-          if (scoreThreshold > MAX_BIN_FLOOR + 1e-9) continue;
-          const edges = binEdgesFrom(scoreThreshold);
-          // Multi-scale: one weight per bin of the tiles, then one per bin of the whole frame.
-          const histograms = fitIndex.map((i) => [
-            ...binHistogram(scores[i] ?? [], edges),
-            ...(wholeFrame ? binHistogram(wholeFrameScores?.[i] ?? [], edges) : []),
-          ]);
-          for (const withOffset of [true, false]) {
-            const { weights, offset } = fitScoreBins(histograms, fitTruth, withOffset);
-            consider({
-              tiling,
-              scoreThreshold,
-              counting: wholeFrame
-                ? {
-                    mode,
-                    edges,
-                    weights: weights.slice(0, edges.length),
-                    wholeFrameWeights: weights.slice(edges.length),
-                  }
-                : { mode, edges, weights },
-              correction: withOffset ? { scale: 1, offset } : undefined,
-            });
+      /** The threshold, weights and correction of this option that fit the `train` frames best. */
+      const fitOn = (train: readonly number[]): { candidate: Candidate; mae: number } | undefined => {
+        const trainTruth = pick(truth, train);
+        let bestHere: { candidate: Candidate; mae: number } | undefined;
+        const consider = (candidate: Candidate) => {
+          const error = mae(candidate, train);
+          if (!bestHere || error < bestHere.mae - 1e-9) bestHere = { candidate, mae: error };
+        };
+        for (const scoreThreshold of input.thresholds) {
+          if (mode === 'score-bins') {
+            if (scoreThreshold > MAX_BIN_FLOOR + 1e-9) continue;
+            const edges = binEdgesFrom(scoreThreshold);
+            // Multi-scale: one weight per bin of the tiles, then one per bin of the whole frame.
+            const histograms = train.map((i) => [
+              ...binHistogram(scores[i] ?? [], edges),
+              ...(wholeFrame ? binHistogram(wholeFrameScores?.[i] ?? [], edges) : []),
+            ]);
+            for (const withOffset of [true, false]) {
+              const { weights, offset } = fitScoreBins(histograms, trainTruth, withOffset);
+              consider({
+                tiling,
+                scoreThreshold,
+                counting: wholeFrame
+                  ? {
+                      mode,
+                      edges,
+                      weights: weights.slice(0, edges.length),
+                      wholeFrameWeights: weights.slice(edges.length),
+                    }
+                  : { mode, edges, weights },
+                correction: withOffset ? { scale: 1, offset } : undefined,
+              });
+            }
+            continue;
           }
-          continue;
+          const counting: Counting = { mode };
+          const counts = pick(raw(counting, scoreThreshold), train);
+          for (const correction of [undefined, fitCorrection(counts, trainTruth), fitScale(counts, trainTruth)])
+            consider({ tiling, scoreThreshold, counting, correction });
         }
-        const counting: Counting = { mode };
-        const fitCounts = pick(raw(counting, scoreThreshold), fitIndex);
-        for (const correction of [undefined, fitCorrection(fitCounts, fitTruth), fitScale(fitCounts, fitTruth)])
-          consider({ tiling, scoreThreshold, counting, correction });
+        return bestHere;
+      };
+      const fitted = fitOn(fitIndex);
+      if (!fitted) continue;
+      // Options with more weights fit their own frames better; compare them on frames they were not fitted on.
+      const folds = validationFolds(fitIndex);
+      let validationError = folds.length > 0 ? 0 : fitted.mae * fitIndex.length;
+      for (const fold of folds) {
+        const inFold = new Set(fold);
+        const trained = fitOn(fitIndex.filter((i) => !inFold.has(i)));
+        validationError += trained ? mae(trained.candidate, fold) * fold.length : Number.POSITIVE_INFINITY;
       }
-      if (!bestHere) continue;
-      const chosen = rounded(bestHere.candidate);
+      const option = {
+        candidate: rounded(fitted.candidate),
+        fitMae: fitted.mae,
+        validationMae: validationError / fitIndex.length,
+      };
       options.push({
         tiling,
         mode,
         wholeFrame,
-        scoreThreshold: chosen.scoreThreshold,
-        correction: chosen.correction,
-        fitMae: bestHere.fitMae,
-        heldOutMae: mae(chosen, heldOutIndex),
+        scoreThreshold: option.candidate.scoreThreshold,
+        correction: option.candidate.correction,
+        fitMae: option.fitMae,
+        validationMae: option.validationMae,
+        heldOutMae: mae(option.candidate, heldOutIndex),
       });
-      if (!best || bestHere.fitMae < best.fitMae - 1e-9) best = { candidate: chosen, fitMae: bestHere.fitMae };
+      if (!best || option.validationMae < best.validationMae - 1e-9) best = option;
     }
   });
   if (!best) throw new Error('calibration needs at least one tiling, counting mode and threshold');
@@ -241,6 +275,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
     fitFrames: fitIndex.length,
     heldOutFrames: heldOutIndex.length,
     fitMae: best.fitMae,
+    validationMae: best.validationMae,
     heldOutMae: chosenOption?.heldOutMae ?? Number.NaN,
     perOption: options,
   };

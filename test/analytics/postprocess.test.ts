@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { binEdgesFrom, calibrate, fitMask, splitIndex, thresholdGrid } from '../../src/analytics/calibration.js';
+import {
+  binEdgesFrom,
+  calibrate,
+  fitMask,
+  splitIndex,
+  thresholdGrid,
+  validationFolds,
+} from '../../src/analytics/calibration.js';
 import { applyCorrection, fitCorrection, fitScale } from '../../src/analytics/correction.js';
 import { binHistogram, binIndex, countScores, fitScoreBins } from '../../src/analytics/counting.js';
 import { meanAbsoluteError, percentile, summarise } from '../../src/analytics/evaluation.js';
@@ -284,6 +291,16 @@ describe('evaluation and calibration', () => {
     assert.ok((result.profile.scoreThreshold ?? 0) > 0.3);
     assert.ok(Math.abs((result.profile.correction?.scale ?? 0) - 2) < 1e-6);
     assert.equal(result.heldOutMae, 0);
+  });
+
+  it('cross-validates within the fit frames on consecutive folds that cover them once', () => {
+    const fit = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    const folds = validationFolds(fit);
+    assert.equal(folds.length, 5);
+    assert.deepEqual(folds.flat(), fit);
+    assert.ok(folds.every((fold) => fold.every((v, i) => i === 0 || v === (fold[i - 1] ?? 0) + 1)));
+    assert.deepEqual(validationFolds([3, 7]), [[3], [7]]);
+    assert.deepEqual(validationFolds([3]), [], 'one fit frame: nothing to validate on');
   });
 
   it('splits into alternating blocks that are disjoint and cover every frame', () => {

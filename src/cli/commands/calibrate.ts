@@ -153,7 +153,7 @@ export function calibrateCommand(): Command {
         ? ` ×${o.correction.scale} ${o.correction.offset >= 0 ? '+' : ''}${o.correction.offset}`
         : '';
       console.log(
-        `${`${tilingLabel(o.tiling)}${o.wholeFrame ? ' + 1x1' : ''}`.padEnd(22)} ${o.mode.padEnd(10)} threshold ${o.scoreThreshold.toFixed(3)}${correction.padEnd(20)} fit MAE ${o.fitMae.toFixed(3)}, held-out MAE ${o.heldOutMae.toFixed(3)}`,
+        `${`${tilingLabel(o.tiling)}${o.wholeFrame ? ' + 1x1' : ''}`.padEnd(22)} ${o.mode.padEnd(10)} threshold ${o.scoreThreshold.toFixed(3)}${correction.padEnd(20)} fit MAE ${o.fitMae.toFixed(3)}, validation MAE ${o.validationMae.toFixed(3)}, held-out MAE ${o.heldOutMae.toFixed(3)}`,
       );
     }
     console.log(
@@ -163,6 +163,9 @@ export function calibrateCommand(): Command {
     );
     console.log(`profile      ${JSON.stringify(result.profile)} → ${options.out}`);
     console.log(`fit MAE      ${result.fitMae.toFixed(3)} (not a quality measure: fitted on these frames)`);
+    console.log(
+      `validation   ${result.validationMae.toFixed(3)} (cross-validated within the fit frames; chose the option)`,
+    );
     console.log(
       `held-out MAE ${result.heldOutMae.toFixed(3)} on ${result.heldOutFrames} frames never used for fitting`,
     );
