@@ -16,7 +16,7 @@
  */
 import type { Detection } from '../core/messages.js';
 import { applyCorrection, type Correction, fitCorrection, fitScale } from './correction.js';
-import { binHistogram, type Counting, countScores, fitScoreBins, needsWholeFrame } from './counting.js';
+import { binHistogram, type Counting, countScores, fitScoreBins } from './counting.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { CameraProfile } from './people-counter.js';
 import { withinRoi } from './roi.js';
@@ -147,7 +147,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
   const modes = input.modes ?? COUNTING_MODES;
 
   const options: CalibrationResult['perOption'] = [];
-  let best: { candidate: Candidate; fitMae: number; validationMae: number } | undefined;
+  let best: (CalibrationResult['perOption'][number] & { candidate: Candidate }) | undefined;
 
   // ROI does not depend on the threshold: filter once, keep the scores only.
   const scoresOf = (tilingIndex: number) =>
@@ -158,21 +158,20 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
 
   input.tilings.forEach((tiling, tilingIndex) => {
     const scores = scoresOf(tilingIndex);
-    const raw = (counting: Counting, threshold: number) =>
-      scores.map((list, i) =>
+    /** Uncorrected counts of the frames at `indices` only (cross-validation asks for many subsets). */
+    const raw = (counting: Counting, threshold: number, indices: readonly number[]) =>
+      indices.map((i) =>
         countScores(
-          list.filter((s) => s >= threshold),
+          (scores[i] ?? []).filter((s) => s >= threshold),
           counting,
           wholeFrameScores?.[i]?.filter((s) => s >= threshold),
         ),
       );
-    const mae = (c: Candidate, indices: readonly number[]) => {
-      const counts = raw(c.counting, c.scoreThreshold);
-      return meanAbsoluteError(
+    const mae = (c: Candidate, indices: readonly number[]) =>
+      meanAbsoluteError(
         pick(truth, indices),
-        pick(counts, indices).map((n) => applyCorrection(n, c.correction)),
+        raw(c.counting, c.scoreThreshold, indices).map((n) => applyCorrection(n, c.correction)),
       );
-    };
 
     const wholeFrameVariants = wholeFrameScores && tilingIndex !== singleTileIndex ? [false, true] : [false];
     const variants = modes.flatMap(
@@ -218,7 +217,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
             continue;
           }
           const counting: Counting = { mode };
-          const counts = pick(raw(counting, scoreThreshold), train);
+          const counts = raw(counting, scoreThreshold, train);
           for (const correction of [undefined, fitCorrection(counts, trainTruth), fitScale(counts, trainTruth)])
             consider({ tiling, scoreThreshold, counting, correction });
         }
@@ -234,38 +233,27 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
         const trained = fitOn(fitIndex.filter((i) => !inFold.has(i)));
         validationError += trained ? mae(trained.candidate, fold) * fold.length : Number.POSITIVE_INFINITY;
       }
+      const candidate = rounded(fitted.candidate);
       const option = {
-        candidate: rounded(fitted.candidate),
-        fitMae: fitted.mae,
-        validationMae: validationError / fitIndex.length,
-      };
-      options.push({
         tiling,
         mode,
         wholeFrame,
-        scoreThreshold: option.candidate.scoreThreshold,
-        correction: option.candidate.correction,
-        fitMae: option.fitMae,
-        validationMae: option.validationMae,
-        heldOutMae: mae(option.candidate, heldOutIndex),
-      });
-      if (!best || option.validationMae < best.validationMae - 1e-9) best = option;
+        scoreThreshold: candidate.scoreThreshold,
+        correction: candidate.correction,
+        fitMae: fitted.mae,
+        validationMae: validationError / fitIndex.length,
+        heldOutMae: mae(candidate, heldOutIndex),
+      };
+      options.push(option);
+      if (!best || option.validationMae < best.validationMae - 1e-9) best = { ...option, candidate };
     }
   });
   if (!best) throw new Error('calibration needs at least one tiling, counting mode and threshold');
   const { candidate } = best;
-  const chosenOption = options.find(
-    (o) =>
-      o.tiling === candidate.tiling &&
-      o.mode === candidate.counting.mode &&
-      o.wholeFrame === needsWholeFrame(candidate.counting),
-  );
 
   const profile: CameraProfile = {
     scoreThreshold: candidate.scoreThreshold,
-    ...('bands' in candidate.tiling || candidate.tiling.rows * candidate.tiling.cols > 1
-      ? { tiling: candidate.tiling }
-      : {}),
+    ...(tileCount(candidate.tiling) > 1 ? { tiling: candidate.tiling } : {}),
     ...(candidate.counting.mode !== 'boxes' ? { counting: candidate.counting } : {}),
     ...(input.roi ? { roi: input.roi } : {}),
     ...(candidate.correction ? { correction: candidate.correction } : {}),
@@ -276,7 +264,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
     heldOutFrames: heldOutIndex.length,
     fitMae: best.fitMae,
     validationMae: best.validationMae,
-    heldOutMae: chosenOption?.heldOutMae ?? Number.NaN,
+    heldOutMae: best.heldOutMae,
     perOption: options,
   };
 }

@@ -9,6 +9,7 @@ import { forEachConcurrently } from '../core/concurrently.js';
 import type { DetectOptions } from './detector.js';
 import { percentile } from './evaluation.js';
 import type { LocalCounterConfig, LocalPeopleCounter } from './local-counter.js';
+import { forEachKeepingWorkersBusy, PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
 
 export interface ModelBenchOptions {
   /** Pool sizes to compare; the first is the baseline of the scaling figures. */
@@ -89,8 +90,7 @@ export async function syntheticPhotos(count: number, width = 640, height = 480):
 async function measure(pool: LocalPeopleCounter, options: ModelBenchOptions): Promise<RoundSample> {
   const msPerPhoto: number[] = [];
   const started = performance.now();
-  // Two photos in flight per worker, as in eval: the next one waits in the queue while the current one runs.
-  await forEachConcurrently(options.photos, pool.workers * 2, async (photo) => {
+  await forEachKeepingWorkersBusy(pool, options.photos, async (photo) => {
     msPerPhoto.push((await pool.detect(photo, options.detect)).ms);
   });
   const seconds = (performance.now() - started) / 1000;
@@ -107,8 +107,8 @@ export async function runModelBench(
   try {
     for (const workers of options.workerCounts) {
       log(`loading ${workers} worker(s)`);
-      // The queue must hold every photo in flight (2 per worker).
-      const pool = await createPool({ workers, queueLimit: 2 * workers });
+      // The queue must hold every photo in flight.
+      const pool = await createPool({ workers, queueLimit: PHOTOS_IN_FLIGHT_PER_WORKER * workers });
       pools.push(pool);
       // Warm-up: the first inference of each worker is 2–3× slower (kernel set-up), not measured.
       await forEachConcurrently(

@@ -9,6 +9,18 @@ export interface PhotoDetections extends RawDetections {
   photo: LabelledPhoto;
 }
 
+/** Two photos in flight per worker: the next one is decoded and queued while the current one runs. */
+export const PHOTOS_IN_FLIGHT_PER_WORKER = 2;
+
+/** Runs `task` over `items` with as many at once as keep every worker of `counter` busy. */
+export function forEachKeepingWorkersBusy<T>(
+  counter: Pick<LocalPeopleCounter, 'workers'>,
+  items: readonly T[],
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  return forEachConcurrently(items, counter.workers * PHOTOS_IN_FLIGHT_PER_WORKER, task);
+}
+
 export async function detectDataset(
   counter: LocalPeopleCounter,
   photos: readonly LabelledPhoto[],
@@ -18,8 +30,7 @@ export async function detectDataset(
   const results: PhotoDetections[] = new Array(photos.length);
   const started = performance.now();
   let done = 0;
-  // Two photos in flight per worker: the next one is decoded and queued while the current one runs.
-  await forEachConcurrently([...photos.keys()], counter.workers * 2, async (index) => {
+  await forEachKeepingWorkersBusy(counter, [...photos.keys()], async (index) => {
     const photo = photos[index] as LabelledPhoto;
     const raw = await counter.detect(await readFile(photo.path), options);
     results[index] = { photo, ...raw };
