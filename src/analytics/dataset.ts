@@ -2,7 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from '../core/config.js';
 import { detectionSchema } from '../core/messages.js';
+import type { Box } from './nms.js';
 import { type CameraProfile, cameraProfileSchema, tilingSchema } from './people-counter.js';
 
 const labelsSchema = z.object({
@@ -13,6 +15,8 @@ const labelsSchema = z.object({
       width: z.number().int().positive().optional(),
       height: z.number().int().positive().optional(),
       count: z.number().int().nonnegative(),
+      // Person boxes [x1, y1, x2, y2] in image pixels, where the set has them (`fit-threshold` needs them).
+      boxes: z.array(z.tuple([z.number(), z.number(), z.number(), z.number()])).optional(),
     }),
   ),
 });
@@ -21,23 +25,41 @@ export interface LabelledPhoto {
   file: string;
   path: string;
   count: number;
+  boxes?: Box[];
 }
 
 /** Photos in label order; `skip` leaves out the first ones (e.g. the frames a profile was fitted on). */
+/** A JSON file the user named: unreadable or malformed is their input error, said in one line. */
+async function readJson(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${file} is not JSON: ${(error as Error).message}`);
+  }
+}
+
 export async function loadDataset(dir: string, limit?: number, skip = 0): Promise<LabelledPhoto[]> {
-  const parsed = labelsSchema.safeParse(JSON.parse(await readFile(join(dir, 'labels.json'), 'utf8')));
-  if (!parsed.success) throw new Error(`${join(dir, 'labels.json')}: ${z.prettifyError(parsed.error)}`);
+  const file = join(dir, 'labels.json');
+  const parsed = labelsSchema.safeParse(await readJson(file));
+  if (!parsed.success) throw new ConfigError(`${file}: ${z.prettifyError(parsed.error)}`);
   const photos = parsed.data.images.map((image) => ({
     file: image.file,
     path: join(dir, image.file),
     count: image.count,
+    ...(image.boxes ? { boxes: image.boxes } : {}),
   }));
   return photos.slice(skip, limit !== undefined ? skip + limit : undefined);
 }
 
 export async function loadProfile(file: string): Promise<CameraProfile> {
-  const parsed = cameraProfileSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file}: not a camera profile: ${z.prettifyError(parsed.error)}`);
+  const parsed = cameraProfileSchema.safeParse(await readJson(file));
+  if (!parsed.success) throw new ConfigError(`${file}: not a camera profile: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 
@@ -62,11 +84,11 @@ export type SavedDetections = z.infer<typeof savedDetectionsSchema>;
 export async function loadSavedDetections(files: readonly string[]): Promise<SavedDetections> {
   const parts: SavedDetections[] = [];
   for (const file of files) {
-    const parsed = savedDetectionsSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-    if (!parsed.success) throw new Error(`${file}: not saved detections: ${z.prettifyError(parsed.error)}`);
+    const parsed = savedDetectionsSchema.safeParse(await readJson(file));
+    if (!parsed.success) throw new ConfigError(`${file}: not saved detections: ${z.prettifyError(parsed.error)}`);
     for (const frame of parsed.data.frames)
       if (frame.detections.length !== parsed.data.tilings.length)
-        throw new Error(
+        throw new ConfigError(
           `${file}: ${frame.file} has detections for ${frame.detections.length} tilings, expected ${parsed.data.tilings.length}`,
         );
     parts.push(parsed.data);

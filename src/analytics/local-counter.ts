@@ -167,7 +167,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     queued: () => queue.length,
     async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
       const raw = await detect(jpeg, detectOptionsFor(profile));
-      const { count, detections } = countDetections(raw.detections, profile, raw.wholeFrame);
+      const { count, detections } = countDetections(raw, profile);
       return { count, detections, model: MODEL_ID, ms: raw.ms };
     },
     async close() {

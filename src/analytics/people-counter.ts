@@ -28,8 +28,18 @@ export const tilingSchema = z.union([
 
 /** Per-camera counting settings, written by `calibrate` and accepted by `count`, `eval` and inference. */
 export const cameraProfileSchema = z.object({
-  /** Minimum detection score to count a person. */
+  /**
+   * Minimum detection score to count a person (with `thresholdShift`: for a box half the frame tall
+   * that does not touch the frame edge). Without it the default, size- and edge-aware threshold applies.
+   */
   scoreThreshold: z.number().min(0).max(1).optional(),
+  /**
+   * Shifts of the threshold on the logit scale: `perHalvingHeight` for every halving of the box height
+   * below half the frame height (the other way above), `atFrameEdge` when the box touches the frame edge.
+   */
+  thresholdShift: z
+    .object({ perHalvingHeight: z.number().min(-4).max(4), atFrameEdge: z.number().min(-8).max(8) })
+    .optional(),
   /**
    * Split the frame into overlapping tiles (helps with small, far-away people): rows × cols of equal
    * size, or horizontal bands with their own number of columns (zoom further into the far rows).

@@ -2,33 +2,54 @@
 import type { Detection } from '../core/messages.js';
 import { applyCorrection } from './correction.js';
 import { countScores, needsWholeFrame } from './counting.js';
-import type { DetectOptions } from './detector.js';
+import type { DetectOptions, FrameDetections } from './detector.js';
 import type { CameraProfile } from './people-counter.js';
 import { withinRoi } from './roi.js';
+import {
+  lowestShiftedThreshold,
+  placementOf,
+  type ShiftedThreshold,
+  shiftedThreshold,
+  type ThresholdShift,
+} from './threshold-shift.js';
 import { SINGLE_TILE } from './tiling.js';
 
-/** Used when a profile sets no threshold: right on single people and empty scenes (see docs/analytics.md). */
-export const DEFAULT_SCORE_THRESHOLD = 0.5;
+/**
+ * Used when a profile sets no threshold: the score a whole person half the frame tall needs, shifted
+ * up for smaller people and for people cut by the frame edge. Fitted on the Penn-Fudan street photos
+ * by `people-counter fit-threshold ../shared/data/pennfudan-fudan` (cross-validated there; see docs/analytics.md).
+ */
+export const DEFAULT_SCORE_THRESHOLD = 0.4355;
+export const DEFAULT_THRESHOLD_SHIFT: ThresholdShift = { perHalvingHeight: 0.3702, atFrameEdge: 0.6415 };
+const NO_SHIFT: ThresholdShift = { perHalvingHeight: 0, atFrameEdge: 0 };
 
-/** `wholeFrame`: the detections of the whole-frame pass, when the profile's counting asks for one. */
+/** The threshold of a profile: the default (shifted) one, or its own, shifted only when it says so. */
+export function thresholdOf(profile: CameraProfile = {}): ShiftedThreshold {
+  return profile.scoreThreshold === undefined
+    ? { scoreThreshold: DEFAULT_SCORE_THRESHOLD, shift: profile.thresholdShift ?? DEFAULT_THRESHOLD_SHIFT }
+    : { scoreThreshold: profile.scoreThreshold, shift: profile.thresholdShift ?? NO_SHIFT };
+}
+
+/** What counting needs of a model run: the detections, the whole-frame pass (when asked for) and the frame size. */
+export type CountableFrame = Pick<FrameDetections, 'detections' | 'wholeFrame' | 'width' | 'height'>;
+
 export function countDetections(
-  detections: readonly Detection[],
+  frame: CountableFrame,
   profile: CameraProfile = {},
-  wholeFrame?: readonly Detection[],
 ): { count: number; detections: Detection[] } {
-  const threshold = profile.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD;
+  const { scoreThreshold, shift } = thresholdOf(profile);
   const kept = (list: readonly Detection[]) =>
     withinRoi(
-      list.filter((d) => d.score >= threshold),
+      list.filter((d) => d.score >= shiftedThreshold(scoreThreshold, shift, placementOf(d.box, frame))),
       profile.roi,
     );
-  const counted = kept(detections);
+  const counted = kept(frame.detections);
   return {
     count: applyCorrection(
       countScores(
         counted.map((d) => d.score),
         profile.counting,
-        wholeFrame && kept(wholeFrame).map((d) => d.score),
+        frame.wholeFrame && kept(frame.wholeFrame).map((d) => d.score),
       ),
       profile.correction,
     ),
@@ -36,11 +57,12 @@ export function countDetections(
   };
 }
 
-/** What the model must run to count under `profile`: its tiling, flip, threshold and whole-frame pass. */
+/** What the model must run to count under `profile`: its tiling, flip, lowest threshold and whole-frame pass. */
 export function detectOptionsFor(profile: CameraProfile = {}): Required<DetectOptions> {
+  const { scoreThreshold, shift } = thresholdOf(profile);
   return {
     tiling: profile.tiling ?? SINGLE_TILE,
-    minScore: profile.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD,
+    minScore: lowestShiftedThreshold(scoreThreshold, shift),
     flip: profile.flip ?? false,
     wholeFrame: needsWholeFrame(profile.counting),
   };

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { annotate } from '../../src/analytics/annotate.js';
 import { type LabelledPhoto, loadDataset } from '../../src/analytics/dataset.js';
@@ -12,9 +11,7 @@ import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/ana
 import { CounterBusyError, type PeopleCounter, UnusableImageError } from '../../src/analytics/people-counter.js';
 import { SINGLE_TILE } from '../../src/analytics/tiling.js';
 import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const sharedData = resolve(repoRoot, '../shared/data');
+import { SHARED_DATA } from '../helpers/processes.js';
 
 describe('local people counter (real model, 1 worker)', () => {
   let counter: LocalPeopleCounter;
@@ -66,7 +63,7 @@ describe('local people counter (real model, 1 worker)', () => {
 });
 
 describe('counting real photos', () => {
-  const pennFudan = join(sharedData, 'pennfudan-fudan');
+  const pennFudan = join(SHARED_DATA, 'pennfudan-fudan');
   const available = existsSync(join(pennFudan, 'labels.json'));
   let counter: PeopleCounter | undefined;
   before(async () => {

@@ -24,6 +24,13 @@ const det = (x1: number, y1: number, x2: number, y2: number, score = 0.9): Detec
   box: [x1, y1, x2, y2],
   score,
 });
+/** A 300×80 frame: the 40 px tall boxes of these tests are half its height, the reference of the default threshold. */
+const frame = (detections: Detection[], wholeFrame?: Detection[]) => ({
+  detections,
+  wholeFrame,
+  width: 300,
+  height: 80,
+});
 
 describe('NMS', () => {
   it('computes IoU of overlapping, identical and disjoint boxes', () => {
@@ -153,10 +160,10 @@ describe('ROI and correction', () => {
 
   it('counts through threshold → ROI → correction', () => {
     const detections = [det(10, 10, 20, 50, 0.9), det(30, 10, 40, 50, 0.3), det(200, 10, 210, 50, 0.9)];
-    assert.equal(countDetections(detections).count, 2);
-    assert.equal(countDetections(detections, { scoreThreshold: 0.2 }).count, 3);
-    assert.equal(countDetections(detections, { scoreThreshold: 0.2, roi: square }).count, 2);
-    assert.equal(countDetections(detections, { roi: square, correction: { scale: 2, offset: 1 } }).count, 3);
+    assert.equal(countDetections(frame(detections)).count, 2);
+    assert.equal(countDetections(frame(detections), { scoreThreshold: 0.2 }).count, 3);
+    assert.equal(countDetections(frame(detections), { scoreThreshold: 0.2, roi: square }).count, 2);
+    assert.equal(countDetections(frame(detections), { roi: square, correction: { scale: 2, offset: 1 } }).count, 3);
   });
 });
 
@@ -187,8 +194,8 @@ describe('counting modes', () => {
       [0, 100],
     ];
     const profile = { scoreThreshold: 0.2, roi: square, counting };
-    assert.equal(countDetections(tiles, profile, whole).count, 2);
-    assert.deepEqual(countDetections(tiles, profile, whole).detections, [tiles[0]]);
+    assert.equal(countDetections(frame(tiles, whole), profile).count, 2);
+    assert.deepEqual(countDetections(frame(tiles, whole), profile).detections, [tiles[0]]);
     assert.equal(
       cameraProfileSchema.safeParse({ counting: { ...counting, wholeFrameWeights: [1] } }).success,
       false,
@@ -226,9 +233,9 @@ describe('counting modes', () => {
     assert.deepEqual(fitScale([10, 20], [15, 30]), { scale: 1.5, offset: 0 });
     assert.deepEqual(fitScale([], []), { scale: 1, offset: 0 });
     const detections = [det(0, 0, 10, 20, 0.9), det(20, 0, 30, 20, 0.4), det(40, 0, 50, 20, 0.4)];
-    assert.equal(countDetections(detections, { scoreThreshold: 0.3, counting: { mode: 'score-sum' } }).count, 2);
+    assert.equal(countDetections(frame(detections), { scoreThreshold: 0.3, counting: { mode: 'score-sum' } }).count, 2);
     assert.equal(
-      countDetections(detections, {
+      countDetections(frame(detections), {
         scoreThreshold: 0.3,
         counting: { mode: 'score-sum' },
         correction: { scale: 2, offset: 0 },

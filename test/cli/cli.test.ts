@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Command } from 'commander';
+import { cameraProfileSchema } from '../../src/analytics/people-counter.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { renderCliReference } from '../../src/cli/reference.js';
 import { solidJpeg } from '../helpers/fixtures.js';
-import { CLI, REPO_ROOT } from '../helpers/processes.js';
+import { CLI, REPO_ROOT, SHARED_DATA } from '../helpers/processes.js';
 
 function commandPaths(command: Command, path: string[] = []): string[][] {
   return command.commands.flatMap((sub) => [[...path, sub.name()], ...commandPaths(sub, [...path, sub.name()])]);
@@ -69,6 +70,61 @@ describe('people-counter CLI', () => {
         if (line.photo === corrupt) assert.match(line.error ?? '', /UnusableImageError: not a JPEG/);
         else assert.equal(line.count, 0, `${line.photo}: an empty scene holds nobody`);
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('fit-threshold: needs labelled boxes, and people among the detections, and says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-fit-threshold-'));
+    try {
+      const images = [];
+      for (let i = 0; i < 4; i++) {
+        await writeFile(join(dir, `empty-${i}.jpg`), await solidJpeg(160, 120, { r: 40 * i, g: 90, b: 160 }));
+        images.push({ file: `empty-${i}.jpg`, count: 1, boxes: [[10, 10, 60, 110]] });
+      }
+      await writeFile(join(dir, 'labels.json'), JSON.stringify({ images }));
+      const noPeople = spawnSync(process.execPath, [CLI, 'fit-threshold', dir, '--workers', '1'], { encoding: 'utf8' });
+      assert.notEqual(noPeople.status, 0);
+      assert.match(noPeople.stderr, /needs detections that match labelled people.*0 of them match/);
+      assert.doesNotMatch(noPeople.stderr, /\n\s+at /);
+      await writeFile(
+        join(dir, 'labels.json'),
+        JSON.stringify({ images: images.map(({ file, count }) => ({ file, count })) }),
+      );
+      const noBoxes = spawnSync(process.execPath, [CLI, 'fit-threshold', dir, '--workers', '1'], { encoding: 'utf8' });
+      assert.notEqual(noBoxes.status, 0);
+      assert.match(noBoxes.stderr, /4 photos .* have no "boxes"/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  const pennFudan = join(SHARED_DATA, 'pennfudan-fudan');
+  test('fit-threshold: fits a profile on labelled street photos and cross-validates it', {
+    skip: existsSync(join(pennFudan, 'labels.json')) ? false : `no labelled photos at ${pennFudan}`,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-fit-threshold-'));
+    try {
+      const out = join(dir, 'street.json');
+      const run = spawnSync(
+        process.execPath,
+        [CLI, 'fit-threshold', pennFudan, '--limit', '16', '--workers', '1', '--json', '--out', out],
+        { encoding: 'utf8' },
+      );
+      assert.equal(run.status, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as {
+        n: number;
+        profile: unknown;
+        leaveOneOutMae: number;
+        halvesMae: number;
+      };
+      assert.equal(result.n, 16);
+      const profile = cameraProfileSchema.parse(result.profile);
+      assert.deepEqual(cameraProfileSchema.parse(JSON.parse(readFileSync(out, 'utf8'))), profile);
+      assert.ok(profile.scoreThreshold !== undefined && profile.scoreThreshold > 0.1 && profile.scoreThreshold < 0.9);
+      assert.ok(result.leaveOneOutMae >= 0 && result.leaveOneOutMae < 2, `leave-one-out MAE ${result.leaveOneOutMae}`);
+      assert.ok(result.halvesMae >= 0 && result.halvesMae < 2, `halves MAE ${result.halvesMae}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

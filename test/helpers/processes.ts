@@ -9,6 +9,8 @@ import { waitFor } from './net.js';
 /** This file is dist/test/helpers/processes.js once built. */
 export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../..');
 export const CLI = resolve(REPO_ROOT, 'bin/people-counter.js');
+/** Labelled photo sets beside the checkout (not redistributable, so never in the repo); tests skip without them. */
+export const SHARED_DATA = resolve(REPO_ROOT, '../shared/data');
 
 export interface ExitStatus {
   code: number | null;

@@ -23,9 +23,16 @@ import { solidJpeg } from '../helpers/fixtures.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { describeOutputs, REPO_ROOT, type ServiceProcess, spawnProcess, waitForHttp } from '../helpers/processes.js';
+import {
+  describeOutputs,
+  REPO_ROOT,
+  type ServiceProcess,
+  SHARED_DATA,
+  spawnProcess,
+  waitForHttp,
+} from '../helpers/processes.js';
 
-const FUDAN_DIR = resolve(REPO_ROOT, '../shared/data/pennfudan-fudan');
+const FUDAN_DIR = join(SHARED_DATA, 'pennfudan-fudan');
 const REAL_PHOTOS = 4;
 /** The model is not exact: a real photo's count may differ from its label by this much. */
 const COUNT_TOLERANCE = 2;

@@ -44,7 +44,7 @@ export function evalCommand(): Command {
       bar.finish();
       const samples: Sample[] = results.map((r) => ({
         truth: r.photo.count,
-        predicted: countDetections(r.detections, profile, r.wholeFrame).count,
+        predicted: countDetections(r, profile).count,
         ms: r.ms,
       }));
       const summary = {
