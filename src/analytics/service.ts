@@ -127,7 +127,14 @@ export async function startAnalyticsService(
         schema: {
           description: 'Count the people in one JPEG photo (request body, Content-Type: image/jpeg).',
           querystring: z.object({
-            threshold: z.coerce.number().min(0).max(1).optional().describe('minimum detection score'),
+            threshold: z.coerce
+              .number()
+              .min(0)
+              .max(1)
+              .optional()
+              .describe(
+                "minimum detection score: replaces the profile's scoreThreshold, flat unless the profile has a thresholdShift (without either, the size- and edge-aware default applies)",
+              ),
             profile: z.string().optional().describe('name of a configured camera profile'),
             profileJson: z.string().optional().describe('a whole camera profile as JSON'),
           }),
