@@ -1,8 +1,7 @@
 /** Labelled photo folders (`labels.json`), profile files and saved raw detections, validated on load. */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../core/config.js';
+import { ConfigError, readJsonFile } from '../core/config.js';
 import { detectionSchema } from '../core/messages.js';
 import type { Box } from './nms.js';
 import { type CameraProfile, cameraProfileSchema, tilingSchema } from './people-counter.js';
@@ -29,24 +28,9 @@ export interface LabelledPhoto {
 }
 
 /** Photos in label order; `skip` leaves out the first ones (e.g. the frames a profile was fitted on). */
-/** A JSON file the user named: unreadable or malformed is their input error, said in one line. */
-async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`${file} is not JSON: ${(error as Error).message}`);
-  }
-}
-
 export async function loadDataset(dir: string, limit?: number, skip = 0): Promise<LabelledPhoto[]> {
   const file = join(dir, 'labels.json');
-  const parsed = labelsSchema.safeParse(await readJson(file));
+  const parsed = labelsSchema.safeParse(readJsonFile(file));
   if (!parsed.success) throw new ConfigError(`${file}: ${z.prettifyError(parsed.error)}`);
   const photos = parsed.data.images.map((image) => ({
     file: image.file,
@@ -58,7 +42,7 @@ export async function loadDataset(dir: string, limit?: number, skip = 0): Promis
 }
 
 export async function loadProfile(file: string): Promise<CameraProfile> {
-  const parsed = cameraProfileSchema.safeParse(await readJson(file));
+  const parsed = cameraProfileSchema.safeParse(readJsonFile(file));
   if (!parsed.success) throw new ConfigError(`${file}: not a camera profile: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
@@ -84,7 +68,7 @@ export type SavedDetections = z.infer<typeof savedDetectionsSchema>;
 export async function loadSavedDetections(files: readonly string[]): Promise<SavedDetections> {
   const parts: SavedDetections[] = [];
   for (const file of files) {
-    const parsed = savedDetectionsSchema.safeParse(await readJson(file));
+    const parsed = savedDetectionsSchema.safeParse(readJsonFile(file));
     if (!parsed.success) throw new ConfigError(`${file}: not saved detections: ${z.prettifyError(parsed.error)}`);
     for (const frame of parsed.data.frames)
       if (frame.detections.length !== parsed.data.tilings.length)

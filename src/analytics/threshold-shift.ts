@@ -7,6 +7,7 @@
  * edge contact; a detection is counted where that regression says "more likely a person than not".
  */
 import type { Detection } from '../core/messages.js';
+import { meanAbsoluteError } from './evaluation.js';
 import { type Box, iou } from './nms.js';
 
 export interface ThresholdShift {
@@ -22,7 +23,7 @@ export interface FrameSize {
 }
 
 /** The box height, as a share of the frame height, at which `scoreThreshold` applies unshifted. */
-export const REFERENCE_HEIGHT = 0.5;
+const REFERENCE_HEIGHT = 0.5;
 /** Box heights below this share of the frame are treated as this (keeps the logit finite). */
 const MIN_RELATIVE_HEIGHT = 0.002;
 /** A box within this share of the shorter frame side from an edge touches it (the model clamps boxes there). */
@@ -143,9 +144,16 @@ function solve(a: number[][], b: number[]): number[] {
  * logit(score), halvings of height below the reference and edge contact, turned into the threshold at
  * the reference height plus its shifts. Needs both persons and non-persons among the samples.
  */
+/** Why these samples cannot be fitted (no persons, or nothing but persons), or undefined when they can. */
+export function unfittableReason(samples: readonly ShiftSample[]): string | undefined {
+  const persons = samples.filter((s) => s.person).length;
+  if (persons > 0 && persons < samples.length) return undefined;
+  return `fitting needs detections that match labelled people and some that do not; the model made ${samples.length} detections on these photos, ${persons} of them match a labelled box`;
+}
+
 export function fitThresholdShift(samples: readonly ShiftSample[], l2 = 1): ShiftedThreshold {
-  if (!samples.some((s) => s.person) || !samples.some((s) => !s.person))
-    throw new Error('fitting a threshold shift needs detections that match labelled people and some that do not');
+  const unfittable = unfittableReason(samples);
+  if (unfittable) throw new Error(unfittable);
   const x = samples.map(features);
   const size = 4;
   let w = new Array<number>(size).fill(0);
@@ -197,19 +205,18 @@ export function crossValidatedMae(
   folds: ReadonlyArray<readonly number[]>,
   l2 = 1,
 ): number {
-  let error = 0;
-  let n = 0;
+  const truth: number[] = [];
+  const predicted: number[] = [];
   for (const fold of folds) {
     const held = new Set(fold);
     const fitted = fitThresholdShift(
       photos.flatMap((photo, i) => (held.has(i) ? [] : photo.samples)),
       l2,
     );
-    for (const i of fold) {
-      const photo = photos[i] as SampledPhoto;
-      error += Math.abs(countAbove(photo.samples, fitted) - photo.truth);
-      n++;
+    for (const photo of fold.map((i) => photos[i] as SampledPhoto)) {
+      truth.push(photo.truth);
+      predicted.push(countAbove(photo.samples, fitted));
     }
   }
-  return n > 0 ? error / n : Number.NaN;
+  return meanAbsoluteError(truth, predicted);
 }

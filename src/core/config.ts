@@ -12,6 +12,21 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A JSON file the user named (`label` says how, e.g. the flag): unreadable or malformed is their input error, in one line. */
+export function readJsonFile(path: string, label = path): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${label}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${label} is not JSON: ${(error as Error).message}`);
+  }
+}
+
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
 const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

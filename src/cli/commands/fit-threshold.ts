@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { loadDataset } from '../../analytics/dataset.js';
 import { MIN_RAW_SCORE } from '../../analytics/detector.js';
+import { meanAbsoluteError } from '../../analytics/evaluation.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
 import type { CameraProfile } from '../../analytics/people-counter.js';
 import { detectDataset } from '../../analytics/run-dataset.js';
@@ -12,6 +13,7 @@ import {
   fitThresholdShift,
   labelledSamples,
   type SampledPhoto,
+  unfittableReason,
 } from '../../analytics/threshold-shift.js';
 import { SINGLE_TILE } from '../../analytics/tiling.js';
 import { ConfigError } from '../../core/config.js';
@@ -70,10 +72,8 @@ export function fitThresholdCommand(): Command {
     }
 
     const samples = sampled.flatMap((photo) => photo.samples);
-    if (!samples.some((s) => s.person) || !samples.some((s) => !s.person))
-      throw new ConfigError(
-        `fitting needs detections that match labelled people and some that do not; the model made ${samples.length} detections on these photos, ${samples.filter((s) => s.person).length} of them match a labelled box`,
-      );
+    const unfittable = unfittableReason(samples);
+    if (unfittable) throw new ConfigError(unfittable);
     const fitted = fitThresholdShift(samples);
     const profile: CameraProfile = {
       scoreThreshold: round4(fitted.scoreThreshold),
@@ -87,9 +87,10 @@ export function fitThresholdCommand(): Command {
     const result = {
       n: sampled.length,
       profile,
-      fitMae:
-        sampled.reduce((sum, photo) => sum + Math.abs(countAbove(photo.samples, fitted) - photo.truth), 0) /
-        sampled.length,
+      fitMae: meanAbsoluteError(
+        sampled.map((photo) => photo.truth),
+        sampled.map((photo) => countAbove(photo.samples, fitted)),
+      ),
       leaveOneOutMae: crossValidatedMae(
         sampled,
         indices.map((i) => [i]),

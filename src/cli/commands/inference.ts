@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { type CameraProfile, cameraProfileSchema } from '../../analytics/people-counter.js';
-import { ConfigError, readSecret } from '../../core/config.js';
+import { ConfigError, readJsonFile, readSecret } from '../../core/config.js';
 import { createHttpServer, listen } from '../../core/http.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { describeZodError, deviceIdSchema } from '../../core/messages.js';
@@ -32,13 +31,7 @@ const profilesFileSchema = z.record(deviceIdSchema, cameraProfileSchema);
 
 export function readProfiles(path: string | undefined): Record<string, CameraProfile> {
   if (path === undefined) return {};
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ConfigError(`--profiles ${path}: ${(error as Error).message}`);
-  }
-  const parsed = profilesFileSchema.safeParse(data);
+  const parsed = profilesFileSchema.safeParse(readJsonFile(path, `--profiles ${path}`));
   if (!parsed.success) throw new ConfigError(`--profiles ${path}: ${describeZodError(parsed.error)}`);
   return parsed.data;
 }
