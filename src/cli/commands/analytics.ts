@@ -3,14 +3,12 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { parseApiKeys } from '../../analytics/api-keys.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
-import { cameraProfileSchema } from '../../analytics/people-counter.js';
 import { DEFAULT_ANALYTICS_PORT, startAnalyticsService } from '../../analytics/service.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { addLogOptions, ENV_PREFIX, identityFromOptions, intArg, option, parseOptions } from '../options.js';
 import { addWorkerOptions, workerConfig } from './analytics-options.js';
-
-const profilesFileSchema = z.record(z.string(), cameraProfileSchema);
+import { readProfiles } from './inference.js';
 
 export function analyticsCommand(): Command {
   const command = new Command('analytics')
@@ -43,9 +41,7 @@ export function analyticsCommand(): Command {
       ...parseApiKeys(process.env[`${ENV_PREFIX}ANALYTICS_API_KEYS`] ?? ''),
       ...(options.apiKeysFile ? parseApiKeys(await readFile(options.apiKeysFile, 'utf8')) : []),
     ];
-    const profiles = options.profiles
-      ? profilesFileSchema.parse(JSON.parse(await readFile(options.profiles, 'utf8')))
-      : {};
+    const profiles = readProfiles(options.profiles, z.string());
     const counter = await createLocalPeopleCounter(workerConfig(options));
     logger.info({ model: counter.model, backend: counter.backend, workers: counter.workers }, 'model loaded');
     const service = await startAnalyticsService(

@@ -27,11 +27,13 @@ import { addWorkerOptions } from './analytics-options.js';
 
 export const ANALYTICS_API_KEY_ENV = `${ENV_PREFIX}ANALYTICS_API_KEY`;
 
-const profilesFileSchema = z.record(deviceIdSchema, cameraProfileSchema);
-
-export function readProfiles(path: string | undefined): Record<string, CameraProfile> {
+/** A `--profiles` file: camera profiles keyed by device ID (inference, up) or by any name (analytics service). */
+export function readProfiles(
+  path: string | undefined,
+  keySchema: z.ZodType<string> = deviceIdSchema,
+): Record<string, CameraProfile> {
   if (path === undefined) return {};
-  const parsed = profilesFileSchema.safeParse(readJsonFile(path, `--profiles ${path}`));
+  const parsed = z.record(keySchema, cameraProfileSchema).safeParse(readJsonFile(path, `--profiles ${path}`));
   if (!parsed.success) throw new ConfigError(`--profiles ${path}: ${describeZodError(parsed.error)}`);
   return parsed.data;
 }
