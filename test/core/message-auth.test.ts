@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError } from '../../src/core/config.js';
+import { createMessageAuth, generateMessageSecret, SIGNATURE_FIELD } from '../../src/core/message-auth.js';
+
+const topic = 'people-counter/coordination';
+const message = { type: 'done', version: 1, claimId: 'c1', items: ['a', 'b'], at: 1700000000.123 };
+
+describe('message auth', () => {
+  test('a signed message verifies on its topic and comes back without the signature', () => {
+    const auth = createMessageAuth(generateMessageSecret());
+    const payload = auth.sign(topic, message);
+    assert.equal(typeof JSON.parse(payload)[SIGNATURE_FIELD], 'string');
+    assert.deepEqual(auth.verify(topic, Buffer.from(payload)), { ok: true, value: message });
+  });
+
+  test('unsigned, altered, re-topiced or foreign-secret messages are refused with a reason', () => {
+    const auth = createMessageAuth('a'.repeat(32));
+    const payload = auth.sign(topic, message);
+    const unsigned = auth.verify(topic, JSON.stringify(message));
+    assert.ok(!unsigned.ok && unsigned.reason === 'unsigned');
+    const altered = auth.verify(topic, payload.replace('"c1"', '"c2"'));
+    assert.ok(!altered.ok && altered.reason === 'bad-signature');
+    const otherTopic = auth.verify('people-counter/results', payload);
+    assert.ok(!otherTopic.ok && otherTopic.reason === 'bad-signature');
+    const foreign = createMessageAuth('b'.repeat(32)).verify(topic, payload);
+    assert.ok(!foreign.ok && foreign.reason === 'bad-signature');
+    const garbage = auth.verify(topic, '{nope');
+    assert.ok(!garbage.ok && garbage.reason === 'invalid-json');
+    const array = auth.verify(topic, '[1,2]');
+    assert.ok(!array.ok && array.reason === 'unsigned');
+    const badBase64 = auth.verify(topic, JSON.stringify({ ...message, sig: '!!' }));
+    assert.ok(!badBase64.ok && badBase64.reason === 'bad-signature');
+  });
+
+  test('without a secret, messages pass as plain JSON and nothing is added', () => {
+    const auth = createMessageAuth(undefined);
+    assert.equal(auth.enabled, false);
+    assert.equal(auth.sign(topic, message), JSON.stringify(message));
+    assert.deepEqual(auth.verify(topic, JSON.stringify(message)), { ok: true, value: message });
+  });
+
+  test('a short secret is a configuration error', () => {
+    assert.throws(() => createMessageAuth('short'), ConfigError);
+  });
+});
