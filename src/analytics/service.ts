@@ -60,6 +60,7 @@ const usageResponseSchema = z.object({
 const problemStatus: Record<ImageRejectedError['problem'], number> = {
   empty: 400,
   'not-jpeg': 415,
+  'unsupported-format': 415,
   'too-large': 413,
   'too-many-pixels': 413,
   truncated: 422,

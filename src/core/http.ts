@@ -143,6 +143,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   return app;
 }
 
+/** True for an address only this machine can reach (127.x, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  return /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);
+}
+
 /** The host part of a URL that reaches a server bound to `bindAddress` (a wildcard is reached on loopback). */
 export function urlHost(bindAddress: string): string {
   const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress;

@@ -4,7 +4,14 @@
  */
 import sharp from 'sharp';
 
-export type ImageProblem = 'empty' | 'too-large' | 'not-jpeg' | 'too-many-pixels' | 'truncated' | 'undecodable';
+export type ImageProblem =
+  | 'empty'
+  | 'too-large'
+  | 'not-jpeg'
+  | 'unsupported-format'
+  | 'too-many-pixels'
+  | 'truncated'
+  | 'undecodable';
 
 export class ImageRejectedError extends Error {
   override name = 'ImageRejectedError';
@@ -31,6 +38,62 @@ export interface JpegInfo {
 
 export function looksLikeJpeg(buffer: Buffer): boolean {
   return buffer.length >= 3 && buffer[0] === 0xff && buffer[1] === 0xd8 && buffer[2] === 0xff;
+}
+
+/** HEIC/HEIF/AVIF: an ISO-BMFF `ftyp` box with an image brand (sharp's prebuilt libvips cannot decode HEIC). */
+const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs', 'mif1', 'msf1', 'avif']);
+
+export type PhotoFormat = 'jpeg' | 'png' | 'webp' | 'heif' | 'unknown';
+
+/** The format from the first bytes, whatever the file name or content type claims. Pure. */
+export function photoFormat(buffer: Buffer): PhotoFormat {
+  if (looksLikeJpeg(buffer)) return 'jpeg';
+  if (buffer.length >= 8 && buffer.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'png';
+  if (buffer.length >= 12 && buffer.toString('latin1', 0, 4) === 'RIFF' && buffer.toString('latin1', 8, 12) === 'WEBP')
+    return 'webp';
+  if (
+    buffer.length >= 12 &&
+    buffer.toString('latin1', 4, 8) === 'ftyp' &&
+    HEIF_BRANDS.has(buffer.toString('latin1', 8, 12))
+  )
+    return 'heif';
+  return 'unknown';
+}
+
+/**
+ * A photo as JPEG: a JPEG unchanged; a PNG or WebP converted (quality 90, transparency on white),
+ * within the same limits; anything else refused, naming the formats that are accepted.
+ */
+export async function asJpeg(buffer: Buffer, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<Buffer> {
+  const format = photoFormat(buffer);
+  if (format === 'jpeg' || buffer.length === 0) return buffer;
+  if (buffer.length > limits.maxBytes) {
+    throw new ImageRejectedError('too-large', `image is ${buffer.length} bytes; the limit is ${limits.maxBytes}`);
+  }
+  if (format === 'heif') {
+    throw new ImageRejectedError(
+      'unsupported-format',
+      'HEIC/HEIF photos are not supported; send JPEG, PNG or WebP (on an iPhone: Settings › Camera › Formats › Most Compatible)',
+    );
+  }
+  if (format === 'unknown') {
+    throw new ImageRejectedError('not-jpeg', 'not a photo in an accepted format: send JPEG, PNG or WebP');
+  }
+  try {
+    return await sharp(buffer, { failOn: 'truncated', limitInputPixels: limits.maxPixels })
+      .flatten({ background: '#ffffff' })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+  } catch (error) {
+    const message = (error as Error).message;
+    const problem: ImageProblem = /pixel limit/i.test(message)
+      ? 'too-many-pixels'
+      : /truncat|premature end|unexpected end/i.test(message)
+        ? 'truncated'
+        : 'undecodable';
+    throw new ImageRejectedError(problem, `${format.toUpperCase()} cannot be converted to JPEG: ${message}`);
+  }
 }
 
 export async function inspectJpeg(buffer: Buffer, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<JpegInfo> {

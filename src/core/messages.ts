@@ -154,8 +154,10 @@ export const alertMessageSchema = z.object({
   capacity: z.number().int().positive().nullable(),
   /** Raised at or above this count. */
   raiseAt: z.number().nonnegative(),
-  /** Cleared below this count. */
+  /** Cleared below this count (for a `below` rule: at or above it). */
   clearBelow: z.number().nonnegative(),
+  /** Present for rules that raise when the count is below `raiseAt`; absent: at or above. */
+  direction: z.literal('below').optional(),
   at: unixSecondsSchema,
 });
 export type AlertMessage = z.infer<typeof alertMessageSchema>;

@@ -5,19 +5,21 @@
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
-import { alertMessageSchema, deviceIdSchema } from '../core/messages.js';
+import { alertMessageSchema, deviceIdSchema, photoMetadataSchema } from '../core/messages.js';
 import { type AlertRule, alertRuleBodySchema, ruleIdSchema } from './alerts.js';
 import type { EngageEngine } from './engine.js';
 import { siteNameSchema } from './occupancy.js';
+import { type PhotoOutcomes, photoOutcomeSchema } from './photo-outcomes.js';
 import { seriesCsv } from './series.js';
 import type { EngageStore, Series } from './store.js';
 import { bucketNames, RangeError400, type ResolvedRange, resolveRange, type TimeQuery } from './time-range.js';
-import type { PhotoUploader } from './upload.js';
+import { type PhotoUploader, photoTooLarge } from './upload.js';
 
 export interface ApiContext {
   store: EngageStore;
   engine: EngageEngine;
   upload: PhotoUploader;
+  outcomes: PhotoOutcomes;
   nowSeconds: () => number;
   staleAfterMs: number;
   writes: 'token' | 'open' | 'disabled';
@@ -26,6 +28,10 @@ export interface ApiContext {
 }
 
 const nullableNumber = z.number().nullable();
+
+/** Long enough for a photo to be batched and counted on a busy CPU; the page shows a pending answer after it. */
+export const DEFAULT_UPLOAD_WAIT_SECONDS = 20;
+const MAX_UPLOAD_WAIT_SECONDS = 60;
 
 export const deviceViewSchema = z.object({
   id: z.string(),
@@ -75,7 +81,15 @@ const devicePutSchema = z
   })
   .strict();
 
-const alertRuleSchema = alertRuleBodySchema.and(z.object({ id: z.string() }));
+const alertRuleSchema = alertRuleBodySchema.and(
+  z.object({
+    id: z.string(),
+    active: z.boolean().describe('the alert is raised'),
+    pendingSince: nullableNumber.describe(
+      'unix seconds since the count crossed the level, while the hold time runs; null otherwise',
+    ),
+  }),
+);
 const deviceParams = z.object({ id: deviceIdSchema });
 const siteParams = z.object({ site: siteNameSchema });
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
@@ -271,8 +285,10 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
 
   app.get(
     '/api/alert-rules',
-    { schema: { description: 'Every alert rule.', response: { 200: z.array(alertRuleSchema) } } },
-    async () => store.listRules(),
+    {
+      schema: { description: 'Every alert rule with its current state.', response: { 200: z.array(alertRuleSchema) } },
+    },
+    async () => engine.rules(),
   );
 
   app.put(
@@ -289,7 +305,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
       const rule: AlertRule = { ...request.body, id: request.params.id };
       store.putRule(rule, context.nowSeconds());
       await engine.refresh();
-      return rule;
+      return engine.rules().find((view) => view.id === rule.id) ?? { ...rule, active: false, pendingSince: null };
     },
   );
 
@@ -306,37 +322,64 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
       if (!store.deleteRule(request.params.id)) {
         throw new HttpError(404, 'unknown-rule', `no alert rule "${request.params.id}"`);
       }
+      await engine.refresh();
       return reply.status(204).send(null);
     },
   );
 
   app.register(async (plugin) => {
-    // A scope of its own so that raw JPEG bodies are accepted on this route only.
+    // A scope of its own so that raw photo bodies are accepted on this route only.
     const uploads = plugin.withTypeProvider<ZodTypeProvider>();
     uploads.addContentTypeParser(
-      ['image/jpeg', 'application/octet-stream'],
+      /^(image\/[\w.+-]+|application\/octet-stream)$/,
       { parseAs: 'buffer', bodyLimit: context.maxUploadBytes },
       (_request, body, done) => done(null, body),
     );
+    uploads.setErrorHandler((error, request) => {
+      if ((error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        throw photoTooLarge(context.maxUploadBytes, Number(request.headers['content-length']));
+      }
+      throw error;
+    });
     uploads.post(
       '/api/devices/:id/images',
       {
         bodyLimit: context.maxUploadBytes,
         schema: {
           description:
-            'Uploads a JPEG (Content-Type: image/jpeg) for a device; forwarded to ingestion, whose status and JSON answer are passed through.',
+            'Uploads a photo (JPEG, PNG or WebP; PNG and WebP are stored as JPEG) for a device, forwards it to ingestion and waits up to `wait` seconds for its count. Ingestion refusals keep their status and reason.',
           params: deviceParams,
+          querystring: z.object({
+            wait: z.coerce
+              .number()
+              .min(0)
+              .max(MAX_UPLOAD_WAIT_SECONDS)
+              .default(DEFAULT_UPLOAD_WAIT_SECONDS)
+              .describe('seconds to wait for the count (0: answer once ingested)'),
+          }),
+          response: {
+            201: photoMetadataSchema.extend({ outcome: photoOutcomeSchema }),
+            ...errors,
+            413: errorBodySchema,
+            415: errorBodySchema,
+            422: errorBodySchema,
+          },
         },
       },
       async (request, reply) => {
         if (!Buffer.isBuffer(request.body)) {
-          throw new HttpError(415, 'unsupported-media-type', 'send the JPEG as the body with Content-Type: image/jpeg');
+          throw new HttpError(
+            415,
+            'unsupported-media-type',
+            'send the photo as the body with Content-Type: image/jpeg',
+          );
         }
         if (request.body.length === 0) {
-          throw new HttpError(400, 'empty-body', 'send the JPEG as the request body with Content-Type: image/jpeg');
+          throw new HttpError(400, 'empty-body', 'send the photo as the request body');
         }
-        const outcome = await context.upload(request.params.id, request.body);
-        return reply.status(outcome.status).send(outcome.body);
+        const photo = await context.upload(request.params.id, request.body);
+        const outcome = await context.outcomes.wait(photo.filePath, request.query.wait * 1000);
+        return reply.status(201).send({ ...photo, outcome });
       },
     );
   });

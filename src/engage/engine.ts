@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/log.js';
 import { type AlertMessage, MESSAGE_VERSION } from '../core/messages.js';
 import type { Topics } from '../core/topics.js';
-import { type AlertSubject, evaluateRules } from './alerts.js';
+import { type AlertRule, type AlertSubject, evaluateRules, type RuleState } from './alerts.js';
 import type { LiveEvents } from './events.js';
 import type { HomeAssistantDiscovery } from './home-assistant.js';
 import type { EngageMetrics } from './metrics.js';
@@ -28,6 +28,9 @@ export interface ServiceStatus {
   instanceId: string;
   state: Availability;
 }
+
+/** A rule with its current state, as the dashboard shows it. */
+export type RuleView = AlertRule & RuleState;
 
 export interface EngineDeps {
   store: EngageStore;
@@ -49,6 +52,9 @@ export class EngageEngine {
   /** Last state sent per device / site, to push only changes. */
   private readonly sentDevices = new Map<string, string>();
   private readonly sentSites = new Map<string, string>();
+  private sentRules = '';
+  /** Since when each rule's count has asked for a change (hold time running). In memory: a restart restarts the wait. */
+  private readonly pendingSince = new Map<string, number>();
   private refreshing: Promise<void> = Promise.resolve();
   private queued = false;
 
@@ -68,6 +74,18 @@ export class EngageEngine {
 
   sites(devices = this.devices()): SiteOccupancy[] {
     return siteNames(devices).map((site) => siteOccupancy(site, devices));
+  }
+
+  /** Every alert rule with whether it is raised and whether its hold time is running. */
+  rules(): RuleView[] {
+    return this.deps.store.listRules().map((rule) => ({ ...rule, ...this.ruleState(rule) }));
+  }
+
+  private ruleState(rule: AlertRule): RuleState {
+    return {
+      active: this.deps.store.isAlertActive(rule.id, rule.target),
+      pendingSince: this.pendingSince.get(ruleKey(rule)) ?? null,
+    };
   }
 
   serviceStatuses(): ServiceStatus[] {
@@ -138,6 +156,12 @@ export class EngageEngine {
       this.deps.events.emit({ type: 'site-removed', data: { site } });
     }
     this.applyAlertRules(devices, sites);
+    const rules = this.rules();
+    const rulesKey = JSON.stringify(rules);
+    if (rulesKey !== this.sentRules) {
+      this.sentRules = rulesKey;
+      this.deps.events.emit({ type: 'rules', data: rules });
+    }
     await this.publishMqtt(devices, sites, siteChanges, removedSites);
   }
 
@@ -157,22 +181,29 @@ export class EngageEngine {
       })),
     ];
     const { store } = this.deps;
-    for (const decision of evaluateRules(store.listRules(), subjects, (rule, target) =>
-      store.isAlertActive(rule, target),
-    )) {
+    const now = this.deps.nowSeconds();
+    const rules = store.listRules();
+    const known = new Set(rules.map(ruleKey));
+    for (const key of this.pendingSince.keys()) if (!known.has(key)) this.pendingSince.delete(key);
+    for (const decision of evaluateRules(rules, subjects, (rule) => this.ruleState(rule), now)) {
+      const key = ruleKey(decision.rule);
+      if (decision.state.pendingSince === null) this.pendingSince.delete(key);
+      else this.pendingSince.set(key, decision.state.pendingSince);
+      if (!decision.transition) continue;
       const alert: AlertMessage = {
         type: 'alert',
         version: MESSAGE_VERSION,
         alertId: randomUUID(),
-        state: decision.state,
+        state: decision.transition,
         ruleId: decision.rule.id,
         scope: decision.rule.scope,
         target: decision.rule.target,
         count: decision.subject.count,
         capacity: decision.subject.capacity,
         raiseAt: decision.thresholds.raiseAt,
-        clearBelow: decision.thresholds.clearBelow,
-        at: this.deps.nowSeconds(),
+        clearBelow: decision.thresholds.clearAt,
+        ...(decision.rule.direction === 'below' ? { direction: 'below' as const } : {}),
+        at: now,
       };
       store.recordAlert(alert);
       if (alert.state === 'raised') this.deps.metrics.alertsRaised.inc();
@@ -209,3 +240,5 @@ export class EngageEngine {
     }
   }
 }
+
+const ruleKey = (rule: AlertRule) => `${rule.id}\u0000${rule.target}`;

@@ -1,12 +1,14 @@
 /** The live events engage pushes to dashboards (Server-Sent Events) and that its modules exchange. */
 import type { AlertMessage } from '../core/messages.js';
+import type { RuleView } from './engine.js';
 import type { DeviceView, SiteOccupancy } from './occupancy.js';
 
 export type LiveEvent =
   | { type: 'device'; data: DeviceView }
   | { type: 'site'; data: SiteOccupancy }
   | { type: 'site-removed'; data: { site: string } }
-  | { type: 'alert'; data: AlertMessage };
+  | { type: 'alert'; data: AlertMessage }
+  | { type: 'rules'; data: RuleView[] };
 
 export type LiveListener = (event: LiveEvent) => void;
 

@@ -3,7 +3,7 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
-import { createHttpServer, type HttpServer, listen } from '../core/http.js';
+import { createHttpServer, type HttpServer, isLoopbackHost, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { nowSeconds as systemNowSeconds } from '../core/messages.js';
 import { createMetricsRegistry } from '../core/metrics.js';
@@ -15,6 +15,7 @@ import { EngageEngine } from './engine.js';
 import { LiveEvents } from './events.js';
 import { HomeAssistantDiscovery } from './home-assistant.js';
 import { createEngageMetrics } from './metrics.js';
+import { PhotoOutcomes } from './photo-outcomes.js';
 import { registerEventStream } from './sse.js';
 import { EngageStore } from './store.js';
 import { subscribeToPipeline } from './subscriptions.js';
@@ -51,6 +52,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   const metrics = createEngageMetrics(registry);
   const store = new EngageStore(config.dbPath);
   const events = new LiveEvents();
+  const outcomes = new PhotoOutcomes();
 
   const mqtt = MqttConnection.start({ config: config.mqtt, service: 'engage', instanceId: config.instanceId, logger });
   const { topics } = mqtt;
@@ -92,6 +94,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     logger,
     instanceId: config.instanceId,
     now,
+    outcomes,
   });
   // Healthy only once subscribed: results published before that would never reach the history.
   let isSubscribed = false;
@@ -100,7 +103,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   });
 
   const writes = config.openWrites ? 'open' : config.token ? 'token' : 'disabled';
-  if (config.openWrites) {
+  if (config.openWrites && !isLoopbackHost(config.host)) {
     logger.warn('OPEN WRITES: anyone who can reach this server can change devices, rules and upload photos');
   }
   const app = createHttpServer({
@@ -128,6 +131,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       upload: deps.ingestPhoto
         ? inProcessUploader(deps.ingestPhoto)
         : restUploader(config.ingestUrl, config.ingestToken),
+      outcomes,
       nowSeconds: now,
       staleAfterMs: config.staleAfterMs,
       writes,
@@ -169,6 +173,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     async stop() {
       clearInterval(tick);
       clearInterval(pruneTimer);
+      outcomes.close();
       await app.close();
       await mqtt.close();
       await engine.settled();

@@ -1,6 +1,6 @@
 /**
  * `GET /api/events`: Server-Sent Events for the dashboard. A `snapshot` first (devices, sites,
- * recent alerts), then every live event as it happens, and a comment line as heartbeat so that
+ * recent alerts, alert rules), then every live event as it happens, and a comment line as heartbeat so that
  * proxies keep the stream open.
  */
 import type { ServerResponse } from 'node:http';
@@ -37,6 +37,7 @@ export function registerEventStream(
       devices,
       sites: deps.engine.sites(devices),
       alerts: deps.store.recentAlerts(20),
+      rules: deps.engine.rules(),
     });
     const unsubscribe = deps.events.subscribe((event) => write(stream, event.type, event.data));
     const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AlertMessage, ResultMessage } from '../core/messages.js';
-import { type AlertRule, alertRuleBodySchema } from './alerts.js';
+import { type AlertRule, type AlertRuleInput, alertRuleBodySchema } from './alerts.js';
 import { migrate } from './migrations.js';
 import type { DeviceRecord } from './occupancy.js';
 import { type CountSample, type SeriesPoint, siteStepSeries } from './series.js';
@@ -206,8 +206,9 @@ export class EngageStore {
     return rows.map((row) => ({ id: row.id, ...alertRuleBodySchema.parse(JSON.parse(row.body)) }));
   }
 
-  putRule(rule: AlertRule, now: number): void {
-    const { id, ...body } = rule;
+  putRule(rule: AlertRuleInput, now: number): void {
+    const { id, ...fields } = rule;
+    const body = alertRuleBodySchema.parse(fields);
     this.db
       .prepare(
         `INSERT INTO alert_rules (id, body, updated_at) VALUES (?, ?, ?)

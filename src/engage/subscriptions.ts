@@ -7,15 +7,18 @@ import {
   type AvailabilityState,
   availabilityStates,
   type DeadLetterMessage,
+  deadLetterMessageSchema,
   MESSAGE_VERSION,
   parseJsonMessage,
   payloadExcerpt,
   resultMessageSchema,
+  supersededMessageSchema,
 } from '../core/messages.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import { wildcardLevel } from '../core/topics.js';
 import type { EngageEngine } from './engine.js';
 import type { EngageMetrics } from './metrics.js';
+import { outcomeOfDeadLetter, outcomeOfResult, outcomeOfSuperseded, type PhotoOutcomes } from './photo-outcomes.js';
 import type { EngageStore } from './store.js';
 
 export interface PipelineInputs {
@@ -26,6 +29,8 @@ export interface PipelineInputs {
   logger: Logger;
   instanceId: string;
   now: () => number;
+  /** Uploads waiting for their photo's outcome. */
+  outcomes: PhotoOutcomes;
 }
 
 export function availabilityOf(payload: Buffer): AvailabilityState | undefined {
@@ -35,7 +40,7 @@ export function availabilityOf(payload: Buffer): AvailabilityState | undefined {
 
 /** Registers the handlers; `subscribed` resolves after the first successful subscription. */
 export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promise<void> } {
-  const { mqtt, store, engine, metrics, logger, instanceId, now } = inputs;
+  const { mqtt, store, engine, metrics, logger, instanceId, now, outcomes } = inputs;
   const { topics } = mqtt;
   const deadLetter = (topic: string, payload: Buffer, reason: 'invalid-json' | 'invalid-schema', detail: string) => {
     metrics.invalidMessages.inc();
@@ -59,6 +64,7 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
   mqtt.onMessage(topics.results, (topic, payload) => {
     const parsed = parseJsonMessage(resultMessageSchema, payload);
     if (!parsed.ok) return deadLetter(topic, payload, parsed.reason, parsed.detail);
+    outcomes.settle(parsed.value.filePath, outcomeOfResult(parsed.value));
     try {
       if (store.recordResult(parsed.value, now()) === 'duplicate') {
         metrics.duplicatesIgnored.inc();
@@ -70,6 +76,16 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
     }
     metrics.resultsStored.inc();
     void engine.refresh();
+  });
+
+  // The other two outcomes matter only to uploads waiting for them; anything unusable is ignored here.
+  mqtt.onMessage(topics.superseded, (_topic, payload) => {
+    const parsed = parseJsonMessage(supersededMessageSchema, payload);
+    if (parsed.ok) outcomes.settle(parsed.value.filePath, outcomeOfSuperseded(parsed.value));
+  });
+  mqtt.onMessage(topics.deadLetter, (_topic, payload) => {
+    const parsed = parseJsonMessage(deadLetterMessageSchema, payload);
+    if (parsed.ok && parsed.value.filePath) outcomes.settle(parsed.value.filePath, outcomeOfDeadLetter(parsed.value));
   });
 
   mqtt.onMessage(topics.availabilityWildcard, (topic, payload) => {
@@ -89,7 +105,13 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
   });
   mqtt.client.on('connect', () => {
     mqtt
-      .subscribe([topics.results, topics.availabilityWildcard, topics.deviceAvailabilityWildcard])
+      .subscribe([
+        topics.results,
+        topics.superseded,
+        topics.deadLetter,
+        topics.availabilityWildcard,
+        topics.deviceAvailabilityWildcard,
+      ])
       .then(() => {
         markSubscribed();
         return engine.republish();

@@ -1,34 +1,27 @@
 /**
  * Photo uploads from the dashboard go to ingestion: in `up`, an in-process function; otherwise the
- * ingest REST API (`POST {ingest}/v1/devices/{id}/images`), whose status and JSON body are passed through.
+ * ingest REST API (`POST {ingest}/v1/devices/{id}/images`). Either way the answer is the published
+ * metadata, or an HttpError carrying ingestion's own status and reason (a bad photo stays a 4xx).
  */
-import { HttpError } from '../core/http.js';
-import type { PhotoMetadata } from '../core/messages.js';
+import { errorBodySchema, HttpError } from '../core/http.js';
+import { type PhotoMetadata, photoMetadataSchema } from '../core/messages.js';
 
-/** The in-process ingestion entry point (PhotoIngestor.ingest in `up`). */
-export type IngestPhoto = (deviceId: string, jpeg: Buffer) => Promise<PhotoMetadata>;
+/**
+ * The in-process ingestion entry point (PhotoIngestor.ingest in `up`). It rejects with an HttpError
+ * for a refused photo (`up` maps ingestion's typed errors with the ingest API's own mapping).
+ */
+export type IngestPhoto = (deviceId: string, photo: Buffer) => Promise<PhotoMetadata>;
 
-export interface UploadOutcome {
-  status: number;
-  body: unknown;
-}
-
-export type PhotoUploader = (deviceId: string, jpeg: Buffer) => Promise<UploadOutcome>;
+/** Sends a photo to ingestion; resolves with its published metadata, rejects with an HttpError. */
+export type PhotoUploader = (deviceId: string, photo: Buffer) => Promise<PhotoMetadata>;
 
 export function inProcessUploader(ingest: IngestPhoto): PhotoUploader {
-  return async (deviceId, jpeg) => {
+  return async (deviceId, photo) => {
     try {
-      return { status: 201, body: await ingest(deviceId, jpeg) };
+      return await ingest(deviceId, photo);
     } catch (error) {
-      // Ingestion signals bad photos with an HttpError-like status and code; pass those through.
-      const { statusCode, code, message } = error as { statusCode?: unknown; code?: unknown; message?: unknown };
-      if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 600) {
-        return {
-          status: statusCode,
-          body: { error: typeof code === 'string' ? code : 'ingest-error', message: String(message) },
-        };
-      }
-      throw new HttpError(503, 'ingest-failed', `ingestion failed: ${String(message)}`);
+      if (error instanceof HttpError) throw error;
+      throw new HttpError(503, 'ingest-failed', `ingestion failed: ${(error as Error).message}`);
     }
   };
 }
@@ -39,14 +32,14 @@ export function restUploader(ingestUrl: string, ingestToken?: string, timeoutMs 
     'content-type': 'image/jpeg',
     ...(ingestToken !== undefined ? { authorization: `Bearer ${ingestToken}` } : {}),
   };
-  return async (deviceId, jpeg) => {
+  return async (deviceId, photo) => {
     const url = `${ingestUrl.replace(/\/$/, '')}/v1/devices/${encodeURIComponent(deviceId)}/images`;
     let response: Response;
     try {
       response = await fetch(url, {
         method: 'POST',
         headers,
-        body: new Uint8Array(jpeg),
+        body: new Uint8Array(photo),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
@@ -57,14 +50,34 @@ export function restUploader(ingestUrl: string, ingestToken?: string, timeoutMs 
       );
     }
     const text = await response.text();
+    let body: unknown;
     try {
-      return { status: response.status, body: JSON.parse(text) as unknown };
+      body = JSON.parse(text);
     } catch {
+      body = undefined;
+    }
+    const expected = response.ok ? photoMetadataSchema.safeParse(body) : errorBodySchema.safeParse(body);
+    if (!expected.success) {
       throw new HttpError(
         502,
         'ingest-bad-response',
-        `the ingestion service answered ${response.status} without JSON: ${text.slice(0, 200)}`,
+        `the ingestion service answered ${response.status} with an unexpected body: ${text.slice(0, 200)}`,
       );
     }
+    if ('error' in expected.data) throw new HttpError(response.status, expected.data.error, expected.data.message);
+    return expected.data;
   };
+}
+
+/** "10 MB", "1.5 MB", "800 kB": sizes as people read them. Pure. */
+export function sizeText(bytes: number): string {
+  if (bytes >= 1_000_000) return `${Math.round(bytes / 100_000) / 10} MB`;
+  if (bytes >= 1000) return `${Math.round(bytes / 1000)} kB`;
+  return `${bytes} bytes`;
+}
+
+/** The 413 answer for a photo over the limit, naming both sizes when the size is known. Pure. */
+export function photoTooLarge(maxBytes: number, bytes?: number): HttpError {
+  const size = bytes !== undefined && Number.isFinite(bytes) ? `the photo is ${sizeText(bytes)}; ` : '';
+  return new HttpError(413, 'image-too-large', `${size}the limit is ${sizeText(maxBytes)} per photo`);
 }

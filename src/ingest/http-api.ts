@@ -15,7 +15,7 @@ import {
   StorageUnavailableIngestError,
 } from './photo-ingestor.js';
 
-export const JPEG_CONTENT_TYPES = ['image/jpeg', 'application/octet-stream'];
+export const JPEG_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
 
 /** Seconds a client should wait before retrying after a 503. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -37,6 +37,8 @@ export function httpErrorFor(error: IngestError): HttpError {
         return new HttpError(413, 'image-too-large', error.message);
       case 'too-many-pixels':
         return new HttpError(422, 'too-many-pixels', error.message);
+      case 'unsupported-format':
+        return new HttpError(415, 'unsupported-format', error.message);
       case 'empty':
         return new HttpError(400, 'empty-body', error.message);
       default:
@@ -50,7 +52,7 @@ export function httpErrorFor(error: IngestError): HttpError {
   return new HttpError(503, 'broker-unavailable', error.message, retry);
 }
 
-function isIngestError(error: unknown): error is IngestError {
+export function isIngestError(error: unknown): error is IngestError {
   return (
     error instanceof InvalidDeviceIdError ||
     error instanceof InvalidTimestampError ||

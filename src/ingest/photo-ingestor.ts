@@ -4,7 +4,7 @@
  * published is deleted again, so nothing is left in the bucket that no instance will ever count.
  */
 import { deviceIdProblem, filePathOf, IMAGE_BUCKET, isUuidV4, newImageKey } from '../core/ids.js';
-import { type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
+import { asJpeg, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { nowSeconds, type PhotoMetadata, unixSecondsSchema } from '../core/messages.js';
 import { Counter, Histogram, type Registry } from '../core/metrics.js';
@@ -135,10 +135,10 @@ export class PhotoIngestor {
   }
 
   /**
-   * Stores the photo and then announces it. Resolves with the published metadata; rejects with
+   * Stores the photo (a JPEG; PNG and WebP are converted) and then announces it. Resolves with the published metadata; rejects with
    * one of the typed errors above, leaving nothing half-done behind.
    */
-  async ingest(deviceId: string, jpeg: Buffer, creationTimestamp?: number): Promise<PhotoMetadata> {
+  async ingest(deviceId: string, photo: Buffer, creationTimestamp?: number): Promise<PhotoMetadata> {
     const { store, mqtt, logger, limits, allowAnyDeviceId } = this.options;
     const deviceProblem = deviceIdRejection(deviceId, allowAnyDeviceId);
     if (deviceProblem) {
@@ -153,7 +153,10 @@ export class PhotoIngestor {
         `creationTimestamp ${timestamp} is invalid: ${timestampCheck.error.issues[0]?.message ?? 'not unix seconds'}`,
       );
     }
+    let jpeg: Buffer;
     try {
+      // PNG and WebP are stored as JPEG: everything downstream reads JPEG only.
+      jpeg = await asJpeg(photo, limits);
       await inspectJpeg(jpeg, limits);
     } catch (error) {
       if (error instanceof ImageRejectedError) this.rejected.inc({ reason: error.problem });

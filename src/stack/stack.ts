@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
-import { createHttpServer, HttpError, listen, urlHost } from '../core/http.js';
+import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '../core/http.js';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -21,12 +21,14 @@ import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '.
 import { PACKAGE_VERSION as version } from '../core/version.js';
 import { engageConfig } from '../engage/config.js';
 import { startEngageService } from '../engage/service.js';
+import type { EngageStore } from '../engage/store.js';
 import { type AnalyticsSpec, createCounterFor } from '../inference/counter-spec.js';
 import {
   defaultInferenceConfig,
   type InferenceInstance,
   startInferenceInstance,
 } from '../inference/inference-service.js';
+import { httpErrorFor, isIngestError } from '../ingest/http-api.js';
 import { type RunningIngestService, startIngestService } from '../ingest/service.js';
 import { startSimulator } from '../ingest/simulator.js';
 
@@ -100,8 +102,6 @@ export class StackStartError extends Error {
   override name = 'StackStartError';
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
 /** A name usable in instance IDs (letters, digits, _ and -). */
 export function instanceName(name: string): string {
   const cleaned = name
@@ -125,6 +125,17 @@ export function demoDeviceIds(count: number): string[] {
     const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
   });
+}
+
+/** The site the demo cameras are put in, so that the first screen shows a site tile too. */
+export const DEMO_SITE = 'demo';
+
+/** "Demo camera 1…N" in the demo site, unless the user has named a camera already. */
+export function nameDemoCameras(store: EngageStore, deviceIds: string[], now: number): void {
+  for (const [index, id] of deviceIds.entries()) {
+    if (store.getDevice(id)?.name) continue;
+    store.upsertDevice(id, { name: `Demo camera ${index + 1}`, site: DEMO_SITE }, now);
+  }
 }
 
 /** Enough queue for every instance's whole batch, so instances do not see CounterBusy in normal use. */
@@ -171,7 +182,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   if (config.mqtt.url === undefined && config.mqtt.protocolVersion === 5) {
     throw new ConfigError('the embedded broker speaks MQTT 3.1.1 only: use --mqtt-protocol 4 or --mqtt-url');
   }
-  if (!LOOPBACK.test(config.host) && config.engageToken === undefined) {
+  if (!isLoopbackHost(config.host) && config.engageToken === undefined) {
     logger.warn(
       { host: config.host },
       'the dashboard is reachable from the network and accepts changes without a token: set PEOPLE_COUNTER_ENGAGE_TOKEN',
@@ -244,9 +255,14 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       {
         logger: child('engage'),
         metrics: engageMetrics,
-        ingestPhoto: (deviceId, jpeg) => {
-          if (!ingest) return Promise.reject(new HttpError(503, 'starting', 'ingestion is still starting'));
-          return ingest.ingestor.ingest(deviceId, jpeg);
+        ingestPhoto: async (deviceId, photo) => {
+          if (!ingest) throw new HttpError(503, 'starting', 'ingestion is still starting');
+          try {
+            return await ingest.ingestor.ingest(deviceId, photo);
+          } catch (error) {
+            // The same answers as the ingest REST API: a bad photo is a 4xx with its reason.
+            throw isIngestError(error) ? httpErrorFor(error) : error;
+          }
         },
       },
     ),
@@ -348,6 +364,8 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     );
     parts.push({ name: 'demo', stop: async () => void (await simulator.stop()) });
     demoDevices = simulator.deviceIds;
+    nameDemoCameras(engage.store, demoDevices, Date.now() / 1000);
+    await engage.engine.refresh();
   }
 
   // 8. One Prometheus target for the whole stack.

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_IMAGE_LIMITS, ImageRejectedError, inspectJpeg, looksLikeJpeg } from '../../src/core/image.js';
-import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
+import sharp from 'sharp';
+import {
+  asJpeg,
+  DEFAULT_IMAGE_LIMITS,
+  ImageRejectedError,
+  inspectJpeg,
+  looksLikeJpeg,
+  photoFormat,
+} from '../../src/core/image.js';
+import { heicHeader, hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
 
 async function problemOf(buffer: Buffer, limits = DEFAULT_IMAGE_LIMITS): Promise<string> {
   try {
@@ -37,5 +45,34 @@ describe('inspectJpeg', () => {
   test('looksLikeJpeg checks the signature only', () => {
     assert.ok(looksLikeJpeg(Buffer.from([0xff, 0xd8, 0xff])));
     assert.equal(looksLikeJpeg(Buffer.from([0xff, 0xd8])), false);
+  });
+});
+
+describe('asJpeg', () => {
+  const picture = () =>
+    sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 0, g: 90, b: 200, alpha: 0.5 } } });
+
+  test('keeps a JPEG, converts PNG and WebP to a JPEG of the same size', async () => {
+    const jpeg = await solidJpeg(40, 30);
+    assert.equal(await asJpeg(jpeg), jpeg);
+    for (const source of [await picture().png().toBuffer(), await picture().webp().toBuffer()]) {
+      const converted = await asJpeg(source);
+      assert.equal(photoFormat(converted), 'jpeg');
+      assert.deepEqual(await inspectJpeg(converted), { width: 40, height: 30 });
+    }
+  });
+
+  test('refuses HEIC as unsupported and anything else naming the accepted formats', async () => {
+    const problem = async (buffer: Buffer) =>
+      asJpeg(buffer).then(
+        () => 'accepted',
+        (error: unknown) => (error instanceof ImageRejectedError ? `${error.problem}: ${error.message}` : 'other'),
+      );
+    assert.match(await problem(heicHeader()), /^unsupported-format: HEIC\/HEIF photos are not supported/);
+    assert.match(await problem(Buffer.from('just some text')), /^not-jpeg: .*JPEG, PNG or WebP/);
+    const png = await picture().png().toBuffer();
+    assert.match(await problem(truncated(png, 0.6)), /^(truncated|undecodable): PNG cannot be converted/);
+    assert.match(await problem(png), /^accepted/);
+    assert.match(await problem(Buffer.concat([png, Buffer.alloc(100)])), /^accepted/);
   });
 });

@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { RunningBroker } from '../../src/broker/broker.js';
+import { HttpError } from '../../src/core/http.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
 import type { EngageService } from '../../src/engage/service.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
+import { MessageRecorder } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/net.js';
 import { result, startEngage } from './fixtures.js';
 
@@ -162,10 +164,14 @@ describe('with a token configured', () => {
       id: 'lobby-full',
       scope: 'site',
       target: 'lobby',
+      direction: 'above',
       raiseAtPercent: 50,
       clearBelowPercent: 90,
+      holdSeconds: 0,
+      active: true,
+      pendingSince: null,
     });
-    // 9 people of 12 is 75 % ≥ 50 %: raised at once.
+    // 9 people of 12 is 75 % ≥ 50 %: raised at once (no hold time).
     const alerts = (await engage.http.inject({ url: '/api/alerts' })).json();
     assert.equal(alerts[0].state, 'raised');
     assert.equal(alerts[0].count, 9);
@@ -229,18 +235,24 @@ describe('access policies', () => {
 describe('photo uploads', () => {
   const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
 
-  test('go to an in-process ingest function', async () => {
+  test('go to an in-process ingest function and answer with the count once the photo is counted', async () => {
     const received: Array<[string, Buffer]> = [];
+    const filePath = 'people-counter-images/image0b7a1c9e-8f7d-4c2b-9a51-6f0e2d3c4b5a.jpg';
+    let publisher: MessageRecorder | undefined;
     const ingestPhoto = async (deviceId: string, photo: Buffer): Promise<PhotoMetadata> => {
       received.push([deviceId, photo]);
-      return {
-        type: 'data',
-        deviceID: deviceId,
-        filePath: 'people-counter-images/image0b7a1c9e-8f7d-4c2b-9a51-6f0e2d3c4b5a.jpg',
-        creationTimestamp: 1_800_000_000,
+      // Inference's part: the photo's result arrives on MQTT while the upload waits.
+      const counted = {
+        ...result(deviceId, 2, 1_800_000_000),
+        filePath,
+        latencyMs: 1400,
+        detections: [{ box: [1, 2, 30, 40] as [number, number, number, number], score: 0.9 }],
       };
+      await publisher?.client.publishAsync('people-counter/results', JSON.stringify(counted), { qos: 1 });
+      return { type: 'data', deviceID: deviceId, filePath, creationTimestamp: 1_800_000_000 };
     };
     const engage = await startEngage(broker, { openWrites: true }, { ingestPhoto });
+    publisher = await MessageRecorder.start(broker.url, ['people-counter/results']);
     try {
       const response = await engage.http.inject({
         method: 'POST',
@@ -250,7 +262,22 @@ describe('photo uploads', () => {
       });
       assert.equal(response.statusCode, 201);
       assert.equal(response.json().deviceID, 'cam-7');
+      assert.deepEqual(response.json().outcome, {
+        status: 'counted',
+        count: 2,
+        detections: [{ box: [1, 2, 30, 40], score: 0.9 }],
+        latencyMs: 1400,
+        model: 'test-model',
+      });
       assert.deepEqual(received, [['cam-7', jpeg]]);
+      const noWait = await engage.http.inject({
+        method: 'POST',
+        url: '/api/devices/cam-8/images?wait=0',
+        payload: jpeg,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      assert.equal(noWait.statusCode, 201);
+      assert.equal(noWait.json().outcome.status, 'counted', 'an outcome that came first is remembered');
       const wrongType = await engage.http.inject({
         method: 'POST',
         url: '/api/devices/cam-7/images',
@@ -258,6 +285,37 @@ describe('photo uploads', () => {
         headers: { 'content-type': 'text/plain' },
       });
       assert.equal(wrongType.statusCode, 415);
+    } finally {
+      await publisher?.stop();
+      await engage.stop();
+    }
+  });
+
+  test('a refused photo keeps its 4xx and reason; an oversized one names the limit', async () => {
+    const ingestPhoto = async (): Promise<PhotoMetadata> => {
+      throw new HttpError(415, 'unsupported-format', 'HEIC/HEIF photos are not supported; send JPEG, PNG or WebP');
+    };
+    const engage = await startEngage(broker, { openWrites: true, maxUploadBytes: 1000 }, { ingestPhoto });
+    try {
+      const heic = await engage.http.inject({
+        method: 'POST',
+        url: '/api/devices/cam-7/images',
+        payload: jpeg,
+        headers: { 'content-type': 'image/heic' },
+      });
+      assert.equal(heic.statusCode, 415);
+      assert.equal(heic.json().error, 'unsupported-format');
+      const big = await engage.http.inject({
+        method: 'POST',
+        url: '/api/devices/cam-7/images',
+        payload: Buffer.alloc(1_500_000),
+        headers: { 'content-type': 'image/jpeg' },
+      });
+      assert.equal(big.statusCode, 413);
+      assert.deepEqual(big.json(), {
+        error: 'image-too-large',
+        message: 'the photo is 1.5 MB; the limit is 1 kB per photo',
+      });
     } finally {
       await engage.stop();
     }
@@ -294,7 +352,7 @@ describe('photo uploads', () => {
     try {
       const response = await engage.http.inject({
         method: 'POST',
-        url: '/api/devices/cam-7/images',
+        url: '/api/devices/cam-7/images?wait=0',
         payload: jpeg,
         headers: { 'content-type': 'image/jpeg', ...auth },
       });

@@ -36,3 +36,8 @@ export async function hugeHeaderJpeg(width = 20_000, height = 20_000): Promise<B
   }
   throw new Error('no SOF marker found');
 }
+
+/** The first bytes of an iPhone HEIC file: an ISO-BMFF ftyp box with brand "heic". */
+export function heicHeader(): Buffer {
+  return Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1')]);
+}
