@@ -10,7 +10,7 @@ import { type AlertRule, alertRuleBodySchema, ruleIdSchema } from './alerts.js';
 import type { EngageEngine } from './engine.js';
 import { siteNameSchema } from './occupancy.js';
 import { type PhotoOutcomes, photoOutcomeSchema } from './photo-outcomes.js';
-import { seriesCsv } from './series.js';
+import { csvFileName, seriesCsv } from './series.js';
 import type { EngageStore, Series } from './store.js';
 import { bucketNames, RangeError400, type ResolvedRange, resolveRange, type TimeQuery } from './time-range.js';
 import { type PhotoUploader, photoTooLarge } from './upload.js';
@@ -70,6 +70,7 @@ const seriesSchema = z.object({
   to: z.number(),
   bucket: z.enum(bucketNames),
   truncated: z.boolean().describe(`raw series stop after a fixed number of points`),
+  firstAt: nullableNumber.describe('time of the first count of this device or site ever (unix seconds)'),
   points: z.array(z.object({ t: z.number(), avg: z.number(), min: z.number(), max: z.number(), n: z.number() })),
 });
 
@@ -93,6 +94,9 @@ const alertRuleSchema = alertRuleBodySchema.and(
 const deviceParams = z.object({ id: deviceIdSchema });
 const siteParams = z.object({ site: siteNameSchema });
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
+
+/** A download named `fileName` (already ASCII-safe). */
+const attachment = (fileName: string) => `attachment; filename="${fileName}"`;
 
 function rangeOf(query: TimeQuery, now: number): ResolvedRange {
   try {
@@ -196,12 +200,12 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     '/api/devices/:id/counts.csv',
     { schema: { description: 'The same history as CSV.', params: deviceParams, querystring: timeQuerySchema } },
     async (request, reply) => {
-      requireDevice(request.params.id);
+      const device = requireDevice(request.params.id);
       const range = rangeOf(request.query, context.nowSeconds());
       const { points } = store.deviceSeries(request.params.id, range);
       return reply
         .type('text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="${request.params.id}-counts.csv"`)
+        .header('content-disposition', attachment(csvFileName(device.name ?? device.id, range.from, range.to)))
         .send(seriesCsv('device', request.params.id, points));
     },
   );
@@ -229,7 +233,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     {
       schema: {
         description:
-          "A site's occupancy history. raw: after each counted photo, the sum of each device's latest count; buckets: sums of the devices' per-bucket avg/min/max.",
+          "A site's occupancy history from its totals (after each counted photo, the sum of each device's latest count): raw, or their avg/min/max per bucket.",
         params: siteParams,
         querystring: timeQuerySchema,
         response: { 200: seriesSchema.extend({ site: z.string() }), ...errors },
@@ -251,7 +255,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
       const { points } = store.siteSeries(request.params.site, range);
       return reply
         .type('text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="${request.params.site}-counts.csv"`)
+        .header('content-disposition', attachment(csvFileName(request.params.site, range.from, range.to)))
         .send(seriesCsv('site', request.params.site, points));
     },
   );

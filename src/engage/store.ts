@@ -9,7 +9,7 @@ import type { AlertMessage, ResultMessage } from '../core/messages.js';
 import { type AlertRule, type AlertRuleInput, alertRuleBodySchema } from './alerts.js';
 import { migrate } from './migrations.js';
 import type { DeviceRecord } from './occupancy.js';
-import { type CountSample, type SeriesPoint, siteStepSeries } from './series.js';
+import { bucketTotals, type CountSample, type SeriesPoint, siteStepSeries, siteTotals } from './series.js';
 import { BUCKET_SECONDS, type ResolvedRange } from './time-range.js';
 
 /** Most raw points one query returns; the answer says when it was cut. */
@@ -24,6 +24,8 @@ export interface DevicePatch {
 export interface Series {
   points: SeriesPoint[];
   truncated: boolean;
+  /** The subject's first count ever (unix seconds), null without any: lets the page pick a range that holds the data. */
+  firstAt: number | null;
 }
 
 interface DeviceRow {
@@ -133,6 +135,11 @@ export class EngageStore {
   }
 
   deviceSeries(deviceId: string, range: ResolvedRange): Series {
+    const { first } = this.db
+      .prepare('SELECT MIN(photo_at) AS first FROM counts WHERE device_id = ?')
+      .get(deviceId) as {
+      first: number | null;
+    };
     if (range.bucket === 'raw') {
       const rows = this.db
         .prepare(
@@ -140,7 +147,10 @@ export class EngageStore {
            ORDER BY photo_at LIMIT ?`,
         )
         .all(deviceId, range.from, range.to, MAX_RAW_POINTS + 1) as Array<{ t: number; count: number }>;
-      return limitRaw(rows.map((row) => ({ t: row.t, avg: row.count, min: row.count, max: row.count, n: 1 })));
+      return limitRaw(
+        rows.map((row) => ({ t: row.t, avg: row.count, min: row.count, max: row.count, n: 1 })),
+        first,
+      );
     }
     const size = BUCKET_SECONDS[range.bucket];
     const points = this.db
@@ -150,45 +160,41 @@ export class EngageStore {
          FROM counts WHERE device_id = @deviceId AND photo_at >= @from AND photo_at < @to GROUP BY 1 ORDER BY 1`,
       )
       .all({ size, deviceId, from: range.from, to: range.to }) as SeriesPoint[];
-    return { points, truncated: false };
+    return { points, truncated: false, firstAt: first };
   }
 
   /**
-   * A site's history. Raw: after each counted photo, the sum of every device's latest count.
-   * Bucketed: per bucket, the sum over the site's devices of each device's avg/min/max in it.
+   * A site's history from its totals: after each counted photo of any of its devices, the sum of
+   * every device's latest count. Raw: those totals; bucketed: their avg/min/max per bucket.
    */
   siteSeries(site: string, range: ResolvedRange): Series {
-    if (range.bucket === 'raw') {
-      const before = this.db
-        .prepare(
-          `SELECT c.device_id AS deviceId, c.photo_at AS t, c.count AS count FROM devices d
-           JOIN counts c ON c.result_id = (SELECT result_id FROM counts WHERE device_id = d.id AND photo_at < ?
-             ORDER BY photo_at DESC LIMIT 1)
-           WHERE d.site = ?`,
-        )
-        .all(range.from, site) as CountSample[];
-      const samples = this.db
-        .prepare(
-          `SELECT c.device_id AS deviceId, c.photo_at AS t, c.count AS count FROM counts c
-           JOIN devices d ON d.id = c.device_id
-           WHERE d.site = ? AND c.photo_at >= ? AND c.photo_at < ? ORDER BY c.photo_at LIMIT ?`,
-        )
-        .all(site, range.from, range.to, MAX_RAW_POINTS + 1) as CountSample[];
-      return limitRaw(siteStepSeries(before, samples));
-    }
-    const size = BUCKET_SECONDS[range.bucket];
-    const points = this.db
+    const { first } = this.db
+      .prepare('SELECT MIN(c.photo_at) AS first FROM counts c JOIN devices d ON d.id = c.device_id WHERE d.site = ?')
+      .get(site) as { first: number | null };
+    const before = this.db
       .prepare(
-        `SELECT t, SUM(avg) AS avg, SUM(min) AS min, SUM(max) AS max, SUM(n) AS n FROM (
-           SELECT c.device_id, CAST(c.photo_at / @size AS INTEGER) * @size AS t, AVG(c.count) AS avg,
-             MIN(c.count) AS min, MAX(c.count) AS max, COUNT(*) AS n
-           FROM counts c JOIN devices d ON d.id = c.device_id
-           WHERE d.site = @site AND c.photo_at >= @from AND c.photo_at < @to
-           GROUP BY c.device_id, 2)
-         GROUP BY t ORDER BY t`,
+        `SELECT c.device_id AS deviceId, c.photo_at AS t, c.count AS count FROM devices d
+         JOIN counts c ON c.result_id = (SELECT result_id FROM counts WHERE device_id = d.id AND photo_at < ?
+           ORDER BY photo_at DESC LIMIT 1)
+         WHERE d.site = ?`,
       )
-      .all({ size, site, from: range.from, to: range.to }) as SeriesPoint[];
-    return { points, truncated: false };
+      .all(range.from, site) as CountSample[];
+    const samples = this.db.prepare(
+      `SELECT c.device_id AS deviceId, c.photo_at AS t, c.count AS count FROM counts c
+       JOIN devices d ON d.id = c.device_id
+       WHERE d.site = ? AND c.photo_at >= ? AND c.photo_at < ? ORDER BY c.photo_at, c.device_id LIMIT ?`,
+    );
+    if (range.bucket === 'raw') {
+      const rows = samples.all(site, range.from, range.to, MAX_RAW_POINTS + 1) as CountSample[];
+      return limitRaw(siteStepSeries(before, rows), first);
+    }
+    // Streamed: a long range of a busy site holds far more samples than buckets.
+    const rows = samples.iterate(site, range.from, range.to, -1) as IterableIterator<CountSample>;
+    return {
+      points: bucketTotals(siteTotals(before, rows), BUCKET_SECONDS[range.bucket]),
+      truncated: false,
+      firstAt: first,
+    };
   }
 
   /** Deletes counts of photos and alerts older than `before` (unix seconds); returns rows deleted. */
@@ -258,8 +264,8 @@ export class EngageStore {
   }
 }
 
-function limitRaw(points: SeriesPoint[]): Series {
+function limitRaw(points: SeriesPoint[], firstAt: number | null): Series {
   return points.length > MAX_RAW_POINTS
-    ? { points: points.slice(0, MAX_RAW_POINTS), truncated: true }
-    : { points, truncated: false };
+    ? { points: points.slice(0, MAX_RAW_POINTS), truncated: true, firstAt }
+    : { points, truncated: false, firstAt };
 }

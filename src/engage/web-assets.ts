@@ -1,6 +1,6 @@
 /**
- * Serves the dashboard (plain HTML/CSS/ES modules in src/engage/web, no build step) and uPlot from
- * node_modules. tsc does not copy non-TS files, so the web folder is found from the package root,
+ * Serves the dashboard (plain HTML/CSS/ES modules in src/engage/web, no build step), and uPlot and
+ * Swagger UI (`/docs`, for /openapi.json) from node_modules. tsc does not copy non-TS files, so the web folder is found from the package root,
  * which works from src/ and from dist/ alike.
  */
 import { existsSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { HttpServer } from '../core/http.js';
 
 /** The nearest folder at or above `start` that holds package.json. */
@@ -29,6 +30,8 @@ export function registerWebAssets(app: HttpServer): void {
     decorateReply: false,
     allowedPath: (path) => path === '/uPlot.esm.js' || path === '/uPlot.min.css',
   });
+  // The API's reference, served from node_modules like uPlot: no CDN.
+  app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
   app.addHook('onSend', async (request, reply) => {
     if (request.url.startsWith('/api/')) return;
     // Small files that change with each release: always revalidate. Everything is served from here.

@@ -110,7 +110,10 @@ describe('with a token configured', () => {
     });
     assert.equal(csv.statusCode, 200);
     assert.match(csv.headers['content-type'] as string, /^text\/csv/);
-    assert.match(csv.headers['content-disposition'] as string, /cam-1-counts\.csv/);
+    assert.match(
+      csv.headers['content-disposition'] as string,
+      /filename="Front-door_\d{4}-\d\d-\d\dT\d\d-\d\dZ_.*\.csv"/,
+    );
     const lines = csv.body.trim().split('\r\n');
     assert.equal(lines[0], 'time,unix_seconds,device,avg,min,max,samples');
     assert.equal(lines.length, 11);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deviceView, siteOccupancy } from '../../src/engage/occupancy.js';
-import { seriesCsv, siteStepSeries } from '../../src/engage/series.js';
+import { bucketTotals, csvFileName, seriesCsv, siteStepSeries, siteTotals } from '../../src/engage/series.js';
 import { autoBucket, parseInstant, RangeError400, resolveRange } from '../../src/engage/time-range.js';
 
 test('instants: ISO 8601 or unix seconds; milliseconds and nonsense are refused clearly', () => {
@@ -51,6 +51,30 @@ test('a site raw series is the running sum of each device latest count', () => {
       [120, 5],
     ],
   );
+});
+
+test("a site's bucket max is its real peak, not the sum of its devices' peaks", () => {
+  // Two cameras peak at 6 and 9 at different moments in the same minute; the site never held 15.
+  const samples = [
+    { deviceId: 'a', t: 0, count: 6 },
+    { deviceId: 'b', t: 10, count: 1 },
+    { deviceId: 'a', t: 20, count: 1 },
+    { deviceId: 'b', t: 30, count: 9 },
+    { deviceId: 'a', t: 70, count: 2 },
+  ];
+  assert.deepEqual(bucketTotals(siteTotals([], samples), 60), [
+    { t: 0, avg: (6 + 7 + 2 + 10) / 4, min: 2, max: 10, n: 4 },
+    { t: 60, avg: 11, min: 11, max: 11, n: 1 },
+  ]);
+});
+
+test('CSV files are named by what and when', () => {
+  const from = Date.UTC(2026, 10, 29, 10) / 1000;
+  assert.equal(
+    csvFileName('Café east / door', from, from + 3600),
+    'Cafe-east-door_2026-11-29T10-00Z_2026-11-29T11-00Z.csv',
+  );
+  assert.equal(csvFileName('★', from, from + 60), 'counts_2026-11-29T10-00Z_2026-11-29T10-01Z.csv');
 });
 
 test('CSV has a header, ISO and unix times, and quotes what needs quoting', () => {

@@ -79,7 +79,7 @@ test('buckets aggregate avg/min/max per minute and hour; raw returns each count'
   store.close();
 });
 
-test('site series: raw is the running sum from before the range; buckets sum per-device aggregates', () => {
+test('site series: raw is the running sum from before the range; buckets aggregate those site totals', () => {
   const store = new EngageStore(':memory:');
   for (const id of ['a', 'b', 'elsewhere'])
     store.upsertDevice(id, { site: id === 'elsewhere' ? 'other' : 'lobby' }, HOUR);
@@ -98,8 +98,9 @@ test('site series: raw is the running sum from before the range; buckets sum per
   const minute = store.siteSeries('lobby', { from: HOUR - 60, to: HOUR + 60, bucket: '1m' });
   assert.deepEqual(minute.points, [
     { t: HOUR - 60, avg: 3, min: 3, max: 3, n: 1 },
-    { t: HOUR, avg: 6, min: 6, max: 6, n: 2 },
+    { t: HOUR, avg: 7, min: 6, max: 8, n: 2 },
   ]);
+  assert.equal(minute.firstAt, HOUR - 30, 'the first count of the site ever');
   store.close();
 });
 
