@@ -1,33 +1,57 @@
 // The dashboard: live tiles from the event stream, the history chart, alerts, device settings and uploads.
 
-import { renderAlerts } from './alerts.js';
+import { RuleEditor, renderAlerts, renderRules } from './alerts.js';
 import { api, liveEvents, token } from './api.js';
 import { byId, h, startRelativeClock } from './dom.js';
-import { HistoryChart } from './history.js';
-import { deviceTile, placeTile, siteTile } from './tiles.js';
+import { HistoryChart, sameSubject, subjectKey } from './history.js';
+import { deviceLabel, deviceTile, placeTile, siteTile } from './tiles.js';
 import { UploadPanel } from './upload.js';
 
 const devices = new Map();
 const sites = new Map();
 let alerts = [];
+let rules = [];
 let config = { writes: 'token', protectReads: false };
 
-const history = new HistoryChart();
-const upload = new UploadPanel({ onUploaded: (id) => highlight(id) });
-const names = () => new Map([...devices.values()].map((d) => [d.id, d.name ?? d.id]));
+const names = () => new Map([...devices.values()].map((d) => [d.id, deviceLabel(d)]));
+const subjectLabel = (subject) =>
+  subject.kind === 'site' ? `Site ${subject.id}` : deviceLabel(devices.get(subject.id) ?? { id: subject.id });
+const history = new HistoryChart({ onRange: showRange, label: subjectLabel });
+let upload;
+const ruleEditor = new RuleEditor({
+  targets: (scope) =>
+    scope === 'site'
+      ? [...sites.keys()].map((name) => ({ value: name, label: name }))
+      : [...devices.values()].map((d) => ({ value: d.id, label: deviceLabel(d) })),
+});
+const rulesOf = (scope, target) => rules.filter((rule) => rule.scope === scope && rule.target === target);
 
 function renderDevice(device) {
   devices.set(device.id, device);
-  const tile = deviceTile(device, { onEdit: openEditor, onSelect: selectSubject });
-  tile.dataset.sortKey = `${device.site ?? '~'}\u0000${device.name ?? device.id}`;
+  const tile = deviceTile(device, { onEdit: openEditor, onSelect: selectSubject, rules: rulesOf('device', device.id) });
+  tile.dataset.sortKey = `${device.site ?? '~'}\u0000${deviceLabel(device)}`;
   placeTile(byId('device-tiles'), device.id, 'device', tile);
 }
 
 function renderSite(site) {
   sites.set(site.site, site);
-  const tile = siteTile(site, { onSelect: selectSubject });
+  const tile = siteTile(site, { onSelect: selectSubject, rules: rulesOf('site', site.site) });
   tile.dataset.sortKey = site.site;
   placeTile(byId('site-tiles'), site.site, 'site', tile);
+}
+
+function setRules(next) {
+  rules = next;
+  renderRules(rules, names(), {
+    onEdit: (rule) => ruleEditor.open(rule),
+    onDelete: (rule) => api(`/api/alert-rules/${encodeURIComponent(rule.id)}`, { method: 'DELETE' }).catch(showError),
+  });
+  for (const device of devices.values()) renderDevice(device);
+  for (const site of sites.values()) renderSite(site);
+}
+
+function showError(error) {
+  byId('connection').textContent = error.message;
 }
 
 function removeSite(name) {
@@ -41,32 +65,50 @@ function renderSummaries() {
   const all = [...devices.values()];
   const live = all.filter((d) => d.state === 'live').length;
   byId('devices-summary').textContent = all.length ? `${live} of ${all.length} live` : '';
-  const total = [...sites.values()].reduce((sum, s) => sum + s.count, 0);
-  byId('sites-summary').textContent = sites.size ? `${total} people across ${sites.size} site(s)` : '';
+  const known = [...sites.values()].filter((s) => s.liveDevices.length > 0);
+  const total = known.reduce((sum, s) => sum + s.count, 0);
+  byId('sites-summary').textContent = sites.size
+    ? `${total} people across ${known.length} of ${sites.size} site(s)`
+    : '';
   byId('devices-empty').hidden = all.length > 0;
   byId('sites-empty').hidden = sites.size > 0;
   renderSubjects();
-  upload.setDevices(all);
+  upload?.setDevices(all);
 }
 
+/** The history select: sites first, then cameras; each option stands for a typed subject. */
 function renderSubjects() {
   const select = byId('history-subject');
   const wanted = [
-    ...[...sites.keys()].map((name) => [`site:${name}`, `Site · ${name}`]),
-    ...[...devices.values()].map((d) => [d.id, d.name ?? d.id]),
+    ...[...sites.keys()].map((name) => ({ subject: { kind: 'site', id: name }, text: `Site · ${name}` })),
+    ...[...devices.values()].map((d) => ({ subject: { kind: 'device', id: d.id }, text: deviceLabel(d) })),
   ];
-  const current = [...select.options].map((o) => `${o.value}=${o.textContent}`).join('|');
-  if (current === wanted.map(([v, t]) => `${v}=${t}`).join('|')) return;
-  const chosen = history.subject;
-  select.replaceChildren(...wanted.map(([value, text]) => h('option', { value }, text)));
-  if (chosen && wanted.some(([value]) => value === chosen)) select.value = chosen;
-  else if (wanted.length > 0) selectSubject(wanted[0][0]);
+  const signature = (option) => `${subjectKey(option.subject)}=${option.text}`;
+  if (select.dataset.signature === wanted.map(signature).join('|')) return;
+  select.dataset.signature = wanted.map(signature).join('|');
+  select.subjects = wanted.map((option) => option.subject);
+  select.replaceChildren(...wanted.map((option, index) => h('option', { value: String(index) }, option.text)));
+  const chosen = wanted.findIndex((option) => sameSubject(option.subject, history.subject));
+  if (chosen >= 0) select.value = String(chosen);
+  else if (wanted.length > 0) selectSubject(wanted[0].subject);
 }
 
 function selectSubject(subject) {
-  byId('history-subject').value = subject;
+  const select = byId('history-subject');
+  const index = (select.subjects ?? []).findIndex((candidate) => sameSubject(candidate, subject));
+  if (index >= 0) select.value = String(index);
   history.show(subject);
   if (document.activeElement?.closest?.('.tile')) byId('history-title').scrollIntoView({ behavior: 'smooth' });
+}
+
+/** The range buttons follow the range shown (chosen, picked to fit the data, or zoomed). */
+function showRange(range) {
+  for (const button of document.querySelectorAll('[data-range]')) {
+    const pressed =
+      range.seconds !== undefined ? button.dataset.range === String(range.seconds) : button.dataset.range === 'custom';
+    button.classList.toggle('active', pressed);
+    button.setAttribute('aria-pressed', String(pressed));
+  }
 }
 
 function highlight(deviceId) {
@@ -103,16 +145,12 @@ function openEditor(device) {
 }
 
 function setupHistoryControls() {
-  const buttons = document.querySelectorAll('[data-range]');
   const custom = byId('custom-range');
-  const activate = (active) => {
-    for (const button of buttons) button.classList.toggle('active', button === active);
-  };
-  for (const button of buttons) {
+  for (const button of document.querySelectorAll('[data-range]')) {
     button.addEventListener('click', () => {
-      activate(button);
       custom.hidden = button.dataset.range !== 'custom';
-      if (button.dataset.range !== 'custom') history.show(history.subject, { seconds: Number(button.dataset.range) });
+      if (button.dataset.range === 'custom') showRange({});
+      else history.show(history.subject, { seconds: Number(button.dataset.range) });
     });
   }
   custom.addEventListener('submit', (event) => {
@@ -122,8 +160,10 @@ function setupHistoryControls() {
     if (!(from < to)) return;
     history.show(history.subject, { from, to });
   });
-  document.addEventListener('history-range', () => activate(document.querySelector('[data-range="custom"]')));
-  byId('history-subject').addEventListener('change', (event) => history.show(event.target.value));
+  byId('history-subject').addEventListener('change', (event) => {
+    const subject = event.target.subjects?.[Number(event.target.value)];
+    if (subject) history.show(subject);
+  });
 }
 
 function setupToken() {
@@ -156,8 +196,10 @@ async function start() {
     setConnection('closed');
     if (error.status === 401) byId('token-button').hidden = false;
   }
+  upload = new UploadPanel({ onUploaded: (id) => highlight(id), maxBytes: config.maxUploadBytes });
   setupToken();
   setupHistoryControls();
+  byId('rule-new').addEventListener('click', () => ruleEditor.open());
   startRelativeClock();
   liveEvents(
     {
@@ -170,12 +212,18 @@ async function start() {
         snapshot.sites.forEach(renderSite);
         alerts = snapshot.alerts;
         renderAlerts(alerts, names());
+        setRules(snapshot.rules ?? []);
         renderSummaries();
       },
       device: (device) => {
         renderDevice(device);
         renderSummaries();
-        if (history.subject === device.id || history.subject === `site:${device.site}`) history.refreshSoon();
+        const shown = history.subject;
+        if (
+          sameSubject(shown, { kind: 'device', id: device.id }) ||
+          sameSubject(shown, { kind: 'site', id: device.site })
+        )
+          history.refreshSoon();
       },
       site: (site) => {
         renderSite(site);
@@ -189,6 +237,7 @@ async function start() {
         alerts = [alert, ...alerts];
         renderAlerts(alerts, names());
       },
+      rules: setRules,
     },
     setConnection,
   );

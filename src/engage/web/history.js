@@ -1,16 +1,27 @@
 // The history chart (uPlot): a camera's or a site's counts over a chosen range.
+// A subject is typed, { kind: 'device' | 'site', id }: a device ID may look like anything.
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 import { api, withToken } from './api.js';
 import { byId } from './dom.js';
 
 const HEIGHT = 280;
+/** The preset ranges, smallest first: without a choice the chart shows the smallest that holds the data. */
+export const RANGES = [3600, 86400, 604800];
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+export const subjectKey = (subject) => (subject ? `${subject.kind}\u0000${subject.id}` : '');
+export const sameSubject = (a, b) => subjectKey(a) === subjectKey(b);
+
 export class HistoryChart {
-  constructor() {
+  /** `onRange(range)` is told the range shown, so the range buttons can follow. */
+  constructor({ onRange, label }) {
     this.container = byId('history-chart');
-    this.subject = null; // 'device-id' or 'site:name'
-    this.range = { seconds: 86400 };
+    this.subject = null;
+    /** { seconds } or { from, to }; `auto` until the user picks one. */
+    this.range = { seconds: RANGES[0] };
+    this.auto = true;
+    this.onRange = onRange;
+    this.label = label;
     this.plot = null;
     this.pending = null;
     byId('history-csv').addEventListener('click', () => {
@@ -26,20 +37,30 @@ export class HistoryChart {
 
   path() {
     if (!this.subject) return null;
-    return this.subject.startsWith('site:')
-      ? `/api/sites/${encodeURIComponent(this.subject.slice(5))}/counts`
-      : `/api/devices/${encodeURIComponent(this.subject)}/counts`;
+    const base = this.subject.kind === 'site' ? '/api/sites/' : '/api/devices/';
+    return `${base}${encodeURIComponent(this.subject.id)}/counts`;
+  }
+
+  /** The range in whole seconds: an hour is exactly 3600 s, so the server answers with raw points. */
+  bounds() {
+    const to = Math.ceil(this.range.to ?? Date.now() / 1000);
+    const from = Math.floor(this.range.from ?? to - this.range.seconds);
+    return { from, to };
   }
 
   query() {
-    const to = this.range.to ?? Date.now() / 1000;
-    const from = this.range.from ?? to - this.range.seconds;
-    return `from=${Math.floor(from)}&to=${Math.ceil(to)}`;
+    const { from, to } = this.bounds();
+    return `from=${from}&to=${to}`;
   }
 
-  show(subject, range = this.range) {
+  /** Shows `subject`; a `range` is the user's choice and stays until the next choice. */
+  show(subject, range) {
+    if (!sameSubject(subject, this.subject) && this.auto) this.range = { seconds: RANGES[0] };
     this.subject = subject;
-    this.range = range;
+    if (range) {
+      this.range = range;
+      this.auto = false;
+    }
     return this.load();
   }
 
@@ -59,16 +80,32 @@ export class HistoryChart {
     let series;
     try {
       series = await api(`${path}?${this.query()}`);
+      if (this.auto && series.firstAt !== null) {
+        const { to } = this.bounds();
+        const fitting = RANGES.find((seconds) => to - seconds <= series.firstAt) ?? RANGES[RANGES.length - 1];
+        if (fitting !== this.range.seconds) {
+          this.range = { seconds: fitting };
+          series = await api(`${path}?${this.query()}`);
+        }
+      }
     } catch (error) {
       note.textContent = `Could not load history: ${error.message}`;
       return;
     }
+    this.onRange(this.range);
     const points = series.points;
     const raw = series.bucket === 'raw';
+    const empty = byId('history-empty');
+    empty.hidden = points.length > 0;
+    empty.textContent =
+      series.firstAt === null
+        ? `${this.label(this.subject)} has no counts yet. They appear here as photos are counted.`
+        : `No counts for ${this.label(this.subject)} in this range. Choose a longer range.`;
     const data = raw
       ? [points.map((p) => p.t), points.map((p) => p.avg)]
       : [points.map((p) => p.t), points.map((p) => p.max), points.map((p) => p.avg), points.map((p) => p.min)];
     note.textContent = `${points.length} ${raw ? 'counted photos' : `buckets of ${series.bucket} (line: average, band: min–max)`}${series.truncated ? ' — truncated, choose a shorter range' : ''}`;
+    note.dataset.bucket = series.bucket;
     this.plot?.destroy();
     this.plot = new uPlot(this.options(raw), data, this.container);
   }
@@ -78,10 +115,19 @@ export class HistoryChart {
     const band = css('--accent-soft') || 'rgba(79,70,229,0.15)';
     const grid = { stroke: css('--grid') || '#e5e7eb', width: 1 };
     const axis = { stroke: css('--muted') || '#6b7280', grid, ticks: grid };
-    const to = this.range.to ?? Date.now() / 1000;
-    const from = this.range.from ?? to - this.range.seconds;
+    const { from, to } = this.bounds();
     const series = raw
-      ? [{}, { label: 'People', stroke: accent, width: 2, fill: band, paths: uPlot.paths.stepped({ align: 1 }) }]
+      ? [
+          {},
+          {
+            label: 'People',
+            stroke: accent,
+            width: 2,
+            fill: band,
+            paths: uPlot.paths.stepped({ align: 1 }),
+            points: { show: true, size: 5, fill: accent },
+          },
+        ]
       : [
           {},
           { label: 'Max', stroke: 'transparent', points: { show: false } },
@@ -108,7 +154,6 @@ export class HistoryChart {
             const start = u.posToVal(u.select.left, 'x');
             const end = u.posToVal(u.select.left + u.select.width, 'x');
             this.show(this.subject, { from: start, to: end });
-            document.dispatchEvent(new CustomEvent('history-range', { detail: { from: start, to: end } }));
           },
         ],
       },

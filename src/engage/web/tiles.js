@@ -3,9 +3,13 @@ import { ago, h } from './dom.js';
 
 const STATE_LABEL = { live: 'Live', stale: 'Stale', offline: 'Offline', 'no-data': 'No data' };
 
-function capacityBar(count, capacity) {
+export const deviceLabel = (device) => device.name ?? device.id;
+
+function capacityBar(count, capacity, label) {
   if (!capacity) return h('div', { class: 'capacity none' }, h('span', { class: 'muted small' }, 'No capacity set'));
-  const percent = Math.round(((count ?? 0) / capacity) * 100);
+  if (count === null)
+    return h('div', { class: 'capacity none' }, h('span', { class: 'muted small' }, `Capacity ${capacity}`));
+  const percent = Math.round((count / capacity) * 100);
   const level = percent >= 100 ? 'full' : percent >= 80 ? 'high' : 'ok';
   return h(
     'div',
@@ -17,8 +21,8 @@ function capacityBar(count, capacity) {
         role: 'meter',
         'aria-valuemin': 0,
         'aria-valuemax': capacity,
-        'aria-valuenow': count ?? 0,
-        'aria-label': 'occupancy',
+        'aria-valuenow': count,
+        'aria-label': `Occupancy of ${label}`,
       },
       h('span', { style: `width:${Math.min(100, percent)}%` }),
     ),
@@ -26,26 +30,51 @@ function capacityBar(count, capacity) {
   );
 }
 
+/** `count` null: unknown (nothing live to count). */
 function countLine(count, capacity, dim) {
   return h(
     'div',
     { class: `count${dim ? ' dim' : ''}` },
-    h('span', { class: 'value', dataset: { role: 'count' } }, count ?? '–'),
-    h('span', { class: 'unit' }, capacity ? ` / ${capacity} people` : ' people'),
+    h('span', { class: 'value', dataset: { role: 'count' } }, count ?? 'unknown'),
+    h('span', { class: 'unit' }, count === null ? '' : capacity ? ` / ${capacity} people` : ' people'),
   );
 }
 
-export function deviceTile(device, { onEdit, onSelect }) {
-  const title = device.name ?? device.id;
+/** The rules watching this tile's subject that are raised or about to be. */
+function alertLine(rules) {
+  const raised = rules.filter((rule) => rule.active);
+  const holding = rules.filter((rule) => !rule.active && rule.pendingSince !== null);
+  if (raised.length > 0) {
+    return h(
+      'p',
+      { class: 'alert-badge raised', dataset: { role: 'alert-state' } },
+      `Alert: ${raised.map((rule) => rule.id).join(', ')}`,
+    );
+  }
+  if (holding.length > 0) {
+    return h(
+      'p',
+      { class: 'alert-badge holding', dataset: { role: 'alert-state' } },
+      `Past the level of ${holding.map((rule) => rule.id).join(', ')}; waiting for the hold time`,
+    );
+  }
+  return null;
+}
+
+/**
+ * A camera's status line: its state pill. The one place to add what else describes how the camera
+ * is counted (e.g. its profile, or a hint when its counts may be low).
+ */
+export function statusLine(device) {
+  return h('span', { class: `pill ${device.state}` }, STATE_LABEL[device.state] ?? device.state);
+}
+
+export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
+  const title = deviceLabel(device);
   const tile = h(
     'article',
-    { class: `tile state-${device.state}`, dataset: { device: device.id, state: device.state } },
-    h(
-      'header',
-      {},
-      h('h3', { title }, title),
-      h('span', { class: `pill ${device.state}` }, STATE_LABEL[device.state] ?? device.state),
-    ),
+    { class: `tile state-${device.state}`, dataset: { device: device.id, state: device.state }, 'aria-label': title },
+    h('header', {}, h('h3', { title }, title), statusLine(device)),
     h(
       'p',
       { class: 'meta' },
@@ -53,7 +82,8 @@ export function deviceTile(device, { onEdit, onSelect }) {
       device.name ? h('span', { class: 'mono muted', title: device.id }, device.id) : null,
     ),
     countLine(device.count, device.capacity, device.state !== 'live'),
-    capacityBar(device.count, device.capacity),
+    capacityBar(device.count, device.capacity, title),
+    alertLine(rules),
     h(
       'footer',
       {},
@@ -66,8 +96,28 @@ export function deviceTile(device, { onEdit, onSelect }) {
       h(
         'span',
         { class: 'tile-actions' },
-        h('button', { type: 'button', class: 'link', onclick: () => onSelect(device.id) }, 'History'),
-        h('button', { type: 'button', class: 'link', onclick: () => onEdit(device) }, 'Edit'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'link',
+            dataset: { action: 'history' },
+            'aria-label': `History of ${title}`,
+            onclick: () => onSelect({ kind: 'device', id: device.id }),
+          },
+          'History',
+        ),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'link',
+            dataset: { action: 'edit' },
+            'aria-label': `Edit ${title}`,
+            onclick: () => onEdit(device),
+          },
+          'Edit',
+        ),
       ),
     ),
   );
@@ -75,11 +125,13 @@ export function deviceTile(device, { onEdit, onSelect }) {
   return tile;
 }
 
-export function siteTile(site, { onSelect }) {
+export function siteTile(site, { onSelect, rules = [] }) {
   const liveCount = site.liveDevices.length;
+  // With no live camera the site's occupancy is unknown, not 0.
+  const count = liveCount === 0 ? null : site.count;
   return h(
     'article',
-    { class: 'tile site', dataset: { site: site.site } },
+    { class: 'tile site', dataset: { site: site.site }, 'aria-label': `Site ${site.site}` },
     h(
       'header',
       {},
@@ -90,8 +142,9 @@ export function siteTile(site, { onSelect }) {
         `${liveCount}/${site.devices} live`,
       ),
     ),
-    countLine(site.count, site.capacity, liveCount === 0),
-    capacityBar(site.count, site.capacity),
+    countLine(count, site.capacity, liveCount === 0),
+    capacityBar(count, site.capacity, `site ${site.site}`),
+    alertLine(rules),
     h(
       'footer',
       {},
@@ -103,16 +156,31 @@ export function siteTile(site, { onSelect }) {
             'Last photo ',
             h('time', { dataset: { since: site.lastPhotoAt ?? '' } }, ago(site.lastPhotoAt)),
           ),
-      h('button', { type: 'button', class: 'link', onclick: () => onSelect(`site:${site.site}`) }, 'History'),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'link',
+          dataset: { action: 'history' },
+          'aria-label': `History of site ${site.site}`,
+          onclick: () => onSelect({ kind: 'site', id: site.site }),
+        },
+        'History',
+      ),
     ),
   );
 }
 
-/** Puts `tile` where the tile with the same key is, or appends it, keeping the grid sorted by key. */
+/**
+ * Puts `tile` where the tile with the same key is, or appends it, keeping the grid sorted by key.
+ * A live update must not take the keyboard focus away: the same button of the new tile gets it.
+ */
 export function placeTile(container, key, attribute, tile) {
   const existing = [...container.children].find((child) => child.dataset[attribute] === key);
   if (existing) {
+    const focused = existing.contains(document.activeElement) ? document.activeElement.dataset.action : undefined;
     existing.replaceWith(tile);
+    if (focused) tile.querySelector(`[data-action="${focused}"]`)?.focus();
     return;
   }
   const after = [...container.children].find((child) => child.dataset.sortKey > tile.dataset.sortKey);

@@ -1,16 +1,42 @@
-// "Try it": upload a JPEG for a camera (or a new one) through engage to ingestion.
+// "Try it": upload a photo for a camera (or a new one) and show its count, with the detected people
+// boxed on the photo still in the browser (the server deletes it once counted).
 import { api } from './api.js';
 import { byId, h } from './dom.js';
 
 const NEW_DEVICE = '__new__';
+const SVG = 'http://www.w3.org/2000/svg';
+const HEIC = /\.(heic|heif)$/i;
+
+/** "1.5 MB", "800 kB": sizes as people read them. */
+const sizeText = (bytes) =>
+  bytes >= 1_000_000 ? `${Math.round(bytes / 100_000) / 10} MB` : `${Math.round(bytes / 1000)} kB`;
+
+/** What to tell the user about an upload's answer. */
+export function outcomeText(outcome) {
+  switch (outcome.status) {
+    case 'counted': {
+      const people = outcome.count === 1 ? '1 person' : `${outcome.count} people`;
+      return `${people} · ${(outcome.latencyMs / 1000).toFixed(1)} s`;
+    }
+    case 'superseded':
+      return 'Not counted: a newer photo of this camera arrived first and was counted instead.';
+    case 'failed':
+      return `Not counted: ${outcome.detail}`;
+    default:
+      return 'Uploaded; counting takes longer than usual. The count appears on the camera’s tile.';
+  }
+}
 
 export class UploadPanel {
-  constructor({ onUploaded }) {
+  constructor({ onUploaded, maxBytes }) {
     this.select = byId('upload-device');
     this.file = byId('upload-file');
+    this.button = byId('upload-submit');
     this.status = byId('upload-status');
     this.newId = crypto.randomUUID();
     this.onUploaded = onUploaded;
+    this.maxBytes = maxBytes;
+    this.busy = false;
     this.select.addEventListener('change', () => this.showNewId());
     this.file.addEventListener('change', () => this.preview());
     const zone = byId('drop-zone');
@@ -53,33 +79,82 @@ export class UploadPanel {
 
   preview() {
     const file = this.file.files[0];
+    byId('drop-text').textContent = file ? file.name : 'Drop a photo here (JPEG, PNG or WebP) or choose a file';
+    byId('upload-boxes').replaceChildren();
+    byId('upload-result').textContent = '';
+    this.say('');
+    const figure = byId('upload-figure');
+    figure.hidden = !file || HEIC.test(file.name);
+    if (figure.hidden) return;
     const image = byId('upload-preview');
-    byId('drop-text').textContent = file ? file.name : 'Drop a JPEG here or choose a file';
-    if (!file) return;
+    if (image.src) URL.revokeObjectURL(image.src);
     image.src = URL.createObjectURL(file);
-    image.hidden = false;
   }
 
   async upload() {
+    if (this.busy) return; // a double click sends one photo
     const file = this.file.files[0];
-    if (!file) return this.say('Choose a JPEG first.', 'error');
+    if (!file) return this.say('Choose a photo first.', 'error');
+    if (HEIC.test(file.name) || /^image\/hei[cf]/.test(file.type)) {
+      return this.say('HEIC photos are not supported: send JPEG, PNG or WebP (on an iPhone, export as JPEG).', 'error');
+    }
+    if (this.maxBytes && file.size > this.maxBytes) {
+      return this.say(
+        `The photo is ${sizeText(file.size)}; the limit is ${sizeText(this.maxBytes)} per photo.`,
+        'error',
+      );
+    }
     const deviceId = this.select.value === NEW_DEVICE ? this.newId : this.select.value;
-    this.say('Uploading…');
+    this.setBusy(true);
+    byId('upload-boxes').replaceChildren();
+    byId('upload-result').textContent = '';
+    this.say('Uploading and counting…');
     try {
-      const metadata = await api(`/api/devices/${encodeURIComponent(deviceId)}/images`, {
+      const answer = await api(`/api/devices/${encodeURIComponent(deviceId)}/images`, {
         method: 'POST',
         body: file,
-        contentType: 'image/jpeg',
+        contentType: 'application/octet-stream',
       });
-      this.say(
-        `Uploaded as ${metadata.filePath ?? 'a new photo'}. The count appears on the camera's tile once it is counted.`,
-        'ok',
-      );
+      const { outcome } = answer;
+      byId('upload-result').textContent = outcomeText(outcome);
+      byId('upload-result').dataset.status = outcome.status;
+      if (outcome.status === 'counted') this.drawBoxes(outcome.detections);
+      this.say(outcome.status === 'counted' ? 'Counted. The photo has been deleted on the server.' : '', 'ok');
       if (this.select.value === NEW_DEVICE) this.newId = crypto.randomUUID();
       this.onUploaded(deviceId);
     } catch (error) {
       this.say(error.message, 'error');
+    } finally {
+      this.setBusy(false);
     }
+  }
+
+  setBusy(busy) {
+    this.busy = busy;
+    this.button.disabled = busy;
+    this.button.textContent = busy ? 'Counting…' : 'Upload and count';
+  }
+
+  /** Boxes in the photo's own pixels, drawn in an SVG whose viewBox is the photo's size. */
+  drawBoxes(detections) {
+    const image = byId('upload-preview');
+    const svg = byId('upload-boxes');
+    const draw = () => {
+      svg.setAttribute('viewBox', `0 0 ${image.naturalWidth} ${image.naturalHeight}`);
+      const stroke = Math.max(2, Math.round(image.naturalWidth / 200));
+      svg.replaceChildren(
+        ...detections.map(({ box: [x1, y1, x2, y2] }) => {
+          const rect = document.createElementNS(SVG, 'rect');
+          for (const [name, value] of Object.entries({ x: x1, y: y1, width: x2 - x1, height: y2 - y1 })) {
+            rect.setAttribute(name, String(value));
+          }
+          rect.setAttribute('stroke-width', String(stroke));
+          return rect;
+        }),
+      );
+    };
+    if (image.complete && image.naturalWidth > 0) draw();
+    else image.addEventListener('load', draw, { once: true });
   }
 
   say(text, kind = '') {
