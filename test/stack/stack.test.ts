@@ -6,13 +6,17 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { deterministicCount } from '../../src/analytics/fixed-delay-counter.js';
 import { silentLogger } from '../../src/core/log.js';
+import { EngageStore } from '../../src/engage/store.js';
 import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
 import {
+  DEMO_SITE,
   demoDeviceIds,
   inferenceInstanceIds,
   modelQueueLimit,
+  nameDemoCameras,
   STACK_DEFAULTS,
   type StackConfig,
   StackStartError,
@@ -132,18 +136,30 @@ describe('startStack', () => {
     }
   });
 
-  test('a dashboard upload goes through the ingestor and is counted', async () => {
+  test('a dashboard upload goes through the ingestor and answers with its count; a bad photo is a 4xx', async () => {
     const stack = await startStack(configFor(dataDir), { logger: silentLogger() });
     try {
       const deviceId = randomUUID();
       const jpeg = await solidJpeg(80, 60, { r: 200, g: 10, b: 10 });
-      const response = await fetch(`${stack.urls.engage}/api/devices/${deviceId}/images`, {
-        method: 'POST',
-        headers: { 'content-type': 'image/jpeg' },
-        body: new Uint8Array(jpeg),
-      });
-      assert.equal(response.status, 201, await response.text());
+      const upload = (body: Buffer, type = 'image/jpeg') =>
+        fetch(`${stack.urls.engage}/api/devices/${deviceId}/images`, {
+          method: 'POST',
+          headers: { 'content-type': type },
+          body: new Uint8Array(body),
+        });
+      const response = await upload(jpeg);
+      assert.equal(response.status, 201);
+      const answer = (await response.json()) as { outcome: { status: string; count: number } };
+      assert.equal(answer.outcome.status, 'counted');
+      assert.equal(answer.outcome.count, deterministicCount(jpeg));
       await waitForCounts(stack.urls.engage, new Map([[deviceId, deterministicCount(jpeg)]]));
+      const garbage = await upload(Buffer.from('not a photo at all'));
+      assert.equal(garbage.status, 400, 'a client error, not 503');
+      assert.match(((await garbage.json()) as { message: string }).message, /JPEG, PNG or WebP/);
+      const png = await sharp(jpeg).png().toBuffer();
+      const converted = await upload(png, 'image/png');
+      assert.equal(converted.status, 201, 'PNG is converted to JPEG at ingest');
+      assert.equal(((await converted.json()) as { outcome: { status: string } }).outcome.status, 'counted');
     } finally {
       await stack.stop();
     }
@@ -187,6 +203,21 @@ describe('startStack', () => {
 });
 
 describe('stack helpers', () => {
+  test('demo cameras are named in the demo site, unless the user named them', () => {
+    const store = new EngageStore(':memory:');
+    const [first, second] = demoDeviceIds(2) as [string, string];
+    store.upsertDevice(second, { name: 'Till' }, 1);
+    nameDemoCameras(store, [first, second], 2);
+    assert.deepEqual(
+      [store.getDevice(first), store.getDevice(second)].map((device) => [device?.name, device?.site]),
+      [
+        ['Demo camera 1', DEMO_SITE],
+        ['Till', null],
+      ],
+    );
+    store.close();
+  });
+
   test('demo device IDs are stable UUID v4s; the model queue holds every batch', () => {
     const ids = demoDeviceIds(3);
     assert.deepEqual(ids, demoDeviceIds(3));
