@@ -237,6 +237,12 @@ describe('access policies', () => {
 
 describe('photo uploads', () => {
   const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
+  const post = (
+    engage: EngageService,
+    url: string,
+    payload: Buffer | string,
+    headers: Record<string, string> = { 'content-type': 'image/jpeg' },
+  ) => engage.http.inject({ method: 'POST', url, payload, headers });
 
   test('go to an in-process ingest function and answer with the count once the photo is counted', async () => {
     const received: Array<[string, Buffer]> = [];
@@ -257,12 +263,7 @@ describe('photo uploads', () => {
     const engage = await startEngage(broker, { openWrites: true }, { ingestPhoto });
     publisher = await MessageRecorder.start(broker.url, ['people-counter/results']);
     try {
-      const response = await engage.http.inject({
-        method: 'POST',
-        url: '/api/devices/cam-7/images',
-        payload: jpeg,
-        headers: { 'content-type': 'image/jpeg' },
-      });
+      const response = await post(engage, '/api/devices/cam-7/images', jpeg);
       assert.equal(response.statusCode, 201);
       assert.equal(response.json().deviceID, 'cam-7');
       assert.deepEqual(response.json().outcome, {
@@ -273,20 +274,12 @@ describe('photo uploads', () => {
         model: 'test-model',
       });
       assert.deepEqual(received, [['cam-7', jpeg]]);
-      const noWait = await engage.http.inject({
-        method: 'POST',
-        url: '/api/devices/cam-8/images?wait=0',
-        payload: jpeg,
-        headers: { 'content-type': 'application/octet-stream' },
+      const noWait = await post(engage, '/api/devices/cam-8/images?wait=0', jpeg, {
+        'content-type': 'application/octet-stream',
       });
       assert.equal(noWait.statusCode, 201);
       assert.equal(noWait.json().outcome.status, 'counted', 'an outcome that came first is remembered');
-      const wrongType = await engage.http.inject({
-        method: 'POST',
-        url: '/api/devices/cam-7/images',
-        payload: 'hello',
-        headers: { 'content-type': 'text/plain' },
-      });
+      const wrongType = await post(engage, '/api/devices/cam-7/images', 'hello', { 'content-type': 'text/plain' });
       assert.equal(wrongType.statusCode, 415);
     } finally {
       await publisher?.stop();
@@ -300,20 +293,10 @@ describe('photo uploads', () => {
     };
     const engage = await startEngage(broker, { openWrites: true, maxUploadBytes: 1000 }, { ingestPhoto });
     try {
-      const heic = await engage.http.inject({
-        method: 'POST',
-        url: '/api/devices/cam-7/images',
-        payload: jpeg,
-        headers: { 'content-type': 'image/heic' },
-      });
+      const heic = await post(engage, '/api/devices/cam-7/images', jpeg, { 'content-type': 'image/heic' });
       assert.equal(heic.statusCode, 415);
       assert.equal(heic.json().error, 'unsupported-format');
-      const big = await engage.http.inject({
-        method: 'POST',
-        url: '/api/devices/cam-7/images',
-        payload: Buffer.alloc(1_500_000),
-        headers: { 'content-type': 'image/jpeg' },
-      });
+      const big = await post(engage, '/api/devices/cam-7/images', Buffer.alloc(1_500_000));
       assert.equal(big.statusCode, 413);
       assert.deepEqual(big.json(), {
         error: 'image-too-large',
@@ -353,11 +336,9 @@ describe('photo uploads', () => {
       ingestToken: 'device-token',
     });
     try {
-      const response = await engage.http.inject({
-        method: 'POST',
-        url: '/api/devices/cam-7/images?wait=0',
-        payload: jpeg,
-        headers: { 'content-type': 'image/jpeg', ...auth },
+      const response = await post(engage, '/api/devices/cam-7/images?wait=0', jpeg, {
+        'content-type': 'image/jpeg',
+        ...auth,
       });
       assert.equal(response.statusCode, 422);
       assert.deepEqual(response.json(), { error: 'not-jpeg', message: 'that is not a JPEG' });
@@ -370,12 +351,7 @@ describe('photo uploads', () => {
         },
       ]);
       await new Promise<void>((resolve) => ingest.close(() => resolve()));
-      const down = await engage.http.inject({
-        method: 'POST',
-        url: '/api/devices/cam-7/images',
-        payload: jpeg,
-        headers: { 'content-type': 'image/jpeg', ...auth },
-      });
+      const down = await post(engage, '/api/devices/cam-7/images', jpeg, { 'content-type': 'image/jpeg', ...auth });
       assert.equal(down.statusCode, 502);
       assert.equal(down.json().error, 'ingest-unreachable');
       assert.match(down.json().message, /people-counter ingest/);
