@@ -78,7 +78,7 @@ export async function asJpeg(buffer: Buffer, limits: ImageLimits = DEFAULT_IMAGE
     );
   }
   if (format === 'unknown') {
-    throw new ImageRejectedError('not-jpeg', 'not a photo in an accepted format: send JPEG, PNG or WebP');
+    throw new ImageRejectedError('not-jpeg', 'not a JPEG, PNG or WebP photo (the formats accepted)');
   }
   try {
     return await sharp(buffer, { failOn: 'truncated', limitInputPixels: limits.maxPixels })

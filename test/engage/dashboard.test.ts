@@ -340,7 +340,7 @@ test('an upload shows its count and boxes; a double click sends one photo; bad f
       buffer: Buffer.from('hello'),
     });
     await page.click('#upload-submit');
-    await page.locator('#upload-status[data-kind="error"]', { hasText: 'send JPEG, PNG or WebP' }).waitFor();
+    await page.locator('#upload-status[data-kind="error"]', { hasText: 'not a JPEG, PNG or WebP photo' }).waitFor();
     assert.equal(uploads.length, 2, 'refused files are not ingested');
     assert.equal(await page.locator('#upload-submit').isEnabled(), true);
   } finally {
