@@ -226,6 +226,10 @@ test('live tiles update without reload; history, sites and alerts render', { ski
   await page.click('[data-range="86400"]');
   await page.locator('#history-note[data-bucket="1m"]').waitFor();
   assert.deepEqual(errors, []);
+  // The API reference is served locally, under the same Content-Security-Policy.
+  await page.click('.topbar-link');
+  await page.locator('.swagger-ui .info .title', { hasText: 'People Counter engage API' }).waitFor();
+  assert.deepEqual(errors, []);
   await page.close();
 });
 
