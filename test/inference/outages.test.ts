@@ -52,7 +52,7 @@ describe('inference through outages', () => {
       for (const id of ['m1', 'm2']) {
         instances.push(await startInferenceInstance(testConfig(fixture.mqtt, id, { leaseMs: 1_000, sweep }), deps));
       }
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
+      for (const instance of instances) await instance.subscribed;
       await new Promise((resolve) => setTimeout(resolve, 1_100)); // a lease of watching before sweeping
       await storeAndPublish(fixture, 40, 8);
       await mosquitto.restart();
@@ -63,7 +63,7 @@ describe('inference through outages', () => {
       await storeAndPublish(fixture, 40, 8, 'after');
       await waitForAllOutcomes(fixture, 60_000);
       assert.deepEqual(await checkInvariants(fixture), []);
-      assert.ok(instances.every((instance) => instance.connection.connected));
+      assert.ok(instances.every((instance) => instance.connected()));
     } finally {
       await Promise.all(instances.map((instance) => instance.stop()));
       await fixture.stop();
@@ -82,7 +82,7 @@ describe('inference through outages', () => {
       ['s1', 's2'].map((id) => startInferenceInstance(testConfig(fixture.mqtt, id, { retry }), deps)),
     );
     try {
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
+      for (const instance of instances) await instance.subscribed;
       await new Promise((resolve) => setTimeout(resolve, 100));
       // Photos are stored, then storage goes away before their announcements are processed.
       const photos = await Promise.all(Array.from({ length: 20 }, (_, i) => storePhoto(fixture, `cam-${i % 6}`)));
@@ -116,7 +116,7 @@ describe('inference through outages', () => {
       { counter, store: fixture.store, logger: silentLogger() },
     );
     try {
-      await instance.connection.waitForConnection(5_000);
+      await instance.subscribed;
       await new Promise((resolve) => setTimeout(resolve, 100));
       await storeAndPublish(fixture, 12, 12);
       // One photo the model cannot use: it gets a failed outcome without retries.
@@ -151,7 +151,7 @@ describe('inference through outages', () => {
       { counter: new FlakyCounter(1_000, () => false), store: fixture.store, logger: silentLogger() },
     );
     try {
-      await instance.connection.waitForConnection(5_000);
+      await instance.subscribed;
       await new Promise((resolve) => setTimeout(resolve, 100));
       await storeAndPublish(fixture, 3, 3);
       await waitForAllOutcomes(fixture);
@@ -179,7 +179,7 @@ describe('inference through outages', () => {
       ),
     );
     try {
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
+      for (const instance of instances) await instance.subscribed;
       const unannounced = await storePhoto(fixture, 'cam-lost');
       const anonymous = await storePhoto(fixture, 'cam-anon', false);
       fixture.published.push(unannounced, anonymous);

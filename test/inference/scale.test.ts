@@ -50,13 +50,13 @@ describe('inference instances on the embedded broker', () => {
           }),
         );
       }
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
+      for (const instance of instances) await instance.subscribed;
       await new Promise((resolve) => setTimeout(resolve, 100)); // subscriptions granted
       await Promise.all([storeAndPublish(fixture, 60, 12), extra?.(fixture)]);
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);
       assert.ok(
-        instances.every((instance) => instance.connection.connected),
+        instances.every((instance) => instance.connected()),
         'every instance still connected',
       );
       return { fixture, counted: outcomes(fixture).results };
