@@ -201,7 +201,8 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
         activeClaims: number;
       }>;
     await waitFor(() => ids.every((id) => heartbeatOf(id).length > 0), {
-      timeoutMs: 30_000,
+      // Generous: on a loaded machine a Node process can take tens of seconds to start.
+      timeoutMs: 120_000,
       message: 'a heartbeat from every instance',
     }).catch((error: Error) => {
       throw new Error(`${error.message}\n${describeOutputs(instances)}`);
@@ -214,7 +215,7 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     // Every photo has an outcome and storage is empty; then every live instance reports idle.
     const missing = () => announced.filter((photo) => outcomesOf(photo.filePath).length === 0);
     await waitFor(async () => missing().length === 0 && (await store.list(IMAGE_BUCKET)).length === 0, {
-      timeoutMs: 60_000,
+      timeoutMs: 120_000,
       intervalMs: 100,
       message: 'an outcome for every photo and an empty bucket',
     }).catch(() => undefined);
