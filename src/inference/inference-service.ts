@@ -105,8 +105,8 @@ export interface InferenceInstance {
   /** True while a view is subscribed: photos announced outside a view are never claimed here. */
   isSubscribed(): boolean;
   connected(): boolean;
-  /** Runs one sweep now (tests; normally periodic). */
-  sweepNow(): Promise<void>;
+  /** Runs one sweep now (tests; normally periodic); false when the view may not judge yet or sweeping is off. */
+  sweepNow(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -441,7 +441,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     pendingCount: claimableCount,
     isSubscribed: () => session.ready,
     connected: () => link.connected,
-    sweepNow: () => sweeper?.sweepNow() ?? Promise.resolve(),
+    sweepNow: () => sweeper?.sweepNow() ?? Promise.resolve(false),
     stop: async () => {
       if (stopping) return;
       stopping = true;

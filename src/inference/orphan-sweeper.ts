@@ -78,7 +78,7 @@ export interface SweeperDeps {
 /** Periodic sweeps (interval ±20 % jitter, so several instances spread out); owns its timer. */
 export class OrphanSweeper {
   private cancel: Cancel = () => undefined;
-  private running: Promise<void> = Promise.resolve();
+  private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
 
   constructor(private readonly deps: SweeperDeps) {}
@@ -92,10 +92,11 @@ export class OrphanSweeper {
     });
   }
 
-  /** Runs one sweep now, after any running one. */
-  sweepNow(): Promise<void> {
-    this.running = this.running.then(() => this.sweep());
-    return this.running;
+  /** Runs one sweep now, after any running one; false when this view may not judge yet. */
+  sweepNow(): Promise<boolean> {
+    const swept = this.running.then(() => this.sweep());
+    this.running = swept.then(() => undefined);
+    return swept;
   }
 
   async stop(): Promise<void> {
@@ -104,15 +105,15 @@ export class OrphanSweeper {
     await this.running.catch(() => undefined);
   }
 
-  private async sweep(): Promise<void> {
+  private async sweep(): Promise<boolean> {
     const { deps } = this;
-    if (!deps.view.mayJudge()) return;
+    if (!deps.view.mayJudge()) return false;
     let objects: ObjectInfo[];
     try {
       objects = await deps.store.list(IMAGE_BUCKET);
     } catch (error) {
       deps.logger.warn({ err: error }, 'sweeper could not list storage');
-      return;
+      return false;
     }
     const plan = planSweep(objects, deps.clock.now(), deps.minAgeMs, deps.view);
     for (const filePath of plan.leftover) {
@@ -140,5 +141,6 @@ export class OrphanSweeper {
       }
     }
     deps.logger.info({ reannounced: plan.reannounce.length, leftover: plan.leftover.length }, 'sweep finished');
+    return true;
   }
 }

@@ -85,7 +85,6 @@ describe('Redis claim arbiter', { skip }, () => {
     );
     try {
       for (const instance of instances) await instance.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 100));
       await storeAndPublish(fixture, 60, 12);
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);

@@ -94,7 +94,6 @@ describe('inference under faults (embedded broker)', () => {
         { counter: new FixedDelayCounter(5), store: fixture.store, logger: silentLogger() },
       );
       await survivor.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 100));
       await storeAndPublish(fixture, 10, 3);
       const victimClaim = () =>
         coordination(fixture).find((m) => m.type === 'claim' && m.instanceId === 'victim') as ClaimMessage | undefined;
@@ -157,7 +156,6 @@ describe('inference under faults (embedded broker)', () => {
         { counter: new FixedDelayCounter(5), store: fixture.store, logger: silentLogger() },
       );
       await other.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 100));
       await storeAndPublish(fixture, 5, 5);
       await waitFor(() => coordination(fixture).some((m) => m.type === 'claim' && m.instanceId === 'frozen'), {
         timeoutMs: 10_000,
@@ -170,8 +168,11 @@ describe('inference under faults (embedded broker)', () => {
       });
       await waitForAllOutcomes(fixture);
       frozen.child.kill('SIGCONT');
-      // Give the thawed owner the chance to misbehave, then check.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // Give the thawed owner the chance to misbehave (it runs again: two heartbeats), then check.
+      const beats = () =>
+        coordination(fixture).filter((m) => m.type === 'heartbeat' && m.instanceId === 'frozen').length;
+      const thawedAt = beats();
+      await waitFor(() => beats() >= thawedAt + 2, { timeoutMs: 15_000, message: 'the thawed owner to run again' });
       assert.deepEqual(await checkInvariants(fixture), []);
       const all = outcomes(fixture);
       assert.ok(all.results.some((r) => r.instanceId === 'other' && r.reprocessed));
@@ -197,7 +198,6 @@ describe('inference under faults (embedded broker)', () => {
     try {
       await first.subscribed;
       await restarting.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 100));
       const publishing = storeAndPublish(fixture, 90, 15);
       await waitFor(() => fixture.published.length >= 30, { timeoutMs: 10_000 });
       joiner = await startInferenceInstance(testConfig(fixture.mqtt, 'joiner'), deps);

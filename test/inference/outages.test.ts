@@ -53,13 +53,20 @@ describe('inference through outages', () => {
         instances.push(await startInferenceInstance(testConfig(fixture.mqtt, id, { leaseMs: 1_000, sweep }), deps));
       }
       for (const instance of instances) await instance.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 1_100)); // a lease of watching before sweeping
       await storeAndPublish(fixture, 40, 8);
       await mosquitto.restart();
       await waitFor(() => fixture.recorder.client.connected && fixture.publishers.every((p) => p.connected), {
         timeoutMs: 10_000,
       });
-      await new Promise((resolve) => setTimeout(resolve, 300)); // recorder resubscribed
+      // The recorder is subscribed again once it records anything new (heartbeats come every second).
+      const seen = fixture.recorder.messages.length;
+      await waitFor(
+        () => fixture.recorder.on(fixture.topics.coordination).length > 0 && fixture.recorder.messages.length > seen,
+        {
+          timeoutMs: 10_000,
+          message: 'the recorder to receive again',
+        },
+      );
       await storeAndPublish(fixture, 40, 8, 'after');
       await waitForAllOutcomes(fixture, 60_000);
       assert.deepEqual(await checkInvariants(fixture), []);
@@ -83,7 +90,6 @@ describe('inference through outages', () => {
     );
     try {
       for (const instance of instances) await instance.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 100));
       // Photos are stored, then storage goes away before their announcements are processed.
       const photos = await Promise.all(Array.from({ length: 20 }, (_, i) => storePhoto(fixture, `cam-${i % 6}`)));
       await s3.pause();
@@ -91,7 +97,14 @@ describe('inference through outages', () => {
         await fixture.publishers[0]?.publishAsync(fixture.topics.metadata, JSON.stringify(photo), { qos: 1 });
         fixture.published.push(photo);
       }
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // Both instances have tried to read and are retrying: nothing may be counted meanwhile.
+      await waitFor(
+        async () =>
+          (await Promise.all(instances.map((i) => i.metrics.metrics()))).every((text) =>
+            /retries_total\{[^}]*operation="storage-get"[^}]*\} [1-9]/.test(text),
+          ),
+        { timeoutMs: 15_000, message: 'storage reads retried by both instances' },
+      );
       assert.equal(outcomes(fixture).results.length, 0, 'nothing counted while storage is down');
       await s3.resume();
       await waitForAllOutcomes(fixture, 30_000);
@@ -117,7 +130,6 @@ describe('inference through outages', () => {
     );
     try {
       await instance.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 100));
       await storeAndPublish(fixture, 12, 12);
       // One photo the model cannot use: it gets a failed outcome without retries.
       const bad = await storePhoto(fixture, 'cam-bad');
@@ -152,7 +164,6 @@ describe('inference through outages', () => {
     );
     try {
       await instance.subscribed;
-      await new Promise((resolve) => setTimeout(resolve, 100));
       await storeAndPublish(fixture, 3, 3);
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);
@@ -183,9 +194,11 @@ describe('inference through outages', () => {
       const unannounced = await storePhoto(fixture, 'cam-lost');
       const anonymous = await storePhoto(fixture, 'cam-anon', false);
       fixture.published.push(unannounced, anonymous);
-      await new Promise((resolve) => setTimeout(resolve, 400)); // watched the stream for a lease
-      // Both sweepers find both photos: duplicates are harmless.
-      await Promise.all(instances.map((instance) => instance.sweepNow()));
+      // Both sweepers find both photos (duplicates are harmless), once each has watched the stream for a lease.
+      await waitFor(async () => (await Promise.all(instances.map((instance) => instance.sweepNow()))).every(Boolean), {
+        timeoutMs: 10_000,
+        message: 'both sweepers to sweep',
+      });
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);
       const all = outcomes(fixture);
