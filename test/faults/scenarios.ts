@@ -86,7 +86,7 @@ async function startBrokerOf(kind: BrokerKind): Promise<RunningBroker> {
       'warn',
     ]);
     child = started;
-    await waitFor(() => canConnect(url), { timeoutMs: 15_000, message: 'aedes to accept connections' });
+    await waitFor(() => canConnect(url), { timeoutMs: 90_000, message: 'aedes to accept connections' });
   };
   await launch();
   return {

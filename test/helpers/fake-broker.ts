@@ -68,30 +68,21 @@ export class FakeBroker {
   drop(link: FakeLink): void {
     if (!link.connected) return;
     link.dropped();
-    if (link.will)
-      this.enqueue({
-        kind: 'publish',
-        from: undefined,
-        topic: link.will.topic,
-        payload: link.will.payload,
-        done: () => undefined,
-      });
+    this.publishWill(link);
   }
 
   /** The client's process dies: its will is published and its link never answers again. */
   kill(link: FakeLink): void {
     link.dead = true;
-    if (link.connected) {
-      link.connected = false;
-      if (link.will)
-        this.enqueue({
-          kind: 'publish',
-          from: undefined,
-          topic: link.will.topic,
-          payload: link.will.payload,
-          done: () => undefined,
-        });
-    }
+    if (!link.connected) return;
+    link.connected = false;
+    this.publishWill(link);
+  }
+
+  private publishWill(link: FakeLink): void {
+    if (!link.will) return;
+    const { topic, payload } = link.will;
+    this.enqueue({ kind: 'publish', from: undefined, topic, payload, done: () => undefined });
   }
 
   enqueue(operation: Operation): void {
