@@ -246,7 +246,7 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
       if (counted > 1 || (found.length > 1 && !found.some((o) => o.reprocessed === true))) {
         double += 1;
         problems.push(
-          `${found.length} outcomes for ${photo.filePath} (${found.map((o) => `${o.type}@${o.instanceId}`)})`,
+          `${found.length} outcomes for ${photo.filePath} (${found.map((o) => `${o.type}@${o.instanceId}:${String(o.resultId ?? '')}`)})`,
         );
       }
     }
@@ -266,10 +266,17 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     await s3.stop();
   }
 
+  /**
+   * The distinct outcomes of a photo. A QoS 1 message delivered twice (the broker re-sends what a
+   * restart left unacknowledged) is one outcome: same resultId, same body.
+   */
   function outcomesOf(filePath: string) {
-    return received
-      .filter((r) => r.topic !== topics.coordination && r.value.filePath === filePath && r.value.payload === undefined)
-      .map((r) => r.value);
+    const distinct = new Map<string, Record<string, unknown>>();
+    for (const r of received) {
+      if (r.topic === topics.coordination || r.value.filePath !== filePath || r.value.payload !== undefined) continue;
+      distinct.set(typeof r.value.resultId === 'string' ? r.value.resultId : JSON.stringify(r.value), r.value);
+    }
+    return [...distinct.values()];
   }
 
   async function storeAndAnnounce(i: number): Promise<PhotoMetadata> {
