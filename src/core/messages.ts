@@ -115,6 +115,8 @@ export const deadLetterReasons = [
   'orphaned-photo',
   /** Input refused because the service's queue was full (load shedding), e.g. an MQTT photo flood. */
   'overloaded',
+  /** A message on one of our own topics without a valid HMAC (PEOPLE_COUNTER_MESSAGE_SECRET): never applied. */
+  'unauthenticated',
 ] as const;
 export const deadLetterReasonSchema = z.enum(deadLetterReasons);
 export type DeadLetterReason = z.infer<typeof deadLetterReasonSchema>;

@@ -38,6 +38,12 @@ export interface MqttConnectionOptions {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   keepaliveSeconds?: number;
+  /**
+   * When the connection drops, fail every publish not yet acknowledged and withdraw it, instead of
+   * letting MQTT.js re-send it after the reconnect (possibly before anyone has re-subscribed).
+   * For messages that only make sense within the session that sent them (docs/coordination.md).
+   */
+  withdrawOnDisconnect?: boolean;
 }
 
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
@@ -55,6 +61,8 @@ export class MqttConnection {
   private readonly availabilityTopic: string;
   private reconnectDelay: number;
   private closing = false;
+  /** Publishes awaiting their acknowledgement, by callback (withdrawn on disconnect if asked). */
+  private readonly unacknowledged = new Map<(error?: Error) => void, (error: Error) => void>();
 
   private constructor(private readonly options: MqttConnectionOptions) {
     const { config, service, instanceId } = options;
@@ -96,6 +104,7 @@ export class MqttConnection {
       }
     });
     this.client.on('close', () => {
+      if (options.withdrawOnDisconnect) this.withdrawUnacknowledged();
       if (this.closing) return;
       // Exponential backoff: MQTT.js reads reconnectPeriod each time it schedules a reconnect.
       const max = options.reconnectMaxMs ?? 15_000;
@@ -180,20 +189,28 @@ export class MqttConnection {
     }
     return new Promise((resolve, reject) => {
       let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.unacknowledged.delete(callback);
+        this.withdraw(callback);
+        reject(error);
+      };
       const callback = (error?: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.unacknowledged.delete(callback);
         if (error) reject(new PublishError(`publish on ${topic} failed: ${error.message}`));
         else resolve();
       };
       const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
-      const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        this.withdraw(callback);
-        reject(new PublishError(`broker did not acknowledge publish on ${topic} within ${timeoutMs} ms`));
-      }, timeoutMs);
+      const timer = setTimeout(
+        () => fail(new PublishError(`broker did not acknowledge publish on ${topic} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.unacknowledged.set(callback, fail);
       this.client.publish(topic, payload, { qos, retain: options.retain ?? false }, callback);
     });
   }
@@ -210,6 +227,12 @@ export class MqttConnection {
       await this.publish(this.availabilityTopic, 'offline', { retain: true }).catch(() => undefined);
     }
     await this.client.endAsync(!this.client.connected).catch(() => undefined);
+  }
+
+  private withdrawUnacknowledged(): void {
+    for (const fail of [...this.unacknowledged.values()]) {
+      fail(new PublishError('connection lost before the broker acknowledged the publish; withdrawn'));
+    }
   }
 
   private withdraw(callback: (error?: Error) => void): void {

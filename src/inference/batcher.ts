@@ -34,6 +34,10 @@ export class PendingSet {
     this.items.delete(key);
   }
 
+  clear(): void {
+    this.items.clear();
+  }
+
   get size(): number {
     return this.items.size;
   }

@@ -93,6 +93,15 @@ export class ClaimLedger {
     }
   }
 
+  /**
+   * Forgets every active claim (a view that lost its session may have missed their ends): the
+   * ledger is then what a late joiner's would be, plus the finished items, which stay true.
+   */
+  forgetActiveClaims(): void {
+    this.active.clear();
+    this.owner.clear();
+  }
+
   claim(claimId: string): ActiveClaim | undefined {
     return this.active.get(claimId);
   }

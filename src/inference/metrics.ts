@@ -47,6 +47,12 @@ export function createInferenceMetrics(registry: Registry) {
       labelNames: ['type'] as const,
       registers,
     }),
+    unauthenticated: new Counter({
+      name: 'people_counter_inference_unauthenticated_messages_total',
+      help: 'Coordination or outcome messages dropped because their HMAC was missing or wrong, by topic kind',
+      labelNames: ['topic'] as const,
+      registers,
+    }),
     coordinationLatency: new Histogram({
       name: 'people_counter_inference_coordination_latency_seconds',
       help: 'From publishing a claim to seeing it come back in the ordered stream',

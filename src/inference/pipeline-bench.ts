@@ -13,6 +13,7 @@ import { startBroker } from '../broker/broker.js';
 import { defaultMqttConfig } from '../core/config.js';
 import { filePathOf, IMAGE_BUCKET, newImageKey } from '../core/ids.js';
 import { silentLogger } from '../core/log.js';
+import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import type { PhotoMetadata } from '../core/messages.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { LocalObjectStore, type ObjectStore } from '../core/storage/index.js';
@@ -101,6 +102,8 @@ export async function runPipelineBench(
     logger,
     announceAvailability: false,
   });
+  // Signed like a deployment with a secret, so the HMAC's cost is in the figures.
+  const messageAuth = createMessageAuth(generateMessageSecret());
   try {
     for (let i = 0; i < options.instances; i++) {
       instances.push(
@@ -112,13 +115,13 @@ export async function runPipelineBench(
             maxWaitMs: options.maxWaitMs,
             leaseMs: 30_000,
             heartbeatMs: 5_000,
-            resyncMs: 2_000,
             sweep: null,
             legacyResults: false,
             profiles: {},
             retry: { attempts: 3, baseMs: 100, maxMs: 1_000 },
             // One analysis at a time per instance, so that scaling is measured across instances.
             countConcurrency: 1,
+            messageAuth,
           },
           {
             counter,
@@ -138,7 +141,7 @@ export async function runPipelineBench(
       );
     }
     await client.waitForConnection(10_000);
-    for (const instance of instances) await instance.connection.waitForConnection(10_000);
+    await Promise.all(instances.map((instance) => instance.subscribed));
     const { topics } = client;
     client.onMessage(`${topics.prefix}/+`, (topic, payload) => {
       if (topic !== topics.results && topic !== topics.superseded && topic !== topics.deadLetter) return;

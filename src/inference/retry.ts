@@ -1,5 +1,5 @@
 /** Bounded retry with exponential backoff, for storage, analytics and publishes during outages. */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { type Clock, sleep, systemClock } from '../core/clock.js';
 
 export interface RetryPolicy {
   /** Attempts in total, including the first. */
@@ -22,6 +22,7 @@ export async function withRetry<T>(
   operation: () => Promise<T>,
   policy: RetryPolicy,
   hooks: { isPermanent?: (error: unknown) => boolean; shouldStop?: () => boolean; onRetry?: (error: unknown) => void },
+  clock: Clock = systemClock,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     if (hooks.shouldStop?.()) throw new RetryAbortedError('stopped');
@@ -30,7 +31,7 @@ export async function withRetry<T>(
     } catch (error) {
       if (hooks.isPermanent?.(error) || attempt >= policy.attempts) throw error;
       hooks.onRetry?.(error);
-      await sleep(Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)));
+      await sleep(clock, Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)));
     }
   }
 }

@@ -14,6 +14,7 @@ import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '..
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
+import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import { combineMetrics, createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
@@ -274,6 +275,8 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
 
   // 5. Inference instances sharing the model.
   const instances: InferenceInstance[] = [];
+  // One secret per stack, shared by its instances: nobody else on the broker can sign coordination.
+  const messageAuth = createMessageAuth(generateMessageSecret());
   const instanceIds = inferenceInstanceIds(name, config.inferenceInstances);
   const stopInference = async () => {
     const deadline = Date.now() + config.drainMs;
@@ -296,6 +299,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
           profiles: config.profiles ?? {},
           // Together the instances keep every model worker busy.
           countConcurrency: Math.max(1, Math.ceil(workers / config.inferenceInstances)),
+          messageAuth,
         },
         { counter, store, logger: child(`inference-${instances.length + 1}`) },
       ),

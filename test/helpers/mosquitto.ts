@@ -9,13 +9,18 @@ export interface RunningMosquitto {
   url: string;
   port: number;
   stop(): Promise<void>;
-  /** Kills the broker and starts it again on the same port (sessions are lost: no persistence). */
-  restart(): Promise<void>;
+  /**
+   * Stops the broker (SIGKILL by default; SIGTERM is a graceful stop that fires wills and, with
+   * persistence, saves sessions) and starts it again on the same port.
+   */
+  restart(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
 }
 
 export interface MosquittoOptions {
   /** Require these users (name → password, via mosquitto_passwd) instead of allowing anonymous clients. */
   users?: Record<string, string>;
+  /** Keep sessions, subscriptions and queued messages across restarts (on disk). Default false. */
+  persistence?: boolean;
 }
 
 /**
@@ -31,6 +36,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
   for (const [i, [name, password]] of users.entries()) {
     execFileSync('mosquitto_passwd', [...(i === 0 ? ['-c'] : []), '-b', passwordFile, name, password]);
   }
+  // Started as root, Mosquitto runs as its own user: it must be able to write its database here.
+  if (options.persistence) await chmod(dir, 0o777);
   if (users.length > 0) {
     // Started as root, Mosquitto drops to its own user before it reads the password file.
     await chmod(dir, 0o755);
@@ -45,7 +52,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
       ...(users.length > 0 ? ['allow_anonymous false', `password_file ${passwordFile}`] : ['allow_anonymous true']),
       'max_queued_messages 1000000',
       'max_inflight_messages 1000',
-      'persistence false',
+      ...(options.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
       'log_dest stderr',
       'log_type error',
       'log_type warning',
@@ -58,21 +65,21 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(() => canConnect(url, probe), { timeoutMs: 10_000, message: 'mosquitto to accept connections' });
   };
-  const kill = async () => {
+  const kill = async (signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL') => {
     const current = child;
     if (!current || current.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       current.once('exit', () => resolve());
-      current.kill('SIGKILL');
+      current.kill(signal);
     });
   };
   await launch();
   return {
     url,
     port,
-    stop: kill,
-    restart: async () => {
-      await kill();
+    stop: () => kill(),
+    restart: async (signal = 'SIGKILL') => {
+      await kill(signal);
       await launch();
     },
   };

@@ -84,8 +84,7 @@ describe('Redis claim arbiter', { skip }, () => {
       ),
     );
     try {
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const instance of instances) await instance.subscribed;
       await storeAndPublish(fixture, 60, 12);
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import { silentLogger } from '../../src/core/log.js';
+import { MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import type { ClaimMessage } from '../../src/inference/coordination-messages.js';
 import { type InferenceInstance, startInferenceInstance } from '../../src/inference/inference-service.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
@@ -14,38 +15,49 @@ import {
   outcomes,
   startFixture,
   storeAndPublish,
+  TEST_MESSAGE_SECRET,
   testConfig,
   waitForAllOutcomes,
 } from './harness.js';
 
 /** An inference instance as its own OS process, so that it can really be killed. */
-function spawnInstance(fixture: Fixture, instanceId: string, analyzerMs: number, extra: string[] = []): ServiceProcess {
-  return spawnProcess(instanceId, [
-    'inference',
-    '--mqtt-url',
-    fixture.mqtt.url,
-    '--storage',
-    fixture.dir,
-    '--analytics',
-    `fixed-delay:${analyzerMs}`,
-    '--instance-id',
+function spawnInstance(
+  fixture: Fixture,
+  instanceId: string,
+  analyzerMs: number,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): ServiceProcess {
+  return spawnProcess(
     instanceId,
-    '--batch-size',
-    '5',
-    '--max-wait',
-    '50ms',
-    '--heartbeat',
-    '200ms',
-    '--lease',
-    '1s',
-    '--metrics-port',
-    '0',
-    '--sweep-interval',
-    '0',
-    '--log-level',
-    'error',
-    ...extra,
-  ]);
+    [
+      'inference',
+      '--mqtt-url',
+      fixture.mqtt.url,
+      '--storage',
+      fixture.dir,
+      '--analytics',
+      `fixed-delay:${analyzerMs}`,
+      '--instance-id',
+      instanceId,
+      '--batch-size',
+      '5',
+      '--max-wait',
+      '50ms',
+      '--heartbeat',
+      '200ms',
+      '--lease',
+      '1s',
+      '--metrics-port',
+      '0',
+      '--sweep-interval',
+      '0',
+      '--log-level',
+      'error',
+      ...extra,
+    ],
+    { [MESSAGE_SECRET_ENV]: TEST_MESSAGE_SECRET, ...env },
+  );
 }
 
 function coordination(fixture: Fixture) {
@@ -81,8 +93,7 @@ describe('inference under faults (embedded broker)', () => {
         testConfig(fixture.mqtt, 'survivor', { batchSize: 100, maxWaitMs: 1_500, leaseMs: 1_000 }),
         { counter: new FixedDelayCounter(5), store: fixture.store, logger: silentLogger() },
       );
-      await survivor.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await survivor.subscribed;
       await storeAndPublish(fixture, 10, 3);
       const victimClaim = () =>
         coordination(fixture).find((m) => m.type === 'claim' && m.instanceId === 'victim') as ClaimMessage | undefined;
@@ -144,8 +155,7 @@ describe('inference under faults (embedded broker)', () => {
         testConfig(fixture.mqtt, 'other', { batchSize: 100, maxWaitMs: 1_500, leaseMs: 1_000 }),
         { counter: new FixedDelayCounter(5), store: fixture.store, logger: silentLogger() },
       );
-      await other.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await other.subscribed;
       await storeAndPublish(fixture, 5, 5);
       await waitFor(() => coordination(fixture).some((m) => m.type === 'claim' && m.instanceId === 'frozen'), {
         timeoutMs: 10_000,
@@ -158,8 +168,11 @@ describe('inference under faults (embedded broker)', () => {
       });
       await waitForAllOutcomes(fixture);
       frozen.child.kill('SIGCONT');
-      // Give the thawed owner the chance to misbehave, then check.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // Give the thawed owner the chance to misbehave (it runs again: two heartbeats), then check.
+      const beats = () =>
+        coordination(fixture).filter((m) => m.type === 'heartbeat' && m.instanceId === 'frozen').length;
+      const thawedAt = beats();
+      await waitFor(() => beats() >= thawedAt + 2, { timeoutMs: 15_000, message: 'the thawed owner to run again' });
       assert.deepEqual(await checkInvariants(fixture), []);
       const all = outcomes(fixture);
       assert.ok(all.results.some((r) => r.instanceId === 'other' && r.reprocessed));
@@ -183,9 +196,8 @@ describe('inference under faults (embedded broker)', () => {
     let restarting = await startInferenceInstance(testConfig(fixture.mqtt, 'restarting'), deps);
     let joiner: InferenceInstance | undefined;
     try {
-      await first.connection.waitForConnection(5_000);
-      await restarting.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await first.subscribed;
+      await restarting.subscribed;
       const publishing = storeAndPublish(fixture, 90, 15);
       await waitFor(() => fixture.published.length >= 30, { timeoutMs: 10_000 });
       joiner = await startInferenceInstance(testConfig(fixture.mqtt, 'joiner'), deps);

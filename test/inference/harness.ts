@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import type { MqttConfig } from '../../src/core/config.js';
 import { filePathOf, IMAGE_BUCKET, newImageKey } from '../../src/core/ids.js';
+import { createMessageAuth } from '../../src/core/message-auth.js';
 import {
   type DeadLetterMessage,
   type DeadLetterReason,
@@ -86,6 +87,9 @@ export async function startFixture(brokerUrl: string, options: { store?: ObjectS
   return fixture;
 }
 
+/** The shared secret of the test instances (in-process and child processes alike). */
+export const TEST_MESSAGE_SECRET = 'inference-tests-shared-secret-0123456789';
+
 export function testConfig(mqtt: MqttConfig, instanceId: string, overrides: Partial<InferenceConfig> = {}) {
   const config: InferenceConfig = {
     mqtt,
@@ -94,7 +98,7 @@ export function testConfig(mqtt: MqttConfig, instanceId: string, overrides: Part
     maxWaitMs: 100,
     leaseMs: 3_000,
     heartbeatMs: 1_000,
-    resyncMs: 300,
+    messageAuth: createMessageAuth(TEST_MESSAGE_SECRET),
     sweep: null,
     legacyResults: false,
     profiles: {},

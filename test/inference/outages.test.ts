@@ -52,18 +52,25 @@ describe('inference through outages', () => {
       for (const id of ['m1', 'm2']) {
         instances.push(await startInferenceInstance(testConfig(fixture.mqtt, id, { leaseMs: 1_000, sweep }), deps));
       }
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 1_100)); // a lease of watching before sweeping
+      for (const instance of instances) await instance.subscribed;
       await storeAndPublish(fixture, 40, 8);
       await mosquitto.restart();
       await waitFor(() => fixture.recorder.client.connected && fixture.publishers.every((p) => p.connected), {
         timeoutMs: 10_000,
       });
-      await new Promise((resolve) => setTimeout(resolve, 300)); // recorder resubscribed
+      // The recorder is subscribed again once it records anything new (heartbeats come every second).
+      const seen = fixture.recorder.messages.length;
+      await waitFor(
+        () => fixture.recorder.on(fixture.topics.coordination).length > 0 && fixture.recorder.messages.length > seen,
+        {
+          timeoutMs: 10_000,
+          message: 'the recorder to receive again',
+        },
+      );
       await storeAndPublish(fixture, 40, 8, 'after');
       await waitForAllOutcomes(fixture, 60_000);
       assert.deepEqual(await checkInvariants(fixture), []);
-      assert.ok(instances.every((instance) => instance.connection.connected));
+      assert.ok(instances.every((instance) => instance.connected()));
     } finally {
       await Promise.all(instances.map((instance) => instance.stop()));
       await fixture.stop();
@@ -82,8 +89,7 @@ describe('inference through outages', () => {
       ['s1', 's2'].map((id) => startInferenceInstance(testConfig(fixture.mqtt, id, { retry }), deps)),
     );
     try {
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const instance of instances) await instance.subscribed;
       // Photos are stored, then storage goes away before their announcements are processed.
       const photos = await Promise.all(Array.from({ length: 20 }, (_, i) => storePhoto(fixture, `cam-${i % 6}`)));
       await s3.pause();
@@ -91,7 +97,14 @@ describe('inference through outages', () => {
         await fixture.publishers[0]?.publishAsync(fixture.topics.metadata, JSON.stringify(photo), { qos: 1 });
         fixture.published.push(photo);
       }
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // Both instances have tried to read and are retrying: nothing may be counted meanwhile.
+      await waitFor(
+        async () =>
+          (await Promise.all(instances.map((i) => i.metrics.metrics()))).every((text) =>
+            /retries_total\{[^}]*operation="storage-get"[^}]*\} [1-9]/.test(text),
+          ),
+        { timeoutMs: 15_000, message: 'storage reads retried by both instances' },
+      );
       assert.equal(outcomes(fixture).results.length, 0, 'nothing counted while storage is down');
       await s3.resume();
       await waitForAllOutcomes(fixture, 30_000);
@@ -116,8 +129,7 @@ describe('inference through outages', () => {
       { counter, store: fixture.store, logger: silentLogger() },
     );
     try {
-      await instance.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await instance.subscribed;
       await storeAndPublish(fixture, 12, 12);
       // One photo the model cannot use: it gets a failed outcome without retries.
       const bad = await storePhoto(fixture, 'cam-bad');
@@ -151,8 +163,7 @@ describe('inference through outages', () => {
       { counter: new FlakyCounter(1_000, () => false), store: fixture.store, logger: silentLogger() },
     );
     try {
-      await instance.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await instance.subscribed;
       await storeAndPublish(fixture, 3, 3);
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);
@@ -179,13 +190,15 @@ describe('inference through outages', () => {
       ),
     );
     try {
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
+      for (const instance of instances) await instance.subscribed;
       const unannounced = await storePhoto(fixture, 'cam-lost');
       const anonymous = await storePhoto(fixture, 'cam-anon', false);
       fixture.published.push(unannounced, anonymous);
-      await new Promise((resolve) => setTimeout(resolve, 400)); // watched the stream for a lease
-      // Both sweepers find both photos: duplicates are harmless.
-      await Promise.all(instances.map((instance) => instance.sweepNow()));
+      // Both sweepers find both photos (duplicates are harmless), once each has watched the stream for a lease.
+      await waitFor(async () => (await Promise.all(instances.map((instance) => instance.sweepNow()))).every(Boolean), {
+        timeoutMs: 10_000,
+        message: 'both sweepers to sweep',
+      });
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);
       const all = outcomes(fixture);

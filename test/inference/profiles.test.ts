@@ -54,8 +54,7 @@ test('each device is counted with its own profile, the others with the defaults'
     { counter, store: fixture.store, logger: silentLogger() },
   );
   try {
-    await instance.connection.waitForConnection(5_000);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // subscription granted
+    await instance.subscribed;
     await storeAndPublish(fixture, 4, 2);
     await waitForAllOutcomes(fixture);
     assert.ok(seen.includes(strict), 'cam-0 counted with its profile');

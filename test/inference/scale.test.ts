@@ -50,13 +50,12 @@ describe('inference instances on the embedded broker', () => {
           }),
         );
       }
-      for (const instance of instances) await instance.connection.waitForConnection(5_000);
-      await new Promise((resolve) => setTimeout(resolve, 100)); // subscriptions granted
+      for (const instance of instances) await instance.subscribed;
       await Promise.all([storeAndPublish(fixture, 60, 12), extra?.(fixture)]);
       await waitForAllOutcomes(fixture);
       assert.deepEqual(await checkInvariants(fixture), []);
       assert.ok(
-        instances.every((instance) => instance.connection.connected),
+        instances.every((instance) => instance.connected()),
         'every instance still connected',
       );
       return { fixture, counted: outcomes(fixture).results };
@@ -117,7 +116,6 @@ describe('inference instances on the embedded broker', () => {
       // Coordination garbage is ignored by every instance.
       await fixture.publishers[2]?.publishAsync(fixture.topics.coordination, '{"type":"claim"}', { qos: 1 });
       // Duplicate delivery of announcements already published.
-      await new Promise((resolve) => setTimeout(resolve, 50));
       for (const photo of fixture.published.slice(0, 10)) {
         await fixture.publishers[0]?.publishAsync(fixture.topics.metadata, JSON.stringify({ type: 'data', ...photo }), {
           qos: 1,

@@ -5,8 +5,10 @@ import { type CameraProfile, cameraProfileSchema } from '../../analytics/people-
 import { ConfigError, readJsonFile, readSecret } from '../../core/config.js';
 import { createHttpServer, listen } from '../../core/http.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
+import { MESSAGE_SECRET_ENV, messageAuthFromEnv } from '../../core/message-auth.js';
 import { describeZodError, deviceIdSchema } from '../../core/messages.js';
 import { createObjectStore } from '../../core/storage/index.js';
+import { crashAtStepFromEnv } from '../../inference/claim-run.js';
 import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { startInferenceInstance } from '../../inference/inference-service.js';
 import { RedisClaimArbiter } from '../../inference/redis-arbiter.js';
@@ -40,7 +42,9 @@ export function readProfiles(
 
 export function inferenceCommand(): Command {
   const command = new Command('inference')
-    .description('count people on photos: batch metadata, claim batches with the other instances, publish outcomes')
+    .description(
+      `count people on photos: batch metadata, claim batches with the other instances, publish outcomes (signed with ${MESSAGE_SECRET_ENV} when set)`,
+    )
     .addOption(option('--batch-size <n>', 'photos per claimed batch').argParser(intArg(1, 1000)).default(10))
     .addOption(
       option('--max-wait <duration>', 'claim a partial batch after this wait').argParser(durationArg).default(2000),
@@ -49,11 +53,6 @@ export function inferenceCommand(): Command {
       option('--lease <duration>', 'claim lease (renewed while processing)').argParser(durationArg).default(30_000),
     )
     .addOption(option('--heartbeat <duration>', 'heartbeat interval').argParser(durationArg).default(5000))
-    .addOption(
-      option('--resync <duration>', 'no new claims for this long after the broker lost our session')
-        .argParser(durationArg)
-        .default(2000),
-    )
     .addOption(
       option('--sweep-interval <duration>', 'orphan sweep interval (0 = off)').argParser(durationArg).default(60_000),
     )
@@ -110,7 +109,6 @@ export function inferenceCommand(): Command {
         maxWait: z.number(),
         lease: z.number().positive(),
         heartbeat: z.number().positive(),
-        resync: z.number(),
         sweepInterval: z.number(),
         sweepMinAge: z.number().optional(),
         retries: z.number(),
@@ -139,6 +137,11 @@ export function inferenceCommand(): Command {
       logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
     const store = createObjectStore(storageConfigFromOptions(raw));
     const arbiter = options.arbiter ? new RedisClaimArbiter({ url: options.arbiter }) : undefined;
+    const messageAuth = messageAuthFromEnv(process.env);
+    if (!messageAuth.enabled) {
+      logger.warn(`${MESSAGE_SECRET_ENV} is not set: coordination and result messages are neither signed nor verified`);
+    }
+    const stepReached = crashAtStepFromEnv(process.env, logger);
     const instance = await startInferenceInstance(
       {
         mqtt,
@@ -147,7 +150,6 @@ export function inferenceCommand(): Command {
         maxWaitMs: options.maxWait,
         leaseMs: options.lease,
         heartbeatMs: options.heartbeat,
-        resyncMs: options.resync,
         sweep:
           options.sweepInterval > 0
             ? {
@@ -160,8 +162,9 @@ export function inferenceCommand(): Command {
         retry: { attempts: options.retries, baseMs: options.retryBase, maxMs: 8_000 },
         countConcurrency:
           options.countConcurrency ?? (analytics.kind === 'local' ? (options.workers ?? availableParallelism()) : 1),
+        messageAuth,
       },
-      { counter, store, logger, ...(arbiter ? { arbiter } : {}) },
+      { counter, store, logger, ...(arbiter ? { arbiter } : {}), ...(stepReached ? { stepReached } : {}) },
     );
     const parts = [
       { name: 'counter', stop: () => counter.close() },
@@ -177,7 +180,7 @@ export function inferenceCommand(): Command {
         logger,
         metrics: instance.metrics,
         healthChecks: [
-          { name: 'mqtt', check: () => instance.connection.connected },
+          { name: 'mqtt', check: instance.connected },
           { name: 'subscribed', check: instance.isSubscribed },
         ],
       });

@@ -1,0 +1,107 @@
+/**
+ * The outcome messages an inference instance publishes (pure builders): counted (`result`),
+ * superseded, and failed (`dead-letter`). Every item gets exactly one of them.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CountResult } from '../analytics/people-counter.js';
+import { UnusableImageError } from '../analytics/people-counter.js';
+import { ImageRejectedError } from '../core/image.js';
+import {
+  type DeadLetterMessage,
+  type DeadLetterReason,
+  MESSAGE_VERSION,
+  type ResultMessage,
+  type SupersededMessage,
+} from '../core/messages.js';
+import type { InvalidItem, PhotoItem } from './work-items.js';
+
+/** Who publishes, for which batch, and whether an earlier owner may have processed the item. */
+export interface OutcomeContext {
+  instanceId: string;
+  batchId: string;
+  reprocessed: boolean;
+  /** Unix seconds. */
+  now: number;
+}
+
+export function resultMessage(
+  photo: PhotoItem,
+  counted: CountResult,
+  superseded: number,
+  context: OutcomeContext,
+): ResultMessage {
+  return {
+    type: 'result',
+    version: MESSAGE_VERSION,
+    resultId: randomUUID(),
+    deviceID: photo.metadata.deviceID,
+    count: counted.count,
+    filePath: photo.key,
+    creationTimestamp: photo.metadata.creationTimestamp,
+    superseded,
+    batchId: context.batchId,
+    instanceId: context.instanceId,
+    model: counted.model,
+    analysedAt: context.now,
+    latencyMs: Math.round((context.now - photo.metadata.creationTimestamp) * 1000),
+    reprocessed: context.reprocessed,
+    detections: counted.detections,
+  };
+}
+
+export function supersededMessage(old: PhotoItem, counted: PhotoItem, context: OutcomeContext): SupersededMessage {
+  return {
+    type: 'superseded',
+    version: MESSAGE_VERSION,
+    deviceID: old.metadata.deviceID,
+    filePath: old.key,
+    creationTimestamp: old.metadata.creationTimestamp,
+    supersededBy: counted.key,
+    batchId: context.batchId,
+    instanceId: context.instanceId,
+    ...(context.reprocessed ? { reprocessed: true } : {}),
+  };
+}
+
+export type DeadLetterFields = Partial<Pick<DeadLetterMessage, 'deviceID' | 'filePath' | 'payload'>>;
+
+export function deadLetterMessage(
+  reason: DeadLetterReason,
+  detail: string,
+  fields: DeadLetterFields,
+  context: Pick<OutcomeContext, 'instanceId' | 'now'> & { reprocessed?: boolean; topic: string },
+): DeadLetterMessage {
+  return {
+    type: 'dead-letter',
+    version: MESSAGE_VERSION,
+    reason,
+    detail,
+    service: 'inference',
+    instanceId: context.instanceId,
+    topic: context.topic,
+    ...fields,
+    at: context.now,
+    ...(context.reprocessed ? { reprocessed: true } : {}),
+  };
+}
+
+export function photoFields(photo: PhotoItem): Pick<DeadLetterMessage, 'deviceID' | 'filePath'> {
+  return { deviceID: photo.metadata.deviceID, filePath: photo.key };
+}
+
+export function invalidFields(item: InvalidItem): DeadLetterFields {
+  return {
+    payload: item.payload,
+    ...(item.deviceID !== undefined ? { deviceID: item.deviceID } : {}),
+    ...(item.filePath !== undefined ? { filePath: item.filePath } : {}),
+  };
+}
+
+export function analyticsFailureReason(error: unknown): DeadLetterReason {
+  if (error instanceof ImageRejectedError) {
+    return error.problem === 'too-large' || error.problem === 'too-many-pixels'
+      ? 'image-too-large'
+      : 'undecodable-image';
+  }
+  return error instanceof UnusableImageError ? 'undecodable-image' : 'analytics-error';
+}
