@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
-import { UnusableImageError } from '../analytics/people-counter.js';
+import { decisionOf, UnusableImageError } from '../analytics/people-counter.js';
 import { forEachConcurrently } from '../core/concurrently.js';
 import type { MqttConfig } from '../core/config.js';
 import { IMAGE_BUCKET, parseFilePath } from '../core/ids.js';
@@ -603,6 +603,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       latencyMs: Math.round((analysedAt - photo.metadata.creationTimestamp) * 1000),
       reprocessed,
       detections: counted.detections,
+      ...decisionOf(counted),
     };
     await publishOutcome(run, topics.results, result);
     // The retained per-device count and the legacy shape are views of the same outcome.
