@@ -88,29 +88,33 @@ export const DEFAULT_FIT_GRID: FitGrid = {
 
 /**
  * The grid point with the lowest mean over `sets` of MAE ÷ the set's mean count (each set weighs the
- * same whatever its size or crowd). Settings that need unsaved tilings are skipped; ties go to the
- * first grid point (fewest small candidates, lowest threshold).
+ * same whatever its size or crowd). Settings that need unsaved tilings are skipped. Ties go to the
+ * fewest model passes (most small candidates before zooming), then to the lowest threshold.
  */
 export function fitAuto(
   sets: readonly LabelledSet[],
   grid: FitGrid = DEFAULT_FIT_GRID,
   base: AutoSettings = AUTO_DEFAULTS,
 ): FittedSettings {
-  let best: { settings: FittedSettings; loss: number } | undefined;
+  let best: { settings: FittedSettings; loss: number; passes: number } | undefined;
   for (const zoomAtSmallCandidates of grid.zoomAtSmallCandidates)
     for (const zoomThreshold of grid.zoomThreshold) {
       const settings = { ...base, zoomAtSmallCandidates, zoomThreshold };
       let loss = 0;
+      let passes = 0;
       try {
         for (const set of sets) {
           const meanCount = set.photos.reduce((sum, photo) => sum + photo.truth, 0) / set.photos.length;
-          loss += scoreSet(set, settings).mae / Math.max(1, meanCount) / sets.length;
+          const score = scoreSet(set, settings);
+          loss += score.mae / Math.max(1, meanCount) / sets.length;
+          passes += score.passesMean;
         }
       } catch (error) {
         if (error instanceof MissingTilingError) continue;
         throw error;
       }
-      if (!best || loss < best.loss - 1e-12) best = { settings: { zoomAtSmallCandidates, zoomThreshold }, loss };
+      if (!best || loss < best.loss - 1e-12 || (loss < best.loss + 1e-12 && passes < best.passes - 1e-12))
+        best = { settings: { zoomAtSmallCandidates, zoomThreshold }, loss, passes };
     }
   if (!best) throw new Error('no grid point could be counted with the saved tilings');
   return best.settings;

@@ -48,7 +48,7 @@ export const AUTO_DEFAULTS: AutoSettings = {
   resolvedPersonPx: 51,
   maxZoom: 3,
   overlap: 0.25,
-  zoomThreshold: 0.3,
+  zoomThreshold: 0.25,
 };
 
 /** Hint: many candidates the count left out; the view may hold more people than counted. */

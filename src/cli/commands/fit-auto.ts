@@ -7,6 +7,7 @@ import {
   crossValidatedAutoMae,
   fitAuto,
   type LabelledSet,
+  MissingTilingError,
   scoreSet,
 } from '../../analytics/auto-fit.js';
 import { AUTO_DEFAULTS } from '../../analytics/auto-regime.js';
@@ -51,6 +52,16 @@ async function loadSet(dir: string, files: readonly string[]): Promise<LabelledS
   return { name: basename(dir), photos: fitPhotos };
 }
 
+/** An MAE, or why it cannot be measured from the saved detections (a tiling the settings need was not saved). */
+function measurable(mae: () => number): number | string {
+  try {
+    return mae();
+  } catch (error) {
+    if (error instanceof MissingTilingError) return `not measurable: ${error.message}`;
+    throw error;
+  }
+}
+
 export function fitAutoCommand(): Command {
   return new Command('fit-auto')
     .description(
@@ -80,6 +91,7 @@ export function fitAutoCommand(): Command {
       const sets = await Promise.all(options.set.map(({ dir, files }) => loadSet(dir, files)));
       const fitted = fitAuto(sets);
       const settings = { ...AUTO_DEFAULTS, ...fitted };
+      if (!options.json) console.error(`fitted on all sets: ${JSON.stringify(fitted)}`);
       const result = {
         fitted,
         perSet: sets.map((set, i) => {
@@ -87,8 +99,12 @@ export function fitAutoCommand(): Command {
           const crossSet = others.length > 0 ? { ...AUTO_DEFAULTS, ...fitAuto(others) } : undefined;
           return {
             ...scoreSet(set, settings),
-            ...(crossSet ? { crossSetFitted: crossSet, crossSetMae: scoreSet(set, crossSet).mae } : {}),
-            crossValidatedMae: crossValidatedAutoMae(sets, i, contiguousFolds(set.photos.length, options.folds)),
+            ...(crossSet
+              ? { crossSetFitted: crossSet, crossSetMae: measurable(() => scoreSet(set, crossSet).mae) }
+              : {}),
+            crossValidatedMae: measurable(() =>
+              crossValidatedAutoMae(sets, i, contiguousFolds(set.photos.length, options.folds)),
+            ),
           };
         }),
       };
@@ -106,10 +122,10 @@ export function fitAutoCommand(): Command {
         );
         if (s.crossSetMae !== undefined)
           console.log(
-            `  cross-set              MAE ${s.crossSetMae.toFixed(3)} (fitted on the other sets only: ${JSON.stringify({ zoomAtSmallCandidates: s.crossSetFitted?.zoomAtSmallCandidates, zoomThreshold: s.crossSetFitted?.zoomThreshold })})`,
+            `  cross-set              MAE ${typeof s.crossSetMae === 'number' ? s.crossSetMae.toFixed(3) : s.crossSetMae} (fitted on the other sets only: ${JSON.stringify({ zoomAtSmallCandidates: s.crossSetFitted?.zoomAtSmallCandidates, zoomThreshold: s.crossSetFitted?.zoomThreshold })})`,
           );
         console.log(
-          `  cross-validated        MAE ${s.crossValidatedMae.toFixed(3)} (${options.folds} contiguous folds, each counted with a fit on the other sets and the other folds)`,
+          `  cross-validated        MAE ${typeof s.crossValidatedMae === 'number' ? s.crossValidatedMae.toFixed(3) : s.crossValidatedMae} (${options.folds} contiguous folds, each counted with a fit on the other sets and the other folds)`,
         );
       }
     });
