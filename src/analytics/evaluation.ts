@@ -53,3 +53,29 @@ export function summarise(samples: readonly Sample[], wallMs: number): Evaluatio
     photosPerSecond: wallMs > 0 ? (n * 1000) / wallMs : Number.NaN,
   };
 }
+
+/** How a set of counts was made: photos per regime and per hint, model passes per photo. */
+export function decisionMix(
+  decisions: ReadonlyArray<{ regime?: string; passes?: number; hints?: readonly string[] }>,
+): {
+  regimes: Record<string, number>;
+  hints: Record<string, number>;
+  passesMean: number;
+  onePassRate: number;
+} {
+  const regimes: Record<string, number> = {};
+  const hints: Record<string, number> = {};
+  for (const decision of decisions) {
+    const regime = decision.regime ?? 'unknown';
+    regimes[regime] = (regimes[regime] ?? 0) + 1;
+    for (const hint of decision.hints ?? []) hints[hint] = (hints[hint] ?? 0) + 1;
+  }
+  const passes = decisions.map((decision) => decision.passes ?? 1);
+  const n = decisions.length;
+  return {
+    regimes,
+    hints,
+    passesMean: n === 0 ? Number.NaN : passes.reduce((a, b) => a + b, 0) / n,
+    onePassRate: n === 0 ? Number.NaN : passes.filter((p) => p === 1).length / n,
+  };
+}

@@ -1,6 +1,6 @@
 /** PeopleCounter backed by a remote analytics REST service (`people-counter analytics`). */
 import { z } from 'zod';
-import { detectionSchema } from '../core/messages.js';
+import { countDecisionFields, detectionSchema } from '../core/messages.js';
 import {
   type CameraProfile,
   CounterBusyError,
@@ -21,6 +21,7 @@ const countResponseSchema = z.object({
   detections: z.array(detectionSchema),
   model: z.string(),
   ms: z.number(),
+  ...countDecisionFields,
 });
 
 const errorResponseSchema = z.object({ error: z.string(), message: z.string() });

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { looksLikeJpeg } from '../core/image.js';
+import { countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
 import { type DetectOptions, type FrameDetections, MODEL_ID } from './detector.js';
 import {
   type CameraProfile,
@@ -14,6 +15,7 @@ import {
   UnusableImageError,
 } from './people-counter.js';
 import { countDetections, detectOptionsFor } from './postprocess.js';
+import { tileCount, tilingLabel } from './tiling.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface LocalCounterConfig {
@@ -144,31 +146,52 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     }
   }
 
-  function detect(jpeg: Buffer, options: DetectOptions): Promise<RawDetections> {
+  /** `followUp`: a further pass of a photo already admitted: it goes first and is never refused as busy. */
+  function detect(jpeg: Buffer, options: DetectOptions, followUp = false): Promise<RawDetections> {
     if (closed) return Promise.reject(new Error('people counter is closed'));
     if (!looksLikeJpeg(jpeg)) {
       return Promise.reject(new UnusableImageError('not a JPEG (missing FF D8 FF signature)'));
     }
     const idle = slots.some((slot) => !slot.job);
-    if (!idle && queue.length >= queueLimit) {
+    if (!followUp && !idle && queue.length >= queueLimit) {
       return Promise.reject(new CounterBusyError(`analytics queue is full (${queueLimit} photos waiting)`));
     }
     return new Promise((resolve, reject) => {
-      queue.push({ id: nextId++, jpeg, options, resolve, reject });
+      const job = { id: nextId++, jpeg, options, resolve, reject };
+      if (followUp) queue.unshift(job);
+      else queue.push(job);
       pump();
     });
+  }
+
+  /** The auto default: a whole-frame pass, then tiles only when it finds a view of small people. */
+  async function countAutomatically(jpeg: Buffer, profile: CameraProfile): Promise<CountResult> {
+    const first = await detect(jpeg, firstPassOptions(profile));
+    let ms = first.ms;
+    const counted = await countAuto(
+      first,
+      async (tiling, minScore) => {
+        const zoomed = await detect(jpeg, { tiling, minScore, flip: profile.flip ?? false }, true);
+        ms += zoomed.ms;
+        return zoomed;
+      },
+      profile,
+    );
+    return { ...counted, model: MODEL_ID, ms };
   }
 
   return {
     model: MODEL_ID,
     backend,
     workers: size,
-    detect,
+    detect: (jpeg, options) => detect(jpeg, options),
     queued: () => queue.length,
     async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
-      const raw = await detect(jpeg, detectOptionsFor(profile));
+      if (usesAutoDefault(profile)) return countAutomatically(jpeg, profile);
+      const options = detectOptionsFor(profile);
+      const raw = await detect(jpeg, options);
       const { count, detections } = countDetections(raw, profile);
-      return { count, detections, model: MODEL_ID, ms: raw.ms };
+      return { count, detections, model: MODEL_ID, ms: raw.ms, regime: 'profile', ...passesOf(options) };
     },
     async close() {
       if (closed) return;
@@ -182,4 +205,11 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       );
     },
   };
+}
+
+/** The tiling and model runs a profile's count takes (tiles, + the whole frame when asked for, × 2 with flip). */
+function passesOf(options: Required<DetectOptions>): { tiling: string; passes: number } {
+  const tiles = tileCount(options.tiling);
+  const passes = (tiles + (options.wholeFrame && tiles > 1 ? 1 : 0)) * (options.flip ? 2 : 1);
+  return { tiling: tilingLabel(options.tiling), passes };
 }

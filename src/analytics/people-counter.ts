@@ -4,7 +4,7 @@
  * Callers never know which one runs.
  */
 import { z } from 'zod';
-import type { Detection } from '../core/messages.js';
+import { countDecisionFields, type Detection } from '../core/messages.js';
 
 /** Rows × cols tiles of equal size, or horizontal bands with their own number of columns. */
 export const tilingSchema = z.union([
@@ -85,7 +85,21 @@ export const cameraProfileSchema = z.object({
 });
 export type CameraProfile = z.infer<typeof cameraProfileSchema>;
 
-export interface CountResult {
+/** How a count was made (regime, tiling, model passes, hints); see `countDecisionFields`. */
+export const countDecisionSchema = z.object(countDecisionFields);
+export type CountDecision = z.infer<typeof countDecisionSchema>;
+
+/** The decision fields of a count that are set (for messages that must not carry undefined keys). */
+export function decisionOf({ regime, tiling, passes, hints }: CountDecision): CountDecision {
+  return {
+    ...(regime !== undefined ? { regime } : {}),
+    ...(tiling !== undefined ? { tiling } : {}),
+    ...(passes !== undefined ? { passes } : {}),
+    ...(hints !== undefined ? { hints } : {}),
+  };
+}
+
+export interface CountResult extends CountDecision {
   count: number;
   detections: Detection[];
   /** Model identifier, e.g. `centernet-mobilenetv3@human-3.3.6`, or `fixed-delay-50ms (stand-in)`. */

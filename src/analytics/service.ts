@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
-import { detectionSchema } from '../core/messages.js';
+import { countDecisionFields, detectionSchema } from '../core/messages.js';
 import { Counter, Histogram, type Registry } from '../core/metrics.js';
 import { createKeyRing, UsageMeter } from './api-keys.js';
 import {
@@ -48,6 +48,7 @@ const countResponseSchema = z.object({
   detections: z.array(detectionSchema),
   model: z.string(),
   ms: z.number(),
+  ...countDecisionFields,
 });
 
 const usageResponseSchema = z.object({

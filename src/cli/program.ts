@@ -9,6 +9,7 @@ import { calibrateCommand } from './commands/calibrate.js';
 import { countCommand } from './commands/count.js';
 import { engageCommand } from './commands/engage.js';
 import { evalCommand } from './commands/eval.js';
+import { fitAutoCommand } from './commands/fit-auto.js';
 import { fitThresholdCommand } from './commands/fit-threshold.js';
 import { inferenceCommand } from './commands/inference.js';
 import { ingestCommand } from './commands/ingest.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   program.addCommand(evalCommand());
   program.addCommand(calibrateCommand());
   program.addCommand(fitThresholdCommand());
+  program.addCommand(fitAutoCommand());
   program.addCommand(benchCommand());
   showDurationDefaultsReadably(program);
   return program;

@@ -62,6 +62,20 @@ export const detectionSchema = z.object({
 });
 export type Detection = z.infer<typeof detectionSchema>;
 
+/**
+ * How a count was made, where the counter says (all optional: older counters and stand-ins omit them).
+ * `regime`: `profile` (the camera's own settings), `whole-frame` (the default, one pass) or `zoom`
+ * (the default, small people: tiles after the first pass). `tiling` as `ROWSxCOLS@OVERLAP`, `passes`
+ * the model runs it took, `hints` e.g. `crowd-view` (many weak candidates left uncounted: the view may
+ * be undercounted; calibrating the camera would help).
+ */
+export const countDecisionFields = {
+  regime: z.string().optional(),
+  tiling: z.string().optional(),
+  passes: z.number().int().positive().optional(),
+  hints: z.array(z.string()).optional(),
+};
+
 /** One counted photo: the outcome "counted". Published on `<prefix>/results` and retained per device. */
 export const resultMessageSchema = z.object({
   type: z.literal('result'),
@@ -83,6 +97,7 @@ export const resultMessageSchema = z.object({
   /** True when this photo was re-processed after another instance's lease expired (see docs/coordination.md). */
   reprocessed: z.boolean().default(false),
   detections: z.array(detectionSchema).optional(),
+  ...countDecisionFields,
 });
 export type ResultMessage = z.infer<typeof resultMessageSchema>;
 

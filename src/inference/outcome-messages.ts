@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CountResult } from '../analytics/people-counter.js';
-import { UnusableImageError } from '../analytics/people-counter.js';
+import { decisionOf, UnusableImageError } from '../analytics/people-counter.js';
 import { ImageRejectedError } from '../core/image.js';
 import {
   type DeadLetterMessage,
@@ -46,6 +46,7 @@ export function resultMessage(
     latencyMs: Math.round((context.now - photo.metadata.creationTimestamp) * 1000),
     reprocessed: context.reprocessed,
     detections: counted.detections,
+    ...decisionOf(counted),
   };
 }
 

@@ -81,7 +81,28 @@ describe('counting real photos', () => {
         Math.abs(result.count - photo.count) <= 1,
         `${photo.file}: counted ${result.count}, labelled ${photo.count}`,
       );
+      assert.deepEqual(
+        [result.regime, result.passes],
+        ['whole-frame', 1],
+        `${photo.file}: one pass for a street photo`,
+      );
     }
+  });
+
+  const mall = join(SHARED_DATA, 'mall-train');
+  it('zooms into a crowd CCTV frame without a profile and counts most of its people', {
+    skip: available && existsSync(join(mall, 'labels.json')) ? false : `no labelled photos at ${pennFudan} or ${mall}`,
+  }, async () => {
+    const [frame] = await loadDataset(mall, 1, 19);
+    if (!frame) return assert.fail('mall-train has fewer than 20 frames');
+    const result = await (counter as PeopleCounter).count(await readFile(frame.path));
+    assert.equal(result.regime, 'zoom');
+    assert.ok(result.passes === 5 || result.passes === 10, `passes ${result.passes}`);
+    // The old default counted ≈ 4 % of these people; the zoomed count is within half of the label.
+    assert.ok(
+      Math.abs(result.count - frame.count) <= frame.count / 2,
+      `${frame.file}: counted ${result.count}, labelled ${frame.count}`,
+    );
   });
 
   it('runs the whole-frame pass beside the tiles when the profile counts both scales', {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { annotate } from '../../analytics/annotate.js';
 import { loadProfile } from '../../analytics/dataset.js';
 import { createPeopleCounter } from '../../analytics/factory.js';
-import type { CameraProfile } from '../../analytics/people-counter.js';
+import type { CameraProfile, CountDecision } from '../../analytics/people-counter.js';
 import { forEachConcurrently } from '../../core/concurrently.js';
 import { readSecret } from '../../core/config.js';
 import { option, parseOptions } from '../options.js';
@@ -76,7 +76,7 @@ export function countCommand(): Command {
             console.log(
               options.json
                 ? JSON.stringify({ photo, ...result })
-                : `${photo}\t${result.count}\t(${Math.round(result.ms)} ms)`,
+                : `${photo}\t${result.count}\t(${[`${Math.round(result.ms)} ms`, ...decisionNotes(result)].join(', ')})`,
             );
         } catch (error) {
           failures++;
@@ -93,4 +93,13 @@ export function countCommand(): Command {
     }
     if (failures > 0) process.exitCode = 1;
   });
+}
+
+/** `zoom 3x3@0.25, 10 passes, hint crowd-view`: how the count was made, where the counter says. */
+function decisionNotes({ regime, tiling, passes, hints }: CountDecision): string[] {
+  return [
+    ...(regime ? [`${regime}${tiling ? ` ${tiling}` : ''}`] : []),
+    ...(passes ? [`${passes} pass${passes === 1 ? '' : 'es'}`] : []),
+    ...(hints ?? []).map((hint) => `hint ${hint}`),
+  ];
 }

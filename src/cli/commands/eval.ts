@@ -1,11 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { loadDataset, loadProfile } from '../../analytics/dataset.js';
-import { type Sample, summarise } from '../../analytics/evaluation.js';
+import { decisionMix, type Sample, summarise } from '../../analytics/evaluation.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
-import type { CameraProfile } from '../../analytics/people-counter.js';
-import { countDetections, detectOptionsFor } from '../../analytics/postprocess.js';
-import { detectDataset } from '../../analytics/run-dataset.js';
+import type { CameraProfile, CountDecision } from '../../analytics/people-counter.js';
+import { forEachKeepingWorkersBusy } from '../../analytics/run-dataset.js';
 import { intArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { addWorkerOptions, workerConfig } from './analytics-options.js';
@@ -40,15 +40,19 @@ export function evalCommand(): Command {
     const counter = await createLocalPeopleCounter(workerConfig(options));
     const bar = progressBar(photos.length, 'eval');
     try {
-      const { results, wallMs } = await detectDataset(counter, photos, detectOptionsFor(profile), bar.update);
+      const samples: Sample[] = [];
+      const decisions: CountDecision[] = [];
+      const started = performance.now();
+      await forEachKeepingWorkersBusy(counter, photos, async (photo) => {
+        const result = await counter.count(await readFile(photo.path), profile);
+        samples.push({ truth: photo.count, predicted: result.count, ms: result.ms });
+        decisions.push(result);
+        bar.update(samples.length);
+      });
       bar.finish();
-      const samples: Sample[] = results.map((r) => ({
-        truth: r.photo.count,
-        predicted: countDetections(r, profile).count,
-        ms: r.ms,
-      }));
       const summary = {
-        ...summarise(samples, wallMs),
+        ...summarise(samples, performance.now() - started),
+        ...decisionMix(decisions),
         workers: counter.workers,
         backend: counter.backend,
         model: counter.model,
@@ -66,6 +70,18 @@ export function evalCommand(): Command {
         console.log(`exact        ${f(summary.exactRate * 100, 1)} %`);
         console.log(`ms/photo     median ${f(summary.msMedian, 0)}, p90 ${f(summary.msP90, 0)}`);
         console.log(`photos/s     ${f(summary.photosPerSecond)}`);
+        const mix = Object.entries(summary.regimes).map(([regime, n]) => `${regime} ${n}`);
+        console.log(`regimes      ${mix.join(', ')}`);
+        console.log(
+          `passes/photo mean ${f(summary.passesMean)}, one pass for ${f(summary.onePassRate * 100, 1)} % of the photos`,
+        );
+        console.log(
+          `hints        ${
+            Object.entries(summary.hints)
+              .map(([hint, n]) => `${hint} ${n}`)
+              .join(', ') || 'none'
+          }`,
+        );
       }
     } finally {
       await counter.close();
