@@ -10,7 +10,7 @@ import { type Browser, chromium } from 'playwright-core';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
 import type { EngageService } from '../../src/engage/service.js';
-import { missingBinary } from '../helpers/binaries.js';
+import { binaryPath, missingBinary } from '../helpers/binaries.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
 import { solidJpeg } from '../helpers/fixtures.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
@@ -78,7 +78,7 @@ before(async () => {
     });
   }
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: binaryPath('chromium'),
     args: [
       '--headless',
       '--no-sandbox',

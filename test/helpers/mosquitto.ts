@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IClientOptions } from 'mqtt';
@@ -8,8 +8,9 @@ import { freePort, waitFor } from './net.js';
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** Stops the broker (SIGTERM, SIGKILL if it has not exited after a while) and removes its folder. */
   stop(): Promise<void>;
-  /** Kills the broker and starts it again on the same port (sessions are lost: no persistence). */
+  /** Crashes the broker (SIGKILL) and starts it again on the same port (sessions are lost: no persistence). */
   restart(): Promise<void>;
 }
 
@@ -17,6 +18,9 @@ export interface MosquittoOptions {
   /** Require these users (name → password, via mosquitto_passwd) instead of allowing anonymous clients. */
   users?: Record<string, string>;
 }
+
+/** How long a SIGTERMed broker may take to exit before it is SIGKILLed. */
+const STOP_TIMEOUT_MS = 5_000;
 
 /**
  * Starts Debian's Mosquitto on a free loopback port with limits raised deliberately: its defaults
@@ -58,21 +62,28 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(() => canConnect(url, probe), { timeoutMs: 10_000, message: 'mosquitto to accept connections' });
   };
-  const kill = async () => {
+  const end = async (signal: NodeJS.Signals) => {
     const current = child;
-    if (!current || current.exitCode !== null) return;
+    if (!current || current.exitCode !== null || current.signalCode !== null) return;
     await new Promise<void>((resolve) => {
-      current.once('exit', () => resolve());
-      current.kill('SIGKILL');
+      const escalate = setTimeout(() => current.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      current.once('exit', () => {
+        clearTimeout(escalate);
+        resolve();
+      });
+      current.kill(signal);
     });
   };
   await launch();
   return {
     url,
     port,
-    stop: kill,
+    stop: async () => {
+      await end('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
     restart: async () => {
-      await kill();
+      await end('SIGKILL');
       await launch();
     },
   };
