@@ -33,3 +33,20 @@ test('without any SQLite driver engage refuses in one line that says what to do 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('without any SQLite driver up stops what it started and says why in one line', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pc-nosqlite-up-'));
+  try {
+    const ports = ['--engage-port', '0', '--ingest-port', '0', '--mqtt-port', '0', '--metrics-port', '0'];
+    const run = runWithoutSqlite(['up', '--data-dir', dir, '--analytics', 'fixed-delay:10', ...ports]);
+    assert.equal(run.status, 1, run.stderr);
+    const errors = run.stderr.split('\n').filter((line) => line.startsWith('people-counter'));
+    assert.equal(errors.length, 1, run.stderr);
+    assert.match(
+      errors[0]!,
+      /^people-counter up: cannot start the dashboard \(engage\): the history store needs SQLite/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
