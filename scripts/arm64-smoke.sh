@@ -61,12 +61,12 @@ cd "$WORK/app"
 
 # 3. --help and count.
 arm bin/people-counter.js --help | head -1
-node --input-type=module -e "
-  import sharp from '$ROOT/node_modules/sharp/lib/index.js';
+(cd "$ROOT" && node --input-type=module -e "
+  import sharp from 'sharp';
   const width = 640, height = 480, pixels = Buffer.alloc(width * height * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7919 + (i >> 9) * 104729) % 251;
   await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toFile('$WORK/photos/self-made.jpg');
-"
+")
 photos=("$WORK/photos/self-made.jpg")
 if [ -f "$SHARED_PHOTOS/labels.json" ]; then
   while IFS= read -r file; do photos+=("$SHARED_PHOTOS/$file"); done < <(node -e "
