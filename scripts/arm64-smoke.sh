@@ -14,6 +14,8 @@ SYSROOT=/usr/aarch64-linux-gnu
 SHARED_PHOTOS=${PEOPLE_COUNTER_SHARED_DATA:-$ROOT/../shared/data}/pennfudan-fudan
 SHARED_COUNT=2
 UP_TIMEOUT_S=900
+# Emulated and on a busy machine, a graceful stop can take minutes.
+STOP_TIMEOUT_S=300
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-arm64-XXXXXX")
 up_pid=
@@ -94,9 +96,11 @@ read -r engage_port ingest_port mqtt_port < <(node -e "
   const free = () => new Promise((done) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => done(port)); }); });
   (async () => console.log((await Promise.all([free(), free(), free()])).join(' ')))();
 ")
-arm bin/people-counter.js up --data-dir "$WORK/data" --engage-port "$engage_port" --ingest-port "$ingest_port" \
-  --mqtt-port "$mqtt_port" --metrics-port 0 --inference-instances 1 --workers 1 --demo "$WORK/photos" \
-  --demo-devices 1 --demo-interval 5s --log-format json >"$WORK/up.log" 2>&1 &
+# qemu itself in the background (not the `arm` function's subshell), so that $! is the process that
+# receives SIGTERM below and whose exit status `wait` reports.
+qemu-aarch64-static "$ARM_NODE" bin/people-counter.js up --data-dir "$WORK/data" --engage-port "$engage_port" \
+  --ingest-port "$ingest_port" --mqtt-port "$mqtt_port" --metrics-port 0 --inference-instances 1 --workers 1 \
+  --demo "$WORK/photos" --demo-devices 1 --demo-interval 5s --log-format json >"$WORK/up.log" 2>&1 &
 up_pid=$!
 stored=$(node -e "
   const deadline = Date.now() + $UP_TIMEOUT_S * 1000;
@@ -120,6 +124,12 @@ if [ -z "$stored" ] || ! kill -0 "$up_pid" 2>/dev/null; then
 fi
 say "up: device $stored, stored in engage.db"
 kill -TERM "$up_pid"
+for _ in $(seq "$STOP_TIMEOUT_S"); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
+if kill -0 "$up_pid" 2>/dev/null; then
+  kill -KILL "$up_pid"
+  echo "arm64-smoke: FAILED: up still running ${STOP_TIMEOUT_S} s after SIGTERM" >&2
+  exit 1
+fi
 wait "$up_pid" || { echo "arm64-smoke: FAILED: up did not stop cleanly" >&2; tail -20 "$WORK/up.log" >&2; exit 1; }
 up_pid=
 say "passed"
