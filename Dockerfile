@@ -1,9 +1,7 @@
 # One image for every service: the command (ingest, inference, analytics, engage, broker, up) picks the role.
+# Node 22, as .nvmrc: its built-in node:sqlite holds the history, so nothing is compiled (no build tools).
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 builds from source when no prebuilt binary matches.
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
-    && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY scripts ./scripts

@@ -3,12 +3,12 @@
  * have run; opening a database applies the missing ones in order, each in its own transaction.
  * Never edit a released step: append a new one.
  */
-import type { Database } from 'better-sqlite3';
+import { inTransaction, readPragma, type SqlDatabase } from './sqlite.js';
 
 export interface Migration {
   version: number;
   description: string;
-  up(db: Database): void;
+  up(db: SqlDatabase): void;
 }
 
 export const migrations: Migration[] = [
@@ -80,8 +80,8 @@ export const migrations: Migration[] = [
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]?.version ?? 0;
 
 /** Brings the database up to `target` (default: latest); returns the versions applied. */
-export function migrate(db: Database, target = LATEST_SCHEMA_VERSION): number[] {
-  const current = db.pragma('user_version', { simple: true }) as number;
+export function migrate(db: SqlDatabase, target = LATEST_SCHEMA_VERSION): number[] {
+  const current = readPragma(db, 'user_version') as number;
   if (current > LATEST_SCHEMA_VERSION) {
     throw new Error(
       `database schema version ${current} is newer than this program knows (${LATEST_SCHEMA_VERSION}); upgrade people-counter`,
@@ -90,10 +90,10 @@ export function migrate(db: Database, target = LATEST_SCHEMA_VERSION): number[] 
   const applied: number[] = [];
   for (const step of migrations) {
     if (step.version <= current || step.version > target) continue;
-    db.transaction(() => {
+    inTransaction(db, () => {
       step.up(db);
-      db.pragma(`user_version = ${step.version}`);
-    })();
+      db.exec(`PRAGMA user_version = ${step.version}`);
+    });
     applied.push(step.version);
   }
   return applied;

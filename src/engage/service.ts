@@ -116,7 +116,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
       { name: 'subscribed', check: () => isSubscribed },
-      { name: 'database', check: () => store.db.open },
+      { name: 'database', check: () => store.db.isOpen },
     ],
   });
   const policy = { token: config.token, protectReads: config.protectReads, openWrites: config.openWrites };

@@ -4,12 +4,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
 import type { AlertMessage, ResultMessage } from '../core/messages.js';
 import { type AlertRule, type AlertRuleInput, alertRuleBodySchema } from './alerts.js';
 import { migrate } from './migrations.js';
 import type { DeviceRecord } from './occupancy.js';
 import { bucketTotals, type CountSample, type SeriesPoint, siteStepSeries, siteTotals } from './series.js';
+import { inTransaction, openSqlite, readPragma, type SqlDatabase, type SqliteDriver } from './sqlite.js';
 import { BUCKET_SECONDS, type ResolvedRange } from './time-range.js';
 
 /** Most raw points one query returns; the answer says when it was cut. */
@@ -47,21 +47,20 @@ const toRecord = (row: DeviceRow): DeviceRecord => ({
 });
 
 export class EngageStore {
-  readonly db: Database.Database;
+  readonly db: SqlDatabase;
   private readonly recordResultOnce: (result: ResultMessage, receivedAt: number) => 'stored' | 'duplicate';
 
-  constructor(path: string) {
+  /** `driver` picks one SQLite driver (tests, benchmarks); by default the first available. */
+  constructor(path: string, driver?: SqliteDriver) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(path, driver);
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
     migrate(this.db);
     this.recordResultOnce = this.prepareRecordResult();
   }
 
   get schemaVersion(): number {
-    return this.db.pragma('user_version', { simple: true }) as number;
+    return readPragma(this.db, 'user_version') as number;
   }
 
   /**
@@ -85,24 +84,25 @@ export class EngageStore {
          last_result_id = excluded.last_result_id
        WHERE devices.last_photo_at IS NULL OR excluded.last_photo_at >= devices.last_photo_at`,
     );
-    return this.db.transaction((result: ResultMessage, receivedAt: number): 'stored' | 'duplicate' => {
-      const inserted = insert.run(
-        result.resultId,
-        result.deviceID,
-        result.count,
-        result.creationTimestamp,
-        result.analysedAt,
-        receivedAt,
-        result.latencyMs,
-        result.model,
-        result.instanceId,
-        result.superseded,
-        result.reprocessed ? 1 : 0,
-      );
-      if (inserted.changes === 0) return 'duplicate';
-      advanceLatest.run(result.deviceID, receivedAt, result.count, result.creationTimestamp, result.resultId);
-      return 'stored';
-    });
+    return (result: ResultMessage, receivedAt: number): 'stored' | 'duplicate' =>
+      inTransaction(this.db, () => {
+        const inserted = insert.run(
+          result.resultId,
+          result.deviceID,
+          result.count,
+          result.creationTimestamp,
+          result.analysedAt,
+          receivedAt,
+          result.latencyMs,
+          result.model,
+          result.instanceId,
+          result.superseded,
+          result.reprocessed ? 1 : 0,
+        );
+        if (inserted.changes === 0) return 'duplicate';
+        advanceLatest.run(result.deviceID, receivedAt, result.count, result.creationTimestamp, result.resultId);
+        return 'stored';
+      });
   }
 
   listDevices(): DeviceRecord[] {
@@ -224,10 +224,10 @@ export class EngageStore {
   }
 
   deleteRule(id: string): boolean {
-    return this.db.transaction(() => {
+    return inTransaction(this.db, () => {
       this.db.prepare('DELETE FROM alert_state WHERE rule_id = ?').run(id);
       return this.db.prepare('DELETE FROM alert_rules WHERE id = ?').run(id).changes > 0;
-    })();
+    });
   }
 
   isAlertActive(ruleId: string, target: string): boolean {
@@ -239,7 +239,7 @@ export class EngageStore {
 
   /** Records a raised or cleared alert and the rule's new state together. */
   recordAlert(alert: AlertMessage): void {
-    this.db.transaction(() => {
+    inTransaction(this.db, () => {
       this.db
         .prepare(
           `INSERT INTO alert_state (rule_id, target, active) VALUES (?, ?, ?)
@@ -249,7 +249,7 @@ export class EngageStore {
       this.db
         .prepare('INSERT OR IGNORE INTO alerts (alert_id, at, message) VALUES (?, ?, ?)')
         .run(alert.alertId, alert.at, JSON.stringify(alert));
-    })();
+    });
   }
 
   recentAlerts(limit: number): AlertMessage[] {

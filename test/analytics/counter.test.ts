@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { annotate } from '../../src/analytics/annotate.js';
@@ -11,7 +9,7 @@ import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/ana
 import { CounterBusyError, type PeopleCounter, UnusableImageError } from '../../src/analytics/people-counter.js';
 import { SINGLE_TILE } from '../../src/analytics/tiling.js';
 import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
-import { SHARED_DATA } from '../helpers/processes.js';
+import { sharedDataset } from '../helpers/processes.js';
 
 describe('local people counter (real model, 1 worker)', () => {
   let counter: LocalPeopleCounter;
@@ -63,16 +61,16 @@ describe('local people counter (real model, 1 worker)', () => {
 });
 
 describe('counting real photos', () => {
-  const pennFudan = join(SHARED_DATA, 'pennfudan-fudan');
-  const available = existsSync(join(pennFudan, 'labels.json'));
+  const { dir: pennFudan, skip } = sharedDataset('pennfudan-fudan');
+  const { dir: mall, skip: mallSkip } = sharedDataset('mall-train');
   let counter: PeopleCounter | undefined;
   before(async () => {
-    if (available) counter = await createPeopleCounter({ kind: 'local', workers: 1 });
+    if (!skip || !mallSkip) counter = await createPeopleCounter({ kind: 'local', workers: 1 });
   });
   after(() => counter?.close());
 
   it('counts street photos within one person of the labels', {
-    skip: available ? false : `no labelled photos at ${pennFudan}`,
+    skip,
   }, async () => {
     const photos = (await loadDataset(pennFudan)).slice(0, 5);
     for (const photo of photos) {
@@ -89,9 +87,8 @@ describe('counting real photos', () => {
     }
   });
 
-  const mall = join(SHARED_DATA, 'mall-train');
   it('zooms into a crowd CCTV frame without a profile and counts most of its people', {
-    skip: available && existsSync(join(mall, 'labels.json')) ? false : `no labelled photos at ${pennFudan} or ${mall}`,
+    skip: mallSkip,
   }, async () => {
     const [frame] = await loadDataset(mall, 1, 19);
     if (!frame) return assert.fail('mall-train has fewer than 20 frames');
@@ -106,7 +103,7 @@ describe('counting real photos', () => {
   });
 
   it('runs the whole-frame pass beside the tiles when the profile counts both scales', {
-    skip: available ? false : `no labelled photos at ${pennFudan}`,
+    skip,
   }, async () => {
     const [photo] = await loadDataset(pennFudan, 1);
     const jpeg = await readFile((photo as LabelledPhoto).path);

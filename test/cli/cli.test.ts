@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { cameraProfileSchema } from '../../src/analytics/people-counter.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { renderCliReference } from '../../src/cli/reference.js';
 import { solidJpeg } from '../helpers/fixtures.js';
-import { CLI, REPO_ROOT, SHARED_DATA } from '../helpers/processes.js';
+import { CLI, REPO_ROOT, sharedDataset } from '../helpers/processes.js';
 
 function commandPaths(command: Command, path: string[] = []): string[][] {
   return command.commands.flatMap((sub) => [[...path, sub.name()], ...commandPaths(sub, [...path, sub.name()])]);
@@ -100,9 +100,9 @@ describe('people-counter CLI', () => {
     }
   });
 
-  const pennFudan = join(SHARED_DATA, 'pennfudan-fudan');
+  const { dir: pennFudan, skip } = sharedDataset('pennfudan-fudan');
   test('fit-threshold: fits a profile on labelled street photos and cross-validates it', {
-    skip: existsSync(join(pennFudan, 'labels.json')) ? false : `no labelled photos at ${pennFudan}`,
+    skip,
   }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pc-fit-threshold-'));
     try {

@@ -18,7 +18,7 @@ import type { PhotoMetadata } from '../../src/core/messages.js';
 import type { EngageService } from '../../src/engage/service.js';
 import { httpErrorFor, isIngestError } from '../../src/ingest/http-api.js';
 import { buildPhotoMetadata } from '../../src/ingest/photo-ingestor.js';
-import { missingBinary } from '../helpers/binaries.js';
+import { binaryPath, missingBinary } from '../helpers/binaries.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
 import { heicHeader, solidJpeg } from '../helpers/fixtures.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
@@ -86,7 +86,7 @@ before(async () => {
     });
   }
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: binaryPath('chromium'),
     args: [
       '--headless',
       '--no-sandbox',

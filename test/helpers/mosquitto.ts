@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IClientOptions } from 'mqtt';
@@ -8,6 +8,7 @@ import { freePort, waitFor } from './net.js';
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** Stops the broker (SIGTERM, SIGKILL if it has not exited after a while) and removes its folder. */
   stop(): Promise<void>;
   /**
    * Stops the broker (SIGKILL by default; SIGTERM is a graceful stop that fires wills and, with
@@ -22,6 +23,9 @@ export interface MosquittoOptions {
   /** Keep sessions, subscriptions and queued messages across restarts (on disk). Default false. */
   persistence?: boolean;
 }
+
+/** How long a SIGTERMed broker may take to exit before it is SIGKILLed. */
+const STOP_TIMEOUT_MS = 5_000;
 
 /**
  * Starts Debian's Mosquitto on a free loopback port with limits raised deliberately: its defaults
@@ -65,11 +69,15 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(() => canConnect(url, probe), { timeoutMs: 10_000, message: 'mosquitto to accept connections' });
   };
-  const kill = async (signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL') => {
+  const end = async (signal: 'SIGKILL' | 'SIGTERM') => {
     const current = child;
-    if (!current || current.exitCode !== null) return;
+    if (!current || current.exitCode !== null || current.signalCode !== null) return;
     await new Promise<void>((resolve) => {
-      current.once('exit', () => resolve());
+      const escalate = setTimeout(() => current.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      current.once('exit', () => {
+        clearTimeout(escalate);
+        resolve();
+      });
       current.kill(signal);
     });
   };
@@ -77,9 +85,12 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
   return {
     url,
     port,
-    stop: () => kill(),
+    stop: async () => {
+      await end('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
     restart: async (signal = 'SIGKILL') => {
-      await kill(signal);
+      await end(signal);
       await launch();
     },
   };

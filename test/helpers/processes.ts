@@ -3,7 +3,8 @@
  * output for diagnostics, exit status, and no orphans left behind if the test process dies.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { waitFor } from './net.js';
 
 /** This file is dist/test/helpers/processes.js once built. */
@@ -11,6 +12,18 @@ export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta
 export const CLI = resolve(REPO_ROOT, 'bin/people-counter.js');
 /** Labelled photo sets beside the checkout (not redistributable, so never in the repo); tests skip without them. */
 export const SHARED_DATA = resolve(REPO_ROOT, '../shared/data');
+
+/**
+ * The labelled photo set `name` under SHARED_DATA, with a skip message when it is absent. Under CI=true
+ * its absence is an error instead (CI lays shared/ beside its clone), so accuracy tests cannot pass by skipping.
+ */
+export function sharedDataset(name: string): { dir: string; skip: string | false } {
+  const dir = join(SHARED_DATA, name);
+  if (existsSync(join(dir, 'labels.json'))) return { dir, skip: false };
+  const reason = `no labelled photos at ${dir}`;
+  if (process.env.CI === 'true') throw new Error(`${reason}: required under CI=true`);
+  return { dir, skip: reason };
+}
 
 export interface ExitStatus {
   code: number | null;

@@ -16,25 +16,42 @@ const skip = missingBinary('redis-server');
 describe('Redis claim arbiter', { skip }, () => {
   let redis: ChildProcess;
   let url: string;
+  // Kept for failure messages: why redis-server did not start or went away.
+  let redisOutput = '';
   before(async () => {
     const port = await freePort();
     redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const keep = (chunk: Buffer) => {
+      redisOutput = (redisOutput + chunk.toString('utf8')).slice(-20_000);
+    };
+    redis.stdout?.on('data', keep);
+    redis.stderr?.on('data', keep);
     url = `redis://127.0.0.1:${port}`;
     const probe = new RedisClaimArbiter({ url });
-    await waitFor(
-      () =>
-        probe
-          .claim('probe', ['probe-item'], 1)
-          .then(() => true)
-          .catch(() => false),
-      { timeoutMs: 10_000, message: 'redis-server' },
-    );
-    await probe.close();
+    try {
+      await waitFor(
+        () => {
+          if (redis.exitCode !== null) throw new Error(`redis-server exited with ${redis.exitCode}`);
+          return probe
+            .claim('probe', ['probe-item'], 1)
+            .then(() => true)
+            .catch(() => false);
+        },
+        { timeoutMs: 10_000, message: 'redis-server' },
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; redis-server wrote:\n${redisOutput}`);
+    } finally {
+      await probe.close();
+    }
   });
-  after(() => {
-    redis.kill('SIGKILL');
+  after(async () => {
+    if (redis.exitCode !== null || redis.signalCode !== null) return;
+    const exited = new Promise((resolve) => redis.once('exit', resolve));
+    redis.kill('SIGTERM');
+    await exited;
   });
 
   test('overlapping claims win disjoint items; finished items are never won again', async () => {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,12 +27,12 @@ import {
   describeOutputs,
   REPO_ROOT,
   type ServiceProcess,
-  SHARED_DATA,
+  sharedDataset,
   spawnProcess,
   waitForHttp,
 } from '../helpers/processes.js';
 
-const FUDAN_DIR = join(SHARED_DATA, 'pennfudan-fudan');
+const FUDAN = sharedDataset('pennfudan-fudan');
 const REAL_PHOTOS = 4;
 /** The model is not exact: a real photo's count may differ from its label by this much. */
 const COUNT_TOLERANCE = 2;
@@ -326,14 +326,14 @@ describe('the distributed system, each service its own OS process', { skip }, ()
   }
 
   function realPhotos(creationTimestamp: number): Photo[] {
-    if (!existsSync(join(FUDAN_DIR, 'labels.json'))) {
-      console.log(`# ${FUDAN_DIR} is absent: real photos skipped, only self-made fixtures are counted`);
+    if (FUDAN.skip) {
+      console.log(`# ${FUDAN.skip}: real photos skipped, only self-made fixtures are counted`);
       return [];
     }
-    const labels = labelsSchema.parse(JSON.parse(readFileSync(join(FUDAN_DIR, 'labels.json'), 'utf8')));
+    const labels = labelsSchema.parse(JSON.parse(readFileSync(join(FUDAN.dir, 'labels.json'), 'utf8')));
     return labels.images.slice(0, REAL_PHOTOS).map((image) => ({
       deviceID: randomUUID(),
-      jpeg: readFileSync(join(FUDAN_DIR, image.file)),
+      jpeg: readFileSync(join(FUDAN.dir, image.file)),
       creationTimestamp,
       expected: { label: image.count },
     }));
