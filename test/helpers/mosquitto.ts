@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IClientOptions } from 'mqtt';
@@ -16,6 +16,8 @@ export interface RunningMosquitto {
 export interface MosquittoOptions {
   /** Require these users (name → password, via mosquitto_passwd) instead of allowing anonymous clients. */
   users?: Record<string, string>;
+  /** An ACL file (`acl_file`), e.g. the shipped deploy/mosquitto.acl. */
+  aclFile?: string;
 }
 
 /**
@@ -36,6 +38,12 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     await chmod(dir, 0o755);
     await chmod(passwordFile, 0o644);
   }
+  // A copy in the broker's own folder: Mosquitto, dropped to its own user, may not read the original.
+  const aclFile = join(dir, 'acl');
+  if (options.aclFile) {
+    await copyFile(options.aclFile, aclFile);
+    await chmod(aclFile, 0o644);
+  }
   const [probeUser] = users;
   const probe: IClientOptions = probeUser ? { username: probeUser[0], password: probeUser[1] } : {};
   await writeFile(
@@ -43,6 +51,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     [
       `listener ${port} 127.0.0.1`,
       ...(users.length > 0 ? ['allow_anonymous false', `password_file ${passwordFile}`] : ['allow_anonymous true']),
+      ...(options.aclFile ? [`acl_file ${aclFile}`] : []),
       'max_queued_messages 1000000',
       'max_inflight_messages 1000',
       'persistence false',
