@@ -3,7 +3,7 @@
  * as a device, and each may publish only on the topics that its job needs (the same rules as
  * deploy/mosquitto.acl). Pure: the broker asks, these functions answer.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { deviceIdProblem } from '../core/ids.js';
 import { type Topics, topicMatches } from '../core/topics.js';
 
@@ -115,4 +115,13 @@ export function credentialsFromEnv(
   const devicePassword = readSecret(servicePasswordEnv('device'));
   if (services.length === 0 && devicePassword === undefined) return undefined;
   return { services, ...(devicePassword !== undefined ? { devicePassword } : {}) };
+}
+
+/** Fresh random accounts for the services of a stack that runs its own broker (`up`). */
+export function generateServiceAccounts(): ServiceAccount[] {
+  return (['inference', 'ingest', 'engage'] as const).map((role) => ({
+    role,
+    username: role,
+    password: randomBytes(24).toString('base64url'),
+  }));
 }

@@ -39,6 +39,11 @@ export const engageSettingsSchema = z.object({
     .min(1)
     .regex(/^[^#+]+$/, 'discovery prefix must not contain wildcards')
     .default(DEFAULT_DISCOVERY_PREFIX),
+  /**
+   * Shared secret of result messages' HMAC (src/core/message-auth.ts): with it, a result without a
+   * valid signature is dropped and counted, never stored. Undefined: results are not checked.
+   */
+  messageSecret: z.string().optional(),
   /** Largest photo the dashboard may upload. */
   maxUploadBytes: z.number().int().positive().default(10_000_000),
 });

@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
+import { createMessageAuth } from '../core/message-auth.js';
 import { nowSeconds as systemNowSeconds } from '../core/messages.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
@@ -52,7 +53,17 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   const store = new EngageStore(config.dbPath);
   const events = new LiveEvents();
 
-  const mqtt = MqttConnection.start({ config: config.mqtt, service: 'engage', instanceId: config.instanceId, logger });
+  const messageAuth = createMessageAuth(config.messageSecret);
+  if (!messageAuth.enabled) logger.warn('result messages are not authenticated: set PEOPLE_COUNTER_MESSAGE_SECRET');
+  // A persistent session under a stable client ID: the broker keeps the results published while
+  // engage is stopped or reconnecting and delivers them when it is back.
+  const mqtt = MqttConnection.start({
+    config: config.mqtt,
+    service: 'engage',
+    instanceId: config.instanceId,
+    logger,
+    persistentSession: true,
+  });
   const { topics } = mqtt;
   const webhook = config.webhookUrl
     ? createWebhookSender({
@@ -92,6 +103,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     logger,
     instanceId: config.instanceId,
     now,
+    messageAuth,
   });
   // Healthy only once subscribed: results published before that would never reach the history.
   let isSubscribed = false;

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
+import { generateServiceAccounts, type ServiceAccount, type ServiceRole } from '../broker/access.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
 import { createHttpServer, HttpError, listen, urlHost } from '../core/http.js';
@@ -39,10 +40,19 @@ export interface StackConfig {
   ingestPort: number;
   /** Port of one Prometheus /metrics for every part (0 = any free port); none = no metrics server. */
   metricsPort?: number;
+  /** Address of the metrics server; default loopback whatever `host` is (metrics have no authentication). */
+  metricsHost?: string;
   /** Port of the embedded broker (ignored with `mqtt.url`). */
   mqttPort: number;
-  /** Broker settings; without `url` an embedded broker is started (with username/password if given). */
+  /**
+   * Broker settings; without `url` an embedded broker is started, where every part gets its own
+   * random account and username/password (if given) become an admin account for your own tools.
+   */
   mqtt: Partial<MqttConfig>;
+  /** Password devices use on the embedded broker (username = device ID); none = devices cannot connect. */
+  devicePassword?: string;
+  /** Engage checks result messages' HMAC under this secret (docs/engage.md). */
+  messageSecret?: string;
   /** Object storage; default a local directory `<dataDir>/storage`. */
   storage?: StorageConfig;
   analytics: AnalyticsSpec;
@@ -71,6 +81,7 @@ export const STACK_DEFAULTS = {
   engagePort: 8080,
   ingestPort: 8081,
   metricsPort: 9464,
+  metricsHost: '127.0.0.1',
   mqttPort: 1883,
   inferenceInstances: 2,
   batchSize: 10,
@@ -180,26 +191,38 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   await mkdir(config.dataDir, { recursive: true });
 
   // 1. Broker.
+  const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
+  const topics = makeTopics(prefix, config.mqtt.metadataTopic ?? defaultMetadataTopic(prefix));
   let mqttUrl = config.mqtt.url;
+  let accounts: ServiceAccount[] = [];
   if (mqttUrl === undefined) {
+    accounts = generateServiceAccounts();
+    const { username, password } = config.mqtt;
+    if ((username === undefined) !== (password === undefined)) {
+      throw new ConfigError('an MQTT username needs its password (PEOPLE_COUNTER_MQTT_PASSWORD) and the reverse');
+    }
+    const admin: ServiceAccount[] =
+      username !== undefined && password !== undefined ? [{ role: 'admin', username, password }] : [];
     const broker: RunningBroker = await step('the embedded MQTT broker', 'use --mqtt-port or --mqtt-url', () =>
       startBroker({
         host: config.host,
         port: config.mqttPort,
         logger: child('broker'),
-        ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
-        ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
+        credentials: {
+          services: [...accounts, ...admin],
+          ...(config.devicePassword !== undefined ? { devicePassword: config.devicePassword } : {}),
+        },
+        access: { topics },
       }),
     );
     parts.push({ name: 'broker', stop: broker.stop });
     mqttUrl = `mqtt://${urlHost(config.host)}:${broker.port}`;
   }
-  const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
   let mqtt: MqttConfig;
   try {
     mqtt = validateMqttConfig({
       prefix,
-      metadataTopic: defaultMetadataTopic(prefix),
+      metadataTopic: topics.metadata,
       protocolVersion: 4,
       ...config.mqtt,
       url: mqttUrl,
@@ -208,7 +231,11 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     await stopAll(parts, logger);
     throw error;
   }
-  const topics = makeTopics(mqtt.prefix, mqtt.metadataTopic);
+  /** The broker settings of one part: its own account on the embedded broker, the given ones otherwise. */
+  const mqttFor = (role: Exclude<ServiceRole, 'admin'>): MqttConfig => {
+    const account = accounts.find((candidate) => candidate.role === role);
+    return account ? { ...mqtt, username: account.username, password: account.password } : mqtt;
+  };
 
   // 2. Storage.
   const store: ObjectStore = createObjectStore(
@@ -234,12 +261,13 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   let ingest: RunningIngestService | undefined;
   const engage = await step('the dashboard (engage)', 'use --engage-port', () =>
     startEngageService(
-      engageConfig(mqtt, `${name}-engage`, {
+      engageConfig(mqttFor('engage'), `${name}-engage`, {
         host: config.host,
         port: config.engagePort,
         dbPath: join(config.dataDir, 'engage.db'),
         openWrites: config.engageToken === undefined,
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
+        ...(config.messageSecret !== undefined ? { messageSecret: config.messageSecret } : {}),
       }),
       {
         logger: child('engage'),
@@ -274,7 +302,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     const instance = await step(`inference instance ${instanceId}`, '', () =>
       startInferenceInstance(
         {
-          ...defaultInferenceConfig(mqtt, instanceId),
+          ...defaultInferenceConfig(mqttFor('inference'), instanceId),
           batchSize: config.batchSize,
           maxWaitMs: config.maxWaitMs,
           profiles: config.profiles ?? {},
@@ -293,7 +321,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   // 6. Ingestion: REST (and raw JPEGs over MQTT).
   const ingestId = `${name}-ingest`;
   const ingestMqtt = MqttConnection.start({
-    config: mqtt,
+    config: mqttFor('ingest'),
     service: 'ingest',
     instanceId: ingestId,
     logger: child('ingest'),
@@ -363,7 +391,9 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       healthChecks: instances.map((instance) => ({ name: instance.instanceId, check: instance.isSubscribed })),
     });
     parts.push({ name: 'metrics', stop: () => app.close() });
-    metricsUrl = await step('the metrics server', 'use --metrics-port', () => listen(app, config.host, metricsPort));
+    metricsUrl = await step('the metrics server', 'use --metrics-port', () =>
+      listen(app, config.metricsHost ?? STACK_DEFAULTS.metricsHost, metricsPort),
+    );
   }
   let stopping: Promise<void> | undefined;
   return {

@@ -1,11 +1,14 @@
+import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
+import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { DEFAULT_DB_PATH, DEFAULT_ENGAGE_PORT, DEFAULT_INGEST_URL, engageConfig } from '../../engage/config.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
 import { startEngageService } from '../../engage/service.js';
+import { instanceName } from '../../stack/stack.js';
 import {
   addLogOptions,
   addMqttOptions,
@@ -55,6 +58,17 @@ export function engageCommand(): Command {
     );
   addMqttOptions(command);
   addLogOptions(command);
+  for (const shared of command.options) {
+    if (shared.long === '--instance-id') {
+      shared.description = 'ID in topics, logs and the MQTT client ID of the persistent session (default: host name)';
+    }
+  }
+  command.addHelpText(
+    'after',
+    `
+Results are checked for an HMAC under ${MESSAGE_SECRET_ENV} (or ${MESSAGE_SECRET_ENV}_FILE), the secret the
+inference instances sign with; unsigned or wrongly signed results are dropped and counted. See docs/engage.md.`,
+  );
   return command.action(async (raw: unknown) => {
     const options = parseOptions(
       z.object({
@@ -74,7 +88,13 @@ export function engageCommand(): Command {
       }),
       raw,
     );
-    const { instanceId, logger } = identityFromOptions('engage', raw);
+    // A stable ID by default: it names the persistent MQTT session that keeps results while engage is down.
+    const given = raw as { instanceId?: string };
+    const { instanceId, logger } = identityFromOptions('engage', {
+      ...given,
+      instanceId: given.instanceId ?? instanceName(hostname()),
+    });
+    const messageSecret = readSecret(process.env, MESSAGE_SECRET_ENV);
     const token = readSecret(process.env, TOKEN_ENV);
     // The same variable as the ingest service's, so one setting serves both (as in deploy/).
     const ingestToken = readSecret(process.env, INGEST_TOKEN_ENV);
@@ -94,6 +114,7 @@ export function engageCommand(): Command {
       ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
       ...(token !== undefined ? { token } : {}),
       ...(ingestToken !== undefined ? { ingestToken } : {}),
+      ...(messageSecret !== undefined ? { messageSecret } : {}),
     });
     const engage = await startEngageService(config, { logger });
     await stopOnSignals([{ name: 'engage', stop: engage.stop }], logger);
