@@ -2,6 +2,7 @@
  * The HTTP server every HTTP-serving service starts from: Fastify with zod schemas (one source of
  * truth for validation and the OpenAPI document at /openapi.json), JSON errors, /healthz and /metrics.
  */
+import { timingSafeEqual } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import {
@@ -141,6 +142,18 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
 
   return app;
+}
+
+/** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235). */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
+}
+
+/** Compares a presented secret with the expected one in constant time. */
+export function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The host part of a URL that reaches a server bound to `bindAddress` (a wildcard is reached on loopback). */

@@ -21,6 +21,8 @@ export interface IngestConfig {
   port: number;
   limits: ImageLimits;
   allowAnyDeviceId: boolean;
+  /** How far in the future a creationTimestamp may lie. */
+  maxClockSkewMs: number;
   /** Bearer token devices must send to the REST API; undefined = no authentication. */
   token: string | undefined;
   /** Accept raw JPEGs published on `<prefix>/devices/{deviceID}/image`. */
@@ -58,6 +60,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     metrics,
     limits: config.limits,
     allowAnyDeviceId: config.allowAnyDeviceId,
+    maxClockSkewMs: config.maxClockSkewMs,
   });
 
   // The bucket may be unreachable right now; the service starts anyway and answers 503 meanwhile.

@@ -28,6 +28,7 @@ import {
   type InferenceInstance,
   startInferenceInstance,
 } from '../inference/inference-service.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../ingest/photo-ingestor.js';
 import { type RunningIngestService, startIngestService } from '../ingest/service.js';
 import { startSimulator } from '../ingest/simulator.js';
 
@@ -335,6 +336,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         port: config.ingestPort,
         limits: DEFAULT_IMAGE_LIMITS,
         allowAnyDeviceId: false,
+        maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
         token: config.ingestToken,
         mqttImages: true,
         mqttMaxQueuedBytes: 200_000_000,

@@ -103,6 +103,42 @@ describe('REST API with the embedded broker and a local store', () => {
     assert.equal(((await ms.json()) as ErrorBody).error, 'invalid-timestamp');
   });
 
+  test('a creationTimestamp beyond the allowed clock skew → 400 invalid-timestamp; within it → 201', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const future = await postPhoto(
+      harness.service.url,
+      randomUUID(),
+      photo,
+      undefined,
+      '?creationTimestamp=99370000000',
+    );
+    assert.equal(future.status, 400);
+    assert.equal(((await future.json()) as ErrorBody).error, 'invalid-timestamp');
+    const tenMinutes = await postPhoto(
+      harness.service.url,
+      randomUUID(),
+      photo,
+      undefined,
+      `?creationTimestamp=${now + 600}`,
+    );
+    assert.equal(tenMinutes.status, 400);
+    const oneMinute = await postPhoto(
+      harness.service.url,
+      randomUUID(),
+      photo,
+      undefined,
+      `?creationTimestamp=${now + 60}`,
+    );
+    assert.equal(oneMinute.status, 201);
+  });
+
+  test('a device UUID in upper case is the same device, announced in lower case', async () => {
+    const deviceId = randomUUID();
+    const response = await postPhoto(harness.service.url, deviceId.toUpperCase(), photo);
+    assert.equal(response.status, 201);
+    assert.equal(((await response.json()) as { deviceID: string }).deviceID, deviceId);
+  });
+
   const badImages: Array<{ name: string; body: () => Promise<Buffer>; status: number[]; error: string }> = [
     { name: 'not a JPEG', body: async () => Buffer.from('hello, not a jpeg'), status: [400], error: 'not-jpeg' },
     { name: 'truncated JPEG', body: async () => truncated(await noiseJpeg()), status: [400], error: 'truncated' },
@@ -297,6 +333,12 @@ describe('REST API failure modes', () => {
         authorization: 'Bearer s3cret',
       });
       assert.equal(allowed.status, 201);
+      // The scheme is case-insensitive (RFC 7235).
+      const lowerCase = await postPhoto(harness.service.url, randomUUID(), photo, {
+        'content-type': 'image/jpeg',
+        authorization: 'bearer s3cret',
+      });
+      assert.equal(lowerCase.status, 201);
     } finally {
       await harness.stop();
       await broker.stop();
