@@ -3,7 +3,7 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
-import { createHttpServer, type HttpServer, listen } from '../core/http.js';
+import { createHttpServer, type HttpServer, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth } from '../core/message-auth.js';
 import { nowSeconds as systemNowSeconds } from '../core/messages.js';
@@ -122,6 +122,10 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     logger,
     metrics: registry,
     bodyLimit: 1_048_576,
+    // Open writes trust whoever reaches the server: only by the names it is meant to be reached by.
+    ...(config.openWrites
+      ? { allowedHosts: [...config.allowedHosts, ...(isWildcardAddress(config.host) ? [] : [config.host])] }
+      : {}),
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
       { name: 'subscribed', check: () => isSubscribed },

@@ -51,6 +51,23 @@ export interface RunningIngestService {
   stop(): Promise<void>;
 }
 
+/**
+ * Whether a photo could be stored now: writes and deletes a small probe object (a key that is not
+ * a photo's, so inference's sweeper ignores it). Reachable is not enough: a read-only or full disk
+ * answers every read.
+ */
+export async function storageWritable(store: ObjectStore, instanceId: string): Promise<boolean> {
+  const key = `healthz-${instanceId}.probe`;
+  try {
+    await store.ensureBucket(IMAGE_BUCKET);
+    await store.put(IMAGE_BUCKET, key, Buffer.from('ok'));
+    await store.delete(IMAGE_BUCKET, key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function startIngestService(config: IngestConfig, deps: IngestDeps): Promise<RunningIngestService> {
   const { store, mqtt, logger, metrics, instanceId } = deps;
   const ingestor = new PhotoIngestor({
@@ -81,14 +98,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     bodyLimit: config.limits.maxBytes,
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
-      {
-        name: 'storage',
-        check: () =>
-          store.ensureBucket(IMAGE_BUCKET).then(
-            () => true,
-            () => false,
-          ),
-      },
+      { name: 'storage', check: () => storageWritable(store, instanceId) },
     ],
   });
   // After the swagger plugin has loaded, so that the route appears in /openapi.json.

@@ -69,6 +69,8 @@ export interface StackConfig {
   ingestToken?: string;
   /** Bearer token for dashboard writes; without it writes are open (a local single-user stack). */
   engageToken?: string;
+  /** Without `engageToken`: host names the dashboard answers besides loopback names and `host`. */
+  allowedHosts?: string[];
   /** Play the JPEGs of a folder as a few simulated devices through the ingest REST API. */
   demo?: { dir: string; devices: number; intervalMs: number };
   /** Longest wait at stop for announced photos to be claimed and counted. */
@@ -267,6 +269,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         port: config.engagePort,
         dbPath: join(config.dataDir, 'engage.db'),
         openWrites: config.engageToken === undefined,
+        allowedHosts: config.allowedHosts ?? [],
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
         ...(config.messageSecret !== undefined ? { messageSecret: config.messageSecret } : {}),
       }),

@@ -7,7 +7,7 @@ import { IMAGE_BUCKET, parseFilePath } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetricsRegistry } from '../../src/core/metrics.js';
 import { MqttConnection } from '../../src/core/mqtt.js';
-import { S3ObjectStore } from '../../src/core/storage/index.js';
+import { type ObjectStore, S3ObjectStore, StorageUnavailableError } from '../../src/core/storage/index.js';
 import { startIngestService } from '../../src/ingest/service.js';
 import { mqttConfigFor, startEmbeddedBroker } from '../helpers/broker.js';
 import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
@@ -316,6 +316,30 @@ describe('REST API failure modes', () => {
       await harness.stop();
       await store.close();
       await broker.stop();
+    }
+  });
+
+  test('/healthz reports storage that can be read but not written as unhealthy', async () => {
+    const broker = await startEmbeddedBroker();
+    const local = await temporaryStore();
+    // A read-only disk: listing and reading work, every write fails.
+    const readOnly: ObjectStore = Object.assign(Object.create(local.store) as ObjectStore, {
+      put: async () => {
+        throw new StorageUnavailableError('EROFS: read-only file system');
+      },
+    });
+    const harness = await startHarness(mqttConfigFor(broker.url), readOnly);
+    try {
+      const health = await fetch(`${harness.service.url}/healthz`);
+      assert.equal(health.status, 503);
+      assert.deepEqual(((await health.json()) as { checks: Record<string, boolean> }).checks, {
+        mqtt: true,
+        storage: false,
+      });
+    } finally {
+      await harness.stop();
+      await broker.stop();
+      await local.remove();
     }
   });
 

@@ -21,6 +21,14 @@ import {
 } from '../options.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
 
+/** `a.example, b.example` → the names. */
+export function hostList(text: string | undefined): string[] {
+  return (text ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+}
+
 export function engageCommand(): Command {
   const command = new Command('engage')
     .description('live dashboard, count history, REST API, occupancy alerts and Home Assistant discovery')
@@ -41,6 +49,12 @@ export function engageCommand(): Command {
     )
     .addOption(option('--protect-reads', `require the token (${TOKEN_ENV}) for reads too`).default(false))
     .addOption(option('--open-writes', 'accept changes without a token (demos only)').default(false))
+    .addOption(
+      option(
+        '--allowed-hosts <names>',
+        'with --open-writes: comma-separated host names answered besides loopback and --host (DNS rebinding)',
+      ),
+    )
     .addOption(
       option(
         '--ingest-url <url>',
@@ -79,6 +93,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
         staleAfter: z.number(),
         protectReads: z.boolean(),
         openWrites: z.boolean(),
+        allowedHosts: z.string().optional(),
         ingestUrl: z.string(),
         webhookUrl: z.string().optional(),
         webhookTimeout: z.number(),
@@ -106,6 +121,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
       staleAfterMs: options.staleAfter,
       protectReads: options.protectReads,
       openWrites: options.openWrites,
+      allowedHosts: hostList(options.allowedHosts),
       ingestUrl: options.ingestUrl,
       webhookTimeoutMs: options.webhookTimeout,
       webhookRetries: options.webhookRetries,

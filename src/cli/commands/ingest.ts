@@ -101,7 +101,7 @@ export function ingestCommand(): Command {
     .addOption(
       option('--max-pixels <n>', 'largest accepted width × height (refuses decompression bombs)')
         .argParser(intArg(1))
-        .default(DEFAULT_IMAGE_LIMITS.maxPixels, '50000000'),
+        .default(DEFAULT_IMAGE_LIMITS.maxPixels, String(DEFAULT_IMAGE_LIMITS.maxPixels)),
     )
     .addOption(
       option(

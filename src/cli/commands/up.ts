@@ -22,6 +22,7 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
+import { hostList } from './engage.js';
 import { ANALYTICS_API_KEY_ENV, readProfiles } from './inference.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
 
@@ -34,6 +35,7 @@ const upOptionsSchema = z.object({
   ingestPort: z.number(),
   metricsPort: z.number(),
   metricsHost: z.string().min(1),
+  allowedHosts: z.string().optional(),
   mqttPort: z.number(),
   inferenceInstances: z.number(),
   analytics: z.string(),
@@ -74,6 +76,12 @@ export function upCommand(): Command {
       option('--metrics-port <port>', 'Prometheus /metrics of every part, labelled by service and instance (0 = off)')
         .argParser(intArg(0, 65535))
         .default(STACK_DEFAULTS.metricsPort),
+    )
+    .addOption(
+      option(
+        '--allowed-hosts <names>',
+        'without a dashboard token: comma-separated host names the dashboard answers besides loopback and --host',
+      ),
     )
     .addOption(
       option('--metrics-host <address>', 'address of /metrics (it has no authentication; keep it private)').default(
@@ -166,6 +174,7 @@ Examples:
           ingestPort: options.ingestPort,
           ...(options.metricsPort > 0 ? { metricsPort: options.metricsPort } : {}),
           metricsHost: options.metricsHost,
+          allowedHosts: hostList(options.allowedHosts),
           ...(devicePassword !== undefined ? { devicePassword } : {}),
           ...(messageSecret !== undefined ? { messageSecret } : {}),
           mqttPort: options.mqttPort,
