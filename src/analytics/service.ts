@@ -3,7 +3,7 @@
  * per-key metering, health, metrics and OpenAPI. Same PeopleCounter as in-process use.
  */
 import { z } from 'zod';
-import { createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
+import { bearerToken, createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { countDecisionFields, detectionSchema } from '../core/messages.js';
@@ -111,13 +111,13 @@ export async function startAnalyticsService(
   /** The caller's key ID; 401 without a key, 403 with an unknown one. */
   function authenticate(authorization: string | undefined): string {
     if (keys.open) return 'open';
-    const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-    if (!match?.[1]) {
+    const key = bearerToken(authorization);
+    if (key === undefined) {
       throw new HttpError(401, 'unauthorized', 'missing API key: send Authorization: Bearer <key>', {
         'www-authenticate': 'Bearer',
       });
     }
-    const id = keys.identify(match[1]);
+    const id = keys.identify(key);
     if (!id) throw new HttpError(403, 'forbidden', 'unknown API key');
     return id;
   }

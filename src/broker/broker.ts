@@ -1,17 +1,38 @@
 /**
  * The embedded MQTT broker (aedes): MQTT 3.1.1 over TCP, in this process, for `up`, tests and
- * small sites. Note: aedes 1.2 refuses MQTT 5 and its `$share` subscriptions deliver nothing.
+ * small sites. With credentials, every client authenticates and publishes only where its role
+ * allows (src/broker/access.ts); a client publishing elsewhere is disconnected. Packets larger
+ * than `maxPacketBytes` cut the connection at their header. Note: aedes 1.2 refuses MQTT 5 and
+ * its `$share` subscriptions deliver nothing.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type Client } from 'aedes';
+import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import type { Logger } from '../core/log.js';
+import { makeTopics } from '../core/topics.js';
+import {
+  type AccessRules,
+  authenticateClient,
+  type BrokerCredentials,
+  type ClientIdentity,
+  mayPublish,
+  maySubscribe,
+} from './access.js';
+import { limitPacketSize } from './packet-size.js';
+
+/** Room for the largest photo a device may publish, its topic and the MQTT header. */
+export const DEFAULT_MAX_PACKET_BYTES = DEFAULT_IMAGE_LIMITS.maxBytes + 65_536;
+
+import { DEFAULT_DISCOVERY_PREFIX } from '../engage/home-assistant.js';
 
 export interface BrokerOptions {
   host: string;
   port: number;
-  username?: string;
-  password?: string;
+  /** Accounts and their rights; undefined = anonymous clients may do anything (tests, loopback demos). */
+  credentials?: BrokerCredentials;
+  /** The topics the access rules protect; default the default prefix and Home Assistant discovery prefix. */
+  access?: Partial<AccessRules>;
+  maxPacketBytes?: number;
   logger: Logger;
 }
 
@@ -22,27 +43,65 @@ export interface RunningBroker {
   stop(): Promise<void>;
 }
 
+function describe(identity: ClientIdentity | undefined): string {
+  if (!identity) return 'anonymous';
+  return identity.role === 'device' ? `device ${identity.deviceId}` : `${identity.role} (${identity.username})`;
+}
+
 export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
-  const { username, password, logger } = options;
-  if ((username === undefined) !== (password === undefined)) {
-    throw new Error('broker authentication needs both a username and a password');
-  }
+  const { credentials, logger } = options;
+  const rules: AccessRules = {
+    topics: options.access?.topics ?? makeTopics(),
+    discoveryPrefix: options.access?.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX,
+  };
+  const maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+  const identities = new WeakMap<Client, ClientIdentity>();
+  const refuse = (client: Client, what: string) => {
+    logger.warn({ client: client.id, who: describe(identities.get(client)) }, `MQTT ${what} refused`);
+    return new Error(`not authorized: ${what}`);
+  };
   const broker = await Aedes.createBroker({
     // Our client IDs are longer than the MQTT 3.1 limit of 23 that aedes applies by default.
     maxClientsIdLength: 128,
-    authenticate: (_client, givenUser, givenPassword, done) => {
-      if (username === undefined) return done(null, true);
-      const ok =
-        givenUser === username && givenPassword !== undefined && safeEqual(givenPassword, Buffer.from(password ?? ''));
-      if (!ok) logger.warn({ user: givenUser }, 'MQTT authentication failed');
-      done(null, ok);
+    authenticate: (client, username, password, done) => {
+      if (credentials === undefined) return done(null, true);
+      const identity = authenticateClient(credentials, username, password);
+      if (!identity) {
+        logger.warn({ user: username, client: client.id }, 'MQTT authentication failed');
+        return done(null, false);
+      }
+      identities.set(client, identity);
+      done(null, true);
+    },
+    authorizePublish: (client, packet, done) => {
+      const identity = client ? identities.get(client) : undefined;
+      if (credentials === undefined || client === null || (identity && mayPublish(identity, packet.topic, rules))) {
+        return done(null);
+      }
+      done(refuse(client, `publish on ${packet.topic}`));
+    },
+    authorizeSubscribe: (client, subscription, done) => {
+      const identity = identities.get(client);
+      if (credentials === undefined || (identity && maySubscribe(identity, subscription.topic, rules))) {
+        return done(null, subscription);
+      }
+      refuse(client, `subscription to ${subscription.topic}`);
+      // A null grant answers this one filter with "failure" (0x80) and keeps the connection.
+      done(null, null);
     },
   });
   broker.on('clientError', (client, error) => logger.debug({ client: client.id, err: error }, 'MQTT client error'));
   const server: Server = createServer((socket) => {
     // Small MQTT packets must not wait for Nagle's algorithm (~40 ms per round trip on loopback).
     socket.setNoDelay(true);
-    broker.handle(socket);
+    broker.handle(
+      limitPacketSize(socket, maxPacketBytes, (announced) =>
+        logger.warn(
+          { remote: socket.remoteAddress, bytes: announced, limit: maxPacketBytes },
+          'MQTT packet larger than the limit; connection closed',
+        ),
+      ),
+    );
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -60,7 +119,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `mqtt://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
-  logger.info({ url, auth: username !== undefined }, 'embedded MQTT broker listening');
+  logger.info({ url, auth: credentials !== undefined, maxPacketBytes }, 'embedded MQTT broker listening');
+  if (credentials === undefined) logger.warn({ url }, 'the embedded broker accepts anonymous clients with full rights');
   return {
     host: options.host,
     port,
@@ -70,8 +130,4 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function safeEqual(given: Buffer, expected: Buffer): boolean {
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }

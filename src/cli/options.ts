@@ -73,7 +73,7 @@ export function numberArg(min: number, max: number): (value: string) => number {
 }
 
 export function addMqttOptions(command: Command): Command {
-  return command
+  command
     .addOption(option('--mqtt-url <url>', 'MQTT broker URL (mqtt://, mqtts://, ws://)').default(DEFAULT_MQTT_URL))
     .addOption(
       option(
@@ -83,7 +83,13 @@ export function addMqttOptions(command: Command): Command {
     )
     .addOption(
       option('--mqtt-protocol <version>', 'MQTT protocol version: 4 (3.1.1) or 5').choices(['4', '5']).default('4'),
-    )
+    );
+  return addTopicOptions(command);
+}
+
+/** The topic layout (src/core/topics.ts): the prefix and the metadata topic. */
+export function addTopicOptions(command: Command): Command {
+  return command
     .addOption(
       option('--topic-prefix <prefix>', 'prefix of every topic except the metadata topic').default(DEFAULT_PREFIX),
     )

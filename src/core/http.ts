@@ -2,8 +2,10 @@
  * The HTTP server every HTTP-serving service starts from: Fastify with zod schemas (one source of
  * truth for validation and the OpenAPI document at /openapi.json), JSON errors, /healthz and /metrics.
  */
+import { timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -57,15 +59,82 @@ export interface HttpServerOptions {
   /** Largest accepted request body in bytes. */
   bodyLimit?: number;
   healthChecks?: HealthCheck[];
+  /**
+   * Host names (Host header) this server answers; loopback names are always allowed. Set it where
+   * a request can change something without credentials: a page on another site could otherwise
+   * reach the server through a DNS name rebound to 127.0.0.1. Undefined: any host.
+   */
+  allowedHosts?: readonly string[];
+  /** Time a client has to send a whole request (headers and body); slow senders get 408. Default 60 s. */
+  requestTimeoutMs?: number;
+}
+
+const LOOPBACK_HOST = /^(localhost|[^.]+\.localhost|127(\.\d{1,3}){3}|::1)$/i;
+
+/** The host name of a Host header (port and IPv6 brackets removed, lower case). Pure. */
+export function hostName(hostHeader: string): string {
+  const host = hostHeader.trim().toLowerCase();
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']') > 0 ? host.indexOf(']') : undefined);
+  return host.replace(/:\d*$/, '');
+}
+
+/** True when a request with this Host header may be answered. Pure. */
+export function hostAllowed(hostHeader: string | undefined, allowed: readonly string[]): boolean {
+  if (hostHeader === undefined) return false;
+  const name = hostName(hostHeader);
+  return LOOPBACK_HOST.test(name) || allowed.some((host) => host.toLowerCase() === name);
+}
+
+/** Our JSON error body for a request Node refused before any route ran (raw HTTP on the socket). */
+export function clientErrorResponse(errorCode: string | undefined): string {
+  const [status, code, message] =
+    errorCode === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request-timeout', 'the request was not received in time']
+      : errorCode === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers-too-large', 'the request headers are too large']
+        : [400, 'bad-request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: code, message });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`;
 }
 
 export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit ?? 1_048_576,
+    requestTimeout,
+    // Node applies the request timeout only when the headers timeout is not longer, and looks for
+    // requests over their time only every connectionsCheckingInterval (default 30 s).
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeout),
+      connectionsCheckingInterval: Math.max(50, Math.min(5000, requestTimeout / 2)),
+    },
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorResponse(error.code));
+      socket.destroy(error);
+    },
+    // Errors the router raises before any hook (e.g. a path parameter over its length): our JSON too.
+    frameworkErrors: (error, _request, reply) => {
+      const status = error.statusCode ?? 400;
+      const body: ErrorBody = { error: status === 414 ? 'uri-too-long' : 'bad-request', message: error.message };
+      (reply as FastifyReply).status(status).send(body);
+    },
     // Request logs would drown the service's own structured events; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<ZodTypeProvider>();
+  const { allowedHosts } = options;
+  app.addHook('onRequest', async (request, reply) => {
+    // Nothing we serve is meant to be framed by another site (clickjacking).
+    reply.header('x-frame-options', 'DENY');
+    if (allowedHosts && !hostAllowed(request.headers.host, allowedHosts)) {
+      throw new HttpError(
+        403,
+        'forbidden-host',
+        `this server does not answer for host "${request.headers.host ?? ''}"; allowed: loopback names${allowedHosts.length > 0 ? `, ${allowedHosts.join(', ')}` : ''}`,
+      );
+    }
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -143,14 +212,31 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   return app;
 }
 
-/** True for an address only this machine can reach (127.x, ::1, localhost). */
+/** True for an address or name only this machine can reach (127.x, ::1, localhost, *.localhost). */
 export function isLoopbackHost(host: string): boolean {
-  return /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host);
+  return LOOPBACK_HOST.test(host);
+}
+
+/** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235). */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
+}
+
+/** Compares a presented secret with the expected one in constant time. */
+export function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** True for an address that binds every interface. */
+export function isWildcardAddress(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
 }
 
 /** The host part of a URL that reaches a server bound to `bindAddress` (a wildcard is reached on loopback). */
 export function urlHost(bindAddress: string): string {
-  const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? '127.0.0.1' : bindAddress;
+  const host = isWildcardAddress(bindAddress) ? '127.0.0.1' : bindAddress;
   return host.includes(':') ? `[${host}]` : host;
 }
 

@@ -2,7 +2,9 @@
  * Checks that a buffer is a whole, decodable JPEG of acceptable size before anything stores or
  * analyses it. Decompression bombs are refused from the header, before any pixel is decoded.
  */
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
+import { createLimiter } from './concurrently.js';
 
 export type ImageProblem =
   | 'empty'
@@ -28,8 +30,16 @@ export interface ImageLimits {
   maxPixels: number;
 }
 
-/** 10 MB and 50 megapixels: larger than any camera still we expect, far smaller than a bomb. */
-export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 10_000_000, maxPixels: 50_000_000 };
+/**
+ * 10 MB and 24 megapixels. The model looks at 512×512 inputs: a whole frame, or at most a few
+ * dozen tiles of it, so detail beyond ≈ 4–8 MP is scaled away. 24 MP still passes common camera
+ * stills unresized (Raspberry Pi HQ 12.3 MP, Camera Module 3 11.9 MP, 20 MP phones) and caps one
+ * decode at 72 MB of pixels; a 49 MP (7000×7000) header is refused before decoding.
+ */
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 10_000_000, maxPixels: 24_000_000 };
+
+/** Full decodes at once in this process: more only queue for the same cores and multiply memory. */
+const decodeSlot = createLimiter(Math.max(1, availableParallelism()));
 
 export interface JpegInfo {
   width: number;
@@ -119,7 +129,7 @@ export async function inspectJpeg(buffer: Buffer, limits: ImageLimits = DEFAULT_
   }
   try {
     // Decoding the whole image is the only reliable check for truncation and corrupt scans.
-    await sharp(buffer, { failOn: 'truncated', limitInputPixels: limits.maxPixels }).raw().toBuffer();
+    await decodeSlot(() => sharp(buffer, { failOn: 'truncated', limitInputPixels: limits.maxPixels }).raw().toBuffer());
   } catch (error) {
     const message = (error as Error).message;
     const truncated = /truncat|premature end|unexpected end/i.test(message);

@@ -3,9 +3,8 @@
  * no token configured, writes are refused with a message saying how to set one, unless
  * `openWrites` (demos). EventSource cannot send headers, so GETs also accept `?access_token=`.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { HttpError } from '../core/http.js';
+import { bearerToken, HttpError, sameSecret } from '../core/http.js';
 
 export const TOKEN_ENV = 'PEOPLE_COUNTER_ENGAGE_TOKEN';
 
@@ -16,20 +15,14 @@ export interface AccessPolicy {
 }
 
 function presentedToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
+  const fromHeader = bearerToken(request.headers.authorization);
+  if (fromHeader !== undefined) return fromHeader;
   if (request.method === 'GET') {
     const query = request.query as Record<string, unknown> | undefined;
     const fromQuery = query?.access_token;
     if (typeof fromQuery === 'string') return fromQuery;
   }
   return undefined;
-}
-
-function sameToken(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Throws the HttpError that answers a request the policy does not allow. */
@@ -50,7 +43,7 @@ export function authorize(policy: AccessPolicy, request: FastifyRequest): void {
       'www-authenticate': 'Bearer',
     });
   }
-  if (!sameToken(given, policy.token)) {
+  if (!sameSecret(given, policy.token)) {
     throw new HttpError(401, 'unauthorized', 'the token is wrong', { 'www-authenticate': 'Bearer' });
   }
 }

@@ -27,6 +27,8 @@ export const engageSettingsSchema = z.object({
   protectReads: z.boolean().default(false),
   /** Accept writes without a token (demos; `up` uses it and logs it loudly). */
   openWrites: z.boolean().default(false),
+  /** With open writes, Host names answered besides loopback names and `host` (DNS rebinding). */
+  allowedHosts: z.array(z.string().min(1)).default([]),
   ingestUrl: z.string().url().default(DEFAULT_INGEST_URL),
   /** Sent to ingestion with uploads when it requires a device token (PEOPLE_COUNTER_INGEST_TOKEN). */
   ingestToken: z.string().min(1).optional(),
@@ -39,6 +41,11 @@ export const engageSettingsSchema = z.object({
     .min(1)
     .regex(/^[^#+]+$/, 'discovery prefix must not contain wildcards')
     .default(DEFAULT_DISCOVERY_PREFIX),
+  /**
+   * Shared secret of result messages' HMAC (src/core/message-auth.ts): with it, a result without a
+   * valid signature is dropped and counted, never stored. Undefined: results are not checked.
+   */
+  messageSecret: z.string().optional(),
   /** Largest photo the dashboard may upload. */
   maxUploadBytes: z.number().int().positive().default(10_000_000),
 });

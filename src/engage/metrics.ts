@@ -18,6 +18,12 @@ export function createEngageMetrics(registry: Registry) {
       help: 'MQTT messages that failed validation and went to the dead-letter topic',
       registers: [registry],
     }),
+    unauthenticatedMessages: new Counter({
+      name: 'people_counter_engage_unauthenticated_messages_total',
+      help: 'Result messages dropped because their signature is missing or wrong (forged or misconfigured)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     sseClients: new Gauge({
       name: 'people_counter_engage_sse_clients',
       help: 'Dashboards connected to the live event stream',

@@ -3,8 +3,9 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
-import { createHttpServer, type HttpServer, isLoopbackHost, listen } from '../core/http.js';
+import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
+import { createMessageAuth } from '../core/message-auth.js';
 import { nowSeconds as systemNowSeconds } from '../core/messages.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
@@ -54,7 +55,17 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   const events = new LiveEvents();
   const outcomes = new PhotoOutcomes();
 
-  const mqtt = MqttConnection.start({ config: config.mqtt, service: 'engage', instanceId: config.instanceId, logger });
+  const messageAuth = createMessageAuth(config.messageSecret);
+  if (!messageAuth.enabled) logger.warn('result messages are not authenticated: set PEOPLE_COUNTER_MESSAGE_SECRET');
+  // A persistent session under a stable client ID: the broker keeps the results published while
+  // engage is stopped or reconnecting and delivers them when it is back.
+  const mqtt = MqttConnection.start({
+    config: config.mqtt,
+    service: 'engage',
+    instanceId: config.instanceId,
+    logger,
+    persistentSession: true,
+  });
   const { topics } = mqtt;
   const webhook = config.webhookUrl
     ? createWebhookSender({
@@ -95,6 +106,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     instanceId: config.instanceId,
     now,
     outcomes,
+    messageAuth,
   });
   // Healthy only once subscribed: results published before that would never reach the history.
   let isSubscribed = false;
@@ -113,6 +125,10 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     logger,
     metrics: registry,
     bodyLimit: 1_048_576,
+    // Open writes trust whoever reaches the server: only by the names it is meant to be reached by.
+    ...(config.openWrites
+      ? { allowedHosts: [...config.allowedHosts, ...(isWildcardAddress(config.host) ? [] : [config.host])] }
+      : {}),
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
       { name: 'subscribed', check: () => isSubscribed },

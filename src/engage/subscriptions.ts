@@ -1,15 +1,20 @@
 /**
- * What engage takes in over MQTT: results (validated, stored once, bad ones dead-lettered) and the
- * retained availability of services and devices. Subscribes again on every (re)connect.
+ * What engage takes in over MQTT: results (signature checked, validated, stored once, bad ones
+ * dead-lettered) and the retained availability of services and devices. Subscribes again on every
+ * (re)connect, QoS 1 on a persistent session, so that results published while engage was away are
+ * delivered when it is back; the retained per-device counts fill in the latest count of any device
+ * whose results the broker could not keep (e.g. it restarted without persistence).
  */
+import type { z } from 'zod';
 import type { Logger } from '../core/log.js';
+import type { MessageAuth } from '../core/message-auth.js';
 import {
   type AvailabilityState,
   availabilityStates,
   type DeadLetterMessage,
   deadLetterMessageSchema,
+  describeZodError,
   MESSAGE_VERSION,
-  parseJsonMessage,
   payloadExcerpt,
   resultMessageSchema,
   supersededMessageSchema,
@@ -31,6 +36,7 @@ export interface PipelineInputs {
   now: () => number;
   /** Uploads waiting for their photo's outcome. */
   outcomes: PhotoOutcomes;
+  messageAuth: MessageAuth;
 }
 
 export function availabilityOf(payload: Buffer): AvailabilityState | undefined {
@@ -40,8 +46,9 @@ export function availabilityOf(payload: Buffer): AvailabilityState | undefined {
 
 /** Registers the handlers; `subscribed` resolves after the first successful subscription. */
 export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promise<void> } {
-  const { mqtt, store, engine, metrics, logger, instanceId, now, outcomes } = inputs;
+  const { mqtt, store, engine, metrics, logger, instanceId, now, outcomes, messageAuth } = inputs;
   const { topics } = mqtt;
+  const deviceCounts = topics.deviceCount('+');
   const deadLetter = (topic: string, payload: Buffer, reason: 'invalid-json' | 'invalid-schema', detail: string) => {
     metrics.invalidMessages.inc();
     logger.warn({ topic, reason, detail }, 'invalid result message; sent to dead letter');
@@ -61,31 +68,52 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
       .catch((error: unknown) => logger.warn({ err: error }, 'could not publish dead letter'));
   };
 
-  mqtt.onMessage(topics.results, (topic, payload) => {
-    const parsed = parseJsonMessage(resultMessageSchema, payload);
-    if (!parsed.ok) return deadLetter(topic, payload, parsed.reason, parsed.detail);
-    outcomes.settle(parsed.value.filePath, outcomeOfResult(parsed.value));
+  const recordResult = (topic: string, payload: Buffer) => {
+    const verified = messageAuth.verify(topic, payload);
+    if (!verified.ok) {
+      if (verified.reason === 'invalid-json') return deadLetter(topic, payload, verified.reason, verified.detail);
+      // Not dead-lettered: whoever can forge a result could otherwise flood the dead-letter topic too.
+      metrics.unauthenticatedMessages.inc({ reason: verified.reason });
+      logger.warn({ topic, reason: verified.reason, detail: verified.detail }, 'unauthenticated result dropped');
+      return;
+    }
+    const parsed = resultMessageSchema.safeParse(verified.value);
+    if (!parsed.success) return deadLetter(topic, payload, 'invalid-schema', describeZodError(parsed.error));
+    const result = parsed.data;
+    outcomes.settle(result.filePath, outcomeOfResult(result));
     try {
-      if (store.recordResult(parsed.value, now()) === 'duplicate') {
+      if (store.recordResult(result, now()) === 'duplicate') {
         metrics.duplicatesIgnored.inc();
         return;
       }
     } catch (error) {
-      logger.error({ err: error, resultId: parsed.value.resultId }, 'could not store result');
+      logger.error({ err: error, resultId: result.resultId }, 'could not store result');
       return;
     }
     metrics.resultsStored.inc();
     void engine.refresh();
+  };
+  mqtt.onMessage(topics.results, (topic, payload) => recordResult(topic, payload));
+  // Only the retained copy matters (it is the reconciliation at subscribe); live copies duplicate results.
+  mqtt.onMessage(deviceCounts, (topic, payload, packet) => {
+    if (packet.retain && payload.length > 0) recordResult(topic, payload);
   });
 
   // The other two outcomes matter only to uploads waiting for them; anything unusable is ignored here.
-  mqtt.onMessage(topics.superseded, (_topic, payload) => {
-    const parsed = parseJsonMessage(supersededMessageSchema, payload);
-    if (parsed.ok) outcomes.settle(parsed.value.filePath, outcomeOfSuperseded(parsed.value));
+  // Signed like results: a forged outcome must not answer an upload either.
+  const verifiedOutcome = <T>(topic: string, payload: Buffer, schema: z.ZodType<T>): T | undefined => {
+    const verified = messageAuth.verify(topic, payload);
+    if (!verified.ok) return undefined;
+    const parsed = schema.safeParse(verified.value);
+    return parsed.success ? parsed.data : undefined;
+  };
+  mqtt.onMessage(topics.superseded, (topic, payload) => {
+    const superseded = verifiedOutcome(topic, payload, supersededMessageSchema);
+    if (superseded) outcomes.settle(superseded.filePath, outcomeOfSuperseded(superseded));
   });
-  mqtt.onMessage(topics.deadLetter, (_topic, payload) => {
-    const parsed = parseJsonMessage(deadLetterMessageSchema, payload);
-    if (parsed.ok && parsed.value.filePath) outcomes.settle(parsed.value.filePath, outcomeOfDeadLetter(parsed.value));
+  mqtt.onMessage(topics.deadLetter, (topic, payload) => {
+    const failed = verifiedOutcome(topic, payload, deadLetterMessageSchema);
+    if (failed?.filePath) outcomes.settle(failed.filePath, outcomeOfDeadLetter(failed));
   });
 
   mqtt.onMessage(topics.availabilityWildcard, (topic, payload) => {
@@ -105,13 +133,17 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
   });
   mqtt.client.on('connect', () => {
     mqtt
-      .subscribe([
-        topics.results,
-        topics.superseded,
-        topics.deadLetter,
-        topics.availabilityWildcard,
-        topics.deviceAvailabilityWildcard,
-      ])
+      .subscribe(
+        [
+          topics.results,
+          deviceCounts,
+          topics.superseded,
+          topics.deadLetter,
+          topics.availabilityWildcard,
+          topics.deviceAvailabilityWildcard,
+        ],
+        1,
+      )
       .then(() => {
         markSubscribed();
         return engine.republish();

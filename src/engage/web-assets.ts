@@ -38,7 +38,7 @@ export function registerWebAssets(app: HttpServer): void {
     reply.header('cache-control', 'no-cache');
     reply.header(
       'content-security-policy',
-      "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'",
+      "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     );
   });
 }

@@ -2,9 +2,8 @@
  * REST source: `POST /v1/devices/{deviceID}/images` with a JPEG body. Maps the ingestor's typed
  * errors to HTTP statuses; the body is read as raw bytes up to the image size limit.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
+import { bearerToken, errorBodySchema, HttpError, type HttpServer, sameSecret } from '../core/http.js';
 import { ImageRejectedError } from '../core/image.js';
 import {
   type IngestError,
@@ -74,7 +73,6 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token }: Inges
     { parseAs: 'buffer', bodyLimit: ingestor.limits.maxBytes },
     (_request, body, done) => done(null, body),
   );
-  const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
 
   app.post(
     '/v1/devices/:deviceID/images',
@@ -102,9 +100,9 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token }: Inges
       },
     },
     async (request, reply) => {
-      if (expected) {
-        const given = Buffer.from(request.headers.authorization ?? '');
-        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (token !== undefined) {
+        const given = bearerToken(request.headers.authorization);
+        if (given === undefined || !sameSecret(given, token)) {
           throw new HttpError(401, 'unauthorized', 'missing or wrong "Authorization: Bearer <token>"', {
             'www-authenticate': 'Bearer',
           });

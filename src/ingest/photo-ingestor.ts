@@ -73,6 +73,9 @@ export function objectMetadataFor(deviceId: string, creationTimestamp: number): 
   };
 }
 
+/** How far in the future a creationTimestamp may lie (device clocks drift); later ones are refused. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+
 export interface PhotoIngestorOptions {
   store: ObjectStore;
   mqtt: MqttConnection;
@@ -80,6 +83,27 @@ export interface PhotoIngestorOptions {
   metrics: Registry;
   limits: ImageLimits;
   allowAnyDeviceId: boolean;
+  /** A photo "taken" later than now + this is refused: it would pin its device's latest count. Default 5 min. */
+  maxClockSkewMs?: number;
+  /** Clock in unix seconds (tests). */
+  now?: () => number;
+}
+
+/** One spelling per device: a UUID in any case is the same device, stored and announced in lower case. Pure. */
+export function normalizeDeviceId(deviceId: string): string {
+  return isUuidV4(deviceId) ? deviceId.toLowerCase() : deviceId;
+}
+
+/** Why a creationTimestamp is refused, or null. Pure. */
+export function timestampRejection(timestamp: number, nowSeconds: number, maxClockSkewMs: number): string | null {
+  const check = unixSecondsSchema.safeParse(timestamp);
+  if (!check.success)
+    return `creationTimestamp ${timestamp} is invalid: ${check.error.issues[0]?.message ?? 'not unix seconds'}`;
+  const ahead = timestamp - nowSeconds;
+  if (ahead * 1000 > maxClockSkewMs) {
+    return `creationTimestamp ${timestamp} is ${Math.round(ahead)} s in the future (more than the allowed clock skew of ${maxClockSkewMs / 1000} s): check the device's clock`;
+  }
+  return null;
 }
 
 /** Reasons used in the `people_counter_ingest_photos_rejected_total` metric. */
@@ -138,20 +162,24 @@ export class PhotoIngestor {
    * Stores the photo (a JPEG; PNG and WebP are converted) and then announces it. Resolves with the published metadata; rejects with
    * one of the typed errors above, leaving nothing half-done behind.
    */
-  async ingest(deviceId: string, photo: Buffer, creationTimestamp?: number): Promise<PhotoMetadata> {
+  async ingest(givenDeviceId: string, photo: Buffer, creationTimestamp?: number): Promise<PhotoMetadata> {
     const { store, mqtt, logger, limits, allowAnyDeviceId } = this.options;
+    const deviceId = normalizeDeviceId(givenDeviceId);
     const deviceProblem = deviceIdRejection(deviceId, allowAnyDeviceId);
     if (deviceProblem) {
       this.rejected.inc({ reason: 'invalid-device-id' });
       throw new InvalidDeviceIdError(deviceProblem);
     }
-    const timestamp = creationTimestamp ?? nowSeconds();
-    const timestampCheck = unixSecondsSchema.safeParse(timestamp);
-    if (!timestampCheck.success) {
+    const now = (this.options.now ?? nowSeconds)();
+    const timestamp = creationTimestamp ?? now;
+    const timestampProblem = timestampRejection(
+      timestamp,
+      now,
+      this.options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+    );
+    if (timestampProblem) {
       this.rejected.inc({ reason: 'invalid-timestamp' });
-      throw new InvalidTimestampError(
-        `creationTimestamp ${timestamp} is invalid: ${timestampCheck.error.issues[0]?.message ?? 'not unix seconds'}`,
-      );
+      throw new InvalidTimestampError(timestampProblem);
     }
     let jpeg: Buffer;
     try {

@@ -21,6 +21,8 @@ export interface IngestConfig {
   port: number;
   limits: ImageLimits;
   allowAnyDeviceId: boolean;
+  /** How far in the future a creationTimestamp may lie. */
+  maxClockSkewMs: number;
   /** Bearer token devices must send to the REST API; undefined = no authentication. */
   token: string | undefined;
   /** Accept raw JPEGs published on `<prefix>/devices/{deviceID}/image`. */
@@ -49,6 +51,23 @@ export interface RunningIngestService {
   stop(): Promise<void>;
 }
 
+/**
+ * Whether a photo could be stored now: writes and deletes a small probe object (a key that is not
+ * a photo's, so inference's sweeper ignores it). Reachable is not enough: a read-only or full disk
+ * answers every read.
+ */
+export async function storageWritable(store: ObjectStore, instanceId: string): Promise<boolean> {
+  const key = `healthz-${instanceId}.probe`;
+  try {
+    await store.ensureBucket(IMAGE_BUCKET);
+    await store.put(IMAGE_BUCKET, key, Buffer.from('ok'));
+    await store.delete(IMAGE_BUCKET, key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function startIngestService(config: IngestConfig, deps: IngestDeps): Promise<RunningIngestService> {
   const { store, mqtt, logger, metrics, instanceId } = deps;
   const ingestor = new PhotoIngestor({
@@ -58,6 +77,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     metrics,
     limits: config.limits,
     allowAnyDeviceId: config.allowAnyDeviceId,
+    maxClockSkewMs: config.maxClockSkewMs,
   });
 
   // The bucket may be unreachable right now; the service starts anyway and answers 503 meanwhile.
@@ -78,14 +98,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     bodyLimit: config.limits.maxBytes,
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
-      {
-        name: 'storage',
-        check: () =>
-          store.ensureBucket(IMAGE_BUCKET).then(
-            () => true,
-            () => false,
-          ),
-      },
+      { name: 'storage', check: () => storageWritable(store, instanceId) },
     ],
   });
   // After the swagger plugin has loaded, so that the route appears in /openapi.json.

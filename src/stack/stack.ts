@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
+import { generateServiceAccounts, type ServiceAccount, type ServiceRole } from '../broker/access.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
 import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '../core/http.js';
@@ -30,6 +31,7 @@ import {
   startInferenceInstance,
 } from '../inference/inference-service.js';
 import { httpErrorFor, isIngestError } from '../ingest/http-api.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../ingest/photo-ingestor.js';
 import { type RunningIngestService, startIngestService } from '../ingest/service.js';
 import { startSimulator } from '../ingest/simulator.js';
 
@@ -42,10 +44,19 @@ export interface StackConfig {
   ingestPort: number;
   /** Port of one Prometheus /metrics for every part (0 = any free port); none = no metrics server. */
   metricsPort?: number;
+  /** Address of the metrics server; default loopback whatever `host` is (metrics have no authentication). */
+  metricsHost?: string;
   /** Port of the embedded broker (ignored with `mqtt.url`). */
   mqttPort: number;
-  /** Broker settings; without `url` an embedded broker is started (with username/password if given). */
+  /**
+   * Broker settings; without `url` an embedded broker is started, where every part gets its own
+   * random account and username/password (if given) become an admin account for your own tools.
+   */
   mqtt: Partial<MqttConfig>;
+  /** Password devices use on the embedded broker (username = device ID); none = devices cannot connect. */
+  devicePassword?: string;
+  /** Engage checks result messages' HMAC under this secret (docs/engage.md). */
+  messageSecret?: string;
   /** Object storage; default a local directory `<dataDir>/storage`. */
   storage?: StorageConfig;
   analytics: AnalyticsSpec;
@@ -61,6 +72,8 @@ export interface StackConfig {
   ingestToken?: string;
   /** Bearer token for dashboard writes; without it writes are open (a local single-user stack). */
   engageToken?: string;
+  /** Without `engageToken`: host names the dashboard answers besides loopback names and `host`. */
+  allowedHosts?: string[];
   /** Play the JPEGs of a folder as a few simulated devices through the ingest REST API. */
   demo?: { dir: string; devices: number; intervalMs: number };
   /** Longest wait at stop for announced photos to be claimed and counted. */
@@ -74,6 +87,7 @@ export const STACK_DEFAULTS = {
   engagePort: 8080,
   ingestPort: 8081,
   metricsPort: 9464,
+  metricsHost: '127.0.0.1',
   mqttPort: 1883,
   inferenceInstances: 2,
   batchSize: 10,
@@ -192,26 +206,38 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   await mkdir(config.dataDir, { recursive: true });
 
   // 1. Broker.
+  const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
+  const topics = makeTopics(prefix, config.mqtt.metadataTopic ?? defaultMetadataTopic(prefix));
   let mqttUrl = config.mqtt.url;
+  let accounts: ServiceAccount[] = [];
   if (mqttUrl === undefined) {
+    accounts = generateServiceAccounts();
+    const { username, password } = config.mqtt;
+    if ((username === undefined) !== (password === undefined)) {
+      throw new ConfigError('an MQTT username needs its password (PEOPLE_COUNTER_MQTT_PASSWORD) and the reverse');
+    }
+    const admin: ServiceAccount[] =
+      username !== undefined && password !== undefined ? [{ role: 'admin', username, password }] : [];
     const broker: RunningBroker = await step('the embedded MQTT broker', 'use --mqtt-port or --mqtt-url', () =>
       startBroker({
         host: config.host,
         port: config.mqttPort,
         logger: child('broker'),
-        ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
-        ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
+        credentials: {
+          services: [...accounts, ...admin],
+          ...(config.devicePassword !== undefined ? { devicePassword: config.devicePassword } : {}),
+        },
+        access: { topics },
       }),
     );
     parts.push({ name: 'broker', stop: broker.stop });
     mqttUrl = `mqtt://${urlHost(config.host)}:${broker.port}`;
   }
-  const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
   let mqtt: MqttConfig;
   try {
     mqtt = validateMqttConfig({
       prefix,
-      metadataTopic: defaultMetadataTopic(prefix),
+      metadataTopic: topics.metadata,
       protocolVersion: 4,
       ...config.mqtt,
       url: mqttUrl,
@@ -220,7 +246,11 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     await stopAll(parts, logger);
     throw error;
   }
-  const topics = makeTopics(mqtt.prefix, mqtt.metadataTopic);
+  /** The broker settings of one part: its own account on the embedded broker, the given ones otherwise. */
+  const mqttFor = (role: Exclude<ServiceRole, 'admin'>): MqttConfig => {
+    const account = accounts.find((candidate) => candidate.role === role);
+    return account ? { ...mqtt, username: account.username, password: account.password } : mqtt;
+  };
 
   // 2. Storage.
   const store: ObjectStore = createObjectStore(
@@ -244,14 +274,18 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   // 4. Engage (before inference, so that it sees every result). Uploads go to the ingestor, started below.
   const engageMetrics = createMetricsRegistry('engage', `${name}-engage`);
   let ingest: RunningIngestService | undefined;
+  // One secret per stack (or the operator's): only its own parts can sign coordination and results.
+  const messageSecret = config.messageSecret ?? generateMessageSecret();
   const engage = await step('the dashboard (engage)', 'use --engage-port', () =>
     startEngageService(
-      engageConfig(mqtt, `${name}-engage`, {
+      engageConfig(mqttFor('engage'), `${name}-engage`, {
         host: config.host,
         port: config.engagePort,
         dbPath: join(config.dataDir, 'engage.db'),
         openWrites: config.engageToken === undefined,
+        allowedHosts: config.allowedHosts ?? [],
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
+        messageSecret,
       }),
       {
         logger: child('engage'),
@@ -275,8 +309,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
 
   // 5. Inference instances sharing the model.
   const instances: InferenceInstance[] = [];
-  // One secret per stack, shared by its instances: nobody else on the broker can sign coordination.
-  const messageAuth = createMessageAuth(generateMessageSecret());
+  const messageAuth = createMessageAuth(messageSecret);
   const instanceIds = inferenceInstanceIds(name, config.inferenceInstances);
   const stopInference = async () => {
     const deadline = Date.now() + config.drainMs;
@@ -293,7 +326,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     const instance = await step(`inference instance ${instanceId}`, '', () =>
       startInferenceInstance(
         {
-          ...defaultInferenceConfig(mqtt, instanceId),
+          ...defaultInferenceConfig(mqttFor('inference'), instanceId),
           batchSize: config.batchSize,
           maxWaitMs: config.maxWaitMs,
           profiles: config.profiles ?? {},
@@ -313,7 +346,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   // 6. Ingestion: REST (and raw JPEGs over MQTT).
   const ingestId = `${name}-ingest`;
   const ingestMqtt = MqttConnection.start({
-    config: mqtt,
+    config: mqttFor('ingest'),
     service: 'ingest',
     instanceId: ingestId,
     logger: child('ingest'),
@@ -327,6 +360,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         port: config.ingestPort,
         limits: DEFAULT_IMAGE_LIMITS,
         allowAnyDeviceId: false,
+        maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
         token: config.ingestToken,
         mqttImages: true,
         mqttMaxQueuedBytes: 200_000_000,
@@ -385,7 +419,9 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       healthChecks: instances.map((instance) => ({ name: instance.instanceId, check: instance.isSubscribed })),
     });
     parts.push({ name: 'metrics', stop: () => app.close() });
-    metricsUrl = await step('the metrics server', 'use --metrics-port', () => listen(app, config.host, metricsPort));
+    metricsUrl = await step('the metrics server', 'use --metrics-port', () =>
+      listen(app, config.metricsHost ?? STACK_DEFAULTS.metricsHost, metricsPort),
+    );
   }
   let stopping: Promise<void> | undefined;
   return {

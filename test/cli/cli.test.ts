@@ -42,6 +42,16 @@ describe('people-counter CLI', () => {
     assert.doesNotMatch(result.stderr, /\n\s+at /);
   });
 
+  test('analytics and broker refuse to start open to anyone unless told to', () => {
+    const env = { ...process.env, PEOPLE_COUNTER_ANALYTICS_API_KEYS: '', PEOPLE_COUNTER_BROKER_INFERENCE_PASSWORD: '' };
+    const analytics = spawnSync(process.execPath, [CLI, 'analytics', '--port', '0'], { encoding: 'utf8', env });
+    assert.notEqual(analytics.status, 0);
+    assert.match(analytics.stderr, /no API keys configured.*--allow-anonymous/);
+    const broker = spawnSync(process.execPath, [CLI, 'broker', '--port', '0'], { encoding: 'utf8', env });
+    assert.notEqual(broker.status, 0);
+    assert.match(broker.stderr, /no broker accounts configured.*--allow-anonymous/);
+  });
+
   test('count: more photos than the model queue holds, one line each in the order given, errors included', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pc-count-'));
     try {

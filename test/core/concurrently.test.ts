@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { forEachConcurrently } from '../../src/core/concurrently.js';
+import { createLimiter, forEachConcurrently } from '../../src/core/concurrently.js';
 
 /** A task whose completion the test controls, to observe how many run at once. */
 function gate() {
@@ -52,5 +52,40 @@ describe('forEachConcurrently', () => {
 
   it('handles an empty list', async () => {
     await forEachConcurrently([], 4, async () => assert.fail('no item to run'));
+  });
+});
+
+describe('createLimiter', () => {
+  it('runs at most `limit` tasks at once, in order, and frees the slot of a failed task', async () => {
+    const limit = createLimiter(2);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const gates: Array<() => void> = [];
+    const task = (id: number, fail = false) =>
+      limit(async () => {
+        started.push(id);
+        running++;
+        most = Math.max(most, running);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        running--;
+        if (fail) throw new Error(`task ${id} failed`);
+        return id;
+      });
+    const results = [task(1, true), task(2), task(3), task(4)].map((promise) =>
+      promise.then(
+        (value) => value,
+        (error: Error) => error.message,
+      ),
+    );
+    // Release whoever is waiting at the gate until everything settled.
+    const all = Promise.all(results);
+    while (gates.length > 0 || started.length < 4) {
+      await new Promise((resolve) => setImmediate(resolve));
+      gates.shift()?.();
+    }
+    assert.deepEqual(await all, ['task 1 failed', 2, 3, 4]);
+    assert.deepEqual(started, [1, 2, 3, 4]);
+    assert.equal(most, 2);
   });
 });

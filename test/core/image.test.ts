@@ -40,6 +40,10 @@ describe('inspectJpeg', () => {
     // 20000×20000 = 400 M pixels: above sharp's own default limit, which must not mask our reason.
     assert.equal(await problemOf(await hugeHeaderJpeg()), 'too-many-pixels');
     assert.equal(await problemOf(await hugeHeaderJpeg(8000, 8000)), 'too-many-pixels');
+    // The probe's case: a tiny file whose header says 7000×7000 (49 MP) was decoded in full.
+    const bomb = await hugeHeaderJpeg(7000, 7000);
+    assert.ok(bomb.length < 1000);
+    assert.equal(await problemOf(bomb), 'too-many-pixels');
   });
 
   test('looksLikeJpeg checks the signature only', () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IClientOptions } from 'mqtt';
@@ -22,6 +22,8 @@ export interface MosquittoOptions {
   users?: Record<string, string>;
   /** Keep sessions, subscriptions and queued messages across restarts (on disk). Default false. */
   persistence?: boolean;
+  /** An ACL file (`acl_file`), e.g. the shipped deploy/mosquitto.acl. */
+  aclFile?: string;
 }
 
 /** How long a SIGTERMed broker may take to exit before it is SIGKILLed. */
@@ -47,6 +49,12 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     await chmod(dir, 0o755);
     await chmod(passwordFile, 0o644);
   }
+  // A copy in the broker's own folder: Mosquitto, dropped to its own user, may not read the original.
+  const aclFile = join(dir, 'acl');
+  if (options.aclFile) {
+    await copyFile(options.aclFile, aclFile);
+    await chmod(aclFile, 0o644);
+  }
   const [probeUser] = users;
   const probe: IClientOptions = probeUser ? { username: probeUser[0], password: probeUser[1] } : {};
   await writeFile(
@@ -54,6 +62,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     [
       `listener ${port} 127.0.0.1`,
       ...(users.length > 0 ? ['allow_anonymous false', `password_file ${passwordFile}`] : ['allow_anonymous true']),
+      ...(options.aclFile ? [`acl_file ${aclFile}`] : []),
       'max_queued_messages 1000000',
       'max_inflight_messages 1000',
       ...(options.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),

@@ -1,4 +1,4 @@
-import { connect, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { waitFor } from './net.js';
 
 export interface ReceivedMessage {
@@ -22,10 +22,11 @@ export class MessageRecorder {
     });
   }
 
-  static async start(url: string, filters: string[]): Promise<MessageRecorder> {
+  static async start(url: string, filters: string[], options: IClientOptions = {}): Promise<MessageRecorder> {
     const client = connect(url, {
       clientId: `recorder-${Math.random().toString(16).slice(2, 10)}`,
       reconnectPeriod: 200,
+      ...options,
     });
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());

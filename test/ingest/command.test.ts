@@ -17,7 +17,8 @@ describe('people-counter ingest options', () => {
     const config = ingestConfigFromOptions(optionsOf([]), {});
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.port, 8081);
-    assert.deepEqual(config.limits, { maxBytes: 10_000_000, maxPixels: 50_000_000 });
+    assert.deepEqual(config.limits, { maxBytes: 10_000_000, maxPixels: 24_000_000 });
+    assert.equal(config.maxClockSkewMs, 300_000);
     assert.equal(config.allowAnyDeviceId, false);
     assert.equal(config.mqttImages, true);
     assert.equal(config.mqttMaxQueuedBytes, 200_000_000);

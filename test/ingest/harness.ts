@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/core/log.js';
 import { createMetricsRegistry } from '../../src/core/metrics.js';
 import { MqttConnection } from '../../src/core/mqtt.js';
 import { LocalObjectStore, type ObjectStore } from '../../src/core/storage/index.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../../src/ingest/photo-ingestor.js';
 import { type IngestConfig, type RunningIngestService, startIngestService } from '../../src/ingest/service.js';
 
 export interface Harness {
@@ -23,6 +24,7 @@ export function ingestConfig(overrides: Partial<IngestConfig> = {}): IngestConfi
     port: 0,
     limits: DEFAULT_IMAGE_LIMITS,
     allowAnyDeviceId: false,
+    maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
     token: undefined,
     mqttImages: false,
     mqttMaxQueuedBytes: 200_000_000,

@@ -7,7 +7,7 @@ import { IMAGE_BUCKET, parseFilePath } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetricsRegistry } from '../../src/core/metrics.js';
 import { MqttConnection } from '../../src/core/mqtt.js';
-import { S3ObjectStore } from '../../src/core/storage/index.js';
+import { type ObjectStore, S3ObjectStore, StorageUnavailableError } from '../../src/core/storage/index.js';
 import { startIngestService } from '../../src/ingest/service.js';
 import { mqttConfigFor, startEmbeddedBroker } from '../helpers/broker.js';
 import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
@@ -101,6 +101,42 @@ describe('REST API with the embedded broker and a local store', () => {
     const ms = await postPhoto(harness.service.url, randomUUID(), photo, undefined, `?creationTimestamp=${Date.now()}`);
     assert.equal(ms.status, 400);
     assert.equal(((await ms.json()) as ErrorBody).error, 'invalid-timestamp');
+  });
+
+  test('a creationTimestamp beyond the allowed clock skew → 400 invalid-timestamp; within it → 201', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const future = await postPhoto(
+      harness.service.url,
+      randomUUID(),
+      photo,
+      undefined,
+      '?creationTimestamp=99370000000',
+    );
+    assert.equal(future.status, 400);
+    assert.equal(((await future.json()) as ErrorBody).error, 'invalid-timestamp');
+    const tenMinutes = await postPhoto(
+      harness.service.url,
+      randomUUID(),
+      photo,
+      undefined,
+      `?creationTimestamp=${now + 600}`,
+    );
+    assert.equal(tenMinutes.status, 400);
+    const oneMinute = await postPhoto(
+      harness.service.url,
+      randomUUID(),
+      photo,
+      undefined,
+      `?creationTimestamp=${now + 60}`,
+    );
+    assert.equal(oneMinute.status, 201);
+  });
+
+  test('a device UUID in upper case is the same device, announced in lower case', async () => {
+    const deviceId = randomUUID();
+    const response = await postPhoto(harness.service.url, deviceId.toUpperCase(), photo);
+    assert.equal(response.status, 201);
+    assert.equal(((await response.json()) as { deviceID: string }).deviceID, deviceId);
   });
 
   const badImages: Array<{ name: string; body: () => Promise<Buffer>; status: number[]; error: string }> = [
@@ -283,6 +319,30 @@ describe('REST API failure modes', () => {
     }
   });
 
+  test('/healthz reports storage that can be read but not written as unhealthy', async () => {
+    const broker = await startEmbeddedBroker();
+    const local = await temporaryStore();
+    // A read-only disk: listing and reading work, every write fails.
+    const readOnly: ObjectStore = Object.assign(Object.create(local.store) as ObjectStore, {
+      put: async () => {
+        throw new StorageUnavailableError('EROFS: read-only file system');
+      },
+    });
+    const harness = await startHarness(mqttConfigFor(broker.url), readOnly);
+    try {
+      const health = await fetch(`${harness.service.url}/healthz`);
+      assert.equal(health.status, 503);
+      assert.deepEqual(((await health.json()) as { checks: Record<string, boolean> }).checks, {
+        mqtt: true,
+        storage: false,
+      });
+    } finally {
+      await harness.stop();
+      await broker.stop();
+      await local.remove();
+    }
+  });
+
   test('API token: 401 without it, 201 with it', async () => {
     const broker = await startEmbeddedBroker();
     const local = await temporaryStore();
@@ -297,6 +357,12 @@ describe('REST API failure modes', () => {
         authorization: 'Bearer s3cret',
       });
       assert.equal(allowed.status, 201);
+      // The scheme is case-insensitive (RFC 7235).
+      const lowerCase = await postPhoto(harness.service.url, randomUUID(), photo, {
+        'content-type': 'image/jpeg',
+        authorization: 'bearer s3cret',
+      });
+      assert.equal(lowerCase.status, 201);
     } finally {
       await harness.stop();
       await broker.stop();

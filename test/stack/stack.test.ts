@@ -6,6 +6,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { connectAsync } from 'mqtt';
 import sharp from 'sharp';
 import { deterministicCount } from '../../src/analytics/fixed-delay-counter.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -133,6 +134,31 @@ describe('startStack', () => {
       for (const [id, count] of expected) assert.equal(seen.get(id)?.count, count, `history of ${id}`);
     } finally {
       await again.stop();
+    }
+  });
+
+  test('the embedded broker refuses anonymous clients; a device publishes its own photos and nothing else', async () => {
+    const stack = await startStack(configFor(dataDir, { devicePassword: 'device-password' }), {
+      logger: silentLogger(),
+    });
+    try {
+      const anonymous = await connectAsync(stack.urls.mqtt, { reconnectPeriod: 0 }).catch((error: Error) => error);
+      assert.ok(anonymous instanceof Error, 'an anonymous client must be refused');
+      const deviceId = randomUUID();
+      const device = await connectAsync(stack.urls.mqtt, {
+        username: deviceId,
+        password: 'device-password',
+        reconnectPeriod: 0,
+      });
+      const jpeg = await solidJpeg(80, 60, { r: 10, g: 200, b: 10 });
+      await device.publishAsync(stack.topics.deviceImage(deviceId), jpeg, { qos: 1 });
+      await waitForCounts(stack.urls.engage, new Map([[deviceId, deterministicCount(jpeg)]]));
+      const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+      device.publish(stack.topics.results, JSON.stringify({ forged: true }), { qos: 1 });
+      await closed;
+      await device.endAsync(true);
+    } finally {
+      await stack.stop();
     }
   });
 

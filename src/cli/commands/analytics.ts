@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseApiKeys } from '../../analytics/api-keys.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
 import { DEFAULT_ANALYTICS_PORT, startAnalyticsService } from '../../analytics/service.js';
+import { ConfigError } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { addLogOptions, ENV_PREFIX, identityFromOptions, intArg, option, parseOptions } from '../options.js';
@@ -18,9 +19,10 @@ export function analyticsCommand(): Command {
     .addOption(
       option(
         '--api-keys-file <file>',
-        `file with accepted API keys, one per line (also ${ENV_PREFIX}ANALYTICS_API_KEYS, comma-separated); none = open service`,
+        `file with accepted API keys, one per line (also ${ENV_PREFIX}ANALYTICS_API_KEYS, comma-separated)`,
       ),
     )
+    .addOption(option('--allow-anonymous', 'serve /v1/count to anyone when no API key is configured'))
     .addOption(option('--profiles <file>', 'JSON object of named camera profiles: {"<name>": <profile>, …}'));
   addWorkerOptions(command);
   addLogOptions(command);
@@ -30,6 +32,7 @@ export function analyticsCommand(): Command {
         host: z.string(),
         port: z.number(),
         apiKeysFile: z.string().optional(),
+        allowAnonymous: z.boolean().optional(),
         profiles: z.string().optional(),
         workers: z.number().optional(),
         queueLimit: z.number().optional(),
@@ -41,6 +44,11 @@ export function analyticsCommand(): Command {
       ...parseApiKeys(process.env[`${ENV_PREFIX}ANALYTICS_API_KEYS`] ?? ''),
       ...(options.apiKeysFile ? parseApiKeys(await readFile(options.apiKeysFile, 'utf8')) : []),
     ];
+    if (apiKeys.length === 0 && !options.allowAnonymous) {
+      throw new ConfigError(
+        `no API keys configured: set ${ENV_PREFIX}ANALYTICS_API_KEYS or --api-keys-file, or pass --allow-anonymous`,
+      );
+    }
     const profiles = readProfiles(options.profiles, z.string());
     const counter = await createLocalPeopleCounter(workerConfig(options));
     logger.info({ model: counter.model, backend: counter.backend, workers: counter.workers }, 'model loaded');

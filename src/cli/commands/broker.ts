@@ -1,35 +1,96 @@
 import { Command } from 'commander';
 import { z } from 'zod';
-import { startBroker } from '../../broker/broker.js';
-import { readSecret } from '../../core/config.js';
+import { credentialsFromEnv, servicePasswordEnv } from '../../broker/access.js';
+import { DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
+import { ConfigError, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
-import { addLogOptions, ENV_PREFIX, identityFromOptions, intArg, option, parseOptions } from '../options.js';
+import { defaultMetadataTopic, makeTopics } from '../../core/topics.js';
+import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
+import {
+  addLogOptions,
+  addTopicOptions,
+  byteSizeArg,
+  ENV_PREFIX,
+  identityFromOptions,
+  intArg,
+  option,
+  parseOptions,
+} from '../options.js';
+
+const ADMIN_PASSWORD_ENV = `${ENV_PREFIX}BROKER_PASSWORD`;
 
 export function brokerCommand(): Command {
   const command = new Command('broker')
-    .description('run an embedded MQTT 3.1.1 broker (aedes) in this process')
+    .description('run an embedded MQTT 3.1.1 broker (aedes) in this process, with an account per service')
     .addOption(option('--host <address>', 'address to bind').default('127.0.0.1'))
     .addOption(option('--port <port>', 'TCP port').argParser(intArg(0, 65535)).default(1883))
     .addOption(
       option(
         '--username <name>',
-        `require this username (password from ${ENV_PREFIX}BROKER_PASSWORD or ${ENV_PREFIX}BROKER_PASSWORD_FILE)`,
+        `an admin account that may do anything (password from ${ADMIN_PASSWORD_ENV} or ${ADMIN_PASSWORD_ENV}_FILE)`,
       ),
+    )
+    .addOption(option('--allow-anonymous', 'accept clients without credentials, with every right (tests only)'))
+    .addOption(
+      option('--max-packet-size <size>', 'close a connection that sends a larger MQTT packet (e.g. 11MB)')
+        .argParser(byteSizeArg)
+        .default(DEFAULT_MAX_PACKET_BYTES, `${DEFAULT_MAX_PACKET_BYTES} bytes (the largest photo + 64 KiB)`),
+    )
+    .addOption(
+      option('--ha-discovery-prefix <prefix>', 'where engage may publish Home Assistant discovery').default(
+        DEFAULT_DISCOVERY_PREFIX,
+      ),
+    )
+    .addHelpText(
+      'after',
+      `
+Accounts (each password from the variable or <variable>_FILE):
+  inference  ${servicePasswordEnv('inference')}: coordination, results, superseded, per-device counts
+  ingest     ${servicePasswordEnv('ingest')}: the metadata topic
+  engage     ${servicePasswordEnv('engage')}: alerts, site occupancy, Home Assistant discovery
+  devices    ${servicePasswordEnv('device')}: username = the device ID; only <prefix>/devices/<id>/image
+             and <prefix>/devices/<id>/availability
+A client publishing anywhere else is disconnected. See docs/system.md.`,
     );
+  addTopicOptions(command);
   addLogOptions(command);
   return command.action(async (raw: unknown) => {
     const options = parseOptions(
-      z.object({ host: z.string(), port: z.number(), username: z.string().optional() }),
+      z.object({
+        host: z.string(),
+        port: z.number(),
+        username: z.string().optional(),
+        allowAnonymous: z.boolean().optional(),
+        maxPacketSize: z.number().int().positive(),
+        haDiscoveryPrefix: z.string().min(1),
+        topicPrefix: z.string(),
+        metadataTopic: z.string().optional(),
+      }),
       raw,
     );
     const { logger } = identityFromOptions('broker', raw);
-    const password = readSecret(process.env, `${ENV_PREFIX}BROKER_PASSWORD`);
+    const password = readSecret(process.env, ADMIN_PASSWORD_ENV);
+    if ((options.username === undefined) !== (password === undefined)) {
+      throw new ConfigError(`--username and ${ADMIN_PASSWORD_ENV} go together`);
+    }
+    const admin =
+      options.username !== undefined && password !== undefined ? { username: options.username, password } : undefined;
+    const credentials = credentialsFromEnv((name) => readSecret(process.env, name), admin);
+    if (credentials === undefined && !options.allowAnonymous) {
+      throw new ConfigError(
+        `no broker accounts configured: set ${servicePasswordEnv('inference')} and the others (see --help), or pass --allow-anonymous`,
+      );
+    }
     const broker = await startBroker({
       host: options.host,
       port: options.port,
       logger,
-      ...(options.username !== undefined ? { username: options.username } : {}),
-      ...(password !== undefined ? { password } : {}),
+      maxPacketBytes: options.maxPacketSize,
+      access: {
+        topics: makeTopics(options.topicPrefix, options.metadataTopic ?? defaultMetadataTopic(options.topicPrefix)),
+        discoveryPrefix: options.haDiscoveryPrefix,
+      },
+      ...(credentials !== undefined ? { credentials } : {}),
     });
     await stopOnSignals([{ name: 'broker', stop: broker.stop }], logger);
   });

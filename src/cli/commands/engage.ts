@@ -1,11 +1,14 @@
+import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
+import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { DEFAULT_DB_PATH, DEFAULT_ENGAGE_PORT, DEFAULT_INGEST_URL, engageConfig } from '../../engage/config.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
 import { startEngageService } from '../../engage/service.js';
+import { instanceName } from '../../stack/stack.js';
 import {
   addLogOptions,
   addMqttOptions,
@@ -17,6 +20,14 @@ import {
   parseOptions,
 } from '../options.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
+
+/** `a.example, b.example` → the names. */
+export function hostList(text: string | undefined): string[] {
+  return (text ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+}
 
 export function engageCommand(): Command {
   const command = new Command('engage')
@@ -40,6 +51,12 @@ export function engageCommand(): Command {
     .addOption(option('--open-writes', 'accept changes without a token (demos only)').default(false))
     .addOption(
       option(
+        '--allowed-hosts <names>',
+        'with --open-writes: comma-separated host names answered besides loopback and --host (DNS rebinding)',
+      ),
+    )
+    .addOption(
+      option(
         '--ingest-url <url>',
         `ingest REST API that dashboard uploads go to (with ${INGEST_TOKEN_ENV} as bearer token when set)`,
       ).default(DEFAULT_INGEST_URL),
@@ -55,6 +72,17 @@ export function engageCommand(): Command {
     );
   addMqttOptions(command);
   addLogOptions(command);
+  for (const shared of command.options) {
+    if (shared.long === '--instance-id') {
+      shared.description = 'ID in topics, logs and the MQTT client ID of the persistent session (default: host name)';
+    }
+  }
+  command.addHelpText(
+    'after',
+    `
+Results are checked for an HMAC under ${MESSAGE_SECRET_ENV} (or ${MESSAGE_SECRET_ENV}_FILE), the secret the
+inference instances sign with; unsigned or wrongly signed results are dropped and counted. See docs/engage.md.`,
+  );
   return command.action(async (raw: unknown) => {
     const options = parseOptions(
       z.object({
@@ -65,6 +93,7 @@ export function engageCommand(): Command {
         staleAfter: z.number(),
         protectReads: z.boolean(),
         openWrites: z.boolean(),
+        allowedHosts: z.string().optional(),
         ingestUrl: z.string(),
         webhookUrl: z.string().optional(),
         webhookTimeout: z.number(),
@@ -74,7 +103,13 @@ export function engageCommand(): Command {
       }),
       raw,
     );
-    const { instanceId, logger } = identityFromOptions('engage', raw);
+    // A stable ID by default: it names the persistent MQTT session that keeps results while engage is down.
+    const given = raw as { instanceId?: string };
+    const { instanceId, logger } = identityFromOptions('engage', {
+      ...given,
+      instanceId: given.instanceId ?? instanceName(hostname()),
+    });
+    const messageSecret = readSecret(process.env, MESSAGE_SECRET_ENV);
     const token = readSecret(process.env, TOKEN_ENV);
     // The same variable as the ingest service's, so one setting serves both (as in deploy/).
     const ingestToken = readSecret(process.env, INGEST_TOKEN_ENV);
@@ -86,6 +121,7 @@ export function engageCommand(): Command {
       staleAfterMs: options.staleAfter,
       protectReads: options.protectReads,
       openWrites: options.openWrites,
+      allowedHosts: hostList(options.allowedHosts),
       ingestUrl: options.ingestUrl,
       webhookTimeoutMs: options.webhookTimeout,
       webhookRetries: options.webhookRetries,
@@ -94,6 +130,7 @@ export function engageCommand(): Command {
       ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
       ...(token !== undefined ? { token } : {}),
       ...(ingestToken !== undefined ? { ingestToken } : {}),
+      ...(messageSecret !== undefined ? { messageSecret } : {}),
     });
     const engage = await startEngageService(config, { logger });
     await stopOnSignals([{ name: 'engage', stop: engage.stop }], logger);

@@ -97,7 +97,7 @@ export function inferenceCommand(): Command {
         .argParser(intArg(0, 65535))
         .default(9464),
     )
-    .addOption(option('--metrics-host <address>', 'address for the metrics server').default('0.0.0.0'));
+    .addOption(option('--metrics-host <address>', 'address for the metrics server').default('127.0.0.1'));
   addWorkerOptions(command);
   addMqttOptions(command);
   addStorageOptions(command);

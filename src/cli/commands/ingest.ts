@@ -7,7 +7,7 @@ import { createMetricsRegistry } from '../../core/metrics.js';
 import { MqttConnection } from '../../core/mqtt.js';
 import { createObjectStore } from '../../core/storage/index.js';
 import { PACKAGE_VERSION as version } from '../../core/version.js';
-import { deviceIdRejection } from '../../ingest/photo-ingestor.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS, deviceIdRejection } from '../../ingest/photo-ingestor.js';
 import { type IngestConfig, startIngestService } from '../../ingest/service.js';
 import {
   addLogOptions,
@@ -33,6 +33,7 @@ const ingestOptionsSchema = z.object({
   maxImageSize: z.number().int().positive(),
   maxPixels: z.number().int().positive(),
   allowAnyDeviceId: z.boolean().optional(),
+  maxClockSkew: z.number().int().nonnegative(),
   mqttImages: z.boolean(),
   mqttMaxQueued: z.number().int().positive(),
   watch: z.string().optional(),
@@ -65,6 +66,7 @@ export function ingestConfigFromOptions(raw: unknown, env: NodeJS.ProcessEnv = p
     port: options.port,
     limits: { maxBytes: options.maxImageSize, maxPixels: options.maxPixels },
     allowAnyDeviceId,
+    maxClockSkewMs: options.maxClockSkew,
     token: readSecret(env, INGEST_TOKEN_ENV),
     mqttImages: options.mqttImages,
     mqttMaxQueuedBytes: options.mqttMaxQueued,
@@ -99,13 +101,18 @@ export function ingestCommand(): Command {
     .addOption(
       option('--max-pixels <n>', 'largest accepted width × height (refuses decompression bombs)')
         .argParser(intArg(1))
-        .default(DEFAULT_IMAGE_LIMITS.maxPixels, '50000000'),
+        .default(DEFAULT_IMAGE_LIMITS.maxPixels, String(DEFAULT_IMAGE_LIMITS.maxPixels)),
     )
     .addOption(
       option(
         '--allow-any-device-id',
         'accept any device ID that is safe as a topic level (letters, digits, . _ : @ -), not only UUID v4',
       ),
+    )
+    .addOption(
+      option('--max-clock-skew <duration>', 'refuse photos whose creationTimestamp is further in the future')
+        .argParser(durationArg)
+        .default(DEFAULT_MAX_CLOCK_SKEW_MS, '5m'),
     )
     .addOption(
       option('--no-mqtt-images', 'do not accept raw JPEGs on <prefix>/devices/{deviceID}/image').env(
@@ -137,6 +144,8 @@ export function ingestCommand(): Command {
       `
 The REST API: POST /v1/devices/{deviceID}/images with a JPEG body (content-type image/jpeg).
 Set ${INGEST_TOKEN_ENV} (or ${INGEST_TOKEN_ENV}_FILE) to require "Authorization: Bearer <token>".
+MQTT publishes carry no token: with a token set, the broker must authenticate devices and let each publish
+only on its own image topic (deploy/mosquitto.acl), or use --no-mqtt-images. See docs/ingest.md.
 
 Examples:
   people-counter ingest --mqtt-url mqtt://127.0.0.1:1883 --storage ./data

@@ -3,8 +3,10 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { servicePasswordEnv } from '../../broker/access.js';
 import { readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
+import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { instanceName, type RunningStack, STACK_DEFAULTS, StackStartError, startStack } from '../../stack/stack.js';
@@ -20,8 +22,11 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
+import { hostList } from './engage.js';
 import { ANALYTICS_API_KEY_ENV, readProfiles } from './inference.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
+
+const DEVICE_PASSWORD_ENV = servicePasswordEnv('device');
 
 const upOptionsSchema = z.object({
   dataDir: z.string().min(1),
@@ -29,6 +34,8 @@ const upOptionsSchema = z.object({
   engagePort: z.number(),
   ingestPort: z.number(),
   metricsPort: z.number(),
+  metricsHost: z.string().min(1),
+  allowedHosts: z.string().optional(),
   mqttPort: z.number(),
   inferenceInstances: z.number(),
   analytics: z.string(),
@@ -69,6 +76,17 @@ export function upCommand(): Command {
       option('--metrics-port <port>', 'Prometheus /metrics of every part, labelled by service and instance (0 = off)')
         .argParser(intArg(0, 65535))
         .default(STACK_DEFAULTS.metricsPort),
+    )
+    .addOption(
+      option(
+        '--allowed-hosts <names>',
+        'without a dashboard token: comma-separated host names the dashboard answers besides loopback and --host',
+      ),
+    )
+    .addOption(
+      option('--metrics-host <address>', 'address of /metrics (it has no authentication; keep it private)').default(
+        STACK_DEFAULTS.metricsHost,
+      ),
     )
     .addOption(
       option('--mqtt-port <port>', 'embedded MQTT broker port (ignored with --mqtt-url)')
@@ -114,7 +132,10 @@ export function upCommand(): Command {
       `
 Without --mqtt-url an embedded MQTT broker is started; without --storage photos wait in <data-dir>/storage.
 Tokens: ${INGEST_TOKEN_ENV} (devices → ingest API), ${TOKEN_ENV} (dashboard changes; without it the
-dashboard accepts changes from anyone who can reach it, which is fine on 127.0.0.1). See docs/up.md.
+dashboard accepts changes from anyone who can reach it, which is fine on 127.0.0.1). The embedded broker
+gives every part its own random account; devices connect with their device ID as username and the
+password from ${DEVICE_PASSWORD_ENV} (unset: devices cannot use MQTT). Results carry an HMAC under
+${MESSAGE_SECRET_ENV} when set. See docs/up.md.
 
 Examples:
   people-counter up
@@ -140,6 +161,8 @@ Examples:
     const ingestToken = readSecret(process.env, INGEST_TOKEN_ENV);
     const engageToken = readSecret(process.env, TOKEN_ENV);
     const analyticsApiKey = readSecret(process.env, ANALYTICS_API_KEY_ENV);
+    const devicePassword = readSecret(process.env, DEVICE_PASSWORD_ENV);
+    const messageSecret = readSecret(process.env, MESSAGE_SECRET_ENV);
     const { url, ...mqttSettings } = mqtt;
     let stack: RunningStack;
     try {
@@ -150,6 +173,10 @@ Examples:
           engagePort: options.engagePort,
           ingestPort: options.ingestPort,
           ...(options.metricsPort > 0 ? { metricsPort: options.metricsPort } : {}),
+          metricsHost: options.metricsHost,
+          allowedHosts: hostList(options.allowedHosts),
+          ...(devicePassword !== undefined ? { devicePassword } : {}),
+          ...(messageSecret !== undefined ? { messageSecret } : {}),
           mqttPort: options.mqttPort,
           mqtt: explicit('mqttUrl') ? mqtt : mqttSettings,
           ...(explicit('storage') ? { storage: storageConfigFromOptions(raw) } : {}),

@@ -1,0 +1,127 @@
+/**
+ * Who may say what on the embedded broker: every client authenticates as one of our services or
+ * as a device, and each may publish only on the topics that its job needs (the same rules as
+ * deploy/mosquitto.acl). Pure: the broker asks, these functions answer.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { deviceIdProblem } from '../core/ids.js';
+import { type Topics, topicMatches } from '../core/topics.js';
+
+/** Services with a broker account of their own; `admin` may do anything (operators' tools). */
+export const serviceRoles = ['inference', 'ingest', 'engage', 'admin'] as const;
+export type ServiceRole = (typeof serviceRoles)[number];
+
+export interface ServiceAccount {
+  role: ServiceRole;
+  username: string;
+  password: string;
+}
+
+export interface BrokerCredentials {
+  services: ServiceAccount[];
+  /** Password every device shares; a device's username is its device ID. Undefined: no device may connect. */
+  devicePassword?: string;
+}
+
+export type ClientIdentity = { role: ServiceRole; username: string } | { role: 'device'; deviceId: string };
+
+export interface AccessRules {
+  topics: Topics;
+  /** Where engage publishes Home Assistant discovery (outside the topic prefix). */
+  discoveryPrefix: string;
+}
+
+function sameSecret(given: Buffer | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const wanted = Buffer.from(expected);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+/** The identity of a client that presented these credentials, or undefined when they are wrong. */
+export function authenticateClient(
+  credentials: BrokerCredentials,
+  username: string | undefined,
+  password: Buffer | undefined,
+): ClientIdentity | undefined {
+  if (username === undefined) return undefined;
+  const service = credentials.services.find((account) => account.username === username);
+  // A service's username is never a device's: a device calling itself "ingest" gets the service check.
+  if (service) return sameSecret(password, service.password) ? { role: service.role, username } : undefined;
+  if (credentials.devicePassword === undefined || deviceIdProblem(username) !== null) return undefined;
+  return sameSecret(password, credentials.devicePassword) ? { role: 'device', deviceId: username } : undefined;
+}
+
+/** Topics each service publishes on (availability is checked separately: its own service name only). */
+function serviceTopics(role: Exclude<ServiceRole, 'admin'>, rules: AccessRules): string[] {
+  const { topics } = rules;
+  switch (role) {
+    case 'inference':
+      // Metadata too: the orphan sweeper re-announces rebuilt metadata, and legacy results go there.
+      return [
+        topics.coordination,
+        topics.results,
+        topics.superseded,
+        topics.deadLetter,
+        topics.metadata,
+        topics.deviceCount('+'),
+      ];
+    case 'ingest':
+      return [topics.metadata, topics.deadLetter];
+    case 'engage':
+      return [topics.alerts, topics.siteOccupancy('+'), topics.deadLetter, `${rules.discoveryPrefix}/#`];
+  }
+}
+
+export function mayPublish(identity: ClientIdentity, topic: string, rules: AccessRules): boolean {
+  const { topics } = rules;
+  if (identity.role === 'admin') return true;
+  if (identity.role === 'device') {
+    return topic === topics.deviceImage(identity.deviceId) || topic === deviceAvailability(topics, identity.deviceId);
+  }
+  if (topicMatches(topics.availability(identity.role, '+'), topic)) return true;
+  return serviceTopics(identity.role, rules).some((filter) => topicMatches(filter, topic));
+}
+
+/** Services read what they like; a device reads only its own topics (e.g. its retained count). */
+export function maySubscribe(identity: ClientIdentity, filter: string, rules: AccessRules): boolean {
+  if (identity.role !== 'device') return true;
+  const own = `${rules.topics.prefix}/devices/${identity.deviceId}/`;
+  return filter.startsWith(own) && !/[#+]/.test(filter.slice(own.length));
+}
+
+function deviceAvailability(topics: Topics, deviceId: string): string {
+  return topics.deviceAvailabilityWildcard.replace('+', deviceId);
+}
+
+/** `PEOPLE_COUNTER_BROKER_<ROLE>_PASSWORD` (or `…_FILE`): the password of a service's account. */
+export function servicePasswordEnv(role: Exclude<ServiceRole, 'admin'> | 'device'): string {
+  return `PEOPLE_COUNTER_BROKER_${role.toUpperCase()}_PASSWORD`;
+}
+
+/**
+ * The accounts an operator configured: one per service whose password is set (username = the
+ * role's name), the admin account if given, and the shared device password.
+ */
+export function credentialsFromEnv(
+  readSecret: (name: string) => string | undefined,
+  admin: { username: string; password: string } | undefined,
+): BrokerCredentials | undefined {
+  const services: ServiceAccount[] = [];
+  for (const role of ['inference', 'ingest', 'engage'] as const) {
+    const password = readSecret(servicePasswordEnv(role));
+    if (password !== undefined) services.push({ role, username: role, password });
+  }
+  if (admin) services.push({ role: 'admin', ...admin });
+  const devicePassword = readSecret(servicePasswordEnv('device'));
+  if (services.length === 0 && devicePassword === undefined) return undefined;
+  return { services, ...(devicePassword !== undefined ? { devicePassword } : {}) };
+}
+
+/** Fresh random accounts for the services of a stack that runs its own broker (`up`). */
+export function generateServiceAccounts(): ServiceAccount[] {
+  return (['inference', 'ingest', 'engage'] as const).map((role) => ({
+    role,
+    username: role,
+    password: randomBytes(24).toString('base64url'),
+  }));
+}

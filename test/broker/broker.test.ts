@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { authenticateClient, type BrokerCredentials, mayPublish, maySubscribe } from '../../src/broker/access.js';
+import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
+import { PacketSizeGuard } from '../../src/broker/packet-size.js';
+import { silentLogger } from '../../src/core/log.js';
+import { makeTopics } from '../../src/core/topics.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { MessageRecorder } from '../helpers/mqtt.js';
+
+const topics = makeTopics();
+const rules = { topics, discoveryPrefix: 'homeassistant' };
+const DEVICE = '0b7c1c5e-7a44-4c7e-9b8a-2f1d3c4e5a6b';
+const OTHER_DEVICE = '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a';
+const credentials: BrokerCredentials = {
+  services: [
+    { role: 'inference', username: 'inference', password: 'inference-secret' },
+    { role: 'ingest', username: 'ingest', password: 'ingest-secret' },
+    { role: 'engage', username: 'engage', password: 'engage-secret' },
+  ],
+  devicePassword: 'device-secret',
+};
+
+describe('broker access rules', () => {
+  test('a device publishes only its own image and availability', () => {
+    const device = { role: 'device' as const, deviceId: DEVICE };
+    assert.ok(mayPublish(device, topics.deviceImage(DEVICE), rules));
+    assert.ok(mayPublish(device, `people-counter/devices/${DEVICE}/availability`, rules));
+    for (const topic of [
+      topics.deviceImage(OTHER_DEVICE),
+      topics.coordination,
+      topics.results,
+      topics.metadata,
+      topics.superseded,
+      topics.deviceCount(DEVICE),
+      topics.availability('inference', 'x'),
+    ]) {
+      assert.equal(mayPublish(device, topic, rules), false, topic);
+    }
+    assert.ok(maySubscribe(device, topics.deviceCount(DEVICE), rules));
+    assert.equal(maySubscribe(device, topics.coordination, rules), false);
+    assert.equal(maySubscribe(device, `people-counter/devices/${DEVICE}/#`, rules), false);
+  });
+
+  test('each service publishes on its own topics and its own availability only', () => {
+    const inference = { role: 'inference' as const, username: 'inference' };
+    const ingest = { role: 'ingest' as const, username: 'ingest' };
+    const engage = { role: 'engage' as const, username: 'engage' };
+    assert.ok(mayPublish(inference, topics.coordination, rules));
+    assert.ok(mayPublish(inference, topics.deviceCount(DEVICE), rules));
+    assert.ok(mayPublish(inference, topics.availability('inference', 'i-1'), rules));
+    assert.equal(mayPublish(inference, topics.availability('engage', 'e'), rules), false);
+    assert.equal(mayPublish(inference, topics.deviceImage(DEVICE), rules), false);
+    assert.ok(mayPublish(ingest, topics.metadata, rules));
+    assert.equal(mayPublish(ingest, topics.coordination, rules), false);
+    assert.equal(mayPublish(ingest, topics.results, rules), false);
+    assert.ok(mayPublish(engage, topics.alerts, rules));
+    assert.ok(mayPublish(engage, 'homeassistant/sensor/x/config', rules));
+    assert.equal(mayPublish(engage, topics.results, rules), false);
+  });
+
+  test('credentials: services by name, devices by device ID and the shared device password', () => {
+    const password = (text: string) => Buffer.from(text);
+    assert.deepEqual(authenticateClient(credentials, 'ingest', password('ingest-secret')), {
+      role: 'ingest',
+      username: 'ingest',
+    });
+    assert.equal(authenticateClient(credentials, 'ingest', password('device-secret')), undefined);
+    assert.deepEqual(authenticateClient(credentials, DEVICE, password('device-secret')), {
+      role: 'device',
+      deviceId: DEVICE,
+    });
+    assert.equal(authenticateClient(credentials, 'a/#', password('device-secret')), undefined);
+    assert.equal(authenticateClient(credentials, undefined, undefined), undefined);
+  });
+});
+
+describe('PacketSizeGuard', () => {
+  test('follows packet boundaries across chunks and reports the first oversize header', () => {
+    const guard = new PacketSizeGuard(200);
+    // A 127-byte packet (one length byte), then a 300-byte one (two length bytes: 0xac 0x02).
+    assert.equal(guard.feed(Buffer.concat([Buffer.from([0x30, 127]), Buffer.alloc(100)])), undefined);
+    assert.equal(guard.feed(Buffer.alloc(27)), undefined);
+    assert.equal(guard.feed(Buffer.from([0xc0, 0x00, 0x30, 0xac])), undefined);
+    assert.equal(guard.feed(Buffer.from([0x02])), 300);
+  });
+});
+
+function client(url: string, options: IClientOptions): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const mqtt = connect(url, { reconnectPeriod: 0, connectTimeout: 2000, ...options });
+    mqtt.once('connect', () => resolve(mqtt));
+    mqtt.once('error', (error) => {
+      mqtt.end(true);
+      reject(error);
+    });
+  });
+}
+
+/** Resolves when the broker has closed the client's connection. */
+function closed(mqtt: MqttClient): Promise<void> {
+  return new Promise((resolve) => mqtt.once('close', () => resolve()));
+}
+
+describe('embedded broker with accounts', () => {
+  let broker: RunningBroker;
+  const inference = { username: 'inference', password: 'inference-secret' };
+  before(async () => {
+    broker = await startBroker({
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger(),
+      credentials,
+      maxPacketBytes: 4096,
+    });
+  });
+  after(async () => {
+    await broker.stop();
+  });
+
+  test('a client without credentials, or with wrong ones, is refused', async () => {
+    await assert.rejects(client(broker.url, {}), /Not authorized|Bad username/i);
+    await assert.rejects(client(broker.url, { username: 'inference', password: 'guess' }), /Not authorized|Bad/i);
+    await assert.rejects(client(broker.url, { username: DEVICE, password: 'guess' }), /Not authorized|Bad/i);
+  });
+
+  test("a device's forged coordination, result and metadata messages never reach subscribers", async () => {
+    const protectedTopics = [topics.coordination, topics.results, topics.metadata, topics.deviceImage(OTHER_DEVICE)];
+    const recorder = await MessageRecorder.start(broker.url, [...protectedTopics, topics.deviceImage(DEVICE)], {
+      ...inference,
+      clientId: 'recorder-inference',
+    });
+    for (const topic of protectedTopics) {
+      const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+      const gone = closed(device);
+      device.publish(topic, JSON.stringify({ forged: true, count: 999_999_999 }), { qos: 1 });
+      await gone;
+    }
+    // The device's own image topic works; once it arrived, everything before it has been decided.
+    const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
+    await recorder.waitForCount(topics.deviceImage(DEVICE), 1);
+    // A genuine inference message on each topic is delivered, after the forged ones were refused.
+    const genuine = await client(broker.url, { ...inference, clientId: 'genuine-inference' });
+    for (const topic of [topics.coordination, topics.results]) {
+      await genuine.publishAsync(topic, 'genuine', { qos: 1 });
+      await recorder.waitForCount(topic, 1);
+    }
+    const forged = recorder.messages.filter((message) => message.payload.toString().includes('forged'));
+    assert.deepEqual(forged, []);
+    assert.equal(recorder.on(topics.metadata).length, 0);
+    await genuine.endAsync();
+    await device.endAsync();
+    await recorder.stop();
+  });
+
+  test('a device may not subscribe to the coordination stream', async () => {
+    const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    // MQTT.js turns the failure grant (0x80) into a rejection.
+    await assert.rejects(device.subscribeAsync({ [topics.coordination]: { qos: 1 } }), /Subscribe error/);
+    await device.endAsync();
+  });
+
+  test('a packet larger than the limit closes the connection and is not delivered', async () => {
+    const recorder = await MessageRecorder.start(broker.url, [topics.deviceImage(DEVICE)], {
+      ...inference,
+      clientId: 'recorder-size',
+    });
+    const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    const gone = closed(device);
+    device.publish(topics.deviceImage(DEVICE), Buffer.alloc(10_000, 1), { qos: 1 });
+    await gone;
+    const small = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    await small.publishAsync(topics.deviceImage(DEVICE), Buffer.alloc(1000, 2), { qos: 1 });
+    const [delivered] = await recorder.waitForCount(topics.deviceImage(DEVICE), 1);
+    assert.equal(delivered?.payload.length, 1000);
+    assert.equal(recorder.on(topics.deviceImage(DEVICE)).length, 1);
+    await small.endAsync();
+    await recorder.stop();
+  });
+});
+
+describe('the shipped Mosquitto ACL (deploy/mosquitto.acl)', () => {
+  test('drops a device publishing on the coordination topic and passes its own image', async () => {
+    const mosquitto = await startMosquitto({
+      users: { inference: 'inference-secret', ingest: 'ingest-secret', [DEVICE]: 'device-secret' },
+      aclFile: fileURLToPath(new URL('../../../deploy/mosquitto.acl', import.meta.url)),
+    });
+    try {
+      const coordination = await MessageRecorder.start(mosquitto.url, [topics.coordination], {
+        username: 'inference',
+        password: 'inference-secret',
+      });
+      const images = await MessageRecorder.start(mosquitto.url, [topics.deviceImage(DEVICE)], {
+        username: 'ingest',
+        password: 'ingest-secret',
+      });
+      const device = await client(mosquitto.url, { username: DEVICE, password: 'device-secret' });
+      // Mosquitto acknowledges a refused publish and drops it; the acknowledgement means it was decided.
+      await device.publishAsync(topics.coordination, JSON.stringify({ forged: true }), { qos: 1 });
+      await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
+      const genuine = await client(mosquitto.url, { username: 'inference', password: 'inference-secret' });
+      await genuine.publishAsync(topics.coordination, 'genuine', { qos: 1 });
+      await coordination.waitForCount(topics.coordination, 1);
+      await images.waitForCount(topics.deviceImage(DEVICE), 1);
+      assert.deepEqual(
+        coordination.on(topics.coordination).map((message) => message.payload.toString()),
+        ['genuine'],
+      );
+      await Promise.all([device.endAsync(), genuine.endAsync(), coordination.stop(), images.stop()]);
+    } finally {
+      await mosquitto.stop();
+    }
+  });
+});
