@@ -7,7 +7,7 @@ import { DEFAULT_ANALYTICS_PORT, startAnalyticsService } from '../../analytics/s
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { addLogOptions, ENV_PREFIX, identityFromOptions, intArg, option, parseOptions } from '../options.js';
-import { addWorkerOptions, workerConfig } from './analytics-options.js';
+import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 import { readProfiles } from './inference.js';
 
 export function analyticsCommand(): Command {
@@ -31,8 +31,7 @@ export function analyticsCommand(): Command {
         port: z.number(),
         apiKeysFile: z.string().optional(),
         profiles: z.string().optional(),
-        workers: z.number().optional(),
-        queueLimit: z.number().optional(),
+        ...workerOptionsShape,
       }),
       raw,
     );
