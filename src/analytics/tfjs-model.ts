@@ -14,27 +14,33 @@ import type { ModelPass } from './runtime.js';
 const require = createRequire(import.meta.url);
 const wasmDist = () => `${join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}/`;
 
-/** A graph model from disk: model.json plus its weight files, concatenated (tfjs has no file loader in Node). */
-export async function loadTfjsGraphModel(modelPath: string): Promise<GraphModel> {
-  const json = JSON.parse(await readFile(modelPath, 'utf8')) as {
-    modelTopology: object;
-    signature?: object;
-    weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-  };
-  const buffers: Buffer[] = [];
-  for (const group of json.weightsManifest) {
-    for (const file of group.paths) buffers.push(await readFile(join(dirname(modelPath), file)));
-  }
-  const weights = Buffer.concat(buffers);
+interface GraphModelJson {
+  modelTopology: object;
+  signature?: object;
+  weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
+}
+
+/** A graph model from its parsed model.json and the concatenated bytes of its weight files. */
+export function tfjsGraphModelFromMemory(json: GraphModelJson, weights: Uint8Array): Promise<GraphModel> {
   const handler: tf.io.IOHandler = {
     load: async () => ({
       modelTopology: json.modelTopology,
       weightSpecs: json.weightsManifest.flatMap((group) => group.weights),
-      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
       ...(json.signature ? { signature: json.signature } : {}),
     }),
   };
   return loadGraphModel(handler);
+}
+
+/** A graph model from disk: model.json plus its weight files, concatenated (tfjs has no file loader in Node). */
+export async function loadTfjsGraphModel(modelPath: string): Promise<GraphModel> {
+  const json = JSON.parse(await readFile(modelPath, 'utf8')) as GraphModelJson;
+  const buffers: Buffer[] = [];
+  for (const group of json.weightsManifest) {
+    for (const file of group.paths) buffers.push(await readFile(join(dirname(modelPath), file)));
+  }
+  return tfjsGraphModelFromMemory(json, Buffer.concat(buffers));
 }
 
 /** Selects the wasm backend; fatal if unavailable (tfjs would silently fall back to the ~33× slower cpu one). */
