@@ -1,14 +1,20 @@
 /** Worker thread of the local pool: loads the model once, then answers detect requests one at a time. */
-import { parentPort } from 'node:worker_threads';
-import { DecodeError, loadDetector } from './detector.js';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createDetector, DecodeError, loadModelPass } from './detector.js';
+import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('detector-worker must run in a worker thread');
 
 try {
-  const detector = await loadDetector();
-  port.postMessage({ type: 'ready', backend: detector.backend } satisfies WorkerReply);
+  const { runtime } = workerData as WorkerData;
+  const { pass, warning } = await loadModelPass(runtime);
+  const detector = createDetector(pass);
+  port.postMessage({
+    type: 'ready',
+    backend: detector.backend,
+    ...(warning !== undefined ? { warning } : {}),
+  } satisfies WorkerReply);
   port.on('message', async (request: WorkerRequest) => {
     const started = performance.now();
     try {

@@ -1,23 +1,23 @@
 /**
- * The model itself: CenterNet MobileNetV3 (COCO) shipped in @vladmandic/human, run by tfjs on the
- * wasm backend, with sharp for decoding and letterboxing. One Detector per thread; not thread-safe.
+ * The model around one pass: sharp decodes and letterboxes each tile, a model pass (ONNX Runtime or
+ * tfjs-wasm, see runtime.ts) finds people, NMS and tiling merge the boxes. One Detector per thread;
+ * not thread-safe.
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
-import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import type { Detection } from '../core/messages.js';
+import { INPUT_SIZE } from './centernet.js';
 import { fuseFlipped, unflip } from './flip.js';
 import { nonMaxSuppression } from './nms.js';
+import { loadOnnxModelPass } from './onnx/onnx-model.js';
+import { DEFAULT_RUNTIME, type ModelPass, type Runtime, RuntimeUnavailableError } from './runtime.js';
 import { mergeTiles, type Region, SINGLE_TILE, type Tiling, tileCount, tileLayout } from './tiling.js';
 
-export const MODEL_ID = 'centernet-mobilenetv3@human-3.3.6';
-const INPUT_SIZE = 512;
+export { MODEL_ID } from './centernet.js';
+
 const PERSON_CLASS = 0;
+/** Values per output row: x1, y1, x2, y2, score, class. */
+const ROW = 6;
 /** Scores below this are noise for every camera; calibration sweeps thresholds above it. */
 export const MIN_RAW_SCORE = 0.1;
 export const NMS_IOU = 0.4;
@@ -57,45 +57,35 @@ interface Frame {
   height: number;
 }
 
-const require = createRequire(import.meta.url);
-
-/** `@vladmandic/human` exports no package.json: its main file is `<root>/dist/human.node.js`. */
-const humanRoot = () => dirname(dirname(require.resolve('@vladmandic/human')));
-const wasmDist = () => `${join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}/`;
-
-async function loadCenterNet(): Promise<GraphModel> {
-  const modelPath = join(humanRoot(), 'models', 'centernet.json');
-  const json = JSON.parse(await readFile(modelPath, 'utf8')) as {
-    modelTopology: object;
-    signature?: object;
-    weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-  };
-  const buffers: Buffer[] = [];
-  for (const group of json.weightsManifest) {
-    for (const file of group.paths) buffers.push(await readFile(join(dirname(modelPath), file)));
-  }
-  const weights = Buffer.concat(buffers);
-  const handler: tf.io.IOHandler = {
-    load: async () => ({
-      modelTopology: json.modelTopology,
-      weightSpecs: json.weightsManifest.flatMap((group) => group.weights),
-      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
-      ...(json.signature ? { signature: json.signature } : {}),
-    }),
-  };
-  return loadGraphModel(handler);
+export interface LoadedPass {
+  pass: ModelPass;
+  /** Set when the requested runtime could not load and another one runs instead. */
+  warning?: string;
 }
 
-/** Loads the wasm backend (fatal if unavailable: the cpu fallback is ~33× slower) and the model. */
-export async function loadDetector(): Promise<Detector> {
-  setWasmPaths(wasmDist());
-  if (!(await tf.setBackend('wasm'))) {
-    throw new Error('tfjs wasm backend failed to initialise; refusing to fall back to the ~33× slower cpu backend');
+/**
+ * The model pass for a runtime. ONNX Runtime missing on this platform falls back to tfjs-wasm with a
+ * warning; any other failure (e.g. a graph op the translator does not know) is fatal.
+ */
+export async function loadModelPass(
+  runtime: Runtime = DEFAULT_RUNTIME,
+  loadOnnx: () => Promise<ModelPass> = loadOnnxModelPass,
+): Promise<LoadedPass> {
+  const loadWasm = async () => (await import('./tfjs-model.js')).loadTfjsModelPass();
+  if (runtime === 'wasm') return { pass: await loadWasm() };
+  try {
+    return { pass: await loadOnnx() };
+  } catch (error) {
+    if (!(error instanceof RuntimeUnavailableError)) throw error;
+    return {
+      pass: await loadWasm(),
+      warning: `${error.message}; running the model on tfjs-wasm instead (≈ 3× slower)`,
+    };
   }
-  await tf.ready();
-  const backend = tf.getBackend();
-  if (backend !== 'wasm') throw new Error(`tfjs backend is ${backend}, expected wasm`);
-  const model = await loadCenterNet();
+}
+
+export function createDetector(pass: ModelPass): Detector {
+  const backend = pass.backend;
 
   async function decode(jpeg: Buffer): Promise<Frame> {
     try {
@@ -124,18 +114,20 @@ export async function loadDetector(): Promise<Detector> {
       .resize(INPUT_SIZE, INPUT_SIZE, { fit: 'contain', position: 'left top', background: { r: 0, g: 0, b: 0 } })
       .raw()
       .toBuffer();
-    const output = tf.tidy(() => {
-      const image = tf.tensor(new Float32Array(input), [1, INPUT_SIZE, INPUT_SIZE, 3], 'float32');
-      return model.execute({ 'tower_0/images': image }, 'tower_0/detections') as tf.Tensor;
-    });
-    const rows = (await output.array()) as number[][][];
-    output.dispose();
+    const rows = await pass.run(Float32Array.from(input));
     const found: Detection[] = [];
-    for (const [x1, y1, x2, y2, score, cls] of rows[0] ?? []) {
-      if (cls !== PERSON_CLASS || score === undefined || score < minScore) continue;
-      const clip = (v: number | undefined, max: number) => Math.min(max, Math.max(0, (v ?? 0) / scale));
+    const clip = (v: number, max: number) => Math.min(max, Math.max(0, v / scale));
+    for (let row = 0; row + ROW <= rows.length; row += ROW) {
+      const at = (k: number) => rows[row + k] as number;
+      const score = at(4);
+      if (at(5) !== PERSON_CLASS || score < minScore) continue;
       found.push({
-        box: [clip(x1, region.width), clip(y1, region.height), clip(x2, region.width), clip(y2, region.height)],
+        box: [
+          clip(at(0), region.width),
+          clip(at(1), region.height),
+          clip(at(2), region.width),
+          clip(at(3), region.height),
+        ],
         score,
       });
     }

@@ -3,12 +3,14 @@ import { z } from 'zod';
 import { createHttpPeopleCounter } from './http-counter.js';
 import { createLocalPeopleCounter } from './local-counter.js';
 import type { PeopleCounter } from './people-counter.js';
+import { RUNTIMES } from './runtime.js';
 
 export const peopleCounterConfigSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('local'),
     workers: z.number().int().min(1).optional(),
     queueLimit: z.number().int().min(0).optional(),
+    runtime: z.enum(RUNTIMES).optional(),
   }),
   z.object({ kind: z.literal('http'), url: z.url(), apiKey: z.string().min(1).optional() }),
 ]);
@@ -20,6 +22,7 @@ export async function createPeopleCounter(config: PeopleCounterConfig): Promise<
     ? createLocalPeopleCounter({
         ...(valid.workers !== undefined ? { workers: valid.workers } : {}),
         ...(valid.queueLimit !== undefined ? { queueLimit: valid.queueLimit } : {}),
+        ...(valid.runtime !== undefined ? { runtime: valid.runtime } : {}),
       })
     : createHttpPeopleCounter({ url: valid.url, ...(valid.apiKey !== undefined ? { apiKey: valid.apiKey } : {}) });
 }

@@ -15,14 +15,19 @@ import {
   UnusableImageError,
 } from './people-counter.js';
 import { countDetections, detectOptionsFor } from './postprocess.js';
+import { DEFAULT_RUNTIME, type Runtime } from './runtime.js';
 import { tileCount, tilingLabel } from './tiling.js';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface LocalCounterConfig {
   /** Worker threads, each with its own model (~200 MB). Default: the number of cores. */
   workers?: number;
   /** Photos allowed to wait for a free worker; more are refused with CounterBusyError. Default 4 × workers. */
   queueLimit?: number;
+  /** Model runtime; `onnx` falls back to `wasm` (with one warning) where ONNX Runtime cannot load. */
+  runtime?: Runtime;
+  /** Where that one warning goes. Default: one line on stderr. */
+  onWarning?: (message: string) => void;
 }
 
 /** Person boxes in frame pixels after NMS, every score ≥ the requested minimum. */
@@ -55,12 +60,18 @@ interface Slot {
 
 const WORKER_URL = new URL('./detector-worker.js', import.meta.url);
 
-function spawn(): Promise<{ worker: Worker; backend: string }> {
+interface Spawned {
+  worker: Worker;
+  backend: string;
+  warning?: string | undefined;
+}
+
+function spawn(runtime: Runtime): Promise<Spawned> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(WORKER_URL, { workerData: { runtime } satisfies WorkerData });
     const onReady = (reply: WorkerReply) => {
       worker.off('error', onError);
-      if (reply.type === 'ready') resolve({ worker, backend: reply.backend });
+      if (reply.type === 'ready') resolve({ worker, backend: reply.backend, warning: reply.warning });
       else {
         void worker.terminate();
         reject(new Error(reply.type === 'fatal' ? reply.message : `unexpected first message ${reply.type}`));
@@ -76,14 +87,17 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   const size = config.workers ?? availableParallelism();
   if (!Number.isInteger(size) || size < 1) throw new Error(`workers must be a whole number ≥ 1, got ${size}`);
   const queueLimit = config.queueLimit ?? 4 * size;
-  const started = await Promise.allSettled(Array.from({ length: size }, spawn));
+  const runtime = config.runtime ?? DEFAULT_RUNTIME;
+  const started = await Promise.allSettled(Array.from({ length: size }, () => spawn(runtime)));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     for (const s of started) if (s.status === 'fulfilled') await s.value.worker.terminate();
     throw new Error(`analytics worker failed to start: ${(failed.reason as Error).message}`);
   }
-  const ready = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; backend: string }>).value);
+  const ready = started.map((s) => (s as PromiseFulfilledResult<Spawned>).value);
   const backend = ready[0]?.backend ?? 'none';
+  const warning = ready.find((r) => r.warning !== undefined)?.warning;
+  if (warning !== undefined) (config.onWarning ?? ((m) => console.error(`warning: ${m}`)))(warning);
   const slots: Slot[] = [];
   const queue: Job[] = [];
   let nextId = 1;
@@ -112,7 +126,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       slots.splice(slots.indexOf(slot), 1);
       slot.job?.reject(new Error('analytics worker exited unexpectedly'));
       slot.job = undefined;
-      spawn().then(
+      spawn(runtime).then(
         ({ worker }) => {
           if (closed) return void worker.terminate();
           const replacement: Slot = { worker, job: undefined };
@@ -177,7 +191,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       },
       profile,
     );
-    return { ...counted, model: MODEL_ID, ms };
+    return { ...counted, model: MODEL_ID, backend, ms };
   }
 
   return {
@@ -191,7 +205,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       const options = detectOptionsFor(profile);
       const raw = await detect(jpeg, options);
       const { count, detections } = countDetections(raw, profile);
-      return { count, detections, model: MODEL_ID, ms: raw.ms, regime: 'profile', ...passesOf(options) };
+      return { count, detections, model: MODEL_ID, backend, ms: raw.ms, regime: 'profile', ...passesOf(options) };
     },
     async close() {
       if (closed) return;

@@ -1,8 +1,8 @@
 /**
- * Model throughput benchmark: photos/s of the local pool at several worker counts, measured in
- * interleaved rounds. On a shared VM the speed of identical runs drifts by tens of percent, so one run per
- * worker count says little about scaling; every round measures every pool back to back (order reversed
- * each round) and the scaling is the median of the per-round ratios.
+ * Model throughput benchmark: photos/s of the local pool for several runtimes and worker counts, measured
+ * in interleaved rounds. On a shared VM the speed of identical runs drifts by tens of percent, so one run
+ * per pool says little about scaling or speed-up; every round measures every pool back to back (order
+ * reversed each round) and both ratios are medians of the per-round ratios.
  */
 import sharp from 'sharp';
 import { forEachConcurrently } from '../core/concurrently.js';
@@ -10,8 +10,11 @@ import type { DetectOptions } from './detector.js';
 import { percentile } from './evaluation.js';
 import type { LocalCounterConfig, LocalPeopleCounter } from './local-counter.js';
 import { forEachKeepingWorkersBusy, PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
+import type { Runtime } from './runtime.js';
 
 export interface ModelBenchOptions {
+  /** Runtimes to compare; the first is the baseline of the speed-up figures. */
+  runtimes: readonly Runtime[];
   /** Pool sizes to compare; the first is the baseline of the scaling figures. */
   workerCounts: readonly number[];
   rounds: number;
@@ -20,51 +23,73 @@ export interface ModelBenchOptions {
   onProgress?: (message: string) => void;
 }
 
-/** One measured pass of one pool over every photo. */
-export interface RoundSample {
+/** One pool of the bench: a runtime at a worker count. */
+export interface PoolSetup {
+  runtime: Runtime;
   workers: number;
+}
+
+/** One measured pass of one pool over every photo. */
+export interface RoundSample extends PoolSetup {
   photosPerSecond: number;
   /** Decode + inference per photo inside the worker. */
   msPerPhoto: number[];
 }
 
-export interface WorkerCountResult {
-  workers: number;
+export interface PoolResult extends PoolSetup {
+  /** What actually ran (differs from `runtime` after a fallback). */
+  backend: string;
   photosPerSecond: { median: number; min: number; max: number };
   msPerPhotoMedian: number;
-  /** Median over rounds of this pool's photos/s divided by the baseline pool's in the same round. */
+  /** Median over rounds of this pool's photos/s ÷ the same runtime's first worker count's, same round. */
   scaling: number;
+  /** Median over rounds of this pool's photos/s ÷ the first runtime's at the same worker count, same round. */
+  speedup: number;
+  /** Growth of the process's resident memory when this pool was loaded and warmed, per worker. */
+  rssPerWorkerMb: number;
 }
 
 export interface ModelBenchResult {
   model: string;
-  backend: string;
   photos: number;
   rounds: number;
-  perWorkers: WorkerCountResult[];
+  pools: PoolResult[];
   /** Peak resident memory of the process (all pools, every worker's model). */
   maxRssMb: number;
 }
 
-/** Pure summary of the rounds: `rounds[r]` holds one sample per worker count, in `workerCounts` order. */
+/** Every runtime at every worker count, runtime-major (the order pools are loaded and reported). */
+export function poolSetups(runtimes: readonly Runtime[], workerCounts: readonly number[]): PoolSetup[] {
+  return runtimes.flatMap((runtime) => workerCounts.map((workers) => ({ runtime, workers })));
+}
+
+const median = (values: number[]) => percentile(values, 50);
+
+/** Pure summary of the rounds: `rounds[r]` holds one sample per pool, in `poolSetups` order. */
 export function summariseRounds(
-  workerCounts: readonly number[],
+  setups: readonly PoolSetup[],
   rounds: ReadonlyArray<readonly RoundSample[]>,
-): WorkerCountResult[] {
-  return workerCounts.map((workers, index) => {
+): Array<Omit<PoolResult, 'backend' | 'rssPerWorkerMb'>> {
+  const indexOf = (runtime: Runtime, workers: number) =>
+    setups.findIndex((s) => s.runtime === runtime && s.workers === workers);
+  const first = setups[0] as PoolSetup;
+  return setups.map((setup, index) => {
     const samples = rounds.map((round) => round[index] as RoundSample);
     const rates = samples.map((s) => s.photosPerSecond);
-    const ratios = rounds.map(
-      (round) => (round[index] as RoundSample).photosPerSecond / (round[0] as RoundSample).photosPerSecond,
-    );
+    const ratioTo = (other: number) =>
+      median(
+        rounds.map(
+          (round) => (round[index] as RoundSample).photosPerSecond / (round[other] as RoundSample).photosPerSecond,
+        ),
+      );
+    const sameRuntimeBase = indexOf(setup.runtime, setups.find((s) => s.runtime === setup.runtime)?.workers ?? 0);
+    const sameWorkersBase = indexOf(first.runtime, setup.workers);
     return {
-      workers,
-      photosPerSecond: { median: percentile(rates, 50), min: Math.min(...rates), max: Math.max(...rates) },
-      msPerPhotoMedian: percentile(
-        samples.flatMap((s) => s.msPerPhoto),
-        50,
-      ),
-      scaling: percentile(ratios, 50),
+      ...setup,
+      photosPerSecond: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+      msPerPhotoMedian: median(samples.flatMap((s) => s.msPerPhoto)),
+      scaling: ratioTo(sameRuntimeBase),
+      speedup: sameWorkersBase < 0 ? Number.NaN : ratioTo(sameWorkersBase),
     };
   });
 }
@@ -87,14 +112,14 @@ export async function syntheticPhotos(count: number, width = 640, height = 480):
   );
 }
 
-async function measure(pool: LocalPeopleCounter, options: ModelBenchOptions): Promise<RoundSample> {
+async function measure(pool: LocalPeopleCounter, setup: PoolSetup, options: ModelBenchOptions): Promise<RoundSample> {
   const msPerPhoto: number[] = [];
   const started = performance.now();
   await forEachKeepingWorkersBusy(pool, options.photos, async (photo) => {
     msPerPhoto.push((await pool.detect(photo, options.detect)).ms);
   });
   const seconds = (performance.now() - started) / 1000;
-  return { workers: pool.workers, photosPerSecond: options.photos.length / seconds, msPerPhoto };
+  return { ...setup, photosPerSecond: options.photos.length / seconds, msPerPhoto };
 }
 
 export async function runModelBench(
@@ -103,12 +128,15 @@ export async function runModelBench(
 ): Promise<ModelBenchResult> {
   if (options.photos.length === 0) throw new Error('the model bench needs at least one photo');
   const log = options.onProgress ?? (() => undefined);
+  const setups = poolSetups(options.runtimes, options.workerCounts);
   const pools: LocalPeopleCounter[] = [];
+  const rssPerWorkerMb: number[] = [];
   try {
-    for (const workers of options.workerCounts) {
-      log(`loading ${workers} worker(s)`);
+    for (const { runtime, workers } of setups) {
+      log(`loading ${runtime} with ${workers} worker(s)`);
+      const rssBefore = process.memoryUsage().rss;
       // The queue must hold every photo in flight.
-      const pool = await createPool({ workers, queueLimit: PHOTOS_IN_FLIGHT_PER_WORKER * workers });
+      const pool = await createPool({ workers, runtime, queueLimit: PHOTOS_IN_FLIGHT_PER_WORKER * workers });
       pools.push(pool);
       // Warm-up: the first inference of each worker is 2–3× slower (kernel set-up), not measured.
       await forEachConcurrently(
@@ -116,6 +144,7 @@ export async function runModelBench(
         pool.workers,
         async (photo) => void (await pool.detect(photo, options.detect)),
       );
+      rssPerWorkerMb.push((process.memoryUsage().rss - rssBefore) / 1024 / 1024 / workers);
     }
     const rounds: RoundSample[][] = [];
     for (let round = 0; round < options.rounds; round++) {
@@ -123,21 +152,23 @@ export async function runModelBench(
       if (round % 2 === 1) order.reverse();
       const samples: RoundSample[] = new Array(pools.length);
       for (const index of order) {
-        const sample = await measure(pools[index] as LocalPeopleCounter, options);
+        const sample = await measure(pools[index] as LocalPeopleCounter, setups[index] as PoolSetup, options);
         samples[index] = sample;
         log(
-          `round ${round + 1}/${options.rounds}: ${sample.workers} worker(s) ${sample.photosPerSecond.toFixed(2)} photos/s`,
+          `round ${round + 1}/${options.rounds}: ${sample.runtime} ${sample.workers} worker(s) ${sample.photosPerSecond.toFixed(2)} photos/s`,
         );
       }
       rounds.push(samples);
     }
-    const first = pools[0] as LocalPeopleCounter;
     return {
-      model: first.model,
-      backend: first.backend,
+      model: (pools[0] as LocalPeopleCounter).model,
       photos: options.photos.length,
       rounds: options.rounds,
-      perWorkers: summariseRounds(options.workerCounts, rounds),
+      pools: summariseRounds(setups, rounds).map((result, i) => ({
+        ...result,
+        backend: (pools[i] as LocalPeopleCounter).backend,
+        rssPerWorkerMb: rssPerWorkerMb[i] as number,
+      })),
       maxRssMb: process.resourceUsage().maxRSS / 1024,
     };
   } finally {
@@ -146,17 +177,20 @@ export async function runModelBench(
 }
 
 export function formatModelBench(result: ModelBenchResult): string {
+  const first = result.pools[0];
   const lines = [
-    `model        ${result.model} on ${result.backend}`,
+    `model        ${result.model}`,
     `photos       ${result.photos} per round, ${result.rounds} interleaved rounds`,
-    'workers  photos/s median (min–max)  ms/photo median  scaling vs first (median of rounds)',
+    `runtime  workers  photos/s median (min–max)  ms/photo median  scaling  vs ${first?.runtime ?? '?'}  RSS/worker`,
   ];
-  for (const w of result.perWorkers) {
-    const rate = `${w.photosPerSecond.median.toFixed(2).padStart(6)} (${w.photosPerSecond.min.toFixed(2)}–${w.photosPerSecond.max.toFixed(2)})`;
+  for (const p of result.pools) {
+    const rate = `${p.photosPerSecond.median.toFixed(2).padStart(6)} (${p.photosPerSecond.min.toFixed(2)}–${p.photosPerSecond.max.toFixed(2)})`;
+    const runtime = p.backend === p.runtime ? p.runtime : `${p.runtime}→${p.backend}`;
     lines.push(
-      `${String(w.workers).padEnd(8)} ${rate.padEnd(27)}${w.msPerPhotoMedian.toFixed(0).padStart(8)}         ${w.scaling.toFixed(2)}×`,
+      `${runtime.padEnd(8)} ${String(p.workers).padEnd(8)} ${rate.padEnd(27)}${p.msPerPhotoMedian.toFixed(0).padStart(8)}         ${p.scaling.toFixed(2).padStart(5)}×  ${p.speedup.toFixed(2).padStart(5)}×  ${p.rssPerWorkerMb.toFixed(0).padStart(6)} MB`,
     );
   }
+  lines.push('scaling = vs the first worker count of the same runtime; both ratios are medians of per-round ratios');
   lines.push(`peak RSS     ${result.maxRssMb.toFixed(0)} MB (every pool loaded at once)`);
   return lines.join('\n');
 }

@@ -104,6 +104,8 @@ export interface CountResult extends CountDecision {
   detections: Detection[];
   /** Model identifier, e.g. `centernet-mobilenetv3@human-3.3.6`, or `fixed-delay-50ms (stand-in)`. */
   model: string;
+  /** Runtime that ran the model in this process (`onnx`, `wasm`); absent for remote or stand-in counters. */
+  backend?: string;
   /** Compute time of this count in milliseconds. */
   ms: number;
 }

@@ -1,5 +1,11 @@
 /** Messages between the local pool and its detector workers (structured clone; both sides are ours). */
 import type { DetectOptions, FrameDetections } from './detector.js';
+import type { Runtime } from './runtime.js';
+
+/** What a worker is started with. */
+export interface WorkerData {
+  runtime: Runtime;
+}
 
 export interface WorkerRequest {
   id: number;
@@ -8,7 +14,7 @@ export interface WorkerRequest {
 }
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string }
+  | { type: 'ready'; backend: string; warning?: string }
   | { type: 'fatal'; message: string }
   | ({ type: 'result'; id: number; ms: number } & FrameDetections)
   | { type: 'error'; id: number; unusable: boolean; message: string };

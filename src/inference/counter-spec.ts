@@ -6,6 +6,7 @@
 import { createPeopleCounter } from '../analytics/factory.js';
 import { FixedDelayCounter } from '../analytics/fixed-delay-counter.js';
 import type { PeopleCounter } from '../analytics/people-counter.js';
+import type { Runtime } from '../analytics/runtime.js';
 import { ConfigError } from '../core/config.js';
 
 export type AnalyticsSpec =
@@ -30,6 +31,7 @@ export function parseAnalyticsSpec(text: string): AnalyticsSpec {
 export interface LocalModelOptions {
   workers?: number | undefined;
   queueLimit?: number | undefined;
+  runtime?: Runtime | undefined;
 }
 
 /** The PeopleCounter for a spec: the model in this process, the REST service, or the stand-in. */
@@ -46,6 +48,7 @@ export async function createCounterFor(
         kind: 'local',
         ...(local.workers !== undefined ? { workers: local.workers } : {}),
         ...(local.queueLimit !== undefined ? { queueLimit: local.queueLimit } : {}),
+        ...(local.runtime !== undefined ? { runtime: local.runtime } : {}),
       });
     case 'http':
       return createPeopleCounter({ kind: 'http', url: spec.url, ...(apiKey !== undefined ? { apiKey } : {}) });

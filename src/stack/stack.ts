@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
+import type { Runtime } from '../analytics/runtime.js';
 import { generateServiceAccounts, type ServiceAccount, type ServiceRole } from '../broker/access.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
@@ -63,6 +64,8 @@ export interface StackConfig {
   analyticsApiKey?: string;
   /** Worker threads of the in-process model; default the number of cores. */
   workers?: number;
+  /** Runtime of the in-process model (default onnx, falling back to wasm where it cannot load). */
+  runtime?: Runtime;
   /** Camera profile per device ID (from `calibrate`); devices without one use the defaults. */
   profiles?: Record<string, CameraProfile>;
   inferenceInstances: number;
@@ -264,6 +267,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     createCounterFor(config.analytics, config.analyticsApiKey, {
       workers,
       queueLimit: modelQueueLimit(workers, config.inferenceInstances, config.batchSize),
+      runtime: config.runtime,
     }),
   );
   parts.push({ name: 'counter', stop: () => counter.close() });

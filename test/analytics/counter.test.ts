@@ -18,8 +18,8 @@ describe('local people counter (real model, 1 worker)', () => {
   });
   after(() => counter.close());
 
-  it('runs on the wasm backend', () => {
-    assert.equal(counter.backend, 'wasm');
+  it('runs on ONNX Runtime by default', () => {
+    assert.equal(counter.backend, 'onnx');
     assert.match(counter.model, /centernet/);
   });
 

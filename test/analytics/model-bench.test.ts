@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { type RoundSample, summariseRounds, syntheticPhotos } from '../../src/analytics/model-bench.js';
+import { poolSetups, type RoundSample, summariseRounds, syntheticPhotos } from '../../src/analytics/model-bench.js';
+import type { Runtime } from '../../src/analytics/runtime.js';
 import { CLI } from '../helpers/processes.js';
 
-const sample = (workers: number, photosPerSecond: number, ms: number[]): RoundSample => ({
+const sample = (workers: number, photosPerSecond: number, ms: number[], runtime: Runtime = 'wasm'): RoundSample => ({
+  runtime,
   workers,
   photosPerSecond,
   msPerPhoto: ms,
@@ -18,13 +20,34 @@ describe('model bench', () => {
       [sample(1, 2, [500, 510]), sample(2, 3.8, [520, 530])],
       [sample(1, 4, [250, 250]), sample(2, 6, [330, 340])],
     ];
-    const [one, two] = summariseRounds([1, 2], rounds);
+    const [one, two] = summariseRounds(poolSetups(['wasm'], [1, 2]), rounds);
     assert.deepEqual(one?.photosPerSecond, { median: 4, min: 2, max: 4 });
     assert.equal(one?.scaling, 1);
     assert.equal(one?.msPerPhotoMedian, 250);
     assert.deepEqual(two?.photosPerSecond, { median: 6, min: 3.8, max: 7.6 });
     // Ratios 1.9, 1.9, 1.5: the median ignores the drift that a ratio of medians (6 / 4 = 1.5) would not.
     assert.ok(Math.abs((two?.scaling ?? 0) - 1.9) < 1e-9);
+  });
+
+  it('compares runtimes at the same worker count, and scales each runtime against its own first pool', () => {
+    const setups = poolSetups(['wasm', 'onnx'], [1, 2]);
+    assert.deepEqual(
+      setups.map((s) => `${s.runtime}×${s.workers}`),
+      ['wasm×1', 'wasm×2', 'onnx×1', 'onnx×2'],
+    );
+    const rounds = [
+      [sample(1, 4, [250]), sample(2, 7, [280]), sample(1, 12, [80], 'onnx'), sample(2, 21, [90], 'onnx')],
+      [sample(1, 2, [500]), sample(2, 4, [520]), sample(1, 7, [140], 'onnx'), sample(2, 14, [150], 'onnx')],
+      [sample(1, 4, [250]), sample(2, 8, [260]), sample(1, 16, [70], 'onnx'), sample(2, 24, [80], 'onnx')],
+    ];
+    const [, wasm2, onnx1, onnx2] = summariseRounds(setups, rounds);
+    assert.equal(wasm2?.speedup, 1);
+    // onnx×1 vs wasm×1 per round: 3, 3.5, 4 → median 3.5; onnx×2 vs wasm×2: 3, 3.5, 3.
+    assert.ok(Math.abs((onnx1?.speedup ?? 0) - 3.5) < 1e-9);
+    assert.ok(Math.abs((onnx2?.speedup ?? 0) - 3) < 1e-9);
+    // onnx×2 vs onnx×1 per round: 1.75, 2, 1.5 → 1.75.
+    assert.ok(Math.abs((onnx2?.scaling ?? 0) - 1.75) < 1e-9);
+    assert.equal(onnx1?.scaling, 1);
   });
 
   it('makes distinct, decodable synthetic photos', async () => {
@@ -34,23 +57,39 @@ describe('model bench', () => {
     assert.deepEqual([...a.subarray(0, 3)], [0xff, 0xd8, 0xff]);
   });
 
-  it('measures the real model from the CLI and prints JSON', () => {
+  it('measures both runtimes from the CLI and prints JSON', () => {
     const run = spawnSync(
       process.execPath,
-      [CLI, 'bench', 'model', '--workers', '1', '--rounds', '1', '--limit', '2', '--json'],
-      { encoding: 'utf8', timeout: 120_000 },
+      [CLI, 'bench', 'model', '--runtimes', 'wasm,onnx', '--workers', '1', '--rounds', '1', '--limit', '2', '--json'],
+      { encoding: 'utf8', timeout: 180_000 },
     );
     assert.equal(run.status, 0, run.stderr);
     const result = JSON.parse(run.stdout) as {
-      backend: string;
       photos: number;
-      perWorkers: Array<{ workers: number; scaling: number; photosPerSecond: { median: number } }>;
+      pools: Array<{
+        runtime: string;
+        backend: string;
+        workers: number;
+        scaling: number;
+        speedup: number;
+        rssPerWorkerMb: number;
+        photosPerSecond: { median: number };
+      }>;
     };
-    assert.equal(result.backend, 'wasm');
     assert.equal(result.photos, 2);
-    assert.equal(result.perWorkers[0]?.workers, 1);
-    assert.equal(result.perWorkers[0]?.scaling, 1);
-    assert.ok((result.perWorkers[0]?.photosPerSecond.median ?? 0) > 0);
-    assert.match(run.stderr, /round 1\/1: 1 worker\(s\)/);
+    assert.deepEqual(
+      result.pools.map((p) => [p.runtime, p.backend, p.workers, p.scaling]),
+      [
+        ['wasm', 'wasm', 1, 1],
+        ['onnx', 'onnx', 1, 1],
+      ],
+    );
+    assert.equal(result.pools[0]?.speedup, 1);
+    for (const pool of result.pools) {
+      assert.ok(pool.photosPerSecond.median > 0);
+      assert.ok(pool.speedup > 0);
+      assert.ok(pool.rssPerWorkerMb > 0);
+    }
+    assert.match(run.stderr, /round 1\/1: onnx 1 worker\(s\)/);
   });
 });

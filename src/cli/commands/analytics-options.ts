@@ -1,6 +1,17 @@
-/** Options shared by the analytics commands (count, eval, calibrate, analytics). */
+/** Options shared by the commands that run the model (count, eval, calibrate, fit-threshold, analytics, inference). */
 import type { Command } from 'commander';
+import { z } from 'zod';
+import { DEFAULT_RUNTIME, RUNTIMES } from '../../analytics/runtime.js';
 import { intArg, option } from '../options.js';
+
+export const RUNTIME_HELP =
+  'model runtime: onnx (ONNX Runtime, native, ≈ 3× faster) or wasm (TensorFlow.js); onnx falls back to wasm with a warning where ONNX Runtime cannot load';
+
+export function runtimeOption() {
+  return option('--runtime <runtime>', RUNTIME_HELP)
+    .choices([...RUNTIMES])
+    .default(DEFAULT_RUNTIME);
+}
 
 export function addWorkerOptions(command: Command): Command {
   return command
@@ -10,17 +21,27 @@ export function addWorkerOptions(command: Command): Command {
         '--queue-limit <n>',
         'photos that may wait for a worker before new ones are refused (default 4 × workers)',
       ).argParser(intArg(0, 100_000)),
-    );
+    )
+    .addOption(runtimeOption());
 }
+
+/** The fields addWorkerOptions adds, for each command's option schema. */
+export const workerOptionsShape = {
+  workers: z.number().optional(),
+  queueLimit: z.number().optional(),
+  runtime: z.enum(RUNTIMES).optional(),
+};
 
 export interface WorkerOptions {
   workers?: number | undefined;
   queueLimit?: number | undefined;
+  runtime?: (typeof RUNTIMES)[number] | undefined;
 }
 
 export function workerConfig(options: WorkerOptions) {
   return {
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
     ...(options.queueLimit !== undefined ? { queueLimit: options.queueLimit } : {}),
+    ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
   };
 }

@@ -8,7 +8,7 @@ import { ConfigError } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { addLogOptions, ENV_PREFIX, identityFromOptions, intArg, option, parseOptions } from '../options.js';
-import { addWorkerOptions, workerConfig } from './analytics-options.js';
+import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 import { readProfiles } from './inference.js';
 
 export function analyticsCommand(): Command {
@@ -34,8 +34,7 @@ export function analyticsCommand(): Command {
         apiKeysFile: z.string().optional(),
         allowAnonymous: z.boolean().optional(),
         profiles: z.string().optional(),
-        workers: z.number().optional(),
-        queueLimit: z.number().optional(),
+        ...workerOptionsShape,
       }),
       raw,
     );

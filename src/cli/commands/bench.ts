@@ -6,6 +6,7 @@ import { loadDataset, loadProfile } from '../../analytics/dataset.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
 import { formatModelBench, runModelBench, syntheticPhotos } from '../../analytics/model-bench.js';
 import { detectOptionsFor } from '../../analytics/postprocess.js';
+import { DEFAULT_RUNTIME, RUNTIMES, type Runtime } from '../../analytics/runtime.js';
 import { readSecret } from '../../core/config.js';
 import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { formatBenchResult, runPipelineBench } from '../../inference/pipeline-bench.js';
@@ -20,6 +21,13 @@ export function benchCommand(): Command {
   return bench;
 }
 
+function runtimesArg(value: string): Runtime[] {
+  const runtimes = value.split(',').map((part) => part.trim());
+  const parsed = z.array(z.enum(RUNTIMES)).min(1).safeParse(runtimes);
+  if (!parsed.success) throw new InvalidArgumentError(`"${value}" is not a list of runtimes (${RUNTIMES.join(', ')})`);
+  return parsed.data;
+}
+
 function workerCountsArg(value: string): number[] {
   const counts = value.split(',').map((part) => Number(part.trim()));
   if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64))
@@ -30,15 +38,24 @@ function workerCountsArg(value: string): number[] {
 function modelBenchCommand(): Command {
   const cores = availableParallelism();
   const defaultCounts = cores > 1 ? [1, cores] : [1];
+  const defaultRuntimes = [DEFAULT_RUNTIME];
   return new Command('model')
     .description(
-      'photos/s of the in-process model at several worker counts, in interleaved rounds (scaling = median of per-round ratios)',
+      'photos/s of the in-process model per runtime and worker count, in interleaved rounds (ratios = medians of per-round ratios)',
     )
     .argument('[dataset-dir]', 'folder with JPEGs and labels.json (default: synthetic 640×480 noise photos)')
     .addOption(
       option('--workers <list>', 'worker counts to compare; the first is the baseline')
         .argParser(workerCountsArg)
         .default(defaultCounts, defaultCounts.join(',')),
+    )
+    .addOption(
+      option(
+        '--runtimes <list>',
+        `runtimes to compare (${RUNTIMES.join(', ')}); the first is the baseline of the speed-up`,
+      )
+        .argParser(runtimesArg)
+        .default(defaultRuntimes, defaultRuntimes.join(',')),
     )
     .addOption(option('--rounds <n>', 'interleaved rounds').argParser(intArg(1, 1000)).default(5))
     .addOption(option('--limit <n>', 'photos per round').argParser(intArg(1, 100_000)).default(40))
@@ -48,6 +65,7 @@ function modelBenchCommand(): Command {
       const options = parseOptions(
         z.object({
           workers: z.array(z.number()),
+          runtimes: z.array(z.enum(RUNTIMES)),
           rounds: z.number(),
           limit: z.number(),
           profile: z.string().optional(),
@@ -61,6 +79,7 @@ function modelBenchCommand(): Command {
       const profile = options.profile ? await loadProfile(options.profile) : {};
       const result = await runModelBench(
         {
+          runtimes: options.runtimes,
           workerCounts: options.workers,
           rounds: options.rounds,
           photos,

@@ -11,7 +11,7 @@ import { SINGLE_TILE, type Tiling, tileCount, tilingLabel } from '../../analytic
 import type { Detection } from '../../core/messages.js';
 import { intArg, numberArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
-import { addWorkerOptions, type WorkerOptions, workerConfig } from './analytics-options.js';
+import { addWorkerOptions, type WorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 
 /**
  * `1x1,2x2@0.2,0.3x4/1x2@0.2` → tilings: ROWSxCOLS[@OVERLAP] for a grid, or horizontal bands
@@ -121,8 +121,7 @@ export function calibrateCommand(): Command {
         flip: z.boolean().optional(),
         saveDetections: z.string().optional(),
         detections: z.union([z.array(z.string()), z.string().transform((file) => [file])]).optional(),
-        workers: z.number().optional(),
-        queueLimit: z.number().optional(),
+        ...workerOptionsShape,
       }),
       raw,
     );

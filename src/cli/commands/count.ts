@@ -10,7 +10,7 @@ import type { CameraProfile, CountDecision } from '../../analytics/people-counte
 import { forEachConcurrently } from '../../core/concurrently.js';
 import { readSecret } from '../../core/config.js';
 import { option, parseOptions } from '../options.js';
-import { addWorkerOptions, workerConfig } from './analytics-options.js';
+import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 import { ANALYTICS_API_KEY_ENV } from './inference.js';
 
 export function countCommand(): Command {
@@ -34,8 +34,7 @@ export function countCommand(): Command {
         annotate: z.string().optional(),
         profile: z.string().optional(),
         analyticsUrl: z.url().optional(),
-        workers: z.number().optional(),
-        queueLimit: z.number().optional(),
+        ...workerOptionsShape,
       }),
       raw,
     );

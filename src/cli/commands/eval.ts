@@ -8,7 +8,7 @@ import type { CameraProfile, CountDecision } from '../../analytics/people-counte
 import { forEachKeepingWorkersBusy } from '../../analytics/run-dataset.js';
 import { intArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
-import { addWorkerOptions, workerConfig } from './analytics-options.js';
+import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 
 export function evalCommand(): Command {
   const command = new Command('eval')
@@ -30,8 +30,7 @@ export function evalCommand(): Command {
         profile: z.string().optional(),
         limit: z.number().optional(),
         skip: z.number().optional(),
-        workers: z.number().optional(),
-        queueLimit: z.number().optional(),
+        ...workerOptionsShape,
       }),
       raw,
     );

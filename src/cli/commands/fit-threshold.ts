@@ -19,7 +19,7 @@ import { SINGLE_TILE } from '../../analytics/tiling.js';
 import { ConfigError } from '../../core/config.js';
 import { intArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
-import { addWorkerOptions, workerConfig } from './analytics-options.js';
+import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 
 const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
@@ -39,8 +39,7 @@ export function fitThresholdCommand(): Command {
         out: z.string().optional(),
         limit: z.number().optional(),
         json: z.boolean().optional(),
-        workers: z.number().optional(),
-        queueLimit: z.number().optional(),
+        ...workerOptionsShape,
       }),
       raw,
     );

@@ -25,7 +25,7 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
-import { addWorkerOptions } from './analytics-options.js';
+import { addWorkerOptions, workerOptionsShape } from './analytics-options.js';
 
 export const ANALYTICS_API_KEY_ENV = `${ENV_PREFIX}ANALYTICS_API_KEY`;
 
@@ -122,8 +122,7 @@ export function inferenceCommand(): Command {
         analytics: z.string(),
         metricsPort: z.number(),
         metricsHost: z.string(),
-        workers: z.number().optional(),
-        queueLimit: z.number().optional(),
+        ...workerOptionsShape,
         countConcurrency: z.number().optional(),
       }),
       raw,

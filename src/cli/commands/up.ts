@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { RUNTIMES } from '../../analytics/runtime.js';
 import { servicePasswordEnv } from '../../broker/access.js';
 import { readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
@@ -22,6 +23,7 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
+import { runtimeOption } from './analytics-options.js';
 import { hostList } from './engage.js';
 import { ANALYTICS_API_KEY_ENV, readProfiles } from './inference.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
@@ -40,6 +42,7 @@ const upOptionsSchema = z.object({
   inferenceInstances: z.number(),
   analytics: z.string(),
   workers: z.number().optional(),
+  runtime: z.enum(RUNTIMES),
   profiles: z.string().optional(),
   batchSize: z.number(),
   maxWait: z.number(),
@@ -105,6 +108,7 @@ export function upCommand(): Command {
       ).default('local'),
     )
     .addOption(option('--workers <n>', 'model worker threads (default: number of cores)').argParser(intArg(1, 64)))
+    .addOption(runtimeOption())
     .addOption(option('--profiles <file>', 'JSON map deviceID → camera profile (from `calibrate`)'))
     .addOption(
       option('--batch-size <n>', 'photos per claimed batch')
@@ -183,6 +187,7 @@ Examples:
           analytics: parseAnalyticsSpec(options.analytics),
           ...(analyticsApiKey !== undefined ? { analyticsApiKey } : {}),
           ...(options.workers !== undefined ? { workers: options.workers } : {}),
+          runtime: options.runtime,
           profiles: readProfiles(options.profiles),
           inferenceInstances: options.inferenceInstances,
           batchSize: options.batchSize,
