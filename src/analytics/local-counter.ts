@@ -14,6 +14,7 @@ import {
   UnusableImageError,
 } from './people-counter.js';
 import { countDetections, detectOptionsFor } from './postprocess.js';
+import { HINT_SCORE_FLOOR, viewHints } from './view-hints.js';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface LocalCounterConfig {
@@ -166,9 +167,11 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     detect,
     queued: () => queue.length,
     async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
-      const raw = await detect(jpeg, detectOptionsFor(profile));
+      const options = detectOptionsFor(profile);
+      // Fainter candidates cost no model time and are only looked at for the hints, never counted.
+      const raw = await detect(jpeg, { ...options, minScore: Math.min(options.minScore, HINT_SCORE_FLOOR) });
       const { count, detections } = countDetections(raw, profile);
-      return { count, detections, model: MODEL_ID, ms: raw.ms };
+      return { count, detections, model: MODEL_ID, ms: raw.ms, hints: viewHints(raw, detections) };
     },
     async close() {
       if (closed) return;

@@ -92,6 +92,8 @@ export interface CountResult {
   model: string;
   /** Compute time of this count in milliseconds. */
   ms: number;
+  /** What the photo says about the view (see view-hints.ts), when the counter can tell. */
+  hints?: string[];
 }
 
 /** The image could not be decoded or is unacceptable: retrying will not help. */

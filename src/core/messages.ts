@@ -83,6 +83,10 @@ export const resultMessageSchema = z.object({
   /** True when this photo was re-processed after another instance's lease expired (see docs/coordination.md). */
   reprocessed: z.boolean().default(false),
   detections: z.array(detectionSchema).optional(),
+  /** Short hash of the camera profile that counted this photo (absent: the defaults). */
+  profile: z.string().optional(),
+  /** What the counter noticed about the view, e.g. `crowd-view`: many small or faint people, counts may be low. */
+  hints: z.array(z.string()).optional(),
 });
 export type ResultMessage = z.infer<typeof resultMessageSchema>;
 

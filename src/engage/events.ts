@@ -1,12 +1,14 @@
 /** The live events engage pushes to dashboards (Server-Sent Events) and that its modules exchange. */
 import type { AlertMessage } from '../core/messages.js';
 import type { DeviceView, SiteOccupancy } from './occupancy.js';
+import type { DeviceTuningStatus, SessionView } from './tuning/desk.js';
 
 export type LiveEvent =
   | { type: 'device'; data: DeviceView }
   | { type: 'site'; data: SiteOccupancy }
   | { type: 'site-removed'; data: { site: string } }
-  | { type: 'alert'; data: AlertMessage };
+  | { type: 'alert'; data: AlertMessage }
+  | { type: 'tuning'; data: DeviceTuningStatus & { session: SessionView | null } };
 
 export type LiveListener = (event: LiveEvent) => void;
 

@@ -31,8 +31,10 @@ import { ClaimLedger, type LedgerEvent } from './claim-ledger.js';
 import { COORDINATION_VERSION, type CoordinationMessage, coordinationMessageSchema } from './coordination-messages.js';
 import { createInferenceMetrics } from './metrics.js';
 import { planSweep, rebuildMetadata } from './orphan-sweeper.js';
+import { type ProfileChoice, subscribeToProfiles } from './profile-subscription.js';
 import type { ClaimArbiter } from './redis-arbiter.js';
 import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy, withRetry } from './retry.js';
+import { startTuningCollector } from './tuning-collector.js';
 import {
   classifyMetadataMessage,
   type DeviceGroup,
@@ -106,6 +108,8 @@ export interface InferenceInstance {
   isSubscribed(): boolean;
   /** Runs one sweep now (tests; normally periodic). */
   sweepNow(): Promise<void>;
+  /** The profile this instance counts a device's next photo with (live from engage, else --profiles). */
+  profileFor(deviceId: string): ProfileChoice | undefined;
   stop(): Promise<void>;
 }
 
@@ -148,6 +152,10 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     logger: logger.child({ connection: 'availability' }),
     clientIdSuffix: '-presence',
   });
+
+  // Before the metadata subscription below, so that retained profiles arrive before the first photo.
+  const liveProfiles = subscribeToProfiles({ connection, seed: config.profiles, logger });
+  const tuning = startTuningCollector({ connection, store, logger, nowSeconds });
 
   /** Own claims published but not yet seen in the stream. */
   const outstanding = new Map<string, { publishedAt: number; items: Set<string> }>();
@@ -570,7 +578,9 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       }
       return publishFailure(run, photo.key, 'storage-error', (error as Error).message, photoFields(photo));
     }
-    const profile = config.profiles[photo.metadata.deviceID];
+    await tuning.keep(photo.metadata.deviceID, parsed.key, jpeg, photo.metadata.creationTimestamp);
+    const chosen = liveProfiles.profileFor(photo.metadata.deviceID);
+    const profile = chosen?.profile;
     let counted: Awaited<ReturnType<PeopleCounter['count']>>;
     try {
       counted = await withRetry(() => counter.count(jpeg, profile), config.retry, {
@@ -603,6 +613,8 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       latencyMs: Math.round((analysedAt - photo.metadata.creationTimestamp) * 1000),
       reprocessed,
       detections: counted.detections,
+      ...(chosen ? { profile: chosen.version } : {}),
+      ...(counted.hints?.length ? { hints: counted.hints } : {}),
     };
     await publishOutcome(run, topics.results, result);
     // The retained per-device count and the legacy shape are views of the same outcome.
@@ -747,6 +759,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       sweeping = sweeping.then(sweep);
       return sweeping;
     },
+    profileFor: liveProfiles.profileFor,
     stop: async () => {
       if (stopping) return;
       stopping = true;
@@ -764,6 +777,8 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       await sweeping.catch(() => undefined);
       // A stopped instance should not have the broker queue the stream for it.
       await connection.client.unsubscribeAsync([topics.metadata, topics.coordination]).catch(() => undefined);
+      liveProfiles.stop();
+      tuning.stop();
       await connection.close();
       await presence.close();
     },

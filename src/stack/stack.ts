@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
+import { isTuningDetector } from '../analytics/tuning-fit.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
 import { createHttpServer, HttpError, listen, urlHost } from '../core/http.js';
@@ -62,6 +63,8 @@ export interface StackConfig {
   demo?: { dir: string; devices: number; intervalMs: number };
   /** Longest wait at stop for announced photos to be claimed and counted. */
   drainMs: number;
+  /** How long photos kept for tuning a camera live (default 24 h). */
+  tuningRetentionMs?: number;
   /** Stable name in instance IDs (persistent MQTT sessions resume after a restart); default the host name. */
   name?: string;
 }
@@ -238,12 +241,16 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         host: config.host,
         port: config.engagePort,
         dbPath: join(config.dataDir, 'engage.db'),
+        ...(config.tuningRetentionMs !== undefined ? { tuningRetentionMs: config.tuningRetentionMs } : {}),
         openWrites: config.engageToken === undefined,
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
       }),
       {
         logger: child('engage'),
         metrics: engageMetrics,
+        tuningStore: store,
+        // The shared model also serves tuning when it runs in this process.
+        ...(isTuningDetector(counter) ? { tuningDetector: () => Promise.resolve(counter) } : {}),
         ingestPhoto: (deviceId, jpeg) => {
           if (!ingest) return Promise.reject(new HttpError(503, 'starting', 'ingestion is still starting'));
           return ingest.ingestor.ingest(deviceId, jpeg);

@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { z } from 'zod';
-import { readSecret } from '../../core/config.js';
+import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../analytics/local-counter.js';
+import { parseStorageSpec, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
+import { createObjectStore } from '../../core/storage/index.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { DEFAULT_DB_PATH, DEFAULT_ENGAGE_PORT, DEFAULT_INGEST_URL, engageConfig } from '../../engage/config.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
@@ -15,6 +17,7 @@ import {
   mqttConfigFromOptions,
   option,
   parseOptions,
+  tuningRetentionOption,
 } from '../options.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
 
@@ -52,6 +55,18 @@ export function engageCommand(): Command {
     .addOption(option('--no-ha-discovery', 'do not publish Home Assistant MQTT discovery'))
     .addOption(
       option('--ha-discovery-prefix <prefix>', 'Home Assistant discovery prefix').default(DEFAULT_DISCOVERY_PREFIX),
+    )
+    .addOption(
+      option(
+        '--tuning-storage <spec>',
+        'object storage shared with inference (as its --storage); turns on "Tune counting": photos kept for tuning live there',
+      ),
+    )
+    .addOption(tuningRetentionOption())
+    .addOption(
+      option('--tuning-workers <n>', 'model worker threads for tuning fits (started on first use)')
+        .argParser(intArg(1, 64))
+        .default(1),
     );
   addMqttOptions(command);
   addLogOptions(command);
@@ -71,6 +86,9 @@ export function engageCommand(): Command {
         webhookRetries: z.number(),
         haDiscovery: z.boolean(),
         haDiscoveryPrefix: z.string(),
+        tuningStorage: z.string().optional(),
+        tuningRetention: z.number(),
+        tuningWorkers: z.number(),
       }),
       raw,
     );
@@ -91,11 +109,32 @@ export function engageCommand(): Command {
       webhookRetries: options.webhookRetries,
       haDiscovery: options.haDiscovery,
       haDiscoveryPrefix: options.haDiscoveryPrefix,
+      tuningRetentionMs: options.tuningRetention,
       ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
       ...(token !== undefined ? { token } : {}),
       ...(ingestToken !== undefined ? { ingestToken } : {}),
     });
-    const engage = await startEngageService(config, { logger });
-    await stopOnSignals([{ name: 'engage', stop: engage.stop }], logger);
+    const tuningStore =
+      options.tuningStorage !== undefined ? createObjectStore(parseStorageSpec(options.tuningStorage)) : undefined;
+    let model: Promise<LocalPeopleCounter> | undefined;
+    const engage = await startEngageService(config, {
+      logger,
+      ...(tuningStore
+        ? {
+            tuningStore,
+            tuningDetector: () => {
+              model ??= createLocalPeopleCounter({ workers: options.tuningWorkers });
+              return model;
+            },
+          }
+        : {}),
+    });
+    await stopOnSignals(
+      [
+        { name: 'engage', stop: engage.stop },
+        { name: 'tuning model', stop: async () => (await model)?.close() },
+      ],
+      logger,
+    );
   });
 }

@@ -19,6 +19,7 @@ import {
   option,
   parseOptions,
   storageConfigFromOptions,
+  tuningRetentionOption,
 } from '../options.js';
 import { ANALYTICS_API_KEY_ENV, readProfiles } from './inference.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
@@ -34,6 +35,7 @@ const upOptionsSchema = z.object({
   analytics: z.string(),
   workers: z.number().optional(),
   profiles: z.string().optional(),
+  tuningRetention: z.number(),
   batchSize: z.number(),
   maxWait: z.number(),
   demo: z.string().min(1).optional(),
@@ -87,7 +89,13 @@ export function upCommand(): Command {
       ).default('local'),
     )
     .addOption(option('--workers <n>', 'model worker threads (default: number of cores)').argParser(intArg(1, 64)))
-    .addOption(option('--profiles <file>', 'JSON map deviceID → camera profile (from `calibrate`)'))
+    .addOption(
+      option(
+        '--profiles <file>',
+        'JSON map deviceID → camera profile (from `calibrate`); a profile set in the dashboard or API wins over it',
+      ),
+    )
+    .addOption(tuningRetentionOption())
     .addOption(
       option('--batch-size <n>', 'photos per claimed batch')
         .argParser(intArg(1, 1000))
@@ -157,6 +165,7 @@ Examples:
           ...(analyticsApiKey !== undefined ? { analyticsApiKey } : {}),
           ...(options.workers !== undefined ? { workers: options.workers } : {}),
           profiles: readProfiles(options.profiles),
+          tuningRetentionMs: options.tuningRetention,
           inferenceInstances: options.inferenceInstances,
           batchSize: options.batchSize,
           maxWaitMs: options.maxWait,
