@@ -81,7 +81,7 @@ export async function fitTuningProfile(
   const tilings = options.tilings ?? DEFAULT_CALIBRATION_TILINGS;
   const total = frames.length * (tilings.length + 1);
   let done = 0;
-  const measured: Array<{ frame: LabelledFrame; detections: Detection[][]; before: number } | undefined> = [];
+  const measured: Array<MeasuredFrame | undefined> = [];
   const skipped: TuningFitReport['skipped'] = [];
   const passes = [...tilings.map((tiling) => ({ tiling, minScore: MIN_RAW_SCORE })), undefined];
   // Every pass of every frame is its own job, so that every model worker stays busy.
@@ -109,36 +109,47 @@ export async function fitTuningProfile(
     const row = results[f] as Array<Detection[] | number>;
     measured.push(
       problem === undefined
-        ? { frame, detections: row.slice(0, tilings.length) as Detection[][], before: row[tilings.length] as number }
+        ? {
+            truth: frame.truth,
+            detections: row.slice(0, tilings.length) as Detection[][],
+            before: row[tilings.length] as number,
+          }
         : undefined,
     );
   });
   const usable = measured.filter((m) => m !== undefined);
-  if (usable.length < MIN_TUNING_FRAMES)
-    throw new TuningInputError(
-      `fitting needs at least ${MIN_TUNING_FRAMES} labelled frames that decode; ${usable.length} ${usable.length === 1 ? 'is' : 'are'} usable`,
-    );
+  return { ...fitMeasuredFrames(usable, tilings), skipped };
+}
 
-  const calibrationFrames = usable.map((u) => ({ truth: u.frame.truth, detections: u.detections }));
+/** A labelled frame as the fit needs it: raw detections per candidate tiling and the current profile's count. */
+export interface MeasuredFrame {
+  truth: number;
+  detections: ReadonlyArray<readonly Detection[]>;
+  before: number;
+}
+
+/** The pure part of the fit: choose the profile on every frame, cross-validate the choice, compare. */
+export function fitMeasuredFrames(
+  measured: readonly MeasuredFrame[],
+  tilings: readonly Tiling[] = DEFAULT_CALIBRATION_TILINGS,
+): Omit<TuningFitReport, 'skipped'> {
+  if (measured.length < MIN_TUNING_FRAMES)
+    throw new TuningInputError(
+      `fitting needs at least ${MIN_TUNING_FRAMES} labelled frames that decode; ${measured.length} ${measured.length === 1 ? 'is' : 'are'} usable`,
+    );
   const calibrateHolding = (heldOut: readonly number[]) =>
-    calibrate({
-      tilings,
-      frames: calibrationFrames,
-      split: { kind: 'held-out', frames: heldOut },
-      thresholds: thresholdGrid(),
-    });
+    calibrate({ tilings, frames: measured, split: { kind: 'held-out', frames: heldOut }, thresholds: thresholdGrid() });
   // Each fold's error comes from a choice made without it; weighted by fold size = per frame.
-  const folds = consecutiveFolds(usable.length, OUTER_FOLDS);
+  const folds = consecutiveFolds(measured.length, OUTER_FOLDS);
   const heldOutErrors = folds.map((fold) => calibrateHolding(fold).heldOutMae * fold.length);
   return {
     profile: calibrateHolding([]).profile,
-    frames: usable.length,
+    frames: measured.length,
     maeBefore: meanAbsoluteError(
-      usable.map((u) => u.frame.truth),
-      usable.map((u) => u.before),
+      measured.map((m) => m.truth),
+      measured.map((m) => m.before),
     ),
-    maeAfter: heldOutErrors.reduce((a, b) => a + b, 0) / usable.length,
-    skipped,
+    maeAfter: heldOutErrors.reduce((a, b) => a + b, 0) / measured.length,
   };
 }
 

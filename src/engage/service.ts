@@ -3,6 +3,7 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
+import type { Tiling } from '../analytics/tiling.js';
 import type { TuningDetector } from '../analytics/tuning-fit.js';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
@@ -42,6 +43,8 @@ export interface EngageDeps {
   tuningStore?: ObjectStore;
   /** The model that looks at tuning photos and fits profiles (created on first use); without it no fits. */
   tuningDetector?: () => Promise<TuningDetector>;
+  /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
+  tuningTilings?: readonly Tiling[];
 }
 
 export interface EngageService {
@@ -121,6 +124,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
         logger: logger.child({ part: 'tuning' }),
         nowSeconds: now,
         retentionSeconds: config.tuningRetentionMs / 1000,
+        ...(deps.tuningTilings ? { tilings: deps.tuningTilings } : {}),
       })
     : undefined;
   mqtt.onMessage(topics.results, (_topic, payload) => {

@@ -14,7 +14,7 @@ import {
   tuningKey,
 } from '../../analytics/live-profile.js';
 import { UnusableImageError } from '../../analytics/people-counter.js';
-import { SINGLE_TILE } from '../../analytics/tiling.js';
+import { SINGLE_TILE, type Tiling } from '../../analytics/tiling.js';
 import {
   fitTuningProfile,
   MIN_TUNING_FRAMES,
@@ -68,6 +68,8 @@ export interface TuningDeskDeps {
   logger: Logger;
   nowSeconds: () => number;
   retentionSeconds: number;
+  /** Candidate tilings of the fit (default: calibrate's). */
+  tilings?: readonly Tiling[];
 }
 
 /** The session's prefix in TUNING_BUCKET (see tuningKey). */
@@ -77,6 +79,8 @@ export class TuningDesk {
   private readonly hints = new Map<string, string[]>();
   private readonly fits = new Map<string, AbortController>();
   private readonly inspections = new Set<Promise<void>>();
+  /** Results are taken in one at a time: counting kept frames must not race. */
+  private results: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: TuningDeskDeps) {}
 
@@ -128,8 +132,14 @@ export class TuningDesk {
     };
   }
 
-  /** Takes in a counted photo: its hints, and its copy when the camera is collecting. */
-  async onResult(result: ResultMessage): Promise<void> {
+  /** Takes in a counted photo: its hints, and its copy when the camera is collecting. One at a time, in order. */
+  onResult(result: ResultMessage): Promise<void> {
+    const taken = this.results.then(() => this.takeResult(result));
+    this.results = taken.catch(() => undefined);
+    return taken;
+  }
+
+  private async takeResult(result: ResultMessage): Promise<void> {
     const hints = result.hints ?? [];
     const before = this.hints.get(result.deviceID) ?? [];
     this.hints.set(result.deviceID, hints);
@@ -279,6 +289,7 @@ export class TuningDesk {
       );
       const report = await fitTuningProfile(await makeDetector(), frames, {
         current: this.deps.profiles.current(session.deviceId)?.profile,
+        ...(this.deps.tilings ? { tilings: this.deps.tilings } : {}),
         signal,
         onProgress: (done, total) => {
           // Every pass is a row update; dashboards need a few per second at most.
