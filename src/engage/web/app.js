@@ -5,6 +5,7 @@ import { api, liveEvents, token } from './api.js';
 import { byId, h, startRelativeClock } from './dom.js';
 import { HistoryChart } from './history.js';
 import { deviceTile, placeTile, siteTile } from './tiles.js';
+import { onTuningEvent, startTuning } from './tuning.js';
 import { UploadPanel } from './upload.js';
 
 const devices = new Map();
@@ -159,6 +160,7 @@ async function start() {
   setupToken();
   setupHistoryControls();
   startRelativeClock();
+  await startTuning();
   liveEvents(
     {
       snapshot: (snapshot) => {
@@ -189,6 +191,7 @@ async function start() {
         alerts = [alert, ...alerts];
         renderAlerts(alerts, names());
       },
+      tuning: onTuningEvent,
     },
     setConnection,
   );

@@ -1,5 +1,6 @@
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
 import { ago, h } from './dom.js';
+import { tuningControls } from './tuning.js';
 
 const STATE_LABEL = { live: 'Live', stale: 'Stale', offline: 'Offline', 'no-data': 'No data' };
 
@@ -69,6 +70,7 @@ export function deviceTile(device, { onEdit, onSelect }) {
         h('button', { type: 'button', class: 'link', onclick: () => onSelect(device.id) }, 'History'),
         h('button', { type: 'button', class: 'link', onclick: () => onEdit(device) }, 'Edit'),
       ),
+      tuningControls(device.id),
     ),
   );
   if (device.lastPhotoAt === null) tile.querySelector('time').removeAttribute('data-since');
