@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
+import type { Tiling } from '../analytics/tiling.js';
 import { isTuningDetector } from '../analytics/tuning-fit.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
@@ -65,6 +66,8 @@ export interface StackConfig {
   drainMs: number;
   /** How long photos kept for tuning a camera live (default 24 h). */
   tuningRetentionMs?: number;
+  /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
+  tuningTilings?: readonly Tiling[];
   /** Stable name in instance IDs (persistent MQTT sessions resume after a restart); default the host name. */
   name?: string;
 }
@@ -249,6 +252,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         logger: child('engage'),
         metrics: engageMetrics,
         tuningStore: store,
+        ...(config.tuningTilings ? { tuningTilings: config.tuningTilings } : {}),
         // The shared model also serves tuning when it runs in this process.
         ...(isTuningDetector(counter) ? { tuningDetector: () => Promise.resolve(counter) } : {}),
         ingestPhoto: (deviceId, jpeg) => {
