@@ -2,7 +2,6 @@
  * Engage's REST API, schema-first: the zod schemas below validate requests and responses and
  * produce the OpenAPI document at /openapi.json. Handlers are thin over the store and the engine.
  */
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { alertMessageSchema, deviceIdSchema } from '../core/messages.js';
@@ -12,7 +11,7 @@ import { siteNameSchema } from './occupancy.js';
 import { seriesCsv } from './series.js';
 import type { EngageStore, Series } from './store.js';
 import { bucketNames, RangeError400, type ResolvedRange, resolveRange, type TimeQuery } from './time-range.js';
-import type { PhotoUploader } from './upload.js';
+import { jpegBody, type PhotoUploader, registerJpegRoutes } from './upload.js';
 
 export interface ApiContext {
   store: EngageStore;
@@ -310,14 +309,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     },
   );
 
-  app.register(async (plugin) => {
-    // A scope of its own so that raw JPEG bodies are accepted on this route only.
-    const uploads = plugin.withTypeProvider<ZodTypeProvider>();
-    uploads.addContentTypeParser(
-      ['image/jpeg', 'application/octet-stream'],
-      { parseAs: 'buffer', bodyLimit: context.maxUploadBytes },
-      (_request, body, done) => done(null, body),
-    );
+  registerJpegRoutes(app, context.maxUploadBytes, (uploads) => {
     uploads.post(
       '/api/devices/:id/images',
       {
@@ -329,13 +321,11 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
         },
       },
       async (request, reply) => {
-        if (!Buffer.isBuffer(request.body)) {
-          throw new HttpError(415, 'unsupported-media-type', 'send the JPEG as the body with Content-Type: image/jpeg');
-        }
-        if (request.body.length === 0) {
+        const jpeg = jpegBody(request.body);
+        if (jpeg.length === 0) {
           throw new HttpError(400, 'empty-body', 'send the JPEG as the request body with Content-Type: image/jpeg');
         }
-        const outcome = await context.upload(request.params.id, request.body);
+        const outcome = await context.upload(request.params.id, jpeg);
         return reply.status(outcome.status).send(outcome.body);
       },
     );

@@ -2,7 +2,10 @@
  * Photo uploads from the dashboard go to ingestion: in `up`, an in-process function; otherwise the
  * ingest REST API (`POST {ingest}/v1/devices/{id}/images`), whose status and JSON body are passed through.
  */
-import { HttpError } from '../core/http.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { HttpError, type HttpServer } from '../core/http.js';
 import type { PhotoMetadata } from '../core/messages.js';
 
 /** The in-process ingestion entry point (PhotoIngestor.ingest in `up`). */
@@ -67,4 +70,26 @@ export function restUploader(ingestUrl: string, ingestToken?: string, timeoutMs 
       );
     }
   };
+}
+
+type JpegScope = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
+
+/** Registers routes that take a raw JPEG body, in a scope of their own: every other route stays JSON-only. */
+export function registerJpegRoutes(app: HttpServer, maxBytes: number, routes: (scope: JpegScope) => void): void {
+  app.register(async (plugin) => {
+    const scope = plugin.withTypeProvider<ZodTypeProvider>();
+    scope.addContentTypeParser(
+      ['image/jpeg', 'application/octet-stream'],
+      { parseAs: 'buffer', bodyLimit: maxBytes },
+      (_request, body, done) => done(null, body),
+    );
+    routes(scope);
+  });
+}
+
+/** The body of a JPEG route, or 415 when it came with another content type. */
+export function jpegBody(body: unknown): Buffer {
+  if (!Buffer.isBuffer(body))
+    throw new HttpError(415, 'unsupported-media-type', 'send the JPEG as the body with Content-Type: image/jpeg');
+  return body;
 }

@@ -95,7 +95,7 @@ test('collect 6 photos, label, fit, apply: the next photo is counted with the ne
   await tile.waitFor();
   await tile.getByRole('button', { name: 'Tune counting' }).click();
   await page.locator('#tuning-frames').fill('6');
-  assert.match(await page.locator('#tuning-retention').innerText(), /24 h/);
+  assert.match((await page.locator('#tuning-retention').textContent()) ?? '', /24 h/);
   await page.locator('#tuning-start').click();
   await page.locator('#tuning-progress').waitFor();
 
@@ -120,7 +120,7 @@ test('collect 6 photos, label, fit, apply: the next photo is counted with the ne
   await page.locator('#tuning-fit-button').click();
   await page.locator('#tuning-apply').waitFor({ timeout: SLOW });
   assert.match(
-    await page.locator('#tuning-result').innerText(),
+    (await page.locator('#tuning-result').textContent()) ?? '',
     /cross-validated on 6 frames: now \d+\.\d, tuned \d+\.\d people/,
   );
   await page.locator('#tuning-apply').click();

@@ -1,11 +1,11 @@
 /** `/api/tuning/…`: the "Tune counting" flow over REST (docs/engage.md#tuning-a-camera). */
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MIN_TUNING_FRAMES } from '../../analytics/tuning-fit.js';
 import { errorBodySchema, HttpError, type HttpServer } from '../../core/http.js';
 import { deviceIdSchema } from '../../core/messages.js';
 import type { EngageEngine } from '../engine.js';
 import { profileRevisionSchema, profileSourceSchema, tuningSummarySchema } from '../profiles.js';
+import { jpegBody, registerJpegRoutes } from '../upload.js';
 import { DEFAULT_TUNING_FRAMES, MAX_TUNING_FRAMES, type TuningDesk } from './desk.js';
 import { fitStateSchema, frameViewSchema, markSchema } from './sessions.js';
 
@@ -190,14 +190,7 @@ export function registerTuningApi(
     async (request) => desk.apply(request.params.session),
   );
 
-  app.register(async (plugin) => {
-    // A scope of its own so that raw JPEG bodies are accepted on this route only.
-    const uploads = plugin.withTypeProvider<ZodTypeProvider>();
-    uploads.addContentTypeParser(
-      ['image/jpeg', 'application/octet-stream'],
-      { parseAs: 'buffer', bodyLimit: context.maxUploadBytes },
-      (_request, body, done) => done(null, body),
-    );
+  registerJpegRoutes(app, context.maxUploadBytes, (uploads) => {
     uploads.post(
       '/api/tuning/sessions/:session/frames',
       {
@@ -208,11 +201,8 @@ export function registerTuningApi(
           response: { 201: frameViewSchema, ...errors },
         },
       },
-      async (request, reply) => {
-        if (!Buffer.isBuffer(request.body))
-          throw new HttpError(415, 'unsupported-media-type', 'send the JPEG as the body with Content-Type: image/jpeg');
-        return reply.status(201).send(await desk.upload(request.params.session, request.body));
-      },
+      async (request, reply) =>
+        reply.status(201).send(await desk.upload(request.params.session, jpegBody(request.body))),
     );
   });
 }
