@@ -20,7 +20,7 @@ import { binHistogram, type Counting, countScores, fitScoreBins } from './counti
 import { meanAbsoluteError } from './evaluation.js';
 import type { CameraProfile } from './people-counter.js';
 import { withinRoi } from './roi.js';
-import { type Tiling, tileCount } from './tiling.js';
+import { SINGLE_TILE, type Tiling, tileCount } from './tiling.js';
 
 export interface CalibrationFrame {
   truth: number;
@@ -30,7 +30,9 @@ export interface CalibrationFrame {
 
 export type FitSplit =
   | { kind: 'first'; fitFraction: number }
-  | { kind: 'blocks'; fitFraction: number; blockSize: number };
+  | { kind: 'blocks'; fitFraction: number; blockSize: number }
+  /** These frames are held out, the rest fitted; none held out fits on every frame (heldOutMae is then NaN). */
+  | { kind: 'held-out'; frames: readonly number[] };
 
 export type CountingMode = Counting['mode'];
 export const COUNTING_MODES: readonly CountingMode[] = ['boxes', 'score-sum', 'score-bins'];
@@ -90,6 +92,10 @@ export function splitIndex(n: number, fitFraction: number): number {
 
 /** For every frame: is it a fit frame? (See the module comment for the split kinds.) */
 export function fitMask(n: number, split: FitSplit): boolean[] {
+  if (split.kind === 'held-out') {
+    const heldOut = new Set(split.frames);
+    return Array.from({ length: n }, (_, i) => !heldOut.has(i));
+  }
   if (split.kind === 'first') {
     const index = splitIndex(n, split.fitFraction);
     return Array.from({ length: n }, (_, i) => i < index);
@@ -103,6 +109,16 @@ export function fitMask(n: number, split: FitSplit): boolean[] {
 }
 
 /** Thresholds from `from` to `to` inclusive in `step`s, rounded to avoid float drift. */
+/**
+ * Whole frame, 2×2 and 3×3: the finer grids find small, far people, and with 1×1 among them every grid is
+ * also tried with the whole frame as a second scale. 14 model runs per frame while calibrating.
+ */
+export const DEFAULT_CALIBRATION_TILINGS: readonly Tiling[] = [
+  SINGLE_TILE,
+  { rows: 2, cols: 2, overlap: 0.2 },
+  { rows: 3, cols: 3, overlap: 0.3 },
+];
+
 export function thresholdGrid(from = 0.1, to = 0.7, step = 0.025): number[] {
   const grid: number[] = [];
   for (let t = from; t <= to + 1e-9; t += step) grid.push(Math.round(t * 1000) / 1000);
@@ -140,7 +156,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
   const isFit = fitMask(input.frames.length, input.split);
   const fitIndex = isFit.flatMap((fit, i) => (fit ? [i] : []));
   const heldOutIndex = isFit.flatMap((fit, i) => (fit ? [] : [i]));
-  if (fitIndex.length === 0 || heldOutIndex.length === 0)
+  if (fitIndex.length === 0 || (heldOutIndex.length === 0 && input.split.kind !== 'held-out'))
     throw new Error('calibration needs at least one fit frame and one held-out frame');
   const truth = input.frames.map((f) => f.truth);
   const pick = <T>(values: readonly T[], indices: readonly number[]) => indices.map((i) => values[i] as T);

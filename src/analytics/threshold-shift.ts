@@ -33,7 +33,7 @@ const logit = (p: number) => Math.log(p / (1 - p));
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const clampProbability = (p: number) => Math.min(1 - 1e-6, Math.max(1e-6, p));
 
-function relativeHeight(box: Box, frame: FrameSize): number {
+export function relativeHeight(box: Box, frame: FrameSize): number {
   return Math.min(1, Math.max(MIN_RELATIVE_HEIGHT, (box[3] - box[1]) / frame.height));
 }
 

@@ -68,7 +68,15 @@ function serviceTopics(role: Exclude<ServiceRole, 'admin'>, rules: AccessRules):
     case 'ingest':
       return [topics.metadata, topics.deadLetter];
     case 'engage':
-      return [topics.alerts, topics.siteOccupancy('+'), topics.deadLetter, `${rules.discoveryPrefix}/#`];
+      // Profiles and tuning requests are retained state that engage owns (the tuning flow).
+      return [
+        topics.alerts,
+        topics.siteOccupancy('+'),
+        topics.deadLetter,
+        topics.deviceProfileWildcard,
+        topics.deviceCollectWildcard,
+        `${rules.discoveryPrefix}/#`,
+      ];
   }
 }
 

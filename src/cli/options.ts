@@ -21,6 +21,7 @@ import {
 } from '../core/config.js';
 import { createLogger, type LogFormat, type Logger } from '../core/log.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
+import { DEFAULT_TUNING_RETENTION_MS } from '../engage/config.js';
 
 export const ENV_PREFIX = 'PEOPLE_COUNTER_';
 
@@ -195,4 +196,14 @@ export function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
     );
   }
   return result.data;
+}
+
+/** `--tuning-retention`: shared by `engage` and `up`. */
+export function tuningRetentionOption(): Option {
+  return option(
+    '--tuning-retention <duration>',
+    'photos kept for tuning a camera are deleted this long after tuning started, unless applied or cancelled before',
+  )
+    .argParser(durationArg)
+    .default(DEFAULT_TUNING_RETENTION_MS, '24h');
 }

@@ -98,6 +98,8 @@ export const resultMessageSchema = z.object({
   reprocessed: z.boolean().default(false),
   detections: z.array(detectionSchema).optional(),
   ...countDecisionFields,
+  /** Short hash of the camera profile that counted this photo (absent: the defaults). */
+  profile: z.string().optional(),
 });
 export type ResultMessage = z.infer<typeof resultMessageSchema>;
 

@@ -31,6 +31,12 @@ export interface Topics {
   deviceImage(deviceId: string): string;
   /** Wildcard subscription for deviceImage. */
   deviceImageWildcard: string;
+  /** Retained camera profile of one device, published by engage (empty = none). */
+  deviceProfile(deviceId: string): string;
+  deviceProfileWildcard: string;
+  /** Retained "keep this device's next photos for tuning" request, published by engage (empty = stop). */
+  deviceCollect(deviceId: string): string;
+  deviceCollectWildcard: string;
   /** Retained `online`/`offline` of one service instance. */
   availability(service: ServiceName, instanceId: string): string;
   availabilityWildcard: string;
@@ -54,6 +60,10 @@ export function makeTopics(prefix = DEFAULT_PREFIX, metadataTopic = defaultMetad
     deviceCount: (deviceId) => `${prefix}/devices/${deviceId}/count`,
     deviceImage: (deviceId) => `${prefix}/devices/${deviceId}/image`,
     deviceImageWildcard: `${prefix}/devices/+/image`,
+    deviceProfile: (deviceId) => `${prefix}/devices/${deviceId}/profile`,
+    deviceProfileWildcard: `${prefix}/devices/+/profile`,
+    deviceCollect: (deviceId) => `${prefix}/devices/${deviceId}/collect`,
+    deviceCollectWildcard: `${prefix}/devices/+/collect`,
     availability: (service, instanceId) => `${prefix}/${service}/${instanceId}/availability`,
     availabilityWildcard: `${prefix}/+/+/availability`,
   };

@@ -2,7 +2,6 @@
  * Engage's REST API, schema-first: the zod schemas below validate requests and responses and
  * produce the OpenAPI document at /openapi.json. Handlers are thin over the store and the engine.
  */
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { alertMessageSchema, deviceIdSchema, photoMetadataSchema } from '../core/messages.js';
@@ -13,7 +12,7 @@ import { type PhotoOutcomes, photoOutcomeSchema } from './photo-outcomes.js';
 import { csvFileName, seriesCsv } from './series.js';
 import type { EngageStore, Series } from './store.js';
 import { bucketNames, RangeError400, type ResolvedRange, resolveRange, type TimeQuery } from './time-range.js';
-import { type PhotoUploader, photoTooLarge } from './upload.js';
+import { type PhotoUploader, photoBody, registerPhotoRoutes } from './upload.js';
 
 export interface ApiContext {
   store: EngageStore;
@@ -331,20 +330,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     },
   );
 
-  app.register(async (plugin) => {
-    // A scope of its own so that raw photo bodies are accepted on this route only.
-    const uploads = plugin.withTypeProvider<ZodTypeProvider>();
-    uploads.addContentTypeParser(
-      /^(image\/[\w.+-]+|application\/octet-stream)$/,
-      { parseAs: 'buffer', bodyLimit: context.maxUploadBytes },
-      (_request, body, done) => done(null, body),
-    );
-    uploads.setErrorHandler((error, request) => {
-      if ((error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        throw photoTooLarge(context.maxUploadBytes, Number(request.headers['content-length']));
-      }
-      throw error;
-    });
+  registerPhotoRoutes(app, context.maxUploadBytes, (uploads) => {
     uploads.post(
       '/api/devices/:id/images',
       {
@@ -371,17 +357,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
         },
       },
       async (request, reply) => {
-        if (!Buffer.isBuffer(request.body)) {
-          throw new HttpError(
-            415,
-            'unsupported-media-type',
-            'send the photo as the body with Content-Type: image/jpeg',
-          );
-        }
-        if (request.body.length === 0) {
-          throw new HttpError(400, 'empty-body', 'send the photo as the request body');
-        }
-        const photo = await context.upload(request.params.id, request.body);
+        const photo = await context.upload(request.params.id, photoBody(request.body));
         const outcome = await context.outcomes.wait(photo.filePath, request.query.wait * 1000);
         return reply.status(201).send({ ...photo, outcome });
       },

@@ -8,6 +8,7 @@ import { DEFAULT_DISCOVERY_PREFIX } from './home-assistant.js';
 export const DEFAULT_ENGAGE_PORT = 8080;
 export const DEFAULT_INGEST_URL = 'http://127.0.0.1:8081';
 export const DEFAULT_DB_PATH = './people-counter-data/engage.db';
+export const DEFAULT_TUNING_RETENTION_MS = 86_400_000;
 
 export const engageSettingsSchema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -48,6 +49,8 @@ export const engageSettingsSchema = z.object({
   messageSecret: z.string().optional(),
   /** Largest photo the dashboard may upload. */
   maxUploadBytes: z.number().int().positive().default(10_000_000),
+  /** Photos kept for tuning a camera are deleted this long after the session started, if not applied before. */
+  tuningRetentionMs: z.number().int().positive().default(DEFAULT_TUNING_RETENTION_MS),
 });
 export type EngageSettings = z.infer<typeof engageSettingsSchema>;
 

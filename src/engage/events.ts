@@ -2,13 +2,15 @@
 import type { AlertMessage } from '../core/messages.js';
 import type { RuleView } from './engine.js';
 import type { DeviceView, SiteOccupancy } from './occupancy.js';
+import type { DeviceTuningStatus, SessionView } from './tuning/desk.js';
 
 export type LiveEvent =
   | { type: 'device'; data: DeviceView }
   | { type: 'site'; data: SiteOccupancy }
   | { type: 'site-removed'; data: { site: string } }
   | { type: 'alert'; data: AlertMessage }
-  | { type: 'rules'; data: RuleView[] };
+  | { type: 'rules'; data: RuleView[] }
+  | { type: 'tuning'; data: DeviceTuningStatus & { session: SessionView | null } };
 
 export type LiveListener = (event: LiveEvent) => void;
 

@@ -75,6 +75,43 @@ export const migrations: Migration[] = [
         CREATE INDEX counts_by_time ON counts (photo_at);
       `),
   },
+  {
+    version: 4,
+    description: 'camera profiles with their history; tuning sessions and their frames',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE profiles (
+          device_id TEXT NOT NULL,
+          revision INTEGER NOT NULL,
+          body TEXT,
+          hash TEXT,
+          source TEXT NOT NULL,
+          tuning TEXT,
+          created_at REAL NOT NULL,
+          PRIMARY KEY (device_id, revision)
+        );
+        CREATE TABLE tuning_sessions (
+          id TEXT PRIMARY KEY,
+          device_id TEXT NOT NULL,
+          target INTEGER NOT NULL,
+          created_at REAL NOT NULL,
+          expires_at REAL NOT NULL,
+          collecting INTEGER NOT NULL,
+          fit TEXT
+        );
+        CREATE TABLE tuning_frames (
+          session_id TEXT NOT NULL,
+          key TEXT NOT NULL,
+          added_at REAL NOT NULL,
+          source TEXT NOT NULL,
+          count INTEGER,
+          marks TEXT,
+          candidates TEXT,
+          problem TEXT,
+          PRIMARY KEY (session_id, key)
+        );
+      `),
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]?.version ?? 0;

@@ -3,12 +3,15 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
+import type { Tiling } from '../analytics/tiling.js';
+import type { TuningDetector } from '../analytics/tuning-fit.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth } from '../core/message-auth.js';
-import { nowSeconds as systemNowSeconds } from '../core/messages.js';
+import { resultMessageSchema, nowSeconds as systemNowSeconds } from '../core/messages.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
+import type { ObjectStore } from '../core/storage/index.js';
 import { registerApi } from './api.js';
 import { authorize } from './auth.js';
 import type { EngageConfig } from './config.js';
@@ -17,9 +20,14 @@ import { LiveEvents } from './events.js';
 import { HomeAssistantDiscovery } from './home-assistant.js';
 import { createEngageMetrics } from './metrics.js';
 import { PhotoOutcomes } from './photo-outcomes.js';
+import { registerProfileApi } from './profile-api.js';
+import { ProfileBook } from './profiles.js';
 import { registerEventStream } from './sse.js';
 import { EngageStore } from './store.js';
 import { subscribeToPipeline } from './subscriptions.js';
+import { registerTuningApi } from './tuning/api.js';
+import { TuningDesk } from './tuning/desk.js';
+import { TuningSessions } from './tuning/sessions.js';
 import { type IngestPhoto, inProcessUploader, restUploader } from './upload.js';
 import { registerWebAssets } from './web-assets.js';
 import { createWebhookSender } from './webhook.js';
@@ -33,6 +41,12 @@ export interface EngageDeps {
   ingestPhoto?: IngestPhoto;
   /** Clock in unix seconds (tests). */
   nowSeconds?: () => number;
+  /** Object storage for photos kept while tuning a camera; without it the tuning flow is off. */
+  tuningStore?: ObjectStore;
+  /** The model that looks at tuning photos and fits profiles (created on first use); without it no fits. */
+  tuningDetector?: () => Promise<TuningDetector>;
+  /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
+  tuningTilings?: readonly Tiling[];
 }
 
 export interface EngageService {
@@ -41,6 +55,9 @@ export interface EngageService {
   http: HttpServer;
   store: EngageStore;
   engine: EngageEngine;
+  profiles: ProfileBook;
+  /** The tuning flow, when a tuning store was given. */
+  tuning: TuningDesk | undefined;
   /** Resolves once subscribed to results and availability. */
   subscribed: Promise<void>;
   stop(): Promise<void>;
@@ -108,6 +125,39 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     outcomes,
     messageAuth,
   });
+  const publishRetained = (topic: string, payload: string) => mqtt.publish(topic, payload, { retain: true });
+  const profiles = new ProfileBook(store.db, topics, publishRetained, now);
+  const tuning = deps.tuningStore
+    ? new TuningDesk({
+        sessions: new TuningSessions(store.db),
+        profiles,
+        store: deps.tuningStore,
+        detector: deps.tuningDetector,
+        topics,
+        publishRetained,
+        events,
+        logger: logger.child({ part: 'tuning' }),
+        nowSeconds: now,
+        retentionSeconds: config.tuningRetentionMs / 1000,
+        ...(deps.tuningTilings ? { tilings: deps.tuningTilings } : {}),
+      })
+    : undefined;
+  mqtt.onMessage(topics.results, (topic, payload) => {
+    if (!tuning) return;
+    // Only signed results (subscriptions.ts counts and logs the others).
+    const verified = messageAuth.verify(topic, payload);
+    const parsed = verified.ok ? resultMessageSchema.safeParse(verified.value) : undefined;
+    if (parsed?.success) {
+      tuning.onResult(parsed.data).catch((error: unknown) => logger.warn({ err: error }, 'tuning missed a result'));
+    }
+  });
+  // The broker may have lost retained state: profiles and collect requests are published again.
+  mqtt.client.on('connect', () => {
+    void Promise.all([profiles.republish(), tuning?.republish()]).catch((error: unknown) =>
+      logger.warn({ err: error }, 'could not publish profiles again'),
+    );
+  });
+
   // Healthy only once subscribed: results published before that would never reach the history.
   let isSubscribed = false;
   void subscribed.then(() => {
@@ -154,6 +204,14 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       protectReads: config.protectReads,
       maxUploadBytes: config.maxUploadBytes,
     });
+    registerProfileApi(app, profiles);
+    if (tuning)
+      registerTuningApi(app, {
+        desk: tuning,
+        engine,
+        retentionSeconds: config.tuningRetentionMs / 1000,
+        maxUploadBytes: config.maxUploadBytes,
+      });
     registerEventStream(app, { engine, events, store, metrics });
     registerWebAssets(app);
   });
@@ -167,6 +225,9 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   };
   prune();
   const pruneTimer = setInterval(prune, config.pruneIntervalMs);
+  const sweepTuning = () =>
+    void tuning?.sweep().catch((error: unknown) => logger.warn({ err: error }, 'tuning sweep failed'));
+  const tuningTimer = setInterval(sweepTuning, Math.min(60_000, config.tuningRetentionMs / 4));
 
   let url: string;
   try {
@@ -174,6 +235,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   } catch (error) {
     clearInterval(tick);
     clearInterval(pruneTimer);
+    clearInterval(tuningTimer);
     await mqtt.close();
     store.close();
     throw error;
@@ -185,12 +247,16 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     http: app,
     store,
     engine,
+    profiles,
+    tuning,
     subscribed,
     async stop() {
       clearInterval(tick);
       clearInterval(pruneTimer);
       outcomes.close();
+      clearInterval(tuningTimer);
       await app.close();
+      await tuning?.stop();
       await mqtt.close();
       await engine.settled();
       await webhook?.stop();

@@ -3,7 +3,10 @@
  * ingest REST API (`POST {ingest}/v1/devices/{id}/images`). Either way the answer is the published
  * metadata, or an HttpError carrying ingestion's own status and reason (a bad photo stays a 4xx).
  */
-import { errorBodySchema, HttpError } from '../core/http.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { type PhotoMetadata, photoMetadataSchema } from '../core/messages.js';
 
 /**
@@ -80,4 +83,43 @@ export function sizeText(bytes: number): string {
 export function photoTooLarge(maxBytes: number, bytes?: number): HttpError {
   const size = bytes !== undefined && Number.isFinite(bytes) ? `the photo is ${sizeText(bytes)}; ` : '';
   return new HttpError(413, 'image-too-large', `${size}the limit is ${sizeText(maxBytes)} per photo`);
+}
+
+type PhotoScope = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
+
+/**
+ * Registers routes that take a raw photo body, in a scope of their own: every other route stays
+ * JSON-only. A body over `maxBytes` is a 413 that names the limit.
+ */
+export function registerPhotoRoutes(app: HttpServer, maxBytes: number, routes: (scope: PhotoScope) => void): void {
+  app.register(async (plugin) => {
+    const scope = plugin.withTypeProvider<ZodTypeProvider>();
+    scope.addContentTypeParser(
+      /^(image\/[\w.+-]+|application\/octet-stream)$/,
+      { parseAs: 'buffer', bodyLimit: maxBytes },
+      (_request, body, done) => done(null, body),
+    );
+    scope.setErrorHandler((error, request) => {
+      if ((error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        throw photoTooLarge(maxBytes, Number(request.headers['content-length']));
+      }
+      throw error;
+    });
+    routes(scope);
+  });
+}
+
+/** The body of a photo route: 415 when it came with another content type, 400 when empty. */
+export function photoBody(body: unknown): Buffer {
+  if (!Buffer.isBuffer(body)) {
+    throw new HttpError(415, 'unsupported-media-type', 'send the photo as the body with Content-Type: image/jpeg');
+  }
+  if (body.length === 0) throw new HttpError(400, 'empty-body', 'send the photo as the request body');
+  return body;
 }

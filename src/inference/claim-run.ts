@@ -5,7 +5,7 @@
  * view lost, arbiter refused the renew); an outcome already seen on the stream for an item (an
  * earlier owner crashed after publishing it) is never published again.
  */
-import type { CameraProfile, CountResult, PeopleCounter } from '../analytics/people-counter.js';
+import type { CountResult, PeopleCounter } from '../analytics/people-counter.js';
 import { UnusableImageError } from '../analytics/people-counter.js';
 import { type Clock, every } from '../core/clock.js';
 import { forEachConcurrently } from '../core/concurrently.js';
@@ -27,6 +27,7 @@ import {
   resultMessage,
   supersededMessage,
 } from './outcome-messages.js';
+import type { ProfileChoice } from './profile-subscription.js';
 import { RetryAbortedError, type RetryPolicy, withRetry } from './retry.js';
 import { type DeviceGroup, type PhotoItem, planBatch, type WorkItem } from './work-items.js';
 
@@ -71,7 +72,10 @@ export interface ClaimRunDeps {
   topics: Topics;
   store: ObjectStore;
   counter: PeopleCounter;
-  profileFor(deviceId: string): CameraProfile | undefined;
+  /** The profile a device's photo is counted with, and its version (short hash). */
+  profileFor(deviceId: string): ProfileChoice | undefined;
+  /** Copies the photo for a tuning session when its device is collecting (engage's tuning flow). */
+  keepForTuning?(deviceId: string, photoKey: string, jpeg: Buffer, creationTimestamp: number): Promise<void>;
   claimer: Claimer;
   leaseMs: number;
   retry: RetryPolicy;
@@ -186,11 +190,12 @@ async function countAndPublish(run: ClaimRun, photo: PhotoItem, superseded: numb
     }
     return publishFailure(run, photo.key, 'storage-error', (error as Error).message, photoFields(photo), deps);
   }
+  await deps.keepForTuning?.(photo.metadata.deviceID, parsed.key, jpeg, photo.metadata.creationTimestamp);
+  const chosen = deps.profileFor(photo.metadata.deviceID);
   let counted: CountResult;
   try {
-    const profile = deps.profileFor(photo.metadata.deviceID);
     counted = await withRetry(
-      () => deps.counter.count(jpeg, profile),
+      () => deps.counter.count(jpeg, chosen?.profile),
       retry,
       {
         isPermanent: (error) => error instanceof UnusableImageError || error instanceof ImageRejectedError,
@@ -208,7 +213,7 @@ async function countAndPublish(run: ClaimRun, photo: PhotoItem, superseded: numb
     return publishFailure(run, photo.key, reason, (error as Error).message, photoFields(photo), deps);
   }
   deps.stepReached?.('counted', photo.key);
-  const result = resultMessage(photo, counted, superseded, context(run, photo.key, deps));
+  const result = resultMessage(photo, counted, superseded, context(run, photo.key, deps), chosen?.version);
   await publishOutcome(run, photo.key, deps.topics.results, result, deps);
   deps.stepReached?.('published', photo.key);
   // The retained per-device count and the legacy shape are views of the same outcome.

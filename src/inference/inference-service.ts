@@ -27,9 +27,11 @@ import { LeaseWatch } from './lease-watch.js';
 import { createInferenceMetrics } from './metrics.js';
 import { OrphanSweeper } from './orphan-sweeper.js';
 import { deadLetterMessage } from './outcome-messages.js';
+import { type ProfileChoice, staticProfiles, subscribeToProfiles } from './profile-subscription.js';
 import type { ClaimArbiter } from './redis-arbiter.js';
 import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy } from './retry.js';
 import { type BrokerLink, mqttBrokerLink, type RefusedReason, StreamSession } from './stream-session.js';
+import { startTuningCollector } from './tuning-collector.js';
 import { classifyMetadataMessage, type WorkItem } from './work-items.js';
 
 export interface InferenceConfig {
@@ -42,10 +44,8 @@ export interface InferenceConfig {
   /** Orphan sweeper; null turns it off. */
   sweep: { intervalMs: number; minAgeMs: number } | null;
   legacyResults: boolean;
-  /** Static camera profiles by device ID (used when `profileFor` is not given). */
+  /** Camera profiles by device ID from `--profiles`; a live profile from engage wins (profile-subscription.ts). */
   profiles: Record<string, CameraProfile>;
-  /** The one lookup of a device's camera profile; defaults to `profiles[deviceId]`. */
-  profileFor?: (deviceId: string) => CameraProfile | undefined;
   retry: RetryPolicy;
   /** Devices of one batch counted at the same time (match the model's parallelism). */
   countConcurrency: number;
@@ -107,6 +107,8 @@ export interface InferenceInstance {
   connected(): boolean;
   /** Runs one sweep now (tests; normally periodic); false when the view may not judge yet or sweeping is off. */
   sweepNow(): Promise<boolean>;
+  /** The profile this instance counts a device's next photo with (live from engage, else --profiles). */
+  profileFor(deviceId: string): ProfileChoice | undefined;
   stop(): Promise<void>;
 }
 
@@ -122,7 +124,6 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   const registry = deps.metrics ?? createMetricsRegistry('inference', instanceId);
   const metrics = createInferenceMetrics(registry);
   const topics = makeTopics(config.mqtt.prefix, config.mqtt.metadataTopic);
-  const profileFor = config.profileFor ?? ((deviceId: string) => config.profiles[deviceId]);
   const ledger = new ClaimLedger();
   const pending = new PendingSet();
   /** Photos whose outcome was seen on the stream: never given a second one (docs/coordination.md). */
@@ -165,6 +166,14 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
         clientIdSuffix: '-presence',
       });
   const link = deps.link ?? mqttBrokerLink(connection as MqttConnection);
+  // Before the stream subscribes, so that retained profiles arrive before the first photo. A fake
+  // broker link (unit tests) has only the --profiles map and no tuning requests.
+  const profiles = connection
+    ? subscribeToProfiles({ connection, seed: config.profiles, logger })
+    : staticProfiles(config.profiles);
+  const tuning = connection
+    ? startTuningCollector({ connection, store, logger, nowSeconds: () => clock.now() / 1000 })
+    : undefined;
 
   const session = new StreamSession(
     link,
@@ -380,7 +389,8 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       topics,
       store,
       counter,
-      profileFor,
+      profileFor: profiles.profileFor,
+      ...(tuning ? { keepForTuning: tuning.keep } : {}),
       claimer,
       leaseMs: config.leaseMs,
       retry: config.retry,
@@ -442,6 +452,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     isSubscribed: () => session.ready,
     connected: () => link.connected,
     sweepNow: () => sweeper?.sweepNow() ?? Promise.resolve(false),
+    profileFor: profiles.profileFor,
     stop: async () => {
       if (stopping) return;
       stopping = true;
@@ -453,6 +464,8 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       await claiming;
       await Promise.all([...runs.values()].map((running) => running.finished));
       await session.stop();
+      profiles.stop();
+      tuning?.stop();
       await link.close();
       await presence?.close();
     },

@@ -29,6 +29,8 @@ export function resultMessage(
   counted: CountResult,
   superseded: number,
   context: OutcomeContext,
+  /** Version (short hash) of the camera profile that counted it; absent: the defaults. */
+  profileVersion?: string,
 ): ResultMessage {
   return {
     type: 'result',
@@ -47,6 +49,7 @@ export function resultMessage(
     reprocessed: context.reprocessed,
     detections: counted.detections,
     ...decisionOf(counted),
+    ...(profileVersion !== undefined ? { profile: profileVersion } : {}),
   };
 }
 

@@ -9,6 +9,8 @@ import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
 import type { Runtime } from '../analytics/runtime.js';
+import type { Tiling } from '../analytics/tiling.js';
+import { isTuningDetector } from '../analytics/tuning-fit.js';
 import { generateServiceAccounts, type ServiceAccount, type ServiceRole } from '../broker/access.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
@@ -81,6 +83,10 @@ export interface StackConfig {
   demo?: { dir: string; devices: number; intervalMs: number };
   /** Longest wait at stop for announced photos to be claimed and counted. */
   drainMs: number;
+  /** How long photos kept for tuning a camera live (default 24 h). */
+  tuningRetentionMs?: number;
+  /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
+  tuningTilings?: readonly Tiling[];
   /** Stable name in instance IDs (persistent MQTT sessions resume after a restart); default the host name. */
   name?: string;
 }
@@ -286,6 +292,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         host: config.host,
         port: config.engagePort,
         dbPath: join(config.dataDir, 'engage.db'),
+        ...(config.tuningRetentionMs !== undefined ? { tuningRetentionMs: config.tuningRetentionMs } : {}),
         openWrites: config.engageToken === undefined,
         allowedHosts: config.allowedHosts ?? [],
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
@@ -294,6 +301,10 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       {
         logger: child('engage'),
         metrics: engageMetrics,
+        tuningStore: store,
+        ...(config.tuningTilings ? { tuningTilings: config.tuningTilings } : {}),
+        // The shared model also serves tuning when it runs in this process.
+        ...(isTuningDetector(counter) ? { tuningDetector: () => Promise.resolve(counter) } : {}),
         ingestPhoto: async (deviceId, photo) => {
           if (!ingest) throw new HttpError(503, 'starting', 'ingestion is still starting');
           try {

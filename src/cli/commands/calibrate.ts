@@ -1,7 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { type CountingMode, calibrate, type FitSplit, thresholdGrid } from '../../analytics/calibration.js';
+import {
+  type CountingMode,
+  calibrate,
+  DEFAULT_CALIBRATION_TILINGS,
+  type FitSplit,
+  thresholdGrid,
+} from '../../analytics/calibration.js';
 import { type LabelledPhoto, loadDataset, loadSavedDetections, type SavedDetections } from '../../analytics/dataset.js';
 import { MIN_RAW_SCORE } from '../../analytics/detector.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
@@ -45,11 +51,9 @@ export function tilingsArg(value: string): Tiling[] {
 
 const MODES = ['boxes', 'score-sum', 'score-bins'] as const;
 
-/**
- * Whole frame, 2×2 and 3×3: the finer grids find small, far people, and with 1×1 among them every grid is
- * also tried with the whole frame as a second scale. 14 model runs per frame while calibrating.
- */
-const DEFAULT_TILINGS = '1x1,2x2@0.2,3x3@0.3';
+const DEFAULT_TILINGS = DEFAULT_CALIBRATION_TILINGS.map((tiling) =>
+  tileCount(tiling) === 1 ? '1x1' : tilingLabel(tiling),
+).join(',');
 
 function modesArg(value: string): CountingMode[] {
   const modes = value.split(',').map((m) => m.trim());

@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { readSecret } from '../../core/config.js';
+import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../analytics/local-counter.js';
+import { parseStorageSpec, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
+import { createObjectStore } from '../../core/storage/index.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { DEFAULT_DB_PATH, DEFAULT_ENGAGE_PORT, DEFAULT_INGEST_URL, engageConfig } from '../../engage/config.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
@@ -18,6 +20,7 @@ import {
   mqttConfigFromOptions,
   option,
   parseOptions,
+  tuningRetentionOption,
 } from '../options.js';
 import { INGEST_TOKEN_ENV } from './ingest.js';
 
@@ -69,6 +72,18 @@ export function engageCommand(): Command {
     .addOption(option('--no-ha-discovery', 'do not publish Home Assistant MQTT discovery'))
     .addOption(
       option('--ha-discovery-prefix <prefix>', 'Home Assistant discovery prefix').default(DEFAULT_DISCOVERY_PREFIX),
+    )
+    .addOption(
+      option(
+        '--tuning-storage <spec>',
+        'object storage shared with inference (as its --storage); turns on "Tune counting": photos kept for tuning live there',
+      ),
+    )
+    .addOption(tuningRetentionOption())
+    .addOption(
+      option('--tuning-workers <n>', 'model worker threads for tuning fits (started on first use)')
+        .argParser(intArg(1, 64))
+        .default(1),
     );
   addMqttOptions(command);
   addLogOptions(command);
@@ -100,6 +115,9 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
         webhookRetries: z.number(),
         haDiscovery: z.boolean(),
         haDiscoveryPrefix: z.string(),
+        tuningStorage: z.string().optional(),
+        tuningRetention: z.number(),
+        tuningWorkers: z.number(),
       }),
       raw,
     );
@@ -127,12 +145,33 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
       webhookRetries: options.webhookRetries,
       haDiscovery: options.haDiscovery,
       haDiscoveryPrefix: options.haDiscoveryPrefix,
+      tuningRetentionMs: options.tuningRetention,
       ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
       ...(token !== undefined ? { token } : {}),
       ...(ingestToken !== undefined ? { ingestToken } : {}),
       ...(messageSecret !== undefined ? { messageSecret } : {}),
     });
-    const engage = await startEngageService(config, { logger });
-    await stopOnSignals([{ name: 'engage', stop: engage.stop }], logger);
+    const tuningStore =
+      options.tuningStorage !== undefined ? createObjectStore(parseStorageSpec(options.tuningStorage)) : undefined;
+    let model: Promise<LocalPeopleCounter> | undefined;
+    const engage = await startEngageService(config, {
+      logger,
+      ...(tuningStore
+        ? {
+            tuningStore,
+            tuningDetector: () => {
+              model ??= createLocalPeopleCounter({ workers: options.tuningWorkers });
+              return model;
+            },
+          }
+        : {}),
+    });
+    await stopOnSignals(
+      [
+        { name: 'engage', stop: engage.stop },
+        { name: 'tuning model', stop: async () => (await model)?.close() },
+      ],
+      logger,
+    );
   });
 }

@@ -22,6 +22,7 @@ import {
   option,
   parseOptions,
   storageConfigFromOptions,
+  tuningRetentionOption,
 } from '../options.js';
 import { runtimeOption } from './analytics-options.js';
 import { hostList } from './engage.js';
@@ -44,6 +45,7 @@ const upOptionsSchema = z.object({
   workers: z.number().optional(),
   runtime: z.enum(RUNTIMES),
   profiles: z.string().optional(),
+  tuningRetention: z.number(),
   batchSize: z.number(),
   maxWait: z.number(),
   demo: z.string().min(1).optional(),
@@ -109,7 +111,13 @@ export function upCommand(): Command {
     )
     .addOption(option('--workers <n>', 'model worker threads (default: number of cores)').argParser(intArg(1, 64)))
     .addOption(runtimeOption())
-    .addOption(option('--profiles <file>', 'JSON map deviceID → camera profile (from `calibrate`)'))
+    .addOption(
+      option(
+        '--profiles <file>',
+        'JSON map deviceID → camera profile (from `calibrate`); a profile set in the dashboard or API wins over it',
+      ),
+    )
+    .addOption(tuningRetentionOption())
     .addOption(
       option('--batch-size <n>', 'photos per claimed batch')
         .argParser(intArg(1, 1000))
@@ -189,6 +197,7 @@ Examples:
           ...(options.workers !== undefined ? { workers: options.workers } : {}),
           runtime: options.runtime,
           profiles: readProfiles(options.profiles),
+          tuningRetentionMs: options.tuningRetention,
           inferenceInstances: options.inferenceInstances,
           batchSize: options.batchSize,
           maxWaitMs: options.maxWait,

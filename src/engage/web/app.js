@@ -5,6 +5,7 @@ import { api, liveEvents, token } from './api.js';
 import { byId, h, startRelativeClock } from './dom.js';
 import { HistoryChart, sameSubject, subjectKey } from './history.js';
 import { deviceLabel, deviceTile, placeTile, siteTile } from './tiles.js';
+import { onTuningEvent, startTuning } from './tuning.js';
 import { UploadPanel } from './upload.js';
 
 const devices = new Map();
@@ -201,6 +202,7 @@ async function start() {
   setupHistoryControls();
   byId('rule-new').addEventListener('click', () => ruleEditor.open());
   startRelativeClock();
+  await startTuning();
   liveEvents(
     {
       snapshot: (snapshot) => {
@@ -238,6 +240,7 @@ async function start() {
         renderAlerts(alerts, names());
       },
       rules: setRules,
+      tuning: onTuningEvent,
     },
     setConnection,
   );

@@ -1,5 +1,6 @@
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
 import { ago, h } from './dom.js';
+import { tuningControls } from './tuning.js';
 
 const STATE_LABEL = { live: 'Live', stale: 'Stale', offline: 'Offline', 'no-data': 'No data' };
 
@@ -119,6 +120,7 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
           'Edit',
         ),
       ),
+      tuningControls(device.id),
     ),
   );
   if (device.lastPhotoAt === null) tile.querySelector('time').removeAttribute('data-since');

@@ -1,0 +1,394 @@
+// "Tune counting": per camera, the tuned badge or the crowd-view hint, and the dialog that collects,
+// labels, fits and applies a profile over /api/tuning (docs/engage.md#tuning-a-camera).
+import { api, withToken } from './api.js';
+import { byId, h } from './dom.js';
+
+const status = new Map();
+let available = false;
+let retentionHours = 24;
+let open; // { deviceId, session, index, marks }
+
+const slotOf = (deviceId) => document.querySelector(`[data-tuning="${CSS.escape(deviceId)}"]`);
+
+/** The tile's tuning controls; re-rendered in place when the camera's tuning status changes. */
+export function tuningControls(deviceId) {
+  const slot = h('span', { class: 'tuning-slot', dataset: { tuning: deviceId } });
+  fill(slot, deviceId);
+  return slot;
+}
+
+function fill(slot, deviceId) {
+  if (!available) return slot.replaceChildren();
+  const state = status.get(deviceId);
+  const tuned = state?.profile?.tuning;
+  const crowd = !tuned && state?.hints?.includes('crowd-view');
+  slot.replaceChildren(
+    tuned
+      ? h(
+          'span',
+          {
+            class: 'tuned-badge',
+            title: `was ${tuned.maeBefore?.toFixed(1) ?? '?'} people per frame off on ${tuned.frames} labelled frames`,
+          },
+          `tuned · ±${tuned.maeAfter.toFixed(1)}`,
+        )
+      : null,
+    crowd
+      ? h(
+          'button',
+          { type: 'button', class: 'link warn crowd-hint', onclick: () => openTuning(deviceId) },
+          'counts may be low — tune this camera',
+        )
+      : null,
+    h('button', { type: 'button', class: 'link', onclick: () => openTuning(deviceId) }, 'Tune counting'),
+  );
+}
+
+export async function startTuning() {
+  try {
+    const answer = await api('/api/tuning');
+    available = true;
+    retentionHours = answer.retentionSeconds / 3600;
+    for (const device of answer.devices) status.set(device.deviceId, device);
+    for (const slot of document.querySelectorAll('[data-tuning]')) fill(slot, slot.dataset.tuning);
+  } catch {
+    available = false; // this engage has no tuning storage
+  }
+  byId('tuning-close').addEventListener('click', () => byId('tuning-dialog').close());
+  document.addEventListener('keydown', onKey);
+}
+
+/** A `tuning` live event: the camera's status and its session. */
+export function onTuningEvent(event) {
+  status.set(event.deviceId, event);
+  const slot = slotOf(event.deviceId);
+  if (slot) fill(slot, event.deviceId);
+  if (open?.deviceId === event.deviceId) {
+    open.session = event.session;
+    render();
+  }
+}
+
+async function openTuning(deviceId) {
+  const state = status.get(deviceId);
+  open = { deviceId, session: null, index: 0, marks: [] };
+  if (state?.sessionId) open.session = await api(`/api/tuning/sessions/${state.sessionId}`);
+  byId('tuning-title').textContent = `Tune counting · ${deviceId}`;
+  render();
+  byId('tuning-dialog').showModal();
+}
+
+const say = (text) => {
+  byId('tuning-status').textContent = text;
+};
+
+async function act(call) {
+  try {
+    say('');
+    await call();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+function render() {
+  const body = byId('tuning-body');
+  const { session } = open;
+  const state = status.get(open.deviceId);
+  if (!session) {
+    const input = h('input', {
+      type: 'number',
+      min: 0,
+      max: 50,
+      value: 12,
+      id: 'tuning-frames',
+      'aria-label': 'photos to keep',
+    });
+    body.replaceChildren(
+      h(
+        'p',
+        {},
+        'Keep the next ',
+        input,
+        ' photos of this camera (at most 50) to label them, or add photos by upload once started.',
+      ),
+      h(
+        'p',
+        { class: 'muted small', id: 'tuning-retention' },
+        `The photos are kept in storage, apart from the photos that are deleted after counting, for ${retentionHours} h at most; they are deleted when the tuning is applied or cancelled.`,
+      ),
+      h(
+        'div',
+        { class: 'dialog-buttons' },
+        state?.profile
+          ? h(
+              'button',
+              { type: 'button', class: 'ghost', onclick: () => act(revert) },
+              'Revert to the previous profile',
+            )
+          : null,
+        h(
+          'button',
+          { type: 'button', id: 'tuning-start', onclick: () => act(() => startSession(Number(input.value))) },
+          'Start collecting',
+        ),
+      ),
+    );
+    return;
+  }
+  const frames = session.frames;
+  const camera = frames.filter((f) => f.source === 'camera').length;
+  const labelled = frames.filter((f) => f.count !== null && !f.problem).length;
+  const frame = frames[Math.min(open.index, frames.length - 1)];
+  const fit = session.fit;
+  body.replaceChildren(
+    h(
+      'p',
+      { id: 'tuning-progress' },
+      session.collecting ? `Collecting: ${camera} of ${session.target} photos. ` : `${frames.length} photos. `,
+      h('strong', { id: 'tuning-labelled' }, `${labelled} of ${frames.length} labelled`),
+    ),
+    h(
+      'p',
+      { class: 'muted small' },
+      `Kept until ${new Date(session.expiresAt * 1000).toLocaleString()} unless applied or cancelled. Keys: ← → frame, click a person to mark, type the count, Enter saves, Backspace removes the last mark.`,
+    ),
+    h(
+      'label',
+      { class: 'small' },
+      'Add photos ',
+      h('input', {
+        type: 'file',
+        accept: 'image/jpeg',
+        multiple: true,
+        onchange: (event) => act(() => upload(event.target.files)),
+      }),
+    ),
+    frame ? labeller(frame, frames.length) : h('p', { class: 'muted' }, 'Waiting for the camera’s next photo…'),
+    fitPanel(fit, labelled),
+    h(
+      'div',
+      { class: 'dialog-buttons' },
+      h(
+        'button',
+        { type: 'button', class: 'ghost', id: 'tuning-cancel', onclick: () => act(cancelSession) },
+        'Cancel tuning',
+      ),
+      fit?.state === 'done'
+        ? h('button', { type: 'button', id: 'tuning-apply', onclick: () => act(apply) }, 'Apply')
+        : null,
+    ),
+  );
+}
+
+function labeller(frame, total) {
+  const key = frame.key;
+  if (open.key !== key) {
+    open.key = key;
+    open.marks = frame.marks ? [...frame.marks] : [];
+    open.count = frame.count;
+  }
+  const image = h('img', {
+    src: withToken(`/api/tuning/sessions/${open.session.id}/frames/${encodeURIComponent(key)}/image`),
+    alt: 'tuning frame',
+    draggable: 'false',
+  });
+  const stage = h('div', { class: 'tuning-stage', id: 'tuning-stage' }, image);
+  const draw = () => {
+    for (const old of stage.querySelectorAll('.box, .mark')) old.remove();
+    const w = image.naturalWidth || 1;
+    const ht = image.naturalHeight || 1;
+    for (const c of frame.candidates ?? []) {
+      const [x1, y1, x2, y2] = c.box;
+      stage.append(
+        h('span', {
+          class: 'box',
+          title: `score ${c.score.toFixed(2)}`,
+          style: `left:${(100 * x1) / w}%;top:${(100 * y1) / ht}%;width:${(100 * (x2 - x1)) / w}%;height:${(100 * (y2 - y1)) / ht}%;opacity:${Math.min(1, 0.3 + c.score)}`,
+        }),
+      );
+    }
+    open.marks.forEach(([x, y], i) => {
+      stage.append(
+        h('button', {
+          type: 'button',
+          class: 'mark',
+          'aria-label': `remove mark ${i + 1}`,
+          style: `left:${(100 * x) / w}%;top:${(100 * y) / ht}%`,
+          onclick: (event) => {
+            event.stopPropagation();
+            open.marks.splice(i, 1);
+            setCount(open.marks.length);
+            draw();
+          },
+        }),
+      );
+    });
+  };
+  image.addEventListener('load', draw);
+  stage.addEventListener('click', (event) => {
+    const rect = image.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) / rect.width) * image.naturalWidth;
+    const y = ((event.clientY - rect.top) / rect.height) * image.naturalHeight;
+    open.marks.push([Math.round(x), Math.round(y)]);
+    setCount(open.marks.length);
+    draw();
+  });
+  const count = h('input', {
+    type: 'number',
+    min: 0,
+    max: 10000,
+    step: 1,
+    id: 'tuning-count',
+    value: open.count ?? '',
+    'aria-label': 'people in this frame',
+    oninput: (event) => {
+      open.count = event.target.value === '' ? null : Number(event.target.value);
+    },
+  });
+  const index = open.session.frames.findIndex((f) => f.key === key);
+  return h(
+    'div',
+    { class: 'tuning-labeller' },
+    h(
+      'p',
+      {},
+      `Frame ${index + 1} of ${total}`,
+      frame.problem
+        ? h('span', { class: 'warn' }, ` — ${frame.problem}`)
+        : frame.count !== null
+          ? ` — labelled ${frame.count}`
+          : '',
+    ),
+    stage,
+    h(
+      'div',
+      { class: 'tuning-row' },
+      h('button', { type: 'button', class: 'ghost', onclick: () => move(-1) }, '←'),
+      h('label', {}, 'People ', count),
+      h('button', { type: 'button', id: 'tuning-save', onclick: () => act(saveLabel) }, 'Save & next'),
+      h('button', { type: 'button', class: 'ghost', onclick: () => move(1) }, '→'),
+    ),
+  );
+}
+
+function fitPanel(fit, labelled) {
+  const running = fit?.state === 'running';
+  return h(
+    'div',
+    { class: 'tuning-fit', id: 'tuning-fit' },
+    running
+      ? h(
+          'p',
+          {},
+          h('progress', { max: fit.total || 1, value: fit.done }),
+          ` fitting… ${fit.done} of ${fit.total} model runs `,
+          h('button', { type: 'button', class: 'ghost', onclick: () => act(cancelFit) }, 'Cancel fit'),
+        )
+      : h(
+          'button',
+          { type: 'button', id: 'tuning-fit-button', disabled: labelled < 4, onclick: () => act(startFit) },
+          labelled < 4 ? `Fit (needs ${4 - labelled} more labelled)` : 'Fit',
+        ),
+    fit?.state === 'done' && fit.result
+      ? h(
+          'p',
+          { id: 'tuning-result' },
+          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore.toFixed(1)}, tuned ${fit.result.maeAfter.toFixed(1)} people.`,
+        )
+      : null,
+    fit && fit.state !== 'running' && fit.message && fit.state !== 'done'
+      ? h('p', { class: 'warn' }, fit.message)
+      : null,
+  );
+}
+
+function setCount(n) {
+  open.count = n;
+  const input = byId('tuning-count');
+  if (input) input.value = n;
+}
+
+function move(step) {
+  const n = open.session?.frames.length ?? 0;
+  if (n === 0) return;
+  open.index = (Math.min(open.index, n - 1) + step + n) % n;
+  render();
+}
+
+async function saveLabel() {
+  const frame = open.session.frames[Math.min(open.index, open.session.frames.length - 1)];
+  if (open.count === null || open.count === undefined || Number.isNaN(open.count))
+    return say('type the number of people first');
+  const body = {
+    count: open.count,
+    ...(open.marks.length === open.count && open.count > 0 ? { marks: open.marks } : {}),
+  };
+  await api(`/api/tuning/sessions/${open.session.id}/frames/${encodeURIComponent(frame.key)}/label`, {
+    method: 'PUT',
+    body,
+  });
+  const next = open.session.frames.findIndex((f, i) => i > open.index && f.count === null);
+  open.session = await api(`/api/tuning/sessions/${open.session.id}`);
+  if (next >= 0) open.index = next;
+  render();
+}
+
+async function startSession(frames) {
+  open.session = await api('/api/tuning/sessions', { method: 'POST', body: { deviceId: open.deviceId, frames } });
+  render();
+}
+
+async function upload(files) {
+  for (const file of files)
+    await api(`/api/tuning/sessions/${open.session.id}/frames`, {
+      method: 'POST',
+      body: file,
+      contentType: 'image/jpeg',
+    });
+  open.session = await api(`/api/tuning/sessions/${open.session.id}`);
+  render();
+}
+
+const startFit = async () => {
+  open.session = await api(`/api/tuning/sessions/${open.session.id}/fit`, { method: 'POST' });
+  render();
+};
+const cancelFit = async () => {
+  open.session = await api(`/api/tuning/sessions/${open.session.id}/fit`, { method: 'DELETE' });
+  render();
+};
+
+async function apply() {
+  const revision = await api(`/api/tuning/sessions/${open.session.id}/apply`, { method: 'POST' });
+  byId('tuning-dialog').close();
+  open = undefined;
+  return revision;
+}
+
+async function cancelSession() {
+  await api(`/api/tuning/sessions/${open.session.id}`, { method: 'DELETE' });
+  open.session = null;
+  render();
+}
+
+async function revert() {
+  await api(`/api/devices/${encodeURIComponent(open.deviceId)}/profile/revert`, { method: 'POST' });
+  say('The previous profile is back.');
+}
+
+function onKey(event) {
+  if (!open?.session || !byId('tuning-dialog').open) return;
+  const typing = event.target instanceof HTMLInputElement && event.target.type !== 'number';
+  if (typing) return;
+  if (event.key === 'ArrowRight') move(1);
+  else if (event.key === 'ArrowLeft') move(-1);
+  else if (event.key === 'Enter') {
+    event.preventDefault();
+    act(saveLabel);
+  } else if (event.key === 'Backspace' && !(event.target instanceof HTMLInputElement)) {
+    open.marks.pop();
+    setCount(open.marks.length);
+    render();
+  } else if (/^\d$/.test(event.key) && !(event.target instanceof HTMLInputElement)) byId('tuning-count')?.focus();
+}
