@@ -49,7 +49,8 @@ export interface MqttConnectionOptions {
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
 
 export interface PublishOptions {
-  qos?: 0 | 1;
+  /** 1 by default. 2 where a lost message costs an outcome: see docs/coordination.md. */
+  qos?: 0 | 1 | 2;
   retain?: boolean;
 }
 
@@ -178,7 +179,7 @@ export class MqttConnection {
   }
 
   /**
-   * Publishes and resolves when the broker has acknowledged (QoS 1). Rejects at once while
+   * Publishes and resolves when the broker has acknowledged (QoS 1) or completed (QoS 2). Rejects at once while
    * disconnected, and after the publish timeout, withdrawing the message so that it is not sent
    * later behind the caller's back (the caller has already been told it failed).
    */

@@ -114,7 +114,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     ...(webhook ? { webhook } : {}),
   });
 
-  const { subscribed } = subscribeToPipeline({
+  const { subscribed, isSubscribed } = subscribeToPipeline({
     mqtt,
     store,
     engine,
@@ -158,12 +158,6 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     );
   });
 
-  // Healthy only once subscribed: results published before that would never reach the history.
-  let isSubscribed = false;
-  void subscribed.then(() => {
-    isSubscribed = true;
-  });
-
   const writes = config.openWrites ? 'open' : config.token ? 'token' : 'disabled';
   if (config.openWrites && !isLoopbackHost(config.host)) {
     logger.warn('OPEN WRITES: anyone who can reach this server can change devices, rules and upload photos');
@@ -181,7 +175,8 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       : {}),
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
-      { name: 'subscribed', check: () => isSubscribed },
+      // Healthy only while subscribed: results published before that would never reach the history.
+      { name: 'subscribed', check: isSubscribed },
       { name: 'database', check: () => store.db.isOpen },
     ],
   });

@@ -44,8 +44,12 @@ export function availabilityOf(payload: Buffer): AvailabilityState | undefined {
   return (availabilityStates as readonly string[]).includes(text) ? (text as AvailabilityState) : undefined;
 }
 
-/** Registers the handlers; `subscribed` resolves after the first successful subscription. */
-export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promise<void> } {
+/**
+ * Registers the handlers; `subscribed` resolves after the first successful subscription, and
+ * `isSubscribed` says whether the current connection's subscription is in place (a broker that
+ * lost the session delivers nothing until engage has subscribed again).
+ */
+export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promise<void>; isSubscribed(): boolean } {
   const { mqtt, store, engine, metrics, logger, instanceId, now, outcomes, messageAuth } = inputs;
   const { topics } = mqtt;
   const deviceCounts = topics.deviceCount('+');
@@ -131,6 +135,10 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
   const subscribed = new Promise<void>((resolve) => {
     markSubscribed = resolve;
   });
+  let subscribedNow = false;
+  mqtt.client.on('close', () => {
+    subscribedNow = false;
+  });
   mqtt.client.on('connect', () => {
     mqtt
       .subscribe(
@@ -145,10 +153,11 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
         1,
       )
       .then(() => {
+        subscribedNow = mqtt.connected;
         markSubscribed();
         return engine.republish();
       })
       .catch((error: unknown) => logger.error({ err: error }, 'could not subscribe'));
   });
-  return { subscribed };
+  return { subscribed, isSubscribed: () => subscribedNow };
 }

@@ -84,8 +84,8 @@ export interface ClaimRunDeps {
   clock: Clock;
   logger: Logger;
   metrics: InferenceMetrics;
-  /** Publishes a signed outcome message. */
-  publish(topic: string, message: object, retain?: boolean): Promise<void>;
+  /** Publishes a signed message: an outcome (delivered before acknowledged) or a view of one. */
+  publish(topic: string, message: object, options: { outcome?: boolean; retain?: boolean }): Promise<void>;
   /** An outcome of this photo was already seen on the stream (published by an earlier owner). */
   outcomeSeen(filePath: string): boolean;
   stepReached?(step: RunStep, key: string): void;
@@ -249,7 +249,7 @@ async function publishFailure(
 async function publishOutcome(run: ClaimRun, key: string, topic: string, message: object, deps: ClaimRunDeps) {
   run.uncertain.add(key);
   await withRetry(
-    () => deps.publish(topic, message),
+    () => deps.publish(topic, message, { outcome: true }),
     deps.retry,
     {
       shouldStop: () => run.aborted !== undefined,
@@ -262,7 +262,7 @@ async function publishOutcome(run: ClaimRun, key: string, topic: string, message
 
 /** A derived view of an outcome (retained count, legacy shape): best effort once the outcome is out. */
 async function publishView(run: ClaimRun, topic: string, message: object, retain: boolean, deps: ClaimRunDeps) {
-  await deps.publish(topic, message, retain).catch((error: unknown) => {
+  await deps.publish(topic, message, { retain }).catch((error: unknown) => {
     deps.logger.warn({ err: error, claimId: run.claimId, topic }, 'could not publish a view of an outcome');
   });
 }

@@ -399,7 +399,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       clock,
       logger,
       metrics,
-      publish: (topic, message, retain) => session.publishSigned(topic, message, retain),
+      publish: (topic, message, options) => session.publishSigned(topic, message, options),
       outcomeSeen: (filePath) => outcomeSeen.has(filePath),
       ...(deps.stepReached ? { stepReached: deps.stepReached } : {}),
     })

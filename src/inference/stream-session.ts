@@ -16,7 +16,7 @@ import { type CoordinationMessage, coordinationMessageSchema } from './coordinat
 /** The part of an MQTT connection the instance needs; a fake broker implements it in unit tests. */
 export interface BrokerLink {
   readonly connected: boolean;
-  publish(topic: string, payload: string, options: { qos: 0 | 1; retain?: boolean }): Promise<void>;
+  publish(topic: string, payload: string, options: { qos: 0 | 1 | 2; retain?: boolean }): Promise<void>;
   subscribe(filters: string[]): Promise<void>;
   unsubscribe(filters: string[]): Promise<void>;
   /** Every (re)connect. */
@@ -106,9 +106,17 @@ export class StreamSession {
     return this.link.publish(this.topics.coordination, this.auth.sign(this.topics.coordination, message), { qos: 1 });
   }
 
-  /** Publishes a signed message on one of our own topics (outcomes, dead letters). */
-  publishSigned(topic: string, message: object, retain = false): Promise<void> {
-    return this.link.publish(topic, this.auth.sign(topic, message), { qos: 1, retain });
+  /**
+   * Publishes a signed message on one of our own topics. Outcomes go at QoS 2: aedes acknowledges
+   * a QoS 1 publish before it hands the message to subscribers, so a broker killed in between
+   * loses an outcome whose photo the instance then deletes; at QoS 2 it stores, delivers, then
+   * answers (docs/coordination.md, "Broker restarts").
+   */
+  publishSigned(topic: string, message: object, options: { retain?: boolean; outcome?: boolean } = {}): Promise<void> {
+    return this.link.publish(topic, this.auth.sign(topic, message), {
+      qos: options.outcome ? 2 : 1,
+      retain: options.retain ?? false,
+    });
   }
 
   /** Publishes an announcement on the metadata topic (ingestion's format, unsigned). */

@@ -1,22 +1,27 @@
 /**
  * The fault suite with real parts as separate OS processes: Mosquitto (persistence off and on)
  * or aedes (`people-counter broker`), s3rver, three `people-counter inference` processes with the
- * fixed-delay stand-in. One round = a burst of photos with one fault in the middle; it reports
- * per announced photo whether it got exactly one outcome, none counted twice, none left stored.
+ * fixed-delay stand-in, and `people-counter engage`. One round = a burst of photos with one fault
+ * in the middle; it reports per announced photo whether it got exactly one outcome, none counted
+ * twice, none left stored, and whether engage's history holds exactly the counted outcomes.
  * Used by faults.test.ts (one round each, in `npm test`) and scripts/soak-faults.js (the soak).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { filePathOf, IMAGE_BUCKET, newImageKey } from '../../src/core/ids.js';
 import { createMessageAuth, MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
 import { createObjectStore } from '../../src/core/storage/index.js';
 import { makeTopics } from '../../src/core/topics.js';
+import { openSqlite } from '../../src/engage/sqlite.js';
 import { CRASH_AT_ENV, type RunStep } from '../../src/inference/claim-run.js';
 import { COORDINATION_VERSION } from '../../src/inference/coordination-messages.js';
 import { mqttConfigFor } from '../helpers/broker.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { describeOutputs, type ServiceProcess, spawnProcess } from '../helpers/processes.js';
+import { describeOutputs, type ServiceProcess, spawnProcess, waitForHttp } from '../helpers/processes.js';
 import { startS3 } from '../helpers/s3rver.js';
 import { startTcpGate } from '../helpers/tcp-gate.js';
 
@@ -24,12 +29,15 @@ const SECRET = 'fault-suite-shared-secret-0123456789';
 const PHOTOS = 30;
 const DEVICES = 6;
 const FAULT_AT = 10;
+/** Where a stopped engage comes back (engage-restart). */
+const ENGAGE_BACK_AT = 20;
 
 export type BrokerKind = 'mosquitto' | 'mosquitto-persistent' | 'aedes';
 export type Fault =
   | { kind: 'broker-restart'; signal: 'SIGTERM' | 'SIGKILL' }
   | { kind: 'instance-crash'; step: RunStep }
-  | { kind: 'forged' };
+  | { kind: 'forged' }
+  | { kind: 'engage-restart' };
 
 export interface Scenario {
   name: string;
@@ -51,6 +59,7 @@ export const SCENARIOS: Scenario[] = [
     fault: { kind: 'instance-crash' as const, step },
   })),
   { name: 'forged messages', broker: 'mosquitto', fault: { kind: 'forged' } },
+  { name: 'engage down mid-burst', broker: 'mosquitto', fault: { kind: 'engage-restart' } },
 ];
 
 export interface RoundReport {
@@ -60,6 +69,8 @@ export interface RoundReport {
   lost: number;
   left: number;
   reprocessed: number;
+  /** Counted outcomes missing from engage's history, plus rows that are no counted outcome. */
+  engageMismatch: number;
   problems: string[];
 }
 
@@ -103,6 +114,59 @@ async function startBrokerOf(kind: BrokerKind): Promise<RunningBroker> {
       await child?.stop('SIGKILL');
     },
   };
+}
+
+interface RunningEngage {
+  url: string;
+  db: string;
+  process(): ServiceProcess;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Engage as an operator runs it: its own process and SQLite file, a persistent MQTT session. */
+async function engageOn(brokerUrl: string, dir: string): Promise<RunningEngage> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const db = join(dir, 'engage.db');
+  let child: ServiceProcess | undefined;
+  const running: RunningEngage = {
+    url,
+    db,
+    process: () => {
+      if (!child) throw new Error('engage was never started');
+      return child;
+    },
+    start: async () => {
+      child = spawnProcess(
+        'engage',
+        [
+          'engage',
+          ...['--mqtt-url', brokerUrl, '--host', '127.0.0.1', '--port', String(port), '--db', db],
+          ...['--instance-id', 'fault-engage', '--no-ha-discovery', '--log-level', 'error'],
+        ],
+        { [MESSAGE_SECRET_ENV]: SECRET },
+      );
+      // Healthy = connected and subscribed on the current connection.
+      await waitForHttp(`${url}/healthz`, child, 120_000);
+    },
+    stop: async () => {
+      await child?.stop('SIGTERM', 10_000);
+    },
+  };
+  await running.start();
+  return running;
+}
+
+/** The result IDs engage stored (read beside the running engage: SQLite in WAL mode). */
+function storedResultIds(db: string): Set<string> {
+  const sqlite = openSqlite(db);
+  try {
+    const rows = sqlite.prepare('SELECT result_id FROM counts').all() as Array<{ result_id: string }>;
+    return new Set(rows.map((row) => row.result_id));
+  } finally {
+    sqlite.close();
+  }
 }
 
 function canConnect(url: string): Promise<boolean> {
@@ -167,6 +231,8 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     received,
   );
   const announcer = await observer(broker.url, `fault-announcer-${tag}`, []);
+  const engageDir = await mkdtemp(join(tmpdir(), 'pc-fault-engage-'));
+  const engage = await engageOn(broker.url, engageDir);
   const attacker: MqttClient = connect(broker.url, { clientId: `fault-attacker-${tag}`, reconnectPeriod: 20 });
   const instances: ServiceProcess[] = [];
   const announced: PhotoMetadata[] = [];
@@ -213,6 +279,7 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
 
     for (let i = 0; i < PHOTOS; i++) {
       if (i === FAULT_AT) await injectFault(scenario.fault);
+      if (i === ENGAGE_BACK_AT && scenario.fault.kind === 'engage-restart') await engage.start();
       announced.push(await storeAndAnnounce(i));
     }
     // Every photo has an outcome and storage is empty; then every live instance reports idle.
@@ -255,18 +322,53 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     }
     const left = (await store.list(IMAGE_BUCKET)).length;
     if (left > 0) problems.push(`${left} photo(s) left in storage`);
+    const engageMismatch = await compareEngageHistory(problems);
     if (scenario.fault.kind === 'instance-crash' && instances[0]?.running()) problems.push('the victim did not crash');
     if (received.some((r) => r.topic === topics.results && r.value.instanceId === 'mallory')) {
       problems.push('a forged result was accepted');
     }
-    return { scenario: scenario.name, photos: announced.length, double, lost, left, reprocessed, problems };
+    return {
+      scenario: scenario.name,
+      photos: announced.length,
+      double,
+      lost,
+      left,
+      reprocessed,
+      engageMismatch,
+      problems,
+    };
   } finally {
-    await Promise.all(instances.map((instance) => instance.stop('SIGTERM', 5_000)));
+    await Promise.all([...instances.map((instance) => instance.stop('SIGTERM', 5_000)), engage.stop()]);
+    await rm(engageDir, { recursive: true, force: true });
     await Promise.all([recorder.client.endAsync(true), announcer.client.endAsync(true), attacker.endAsync(true)]);
     await gate.stop();
     await broker.stop();
     await store.close();
     await s3.stop();
+  }
+
+  /**
+   * Engage's history must hold exactly the counted outcomes: each `result` once, nothing else.
+   * It may still be catching up (a restarted engage drains its persistent session), so wait a while.
+   */
+  async function compareEngageHistory(problems: string[]): Promise<number> {
+    const counted = new Set(
+      received
+        .filter((r) => r.topic === topics.results && r.value.instanceId !== 'mallory')
+        .map((r) => String(r.value.resultId)),
+    );
+    const sameAsCounted = (stored: Set<string>) =>
+      stored.size === counted.size && [...counted].every((id) => stored.has(id));
+    await waitFor(() => sameAsCounted(storedResultIds(engage.db)), {
+      timeoutMs: 20_000,
+      message: 'engage to store every counted outcome',
+    }).catch(() => undefined);
+    const stored = storedResultIds(engage.db);
+    const missing = [...counted].filter((id) => !stored.has(id));
+    const extra = [...stored].filter((id) => !counted.has(id));
+    if (missing.length > 0) problems.push(`engage is missing ${missing.length} counted outcome(s)`);
+    if (extra.length > 0) problems.push(`engage stored ${extra.length} row(s) that are no counted outcome`);
+    return missing.length + extra.length;
   }
 
   /**
@@ -305,7 +407,14 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
         timeoutMs: 15_000,
         message: 'the observers to reconnect',
       });
+      // Engage too: a broker that lost its session delivers nothing to it until it has re-subscribed.
+      await waitForHttp(`${engage.url}/healthz`, engage.process(), 30_000);
       gate.open();
+      return;
+    }
+    if (fault.kind === 'engage-restart') {
+      // Results published meanwhile wait in engage's persistent session on the broker.
+      await engage.stop();
       return;
     }
     if (fault.kind === 'forged') {
@@ -352,24 +461,43 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
 export function formatTable(reports: RoundReport[]): string {
   const rows = new Map<
     string,
-    { rounds: number; photos: number; double: number; lost: number; left: number; reprocessed: number }
+    {
+      rounds: number;
+      photos: number;
+      double: number;
+      lost: number;
+      left: number;
+      reprocessed: number;
+      engageMismatch: number;
+    }
   >();
   for (const report of reports) {
-    const row = rows.get(report.scenario) ?? { rounds: 0, photos: 0, double: 0, lost: 0, left: 0, reprocessed: 0 };
+    const row = rows.get(report.scenario) ?? {
+      rounds: 0,
+      photos: 0,
+      double: 0,
+      lost: 0,
+      left: 0,
+      reprocessed: 0,
+      engageMismatch: 0,
+    };
     row.rounds += 1;
     row.photos += report.photos;
     row.double += report.double;
     row.lost += report.lost;
     row.left += report.left;
     row.reprocessed += report.reprocessed;
+    row.engageMismatch += report.engageMismatch;
     rows.set(report.scenario, row);
   }
   const lines = [
-    '| scenario | rounds | photos | double | lost | left | reprocessed |',
-    '|----------|-------:|-------:|-------:|-----:|-----:|------------:|',
+    '| scenario | rounds | photos | double | lost | left | reprocessed | engage ≠ counted |',
+    '|----------|-------:|-------:|-------:|-----:|-----:|------------:|-----------------:|',
   ];
   for (const [name, r] of rows) {
-    lines.push(`| ${name} | ${r.rounds} | ${r.photos} | ${r.double} | ${r.lost} | ${r.left} | ${r.reprocessed} |`);
+    lines.push(
+      `| ${name} | ${r.rounds} | ${r.photos} | ${r.double} | ${r.lost} | ${r.left} | ${r.reprocessed} | ${r.engageMismatch} |`,
+    );
   }
   return lines.join('\n');
 }
