@@ -77,11 +77,13 @@ export async function loadModelPass(
     return { pass: await loadOnnx() };
   } catch (error) {
     if (!(error instanceof RuntimeUnavailableError)) throw error;
-    return {
-      pass: await loadWasm(),
-      warning: `${error.message}; running the model on tfjs-wasm instead (≈ 3× slower)`,
-    };
+    return { pass: await loadWasm(), warning: wasmFallbackWarning(error.message) };
   }
+}
+
+/** The one line a user sees when the model runs on tfjs-wasm because ONNX Runtime cannot. */
+export function wasmFallbackWarning(problem: string): string {
+  return `${problem}; running the model on tfjs-wasm instead (≈ 3× slower)`;
 }
 
 export function createDetector(pass: ModelPass): Detector {

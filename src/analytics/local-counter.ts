@@ -6,7 +6,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { looksLikeJpeg } from '../core/image.js';
 import { countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
-import { type DetectOptions, type FrameDetections, MODEL_ID } from './detector.js';
+import { type DetectOptions, type FrameDetections, MODEL_ID, wasmFallbackWarning } from './detector.js';
+import { onnxRuntimeLoadProblem } from './onnx/onnx-probe.js';
 import {
   type CameraProfile,
   CounterBusyError,
@@ -87,7 +88,9 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   const size = config.workers ?? availableParallelism();
   if (!Number.isInteger(size) || size < 1) throw new Error(`workers must be a whole number ≥ 1, got ${size}`);
   const queueLimit = config.queueLimit ?? 4 * size;
-  const runtime = config.runtime ?? DEFAULT_RUNTIME;
+  // A native library that crashes while loading would kill this process from a worker thread.
+  const loadProblem = (config.runtime ?? DEFAULT_RUNTIME) === 'onnx' ? await onnxRuntimeLoadProblem() : undefined;
+  const runtime: Runtime = loadProblem === undefined ? (config.runtime ?? DEFAULT_RUNTIME) : 'wasm';
   const started = await Promise.allSettled(Array.from({ length: size }, () => spawn(runtime)));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
@@ -96,7 +99,8 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   }
   const ready = started.map((s) => (s as PromiseFulfilledResult<Spawned>).value);
   const backend = ready[0]?.backend ?? 'none';
-  const warning = ready.find((r) => r.warning !== undefined)?.warning;
+  const warning =
+    loadProblem === undefined ? ready.find((r) => r.warning !== undefined)?.warning : wasmFallbackWarning(loadProblem);
   if (warning !== undefined) (config.onWarning ?? ((m) => console.error(`warning: ${m}`)))(warning);
   const slots: Slot[] = [];
   const queue: Job[] = [];
