@@ -117,7 +117,7 @@ async function startBrokerOf(kind: BrokerKind): Promise<RunningBroker> {
 }
 
 interface RunningEngage {
-  url: string;
+  readonly url: string;
   db: string;
   process(): ServiceProcess;
   start(): Promise<void>;
@@ -126,29 +126,45 @@ interface RunningEngage {
 
 /** Engage as an operator runs it: its own process and SQLite file, a persistent MQTT session. */
 async function engageOn(brokerUrl: string, dir: string): Promise<RunningEngage> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   const db = join(dir, 'engage.db');
   let child: ServiceProcess | undefined;
+  let url = '';
+  const launch = async () => {
+    const port = await freePort();
+    child = spawnProcess(
+      'engage',
+      [
+        'engage',
+        ...['--mqtt-url', brokerUrl, '--host', '127.0.0.1', '--port', String(port), '--db', db],
+        ...['--instance-id', 'fault-engage', '--no-ha-discovery', '--log-level', 'error'],
+      ],
+      { [MESSAGE_SECRET_ENV]: SECRET },
+    );
+    url = `http://127.0.0.1:${port}`;
+    // Healthy = connected and subscribed on the current connection.
+    await waitForHttp(`${url}/healthz`, child, 120_000);
+  };
   const running: RunningEngage = {
-    url,
+    get url() {
+      return url;
+    },
     db,
     process: () => {
       if (!child) throw new Error('engage was never started');
       return child;
     },
     start: async () => {
-      child = spawnProcess(
-        'engage',
-        [
-          'engage',
-          ...['--mqtt-url', brokerUrl, '--host', '127.0.0.1', '--port', String(port), '--db', db],
-          ...['--instance-id', 'fault-engage', '--no-ha-discovery', '--log-level', 'error'],
-        ],
-        { [MESSAGE_SECRET_ENV]: SECRET },
-      );
-      // Healthy = connected and subscribed on the current connection.
-      await waitForHttp(`${url}/healthz`, child, 120_000);
+      // The free port can be taken by another process before engage binds it (other test files run
+      // alongside): then engage exits, or a stranger answers /healthz. Either way, start again.
+      for (let attempt = 1; ; attempt++) {
+        const failure = await launch().then(
+          () => (child?.running() ? undefined : 'exited'),
+          (error: Error) => error.message,
+        );
+        if (failure === undefined && (await isEngage(url))) return;
+        await child?.stop('SIGTERM', 10_000);
+        if (attempt === 3) throw new Error(`engage did not start: ${failure ?? 'another server answered'}`);
+      }
     },
     stop: async () => {
       await child?.stop('SIGTERM', 10_000);
@@ -156,6 +172,14 @@ async function engageOn(brokerUrl: string, dir: string): Promise<RunningEngage> 
   };
   await running.start();
   return running;
+}
+
+/** Engage's health names its own checks: a stranger on the port does not. */
+async function isEngage(url: string): Promise<boolean> {
+  const body = (await fetch(`${url}/healthz`)
+    .then((response) => response.json())
+    .catch(() => undefined)) as { checks?: Record<string, boolean> } | undefined;
+  return body?.checks?.subscribed === true && body.checks.database === true;
 }
 
 /** The result IDs engage stored (read beside the running engage: SQLite in WAL mode). */
@@ -366,7 +390,17 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     const stored = storedResultIds(engage.db);
     const missing = [...counted].filter((id) => !stored.has(id));
     const extra = [...stored].filter((id) => !counted.has(id));
-    if (missing.length > 0) problems.push(`engage is missing ${missing.length} counted outcome(s)`);
+    if (missing.length > 0) {
+      const child = engage.process();
+      const health = await fetch(`${engage.url}/healthz`)
+        .then(async (response) => `${response.status} ${await response.text()}`)
+        .catch((error: Error) => error.message);
+      problems.push(
+        `engage is missing ${missing.length} of ${counted.size} counted outcome(s), stored ${stored.size}; ` +
+          `engage ${child.running() ? 'running' : `exited ${child.child.exitCode ?? child.child.signalCode}`}, ` +
+          `healthz ${health}; output: ${child.output().slice(-600)}`,
+      );
+    }
     if (extra.length > 0) problems.push(`engage stored ${extra.length} row(s) that are no counted outcome`);
     return missing.length + extra.length;
   }
