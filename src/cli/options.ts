@@ -209,6 +209,18 @@ export function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
   return result.data;
 }
 
+/** `--batch-size`: shared by `inference` and `up`, each with its default. */
+export function batchSizeOption(defaultSize: number): Option {
+  return option('--batch-size <n>', 'photos per claimed batch').argParser(intArg(1, 1000)).default(defaultSize);
+}
+
+/** `--max-wait`: shared by `inference` and `up`, each with its default (`shown` in the help, if given). */
+export function maxWaitOption(defaultMs: number, shown?: string): Option {
+  return option('--max-wait <duration>', 'claim a partial batch after this wait')
+    .argParser(durationArg)
+    .default(defaultMs, shown);
+}
+
 /** `--tuning-retention`: shared by `engage` and `up`. */
 export function tuningRetentionOption(): Option {
   return option(

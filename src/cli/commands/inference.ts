@@ -17,9 +17,11 @@ import {
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
+  batchSizeOption,
   durationArg,
   identityFromOptions,
   intArg,
+  maxWaitOption,
   mqttConfigFromOptions,
   option,
   parseOptions,
@@ -32,16 +34,8 @@ export function inferenceCommand(): Command {
     .description(
       `count people on photos: batch metadata, claim batches with the other instances, publish outcomes (signed with ${MESSAGE_SECRET_ENV} when set)`,
     )
-    .addOption(
-      option('--batch-size <n>', 'photos per claimed batch')
-        .argParser(intArg(1, 1000))
-        .default(INFERENCE_DEFAULTS.batchSize),
-    )
-    .addOption(
-      option('--max-wait <duration>', 'claim a partial batch after this wait')
-        .argParser(durationArg)
-        .default(INFERENCE_DEFAULTS.maxWaitMs),
-    )
+    .addOption(batchSizeOption(INFERENCE_DEFAULTS.batchSize))
+    .addOption(maxWaitOption(INFERENCE_DEFAULTS.maxWaitMs))
     .addOption(
       option('--lease <duration>', 'claim lease (renewed while processing)')
         .argParser(durationArg)

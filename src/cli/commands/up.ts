@@ -18,10 +18,12 @@ import {
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
+  batchSizeOption,
   durationArg,
   hostList,
   identityFromOptions,
   intArg,
+  maxWaitOption,
   mqttConfigFromOptions,
   option,
   parseOptions,
@@ -114,16 +116,8 @@ export function upCommand(): Command {
       ),
     )
     .addOption(tuningRetentionOption())
-    .addOption(
-      option('--batch-size <n>', 'photos per claimed batch')
-        .argParser(intArg(1, 1000))
-        .default(STACK_DEFAULTS.batchSize),
-    )
-    .addOption(
-      option('--max-wait <duration>', 'claim a partial batch after this wait')
-        .argParser(durationArg)
-        .default(STACK_DEFAULTS.maxWaitMs, '1s'),
-    )
+    .addOption(batchSizeOption(STACK_DEFAULTS.batchSize))
+    .addOption(maxWaitOption(STACK_DEFAULTS.maxWaitMs, '1s'))
     .addOption(option('--demo <dir>', 'simulated devices play the JPEGs of this folder through the ingest API'))
     .addOption(
       option('--demo-devices <n>', 'number of demo devices')
