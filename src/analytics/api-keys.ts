@@ -1,6 +1,9 @@
 /** API keys and per-key usage metering of the analytics REST service. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+/** The keys the analytics service accepts, comma-separated (or a file: `--api-keys-file`). */
+export const ANALYTICS_API_KEYS_ENV = 'PEOPLE_COUNTER_ANALYTICS_API_KEYS';
+
 export interface Usage {
   requests: number;
   photos: number;

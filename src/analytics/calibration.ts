@@ -18,7 +18,7 @@ import type { Detection } from '../core/messages.js';
 import { applyCorrection, type Correction, fitCorrection, fitScale } from './correction.js';
 import { binHistogram, type Counting, countScores, fitScoreBins } from './counting.js';
 import { meanAbsoluteError } from './evaluation.js';
-import type { CameraProfile } from './people-counter.js';
+import { type CameraProfile, tilingSchema } from './people-counter.js';
 import { withinRoi } from './roi.js';
 import { SINGLE_TILE, type Tiling, tileCount } from './tiling.js';
 
@@ -35,7 +35,7 @@ export type FitSplit =
   | { kind: 'held-out'; frames: readonly number[] };
 
 export type CountingMode = Counting['mode'];
-export const COUNTING_MODES: readonly CountingMode[] = ['boxes', 'score-sum', 'score-bins'];
+export const COUNTING_MODES = ['boxes', 'score-sum', 'score-bins'] as const satisfies readonly CountingMode[];
 
 export interface CalibrationInput {
   tilings: readonly Tiling[];
@@ -118,6 +118,36 @@ export const DEFAULT_CALIBRATION_TILINGS: readonly Tiling[] = [
   { rows: 2, cols: 2, overlap: 0.2 },
   { rows: 3, cols: 3, overlap: 0.3 },
 ];
+
+/**
+ * `1x1,2x2@0.2,0.3x4/1x2@0.2` → tilings: ROWSxCOLS[@OVERLAP] for a grid, or horizontal bands
+ * END×COLS/END×COLS…[@OVERLAP] (each band ends at END × frame height, the last at 1). Overlap
+ * defaults to 0.2. Throws a RangeError naming the part that is neither.
+ */
+export function parseTilingList(value: string): Tiling[] {
+  return value.split(',').map((part) => {
+    const match = /^([\d./x]+?)(?:@(0(?:\.\d+)?))?$/.exec(part.trim());
+    const overlap = Number(match?.[2] ?? 0.2);
+    const grid = /^(\d)x(\d)$/.exec(match?.[1] ?? '');
+    const candidate = grid
+      ? Number(grid[1]) * Number(grid[2]) === 1
+        ? SINGLE_TILE
+        : { rows: Number(grid[1]), cols: Number(grid[2]), overlap }
+      : {
+          bands: (match?.[1] ?? '').split('/').map((band) => {
+            const [to, cols] = band.split('x');
+            return { to: Number(to), cols: Number(cols) };
+          }),
+          overlap,
+        };
+    const parsed = tilingSchema.safeParse(candidate);
+    if (!match || !parsed.success)
+      throw new RangeError(
+        `"${part}" is not ROWSxCOLS[@OVERLAP] (rows/cols 1–8, overlap ≤ 0.5) or bands END×COLS/…/1xCOLS[@OVERLAP], e.g. 2x2@0.2 or 0.3x4/1x2@0.2`,
+      );
+    return parsed.data;
+  });
+}
 
 export function thresholdGrid(from = 0.1, to = 0.7, step = 0.025): number[] {
   const grid: number[] = [];

@@ -9,6 +9,9 @@ import {
   UnusableImageError,
 } from './people-counter.js';
 
+/** The analytics service's API key a client sends (`*_FILE` also works: core/config.ts readSecret). */
+export const ANALYTICS_API_KEY_ENV = 'PEOPLE_COUNTER_ANALYTICS_API_KEY';
+
 export interface HttpCounterConfig {
   /** Base URL of the service, e.g. http://analytics:8082 */
   url: string;

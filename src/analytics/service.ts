@@ -3,12 +3,12 @@
  * per-key metering, health, metrics and OpenAPI. Same PeopleCounter as in-process use.
  */
 import { z } from 'zod';
-import { bearerToken, createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
+import { bearerChallenge, bearerToken, createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { countDecisionFields, detectionSchema } from '../core/messages.js';
 import { Counter, Histogram, type Registry } from '../core/metrics.js';
-import { createKeyRing, UsageMeter } from './api-keys.js';
+import { ANALYTICS_API_KEYS_ENV, createKeyRing, UsageMeter } from './api-keys.js';
 import {
   type CameraProfile,
   CounterBusyError,
@@ -79,7 +79,7 @@ export async function startAnalyticsService(
   const meter = new UsageMeter();
   if (keys.open) {
     logger.warn(
-      'NO API KEYS CONFIGURED: the analytics service is OPEN to anyone who can reach it. Set PEOPLE_COUNTER_ANALYTICS_API_KEYS or --api-keys-file.',
+      `NO API KEYS CONFIGURED: the analytics service is OPEN to anyone who can reach it. Set ${ANALYTICS_API_KEYS_ENV} or --api-keys-file.`,
     );
   }
   const requests = new Counter({
@@ -98,7 +98,6 @@ export async function startAnalyticsService(
   const app = createHttpServer({
     title: 'People Counter analytics',
     description: 'Counts people in a JPEG photo. Authenticate with `Authorization: Bearer <key>`.',
-    version: '1',
     logger,
     metrics,
     bodyLimit: limits.maxBytes,
@@ -112,11 +111,7 @@ export async function startAnalyticsService(
   function authenticate(authorization: string | undefined): string {
     if (keys.open) return 'open';
     const key = bearerToken(authorization);
-    if (key === undefined) {
-      throw new HttpError(401, 'unauthorized', 'missing API key: send Authorization: Bearer <key>', {
-        'www-authenticate': 'Bearer',
-      });
-    }
+    if (key === undefined) throw bearerChallenge('missing API key: send Authorization: Bearer <key>');
     const id = keys.identify(key);
     if (!id) throw new HttpError(403, 'forbidden', 'unknown API key');
     return id;

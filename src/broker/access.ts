@@ -3,8 +3,9 @@
  * as a device, and each may publish only on the topics that its job needs (the same rules as
  * deploy/mosquitto.acl). Pure: the broker asks, these functions answer.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { deviceIdProblem } from '../core/ids.js';
+import { sameSecret } from '../core/secret.js';
 import { type Topics, topicMatches } from '../core/topics.js';
 
 /** Services with a broker account of their own; `admin` may do anything (operators' tools). */
@@ -29,12 +30,6 @@ export interface AccessRules {
   topics: Topics;
   /** Where engage publishes Home Assistant discovery (outside the topic prefix). */
   discoveryPrefix: string;
-}
-
-function sameSecret(given: Buffer | undefined, expected: string): boolean {
-  if (given === undefined) return false;
-  const wanted = Buffer.from(expected);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
 }
 
 /** The identity of a client that presented these credentials, or undefined when they are wrong. */

@@ -8,6 +8,8 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import {
   ConfigError,
+  DEFAULT_DATA_DIR,
+  DEFAULT_MQTT_PROTOCOL,
   DEFAULT_MQTT_URL,
   type LogLevel,
   logLevels,
@@ -19,9 +21,9 @@ import {
   type StorageConfig,
   validateMqttConfig,
 } from '../core/config.js';
-import { createLogger, type LogFormat, type Logger } from '../core/log.js';
+import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger } from '../core/log.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
-import { DEFAULT_TUNING_RETENTION_MS } from '../engage/config.js';
+import { ENGAGE_DEFAULTS } from '../engage/config.js';
 
 export const ENV_PREFIX = 'PEOPLE_COUNTER_';
 
@@ -37,21 +39,20 @@ export function option(flags: string, description: string): Option {
   return new Option(flags, description).env(envName(long));
 }
 
-export function durationArg(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
+/** A commander argument parser from a parser that throws: its message becomes commander's "invalid argument". */
+export function argParser<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
 }
 
-export function byteSizeArg(value: string): number {
-  try {
-    return parseByteSize(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
-}
+export const durationArg = argParser(parseDuration);
+
+export const byteSizeArg = argParser(parseByteSize);
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
@@ -83,7 +84,9 @@ export function addMqttOptions(command: Command): Command {
       ),
     )
     .addOption(
-      option('--mqtt-protocol <version>', 'MQTT protocol version: 4 (3.1.1) or 5').choices(['4', '5']).default('4'),
+      option('--mqtt-protocol <version>', 'MQTT protocol version: 4 (3.1.1) or 5')
+        .choices(['4', '5'])
+        .default(String(DEFAULT_MQTT_PROTOCOL)),
     );
   return addTopicOptions(command);
 }
@@ -124,7 +127,7 @@ export function mqttConfigFromOptions(options: unknown, env: NodeJS.ProcessEnv =
   });
 }
 
-export function addStorageOptions(command: Command, defaultSpec = './people-counter-data/storage'): Command {
+export function addStorageOptions(command: Command, defaultSpec = `${DEFAULT_DATA_DIR}/storage`): Command {
   return command.addOption(
     option(
       '--storage <spec>',
@@ -143,7 +146,7 @@ export function addLogOptions(command: Command): Command {
     .addOption(
       option('--log-level <level>', 'log level')
         .choices([...logLevels])
-        .default('info'),
+        .default(DEFAULT_LOG_LEVEL),
     )
     .addOption(
       option('--log-format <format>', 'log format (default: pretty on a terminal, else json)').choices([
@@ -182,6 +185,14 @@ export function identityFromOptions(service: ServiceName | 'up', options: unknow
   return { instanceId, logger, logLevel: parsed.logLevel, logFormat: parsed.logFormat };
 }
 
+/** `a.example, b.example` → the names. */
+export function hostList(text: string | undefined): string[] {
+  return (text ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+}
+
 /** Validates a command's options; a mismatch is a programming or config error with a clear message. */
 export function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
   const result = schema.safeParse(options);
@@ -198,6 +209,18 @@ export function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
   return result.data;
 }
 
+/** `--batch-size`: shared by `inference` and `up`, each with its default. */
+export function batchSizeOption(defaultSize: number): Option {
+  return option('--batch-size <n>', 'photos per claimed batch').argParser(intArg(1, 1000)).default(defaultSize);
+}
+
+/** `--max-wait`: shared by `inference` and `up`, each with its default (`shown` in the help, if given). */
+export function maxWaitOption(defaultMs: number, shown?: string): Option {
+  return option('--max-wait <duration>', 'claim a partial batch after this wait')
+    .argParser(durationArg)
+    .default(defaultMs, shown);
+}
+
 /** `--tuning-retention`: shared by `engage` and `up`. */
 export function tuningRetentionOption(): Option {
   return option(
@@ -205,5 +228,5 @@ export function tuningRetentionOption(): Option {
     'photos kept for tuning a camera are deleted this long after tuning started, unless applied or cancelled before',
   )
     .argParser(durationArg)
-    .default(DEFAULT_TUNING_RETENTION_MS, '24h');
+    .default(ENGAGE_DEFAULTS.tuningRetentionMs, '24h');
 }

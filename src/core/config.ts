@@ -101,7 +101,14 @@ export const mqttConfigSchema = z.object({
 });
 export type MqttConfig = z.infer<typeof mqttConfigSchema>;
 
-export const DEFAULT_MQTT_URL = 'mqtt://127.0.0.1:1883';
+/** Servers bind to loopback unless told otherwise: nothing is reachable from the network by accident. */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_MQTT_PORT = 1883;
+export const DEFAULT_MQTT_URL = `mqtt://${DEFAULT_HOST}:${DEFAULT_MQTT_PORT}`;
+/** MQTT 3.1.1: aedes, the embedded broker, refuses 5. */
+export const DEFAULT_MQTT_PROTOCOL = 4;
+/** Where photos in flight (`storage/`) and the count history (`engage.db`) are kept on one machine. */
+export const DEFAULT_DATA_DIR = './people-counter-data';
 
 export type StorageConfig =
   | { kind: 'local'; dir: string }
@@ -164,7 +171,7 @@ export function defaultMqttConfig(overrides: Partial<MqttConfig> = {}): MqttConf
     url: DEFAULT_MQTT_URL,
     prefix: DEFAULT_PREFIX,
     metadataTopic: `${overrides.prefix ?? DEFAULT_PREFIX}/images`,
-    protocolVersion: 4,
+    protocolVersion: DEFAULT_MQTT_PROTOCOL,
     ...overrides,
   });
 }

@@ -2,7 +2,6 @@
  * The HTTP server every HTTP-serving service starts from: Fastify with zod schemas (one source of
  * truth for validation and the OpenAPI document at /openapi.json), JSON errors, /healthz and /metrics.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
@@ -16,6 +15,7 @@ import {
 import { z } from 'zod';
 import type { Logger } from './log.js';
 import type { MetricsSource } from './metrics.js';
+import { PACKAGE_VERSION } from './version.js';
 
 export type HttpServer = FastifyInstance<
   import('node:http').Server,
@@ -53,7 +53,6 @@ export interface HealthCheck {
 export interface HttpServerOptions {
   title: string;
   description: string;
-  version: string;
   logger: Logger;
   metrics: MetricsSource;
   /** Largest accepted request body in bytes. */
@@ -141,7 +140,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: options.title, description: options.description, version: options.version },
+      info: { title: options.title, description: options.description, version: PACKAGE_VERSION },
     },
     transform: jsonSchemaTransform,
   });
@@ -222,11 +221,9 @@ export function bearerToken(authorization: string | undefined): string | undefin
   return /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
 }
 
-/** Compares a presented secret with the expected one in constant time. */
-export function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** The 401 answer that asks for `Authorization: Bearer`, saying what was missing or wrong. */
+export function bearerChallenge(message: string): HttpError {
+  return new HttpError(401, 'unauthorized', message, { 'www-authenticate': 'Bearer' });
 }
 
 /** True for an address that binds every interface. */

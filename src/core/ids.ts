@@ -40,6 +40,20 @@ export function newImageKey(): string {
   return `image${randomUUID()}.jpg`;
 }
 
+/**
+ * The object metadata ingestion stores with each photo, from which the orphan sweeper rebuilds a
+ * metadata message that was lost (src/inference/orphan-sweeper.ts).
+ */
+export const PHOTO_OBJECT_METADATA = { deviceId: 'device-id', creationTimestamp: 'creation-timestamp' } as const;
+
+/** The object metadata stored with a photo. Pure. */
+export function photoObjectMetadata(deviceId: string, creationTimestamp: number): Record<string, string> {
+  return {
+    [PHOTO_OBJECT_METADATA.deviceId]: deviceId,
+    [PHOTO_OBJECT_METADATA.creationTimestamp]: String(creationTimestamp),
+  };
+}
+
 export function filePathOf(key: string, bucket = IMAGE_BUCKET): string {
   return `${bucket}/${key}`;
 }
@@ -49,19 +63,29 @@ export interface ParsedFilePath {
   key: string;
 }
 
+/** Why a filePath is refused: outside our bucket, a traversal attempt, or a name that is not a photo's. */
+export type FilePathProblemKind = 'wrong-bucket' | 'path-traversal' | 'bad-name';
+
+export interface FilePathProblem {
+  kind: FilePathProblemKind;
+  problem: string;
+}
+
 /**
  * Splits `bucket/key` and rejects anything that is not exactly a photo of our bucket: other
  * buckets, nested paths, traversal, or names outside the two known patterns.
  */
-export function parseFilePath(filePath: string, bucket = IMAGE_BUCKET): ParsedFilePath | { problem: string } {
+export function parseFilePath(filePath: string, bucket = IMAGE_BUCKET): ParsedFilePath | FilePathProblem {
   const slash = filePath.indexOf('/');
-  if (slash < 0) return { problem: 'filePath has no bucket (expected "<bucket>/<file>")' };
+  if (slash < 0) return { kind: 'wrong-bucket', problem: 'filePath has no bucket (expected "<bucket>/<file>")' };
   const head = filePath.slice(0, slash);
   const key = filePath.slice(slash + 1);
-  if (head !== bucket) return { problem: `filePath is not in bucket "${bucket}"` };
+  if (head !== bucket) return { kind: 'wrong-bucket', problem: `filePath is not in bucket "${bucket}"` };
   if (key.includes('/') || key.includes('\\') || key.includes('..')) {
-    return { problem: 'filePath contains a path separator or traversal' };
+    return { kind: 'path-traversal', problem: 'filePath contains a path separator or traversal' };
   }
-  if (!IMAGE_KEY.test(key)) return { problem: 'filePath is not named image<uuid>.jpg or image-<uuid>.jpg' };
+  if (!IMAGE_KEY.test(key)) {
+    return { kind: 'bad-name', problem: 'filePath is not named image<uuid>.jpg or image-<uuid>.jpg' };
+  }
   return { bucket: head, key };
 }

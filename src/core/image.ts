@@ -25,6 +25,11 @@ export class ImageRejectedError extends Error {
   }
 }
 
+/** The dead-letter reason of a refused photo: too big to look at, or not a usable image. */
+export function imageRejectionReason(error: ImageRejectedError): 'image-too-large' | 'undecodable-image' {
+  return error.problem === 'too-large' || error.problem === 'too-many-pixels' ? 'image-too-large' : 'undecodable-image';
+}
+
 export interface ImageLimits {
   maxBytes: number;
   maxPixels: number;

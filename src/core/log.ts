@@ -6,6 +6,8 @@ export type { Logger };
 
 export type LogFormat = 'json' | 'pretty';
 
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
 export interface LoggerOptions {
   service: string;
   instanceId?: string;
@@ -17,7 +19,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const format = options.format ?? (process.stdout.isTTY ? 'pretty' : 'json');
   const base = { service: options.service, ...(options.instanceId ? { instance: options.instanceId } : {}) };
   return pino({
-    level: options.level ?? 'info',
+    level: options.level ?? DEFAULT_LOG_LEVEL,
     base,
     ...(format === 'pretty'
       ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' } } }

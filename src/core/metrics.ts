@@ -3,6 +3,9 @@ import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, R
 
 export { Counter, Gauge, Histogram, Registry };
 
+/** Prometheus's registered default port for this exporter's kind (an inference instance, `up`). */
+export const DEFAULT_METRICS_PORT = 9464;
+
 export function createMetricsRegistry(service: string, instanceId: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service, instance: instanceId });

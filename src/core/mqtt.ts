@@ -70,7 +70,8 @@ export class MqttConnection {
     this.topics = makeTopics(config.prefix, config.metadataTopic);
     this.availabilityTopic = this.topics.availability(service, instanceId);
     this.clientId = `pc-${service}-${instanceId}`.slice(0, 64) + (options.clientIdSuffix ?? '');
-    this.reconnectDelay = options.reconnectMinMs ?? 500;
+    const reconnectMinMs = options.reconnectMinMs ?? 500;
+    this.reconnectDelay = reconnectMinMs;
     const announce = options.announceAvailability ?? true;
     const will =
       options.will ?? (announce ? { topic: this.availabilityTopic, payload: 'offline', retain: true } : undefined);
@@ -94,7 +95,7 @@ export class MqttConnection {
       // Small control messages (claims, acks) must not wait for Nagle's algorithm (~40 ms).
       const socket = this.client.stream as { setNoDelay?: (noDelay: boolean) => void };
       socket.setNoDelay?.(true);
-      this.reconnectDelay = options.reconnectMinMs ?? 500;
+      this.reconnectDelay = reconnectMinMs;
       this.client.options.reconnectPeriod = this.reconnectDelay;
       options.logger.info(
         { url: redactUrl(config.url), sessionPresent: packet.sessionPresent },

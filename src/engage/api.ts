@@ -72,6 +72,17 @@ const seriesSchema = z.object({
   firstAt: nullableNumber.describe('time of the first count of this device or site ever (unix seconds)'),
   points: z.array(z.object({ t: z.number(), avg: z.number(), min: z.number(), max: z.number(), n: z.number() })),
 });
+const dashboardConfigSchema = z.object({
+  staleAfterSeconds: z.number(),
+  writes: z.enum(['token', 'open', 'disabled']),
+  protectReads: z.boolean(),
+  maxUploadBytes: z.number(),
+});
+/** What the dashboard learns about this server (`GET /api/config`). */
+export type DashboardConfig = z.infer<typeof dashboardConfigSchema>;
+
+/** A device's or a site's count history as the API answers it (the dashboard's chart reads it). */
+export type CountSeries = z.infer<typeof seriesSchema>;
 
 const devicePutSchema = z
   .object({
@@ -115,7 +126,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     return device;
   };
   const requireSite = (site: string) => {
-    const occupancy = engine.sites().find((s) => s.site === site);
+    const occupancy = engine.site(site);
     if (!occupancy) throw new HttpError(404, 'unknown-site', `no device belongs to site "${site}"`);
     return occupancy;
   };
@@ -127,12 +138,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
       schema: {
         description: 'What the dashboard needs to know about this server.',
         response: {
-          200: z.object({
-            staleAfterSeconds: z.number(),
-            writes: z.enum(['token', 'open', 'disabled']),
-            protectReads: z.boolean(),
-            maxUploadBytes: z.number(),
-          }),
+          200: dashboardConfigSchema,
         },
       },
     },

@@ -4,7 +4,8 @@
  * `openWrites` (demos). EventSource cannot send headers, so GETs also accept `?access_token=`.
  */
 import type { FastifyRequest } from 'fastify';
-import { bearerToken, HttpError, sameSecret } from '../core/http.js';
+import { bearerChallenge, bearerToken, HttpError } from '../core/http.js';
+import { sameSecret } from '../core/secret.js';
 
 export const TOKEN_ENV = 'PEOPLE_COUNTER_ENGAGE_TOKEN';
 
@@ -38,12 +39,6 @@ export function authorize(policy: AccessPolicy, request: FastifyRequest): void {
     );
   }
   const given = presentedToken(request);
-  if (given === undefined) {
-    throw new HttpError(401, 'unauthorized', 'send "Authorization: Bearer <token>"', {
-      'www-authenticate': 'Bearer',
-    });
-  }
-  if (!sameSecret(given, policy.token)) {
-    throw new HttpError(401, 'unauthorized', 'the token is wrong', { 'www-authenticate': 'Bearer' });
-  }
+  if (given === undefined) throw bearerChallenge('send "Authorization: Bearer <token>"');
+  if (!sameSecret(given, policy.token)) throw bearerChallenge('the token is wrong');
 }

@@ -1,28 +1,37 @@
 /** Engage's settings, validated once; the CLI (src/cli/commands/engage.ts) and `up` build them. */
 import { z } from 'zod';
-import type { MqttConfig } from '../core/config.js';
-import { ConfigError } from '../core/config.js';
+import { ConfigError, DEFAULT_DATA_DIR, DEFAULT_HOST, type MqttConfig } from '../core/config.js';
+import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { describeZodError } from '../core/messages.js';
+import { DEFAULT_INGEST_URL } from '../ingest/config.js';
 import { DEFAULT_DISCOVERY_PREFIX } from './home-assistant.js';
 
-export const DEFAULT_ENGAGE_PORT = 8080;
-export const DEFAULT_INGEST_URL = 'http://127.0.0.1:8081';
-export const DEFAULT_DB_PATH = './people-counter-data/engage.db';
-export const DEFAULT_TUNING_RETENTION_MS = 86_400_000;
+/** Every default of engage's settings; the CLI and `up` show and use these. */
+export const ENGAGE_DEFAULTS = {
+  host: DEFAULT_HOST,
+  port: 8080,
+  dbPath: `${DEFAULT_DATA_DIR}/engage.db`,
+  retentionMs: 90 * 86_400_000,
+  pruneIntervalMs: 3_600_000,
+  staleAfterMs: 300_000,
+  ingestUrl: DEFAULT_INGEST_URL,
+  webhookTimeoutMs: 5000,
+  webhookRetries: 3,
+  haDiscoveryPrefix: DEFAULT_DISCOVERY_PREFIX,
+  /** Uploads go to ingestion, which refuses larger photos anyway. */
+  maxUploadBytes: DEFAULT_IMAGE_LIMITS.maxBytes,
+  tuningRetentionMs: 86_400_000,
+} as const;
 
 export const engageSettingsSchema = z.object({
-  host: z.string().default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(DEFAULT_ENGAGE_PORT),
+  host: z.string().default(ENGAGE_DEFAULTS.host),
+  port: z.number().int().min(0).max(65535).default(ENGAGE_DEFAULTS.port),
   /** SQLite file, or `:memory:`. */
-  dbPath: z.string().min(1).default(DEFAULT_DB_PATH),
-  retentionMs: z
-    .number()
-    .int()
-    .positive()
-    .default(90 * 86_400_000),
-  pruneIntervalMs: z.number().int().positive().default(3_600_000),
+  dbPath: z.string().min(1).default(ENGAGE_DEFAULTS.dbPath),
+  retentionMs: z.number().int().positive().default(ENGAGE_DEFAULTS.retentionMs),
+  pruneIntervalMs: z.number().int().positive().default(ENGAGE_DEFAULTS.pruneIntervalMs),
   /** A count is stale when its photo is older than this. */
-  staleAfterMs: z.number().int().positive().default(300_000),
+  staleAfterMs: z.number().int().positive().default(ENGAGE_DEFAULTS.staleAfterMs),
   /** Bearer token required for writes (and reads with protectReads); undefined refuses writes. */
   token: z.string().min(8, 'the engage token must have at least 8 characters').optional(),
   protectReads: z.boolean().default(false),
@@ -30,27 +39,27 @@ export const engageSettingsSchema = z.object({
   openWrites: z.boolean().default(false),
   /** With open writes, Host names answered besides loopback names and `host` (DNS rebinding). */
   allowedHosts: z.array(z.string().min(1)).default([]),
-  ingestUrl: z.string().url().default(DEFAULT_INGEST_URL),
+  ingestUrl: z.string().url().default(ENGAGE_DEFAULTS.ingestUrl),
   /** Sent to ingestion with uploads when it requires a device token (PEOPLE_COUNTER_INGEST_TOKEN). */
   ingestToken: z.string().min(1).optional(),
   webhookUrl: z.string().url().optional(),
-  webhookTimeoutMs: z.number().int().positive().default(5000),
-  webhookRetries: z.number().int().min(0).max(10).default(3),
+  webhookTimeoutMs: z.number().int().positive().default(ENGAGE_DEFAULTS.webhookTimeoutMs),
+  webhookRetries: z.number().int().min(0).max(10).default(ENGAGE_DEFAULTS.webhookRetries),
   haDiscovery: z.boolean().default(true),
   haDiscoveryPrefix: z
     .string()
     .min(1)
     .regex(/^[^#+]+$/, 'discovery prefix must not contain wildcards')
-    .default(DEFAULT_DISCOVERY_PREFIX),
+    .default(ENGAGE_DEFAULTS.haDiscoveryPrefix),
   /**
    * Shared secret of result messages' HMAC (src/core/message-auth.ts): with it, a result without a
    * valid signature is dropped and counted, never stored. Undefined: results are not checked.
    */
   messageSecret: z.string().optional(),
   /** Largest photo the dashboard may upload. */
-  maxUploadBytes: z.number().int().positive().default(10_000_000),
+  maxUploadBytes: z.number().int().positive().default(ENGAGE_DEFAULTS.maxUploadBytes),
   /** Photos kept for tuning a camera are deleted this long after the session started, if not applied before. */
-  tuningRetentionMs: z.number().int().positive().default(DEFAULT_TUNING_RETENTION_MS),
+  tuningRetentionMs: z.number().int().positive().default(ENGAGE_DEFAULTS.tuningRetentionMs),
 });
 export type EngageSettings = z.infer<typeof engageSettingsSchema>;
 

@@ -14,6 +14,7 @@ import type { HomeAssistantDiscovery } from './home-assistant.js';
 import type { EngageMetrics } from './metrics.js';
 import {
   type Availability,
+  type DeviceRecord,
   type DeviceView,
   deviceView,
   type SiteOccupancy,
@@ -61,19 +62,30 @@ export class EngageEngine {
   constructor(private readonly deps: EngineDeps) {}
 
   devices(): DeviceView[] {
-    const now = this.deps.nowSeconds();
-    const staleAfter = this.deps.staleAfterMs / 1000;
-    return this.deps.store
-      .listDevices()
-      .map((record) => deviceView(record, this.deviceAvailability.get(record.id) ?? 'unknown', now, staleAfter));
+    return this.viewsOf(this.deps.store.listDevices());
   }
 
   device(id: string): DeviceView | undefined {
-    return this.devices().find((device) => device.id === id);
+    const record = this.deps.store.getDevice(id);
+    return record ? this.viewsOf([record])[0] : undefined;
   }
 
   sites(devices = this.devices()): SiteOccupancy[] {
     return siteNames(devices).map((site) => siteOccupancy(site, devices));
+  }
+
+  /** One site's occupancy, from its own devices only; undefined when no device belongs to it. */
+  site(name: string): SiteOccupancy | undefined {
+    const members = this.viewsOf(this.deps.store.listDevicesOfSite(name));
+    return members.length > 0 ? siteOccupancy(name, members) : undefined;
+  }
+
+  private viewsOf(records: DeviceRecord[]): DeviceView[] {
+    const now = this.deps.nowSeconds();
+    const staleAfter = this.deps.staleAfterMs / 1000;
+    return records.map((record) =>
+      deviceView(record, this.deviceAvailability.get(record.id) ?? 'unknown', now, staleAfter),
+    );
   }
 
   /** Every alert rule with whether it is raised and whether its hold time is running. */

@@ -8,7 +8,7 @@ import type { TuningDetector } from '../analytics/tuning-fit.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth } from '../core/message-auth.js';
-import { resultMessageSchema, nowSeconds as systemNowSeconds } from '../core/messages.js';
+import { nowSeconds as systemNowSeconds } from '../core/messages.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';
@@ -31,8 +31,6 @@ import { TuningSessions } from './tuning/sessions.js';
 import { type IngestPhoto, inProcessUploader, restUploader } from './upload.js';
 import { registerWebAssets } from './web-assets.js';
 import { createWebhookSender } from './webhook.js';
-
-const VERSION = '0.1.0';
 
 export interface EngageDeps {
   logger: Logger;
@@ -114,17 +112,6 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     ...(webhook ? { webhook } : {}),
   });
 
-  const { subscribed, isSubscribed } = subscribeToPipeline({
-    mqtt,
-    store,
-    engine,
-    metrics,
-    logger,
-    instanceId: config.instanceId,
-    now,
-    outcomes,
-    messageAuth,
-  });
   const publishRetained = (topic: string, payload: string) => mqtt.publish(topic, payload, { retain: true });
   const profiles = new ProfileBook(store.db, topics, publishRetained, now);
   const tuning = deps.tuningStore
@@ -142,14 +129,23 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
         ...(deps.tuningTilings ? { tilings: deps.tuningTilings } : {}),
       })
     : undefined;
-  mqtt.onMessage(topics.results, (topic, payload) => {
-    if (!tuning) return;
-    // Only signed results (subscriptions.ts counts and logs the others).
-    const verified = messageAuth.verify(topic, payload);
-    const parsed = verified.ok ? resultMessageSchema.safeParse(verified.value) : undefined;
-    if (parsed?.success) {
-      tuning.onResult(parsed.data).catch((error: unknown) => logger.warn({ err: error }, 'tuning missed a result'));
-    }
+  const { subscribed, isSubscribed } = subscribeToPipeline({
+    mqtt,
+    store,
+    engine,
+    metrics,
+    logger,
+    instanceId: config.instanceId,
+    now,
+    outcomes,
+    messageAuth,
+    ...(tuning
+      ? {
+          onResult: (result) => {
+            tuning.onResult(result).catch((error: unknown) => logger.warn({ err: error }, 'tuning missed a result'));
+          },
+        }
+      : {}),
   });
   // The broker may have lost retained state: profiles and collect requests are published again.
   mqtt.client.on('connect', () => {
@@ -165,7 +161,6 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   const app = createHttpServer({
     title: 'People Counter engage API',
     description: 'Live counts, history, sites, alerts and photo upload. See docs/engage.md.',
-    version: VERSION,
     logger,
     metrics: registry,
     bodyLimit: 1_048_576,

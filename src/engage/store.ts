@@ -109,6 +109,11 @@ export class EngageStore {
     return (this.db.prepare('SELECT * FROM devices ORDER BY site, name, id').all() as DeviceRow[]).map(toRecord);
   }
 
+  listDevicesOfSite(site: string): DeviceRecord[] {
+    const rows = this.db.prepare('SELECT * FROM devices WHERE site = ? ORDER BY name, id').all(site) as DeviceRow[];
+    return rows.map(toRecord);
+  }
+
   getDevice(id: string): DeviceRecord | undefined {
     const row = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
     return row ? toRecord(row) : undefined;

@@ -16,6 +16,7 @@ import {
   describeZodError,
   MESSAGE_VERSION,
   payloadExcerpt,
+  type ResultMessage,
   resultMessageSchema,
   supersededMessageSchema,
 } from '../core/messages.js';
@@ -37,6 +38,8 @@ export interface PipelineInputs {
   /** Uploads waiting for their photo's outcome. */
   outcomes: PhotoOutcomes;
   messageAuth: MessageAuth;
+  /** Each verified, valid result of the results topic (the tuning flow), once it is stored. */
+  onResult?: (result: ResultMessage) => void;
 }
 
 export function availabilityOf(payload: Buffer): AvailabilityState | undefined {
@@ -50,7 +53,7 @@ export function availabilityOf(payload: Buffer): AvailabilityState | undefined {
  * lost the session delivers nothing until engage has subscribed again).
  */
 export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promise<void>; isSubscribed(): boolean } {
-  const { mqtt, store, engine, metrics, logger, instanceId, now, outcomes, messageAuth } = inputs;
+  const { mqtt, store, engine, metrics, logger, instanceId, now, outcomes, messageAuth, onResult } = inputs;
   const { topics } = mqtt;
   const deviceCounts = topics.deviceCount('+');
   const deadLetter = (topic: string, payload: Buffer, reason: 'invalid-json' | 'invalid-schema', detail: string) => {
@@ -72,7 +75,7 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
       .catch((error: unknown) => logger.warn({ err: error }, 'could not publish dead letter'));
   };
 
-  const recordResult = (topic: string, payload: Buffer) => {
+  const recordResult = (topic: string, payload: Buffer, live: boolean) => {
     const verified = messageAuth.verify(topic, payload);
     if (!verified.ok) {
       if (verified.reason === 'invalid-json') return deadLetter(topic, payload, verified.reason, verified.detail);
@@ -85,6 +88,10 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
     if (!parsed.success) return deadLetter(topic, payload, 'invalid-schema', describeZodError(parsed.error));
     const result = parsed.data;
     outcomes.settle(result.filePath, outcomeOfResult(result));
+    storeResult(result);
+    if (live) onResult?.(result);
+  };
+  const storeResult = (result: ResultMessage) => {
     try {
       if (store.recordResult(result, now()) === 'duplicate') {
         metrics.duplicatesIgnored.inc();
@@ -97,10 +104,10 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
     metrics.resultsStored.inc();
     void engine.refresh();
   };
-  mqtt.onMessage(topics.results, (topic, payload) => recordResult(topic, payload));
+  mqtt.onMessage(topics.results, (topic, payload) => recordResult(topic, payload, true));
   // Only the retained copy matters (it is the reconciliation at subscribe); live copies duplicate results.
   mqtt.onMessage(deviceCounts, (topic, payload, packet) => {
-    if (packet.retain && payload.length > 0) recordResult(topic, payload);
+    if (packet.retain && payload.length > 0) recordResult(topic, payload, false);
   });
 
   // The other two outcomes matter only to uploads waiting for them; anything unusable is ignored here.

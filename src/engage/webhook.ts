@@ -4,6 +4,7 @@
  * Deliveries go one at a time, in order, so that a receiver never sees "cleared" before "raised".
  */
 import type { Logger } from '../core/log.js';
+import { withRetry } from '../core/retry.js';
 
 /** Alerts waiting for an unreachable webhook beyond this are dropped (and counted as failures). */
 const MAX_WAITING = 1000;
@@ -30,20 +31,22 @@ export function createWebhookSender(options: WebhookOptions): WebhookSender {
   let stopped = false;
 
   const deliver = async (body: string): Promise<void> => {
-    let delay = options.backoffMs ?? 500;
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await postOnce(options.url, body, options.timeoutMs);
-      if (outcome.kind === 'delivered') return;
-      if (outcome.kind === 'rejected' || attempt > options.retries || stopped) {
-        options.logger.warn(
-          { attempts: attempt, problem: outcome.problem },
-          'alert webhook delivery failed; giving up',
-        );
-        options.onFailure?.();
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay *= 2;
+    let attempts = 0;
+    const policy = { attempts: options.retries + 1, baseMs: options.backoffMs ?? 500, maxMs: Number.POSITIVE_INFINITY };
+    try {
+      await withRetry(
+        async () => {
+          attempts++;
+          const outcome = await postOnce(options.url, body, options.timeoutMs);
+          if (outcome.kind !== 'delivered') throw new WebhookFailure(outcome.kind, outcome.problem);
+        },
+        policy,
+        // Once stopping, a failed delivery is not tried again.
+        { isPermanent: (error) => (error as WebhookFailure).kind === 'rejected' || stopped },
+      );
+    } catch (error) {
+      options.logger.warn({ attempts, problem: (error as Error).message }, 'alert webhook delivery failed; giving up');
+      options.onFailure?.();
     }
   };
 
@@ -66,6 +69,16 @@ export function createWebhookSender(options: WebhookOptions): WebhookSender {
 }
 
 type PostOutcome = { kind: 'delivered' } | { kind: 'retry' | 'rejected'; problem: string };
+
+class WebhookFailure extends Error {
+  override name = 'WebhookFailure';
+  constructor(
+    readonly kind: 'retry' | 'rejected',
+    problem: string,
+  ) {
+    super(problem);
+  }
+}
 
 async function postOnce(url: string, body: string, timeoutMs: number): Promise<PostOutcome> {
   try {

@@ -7,7 +7,7 @@
  * at its position in the stream; `done` finishes items, `expire`/`offline`/`release` end claims
  * and make their unfinished items claimable again.
  */
-import { BoundedSet } from './bounded-set.js';
+import { BoundedSet } from '../core/bounded-set.js';
 import type { CoordinationMessage } from './coordination-messages.js';
 
 export interface ActiveClaim {

@@ -13,6 +13,7 @@ import { parseFilePath } from '../core/ids.js';
 import { ImageRejectedError } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { type DeadLetterReason, toLegacyResult } from '../core/messages.js';
+import { RetryAbortedError, type RetryPolicy, withRetry } from '../core/retry.js';
 import { ObjectNotFoundError, type ObjectStore } from '../core/storage/index.js';
 import type { Topics } from '../core/topics.js';
 import type { Claimer } from './claimer.js';
@@ -28,7 +29,6 @@ import {
   supersededMessage,
 } from './outcome-messages.js';
 import type { ProfileChoice } from './profile-subscription.js';
-import { RetryAbortedError, type RetryPolicy, withRetry } from './retry.js';
 import { type DeviceGroup, type PhotoItem, planBatch, type WorkItem } from './work-items.js';
 
 /** Points of a run where a test can stop the process (crash tests, PEOPLE_COUNTER_TEST_CRASH_AT). */

@@ -5,10 +5,10 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
+import { type RetryPolicy, withRetry } from '../core/retry.js';
 import type { ClaimEndReason } from './claim-ledger.js';
 import { COORDINATION_VERSION, type CoordinationMessage } from './coordination-messages.js';
 import type { ClaimArbiter } from './redis-arbiter.js';
-import { type RetryPolicy, withRetry } from './retry.js';
 
 export interface ClaimGrant {
   won: string[];

@@ -14,6 +14,9 @@ export type AnalyticsSpec =
   | { kind: 'http'; url: string }
   | { kind: 'fixed-delay'; delayMs: number };
 
+/** The in-process model. */
+export const DEFAULT_ANALYTICS_SPEC = 'local';
+
 export function parseAnalyticsSpec(text: string): AnalyticsSpec {
   if (text === 'local') return { kind: 'local' };
   const fixed = /^fixed-delay:(\d+)$/.exec(text);

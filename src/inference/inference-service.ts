@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
+import { BoundedSet } from '../core/bounded-set.js';
 import { type Cancel, type Clock, systemClock } from '../core/clock.js';
 import type { MqttConfig } from '../core/config.js';
 import type { Logger } from '../core/log.js';
@@ -14,10 +15,10 @@ import { createMessageAuth, type MessageAuth } from '../core/message-auth.js';
 import { payloadExcerpt } from '../core/messages.js';
 import { createMetricsRegistry, type Registry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
+import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy } from '../core/retry.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import { makeTopics } from '../core/topics.js';
 import { PendingSet } from './batcher.js';
-import { BoundedSet } from './bounded-set.js';
 import { ClaimLedger, type LedgerEvent } from './claim-ledger.js';
 import { type ClaimRun, newClaimRun, type RunStep, runClaim, unfinishedOf } from './claim-run.js';
 import { ArbiterClaimer, type ClaimerContext, type ClaimGrant, endsRun, StreamClaimer } from './claimer.js';
@@ -29,7 +30,6 @@ import { OrphanSweeper } from './orphan-sweeper.js';
 import { deadLetterMessage } from './outcome-messages.js';
 import { type ProfileChoice, staticProfiles, subscribeToProfiles } from './profile-subscription.js';
 import type { ClaimArbiter } from './redis-arbiter.js';
-import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy } from './retry.js';
 import { type BrokerLink, mqttBrokerLink, type RefusedReason, StreamSession } from './stream-session.js';
 import { startTuningCollector } from './tuning-collector.js';
 import { classifyMetadataMessage, type WorkItem } from './work-items.js';
@@ -53,19 +53,39 @@ export interface InferenceConfig {
   messageAuth: MessageAuth;
 }
 
+/** Every default of an instance's settings; the CLI shows and uses these. */
+export const INFERENCE_DEFAULTS = {
+  batchSize: 10,
+  maxWaitMs: 2_000,
+  leaseMs: 30_000,
+  heartbeatMs: 5_000,
+  sweepIntervalMs: 60_000,
+  retry: DEFAULT_RETRY,
+  countConcurrency: 1,
+} as const;
+
+/**
+ * A stored photo nobody handles is re-announced once older than this: by then its announcement
+ * would have been batched (max wait) and its claim's lease run out, with some slack.
+ */
+export function defaultSweepMinAgeMs(maxWaitMs: number, leaseMs: number): number {
+  return maxWaitMs + leaseMs + 10_000;
+}
+
 export function defaultInferenceConfig(mqtt: MqttConfig, instanceId: string): InferenceConfig {
+  const { batchSize, maxWaitMs, leaseMs, heartbeatMs, sweepIntervalMs, retry, countConcurrency } = INFERENCE_DEFAULTS;
   return {
     mqtt,
     instanceId,
-    batchSize: 10,
-    maxWaitMs: 2_000,
-    leaseMs: 30_000,
-    heartbeatMs: 5_000,
-    sweep: { intervalMs: 60_000, minAgeMs: 2_000 + 30_000 + 10_000 },
+    batchSize,
+    maxWaitMs,
+    leaseMs,
+    heartbeatMs,
+    sweep: { intervalMs: sweepIntervalMs, minAgeMs: defaultSweepMinAgeMs(maxWaitMs, leaseMs) },
     legacyResults: false,
     profiles: {},
-    retry: DEFAULT_RETRY,
-    countConcurrency: 1,
+    retry,
+    countConcurrency,
     messageAuth: createMessageAuth(undefined),
   };
 }

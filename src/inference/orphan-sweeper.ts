@@ -4,7 +4,7 @@
  * between store and publish) would otherwise stay in storage forever without an outcome.
  */
 import type { Cancel, Clock } from '../core/clock.js';
-import { filePathOf, IMAGE_BUCKET, parseFilePath } from '../core/ids.js';
+import { filePathOf, IMAGE_BUCKET, PHOTO_OBJECT_METADATA, parseFilePath } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import { type PhotoMetadata, photoMetadataSchema } from '../core/messages.js';
 import type { ObjectInfo, ObjectStore } from '../core/storage/index.js';
@@ -36,10 +36,6 @@ export function planSweep(objects: ObjectInfo[], nowMs: number, minAgeMs: number
   return plan;
 }
 
-/** Object metadata written by ingestion, from which the announcement is rebuilt. */
-export const DEVICE_ID_METADATA = 'device-id';
-export const CREATION_TIMESTAMP_METADATA = 'creation-timestamp';
-
 /** The metadata message for a stored photo, or why it cannot be rebuilt. */
 export function rebuildMetadata(
   filePath: string,
@@ -47,15 +43,15 @@ export function rebuildMetadata(
 ): { ok: true; metadata: PhotoMetadata } | { ok: false; detail: string } {
   const candidate = {
     type: 'data',
-    deviceID: objectMetadata[DEVICE_ID_METADATA],
+    deviceID: objectMetadata[PHOTO_OBJECT_METADATA.deviceId],
     filePath,
-    creationTimestamp: Number(objectMetadata[CREATION_TIMESTAMP_METADATA]),
+    creationTimestamp: Number(objectMetadata[PHOTO_OBJECT_METADATA.creationTimestamp]),
   };
   const parsed = photoMetadataSchema.safeParse(candidate);
   if (parsed.success) return { ok: true, metadata: parsed.data };
   return {
     ok: false,
-    detail: `stored photo has no usable ${DEVICE_ID_METADATA}/${CREATION_TIMESTAMP_METADATA} object metadata; deleted unannounced`,
+    detail: `stored photo has no usable ${PHOTO_OBJECT_METADATA.deviceId}/${PHOTO_OBJECT_METADATA.creationTimestamp} object metadata; deleted unannounced`,
   };
 }
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CountResult } from '../analytics/people-counter.js';
 import { decisionOf, UnusableImageError } from '../analytics/people-counter.js';
-import { ImageRejectedError } from '../core/image.js';
+import { ImageRejectedError, imageRejectionReason } from '../core/image.js';
 import {
   type DeadLetterMessage,
   type DeadLetterReason,
@@ -102,10 +102,6 @@ export function invalidFields(item: InvalidItem): DeadLetterFields {
 }
 
 export function analyticsFailureReason(error: unknown): DeadLetterReason {
-  if (error instanceof ImageRejectedError) {
-    return error.problem === 'too-large' || error.problem === 'too-many-pixels'
-      ? 'image-too-large'
-      : 'undecodable-image';
-  }
+  if (error instanceof ImageRejectedError) return imageRejectionReason(error);
   return error instanceof UnusableImageError ? 'undecodable-image' : 'analytics-error';
 }

@@ -11,14 +11,13 @@ import { FixedDelayCounter } from '../analytics/fixed-delay-counter.js';
 import type { PeopleCounter } from '../analytics/people-counter.js';
 import { startBroker } from '../broker/broker.js';
 import { defaultMqttConfig } from '../core/config.js';
-import { filePathOf, IMAGE_BUCKET, newImageKey } from '../core/ids.js';
+import { filePathOf, IMAGE_BUCKET, newImageKey, PHOTO_OBJECT_METADATA, photoObjectMetadata } from '../core/ids.js';
 import { silentLogger } from '../core/log.js';
 import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import type { PhotoMetadata } from '../core/messages.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { LocalObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { type InferenceInstance, startInferenceInstance } from './inference-service.js';
-import { CREATION_TIMESTAMP_METADATA, DEVICE_ID_METADATA } from './orphan-sweeper.js';
 
 export interface PipelineBenchOptions {
   devices: number;
@@ -66,10 +65,7 @@ export async function storeAndAnnounce(
   creationTimestamp = Date.now() / 1000,
 ): Promise<PhotoMetadata> {
   const key = newImageKey();
-  await store.put(IMAGE_BUCKET, key, jpeg, {
-    [DEVICE_ID_METADATA]: deviceID,
-    [CREATION_TIMESTAMP_METADATA]: String(creationTimestamp),
-  });
+  await store.put(IMAGE_BUCKET, key, jpeg, photoObjectMetadata(deviceID, creationTimestamp));
   const metadata: PhotoMetadata = { type: 'data', deviceID, filePath: filePathOf(key), creationTimestamp };
   await connection.publishJson(connection.topics.metadata, metadata, { qos: 1 });
   return metadata;
@@ -173,7 +169,7 @@ export async function runPipelineBench(
       for (let n = 0; n < options.photos; n++) {
         const key = newImageKey();
         const deviceID = `bench-device-${n % options.devices}`;
-        await store.put(IMAGE_BUCKET, key, photoBytes(n), { [DEVICE_ID_METADATA]: deviceID });
+        await store.put(IMAGE_BUCKET, key, photoBytes(n), { [PHOTO_OBJECT_METADATA.deviceId]: deviceID });
         stored.push({ key, deviceID });
       }
       const publishStart = Date.now();

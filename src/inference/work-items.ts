@@ -42,8 +42,17 @@ export type WorkItem = PhotoItem | InvalidItem | OrphanItem;
 
 export type Classified = { kind: 'item'; item: PhotoItem | InvalidItem } | { kind: 'ignore'; reason: 'legacy-result' };
 
+/**
+ * How every legacy result begins: `--legacy-results` publishes the original UI's shape, `type` first
+ * (JSON.stringify keeps the order of toLegacyResult's fields), onto the metadata topic the original UI
+ * reads, so that every instance receives each of them. Recognising the prefix spares each instance
+ * parsing and validating a message it ignores anyway.
+ */
+const LEGACY_RESULT_PREFIX = Buffer.from('{"type":"result",');
+
 /** Classifies one metadata-topic payload: a photo, a legacy result to ignore, or invalid input. */
 export function classifyMetadataMessage(payload: Buffer | string): Classified {
+  if (startsWithLegacyResult(payload)) return { kind: 'ignore', reason: 'legacy-result' };
   const parsed = parseJsonMessage(metadataTopicMessageSchema, payload);
   if (parsed.ok) {
     if (parsed.value.type === 'result') return { kind: 'ignore', reason: 'legacy-result' };
@@ -64,14 +73,17 @@ export function classifyMetadataMessage(payload: Buffer | string): Classified {
   return { kind: 'item', item: { ...base, reason: filePathReason(fields.filePath), detail: parsed.detail } };
 }
 
+function startsWithLegacyResult(payload: Buffer | string): boolean {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload.slice(0, LEGACY_RESULT_PREFIX.length)) : payload;
+  return bytes.subarray(0, LEGACY_RESULT_PREFIX.length).equals(LEGACY_RESULT_PREFIX);
+}
+
 /** A malformed filePath is named precisely: another bucket, a traversal attempt, or just a bad name. */
 export function filePathReason(filePath: string | undefined): DeadLetterReason {
   if (filePath === undefined) return 'invalid-schema';
   const parsed = parseFilePath(filePath);
-  if (!('problem' in parsed)) return 'invalid-schema';
-  if (parsed.problem.includes('not in bucket') || parsed.problem.includes('has no bucket')) return 'wrong-bucket';
-  if (parsed.problem.includes('traversal')) return 'path-traversal';
-  return 'invalid-schema';
+  if (!('problem' in parsed) || parsed.kind === 'bad-name') return 'invalid-schema';
+  return parsed.kind;
 }
 
 function looseFields(payload: Buffer | string): { deviceID?: string; filePath?: string } {

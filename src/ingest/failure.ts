@@ -1,5 +1,5 @@
 /** How ingestion failures are classified for the sources that cannot answer with HTTP (MQTT, folder, camera). */
-import { ImageRejectedError } from '../core/image.js';
+import { ImageRejectedError, imageRejectionReason } from '../core/image.js';
 import type { DeadLetterReason } from '../core/messages.js';
 import {
   InvalidDeviceIdError,
@@ -16,11 +16,7 @@ export function isTransientFailure(error: unknown): boolean {
 /** The dead-letter reason of an ingestion failure. Pure. */
 export function deadLetterReasonFor(error: unknown): DeadLetterReason {
   if (error instanceof InvalidDeviceIdError || error instanceof InvalidTimestampError) return 'invalid-schema';
-  if (error instanceof ImageRejectedError) {
-    return error.problem === 'too-large' || error.problem === 'too-many-pixels'
-      ? 'image-too-large'
-      : 'undecodable-image';
-  }
+  if (error instanceof ImageRejectedError) return imageRejectionReason(error);
   if (error instanceof StorageUnavailableIngestError) return 'storage-error';
   if (error instanceof PublishFailedError) return 'publish-error';
   return 'storage-error';

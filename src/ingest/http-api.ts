@@ -3,8 +3,9 @@
  * errors to HTTP statuses; the body is read as raw bytes up to the image size limit.
  */
 import { z } from 'zod';
-import { bearerToken, errorBodySchema, HttpError, type HttpServer, sameSecret } from '../core/http.js';
+import { bearerChallenge, bearerToken, errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { ImageRejectedError } from '../core/image.js';
+import { sameSecret } from '../core/secret.js';
 import {
   type IngestError,
   InvalidDeviceIdError,
@@ -61,6 +62,9 @@ export function isIngestError(error: unknown): error is IngestError {
   );
 }
 
+/** The token devices must send as `Authorization: Bearer` (`*_FILE` also works); engage sends it with uploads. */
+export const INGEST_TOKEN_ENV = 'PEOPLE_COUNTER_INGEST_TOKEN';
+
 export interface IngestRoutesOptions {
   ingestor: PhotoIngestor;
   /** When set, devices must send `Authorization: Bearer <token>`. */
@@ -101,11 +105,8 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token }: Inges
     },
     async (request, reply) => {
       if (token !== undefined) {
-        const given = bearerToken(request.headers.authorization);
-        if (given === undefined || !sameSecret(given, token)) {
-          throw new HttpError(401, 'unauthorized', 'missing or wrong "Authorization: Bearer <token>"', {
-            'www-authenticate': 'Bearer',
-          });
+        if (!sameSecret(bearerToken(request.headers.authorization), token)) {
+          throw bearerChallenge('missing or wrong "Authorization: Bearer <token>"');
         }
       }
       const body = request.body;

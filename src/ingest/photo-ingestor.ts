@@ -3,19 +3,16 @@
  * camera command): validate → store durably → publish metadata. A photo whose metadata cannot be
  * published is deleted again, so nothing is left in the bucket that no instance will ever count.
  */
-import { deviceIdProblem, filePathOf, IMAGE_BUCKET, isUuidV4, newImageKey } from '../core/ids.js';
+import { deviceIdProblem, filePathOf, IMAGE_BUCKET, isUuidV4, newImageKey, photoObjectMetadata } from '../core/ids.js';
 import { asJpeg, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { nowSeconds, type PhotoMetadata, unixSecondsSchema } from '../core/messages.js';
 import { Counter, Histogram, type Registry } from '../core/metrics.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';
+import { INGEST_DEFAULTS } from './config.js';
 
 export { ImageRejectedError };
-
-/** Object metadata keys the inference service reads to rebuild lost metadata messages. */
-export const OBJECT_METADATA_DEVICE_ID = 'device-id';
-export const OBJECT_METADATA_CREATION_TIMESTAMP = 'creation-timestamp';
 
 export class InvalidDeviceIdError extends Error {
   override name = 'InvalidDeviceIdError';
@@ -64,17 +61,6 @@ export function deviceIdRejection(deviceId: string, allowAnyDeviceId: boolean): 
 export function buildPhotoMetadata(deviceId: string, key: string, creationTimestamp: number): PhotoMetadata {
   return { type: 'data', deviceID: deviceId, filePath: filePathOf(key), creationTimestamp };
 }
-
-/** The object metadata stored with the photo. Pure. */
-export function objectMetadataFor(deviceId: string, creationTimestamp: number): Record<string, string> {
-  return {
-    [OBJECT_METADATA_DEVICE_ID]: deviceId,
-    [OBJECT_METADATA_CREATION_TIMESTAMP]: String(creationTimestamp),
-  };
-}
-
-/** How far in the future a creationTimestamp may lie (device clocks drift); later ones are refused. */
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 
 export interface PhotoIngestorOptions {
   store: ObjectStore;
@@ -175,7 +161,7 @@ export class PhotoIngestor {
     const timestampProblem = timestampRejection(
       timestamp,
       now,
-      this.options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+      this.options.maxClockSkewMs ?? INGEST_DEFAULTS.maxClockSkewMs,
     );
     if (timestampProblem) {
       this.rejected.inc({ reason: 'invalid-timestamp' });
@@ -194,7 +180,7 @@ export class PhotoIngestor {
     const key = newImageKey();
     const stopStoreTimer = this.storeSeconds.startTimer();
     try {
-      await store.put(IMAGE_BUCKET, key, jpeg, objectMetadataFor(deviceId, timestamp));
+      await store.put(IMAGE_BUCKET, key, jpeg, photoObjectMetadata(deviceId, timestamp));
     } catch (error) {
       this.rejected.inc({ reason: 'storage' });
       throw new StorageUnavailableIngestError(`cannot store the photo: ${(error as Error).message}`, { cause: error });

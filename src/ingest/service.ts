@@ -5,33 +5,16 @@
  */
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import { IMAGE_BUCKET } from '../core/ids.js';
-import type { ImageLimits } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import type { Registry } from '../core/metrics.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import { startCameraSource } from './camera-source.js';
+import type { IngestConfig } from './config.js';
 import { registerIngestRoutes } from './http-api.js';
 import { startMqttImageSource } from './mqtt-source.js';
 import { PhotoIngestor } from './photo-ingestor.js';
 import { startWatchSource } from './watch-source.js';
-
-export interface IngestConfig {
-  host: string;
-  port: number;
-  limits: ImageLimits;
-  allowAnyDeviceId: boolean;
-  /** How far in the future a creationTimestamp may lie. */
-  maxClockSkewMs: number;
-  /** Bearer token devices must send to the REST API; undefined = no authentication. */
-  token: string | undefined;
-  /** Accept raw JPEGs published on `<prefix>/devices/{deviceID}/image`. */
-  mqttImages: boolean;
-  /** Bytes of MQTT photos that may wait for decoding before new ones are dead-lettered as overloaded. */
-  mqttMaxQueuedBytes: number;
-  watch: { dir: string; deviceId: string | undefined; moveTo: string | undefined } | undefined;
-  camera: { command: string; deviceId: string; intervalMs: number; timeoutMs: number } | undefined;
-}
 
 export interface IngestDeps {
   store: ObjectStore;
@@ -40,7 +23,6 @@ export interface IngestDeps {
   logger: Logger;
   metrics: Registry;
   instanceId: string;
-  version: string;
 }
 
 export interface RunningIngestService {
@@ -91,7 +73,6 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
   const app = createHttpServer({
     title: 'People Counter ingestion API',
     description: 'Devices upload photos here; each is stored and announced on the metadata topic.',
-    version: deps.version,
     logger,
     metrics,
     // Fastify refuses an oversize body while it streams in, before buffering all of it.

@@ -13,28 +13,36 @@ import type { Tiling } from '../analytics/tiling.js';
 import { isTuningDetector } from '../analytics/tuning-fit.js';
 import { generateServiceAccounts, type ServiceAccount, type ServiceRole } from '../broker/access.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
-import { ConfigError, type MqttConfig, type StorageConfig, validateMqttConfig } from '../core/config.js';
+import {
+  ConfigError,
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_MQTT_PORT,
+  DEFAULT_MQTT_PROTOCOL,
+  type MqttConfig,
+  type StorageConfig,
+  validateMqttConfig,
+} from '../core/config.js';
 import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '../core/http.js';
-import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
-import { combineMetrics, createMetricsRegistry } from '../core/metrics.js';
+import { combineMetrics, createMetricsRegistry, DEFAULT_METRICS_PORT } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
-import { PACKAGE_VERSION as version } from '../core/version.js';
-import { engageConfig } from '../engage/config.js';
+import { ENGAGE_DEFAULTS, engageConfig } from '../engage/config.js';
 import { startEngageService } from '../engage/service.js';
 import type { EngageStore } from '../engage/store.js';
 import { type AnalyticsSpec, createCounterFor } from '../inference/counter-spec.js';
 import {
   defaultInferenceConfig,
+  INFERENCE_DEFAULTS,
   type InferenceInstance,
   startInferenceInstance,
 } from '../inference/inference-service.js';
+import { INGEST_DEFAULTS } from '../ingest/config.js';
 import { httpErrorFor, isIngestError } from '../ingest/http-api.js';
-import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../ingest/photo-ingestor.js';
 import { type RunningIngestService, startIngestService } from '../ingest/service.js';
 import { startSimulator } from '../ingest/simulator.js';
 
@@ -92,14 +100,15 @@ export interface StackConfig {
 }
 
 export const STACK_DEFAULTS = {
-  host: '127.0.0.1',
-  engagePort: 8080,
-  ingestPort: 8081,
-  metricsPort: 9464,
-  metricsHost: '127.0.0.1',
-  mqttPort: 1883,
+  dataDir: DEFAULT_DATA_DIR,
+  host: DEFAULT_HOST,
+  engagePort: ENGAGE_DEFAULTS.port,
+  ingestPort: INGEST_DEFAULTS.port,
+  metricsPort: DEFAULT_METRICS_PORT,
+  metricsHost: DEFAULT_HOST,
+  mqttPort: DEFAULT_MQTT_PORT,
   inferenceInstances: 2,
-  batchSize: 10,
+  batchSize: INFERENCE_DEFAULTS.batchSize,
   maxWaitMs: 1000,
   drainMs: 15_000,
   demoDevices: 3,
@@ -247,7 +256,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     mqtt = validateMqttConfig({
       prefix,
       metadataTopic: topics.metadata,
-      protocolVersion: 4,
+      protocolVersion: DEFAULT_MQTT_PROTOCOL,
       ...config.mqtt,
       url: mqttUrl,
     });
@@ -373,12 +382,12 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       {
         host: config.host,
         port: config.ingestPort,
-        limits: DEFAULT_IMAGE_LIMITS,
+        limits: INGEST_DEFAULTS.limits,
         allowAnyDeviceId: false,
-        maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
+        maxClockSkewMs: INGEST_DEFAULTS.maxClockSkewMs,
         token: config.ingestToken,
-        mqttImages: true,
-        mqttMaxQueuedBytes: 200_000_000,
+        mqttImages: INGEST_DEFAULTS.mqttImages,
+        mqttMaxQueuedBytes: INGEST_DEFAULTS.mqttMaxQueuedBytes,
         watch: undefined,
         camera: undefined,
       },
@@ -388,7 +397,6 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         logger: child('ingest'),
         metrics: ingestMetrics,
         instanceId: ingestId,
-        version,
       },
     ),
   );
@@ -428,7 +436,6 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     const app = createHttpServer({
       title: 'People Counter (up)',
       description: 'Metrics of every part of the stack, labelled by service and instance.',
-      version,
       logger: child('metrics'),
       metrics: combineMetrics(() => [engageMetrics, ingestMetrics, ...instances.map((instance) => instance.metrics)]),
       healthChecks: instances.map((instance) => ({ name: instance.instanceId, check: instance.isSubscribed })),

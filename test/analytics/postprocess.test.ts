@@ -4,6 +4,7 @@ import {
   binEdgesFrom,
   calibrate,
   fitMask,
+  parseTilingList,
   splitIndex,
   thresholdGrid,
   validationFolds,
@@ -17,7 +18,6 @@ import { cameraProfileSchema } from '../../src/analytics/people-counter.js';
 import { countDetections, detectOptionsFor } from '../../src/analytics/postprocess.js';
 import { footPoint, insidePolygon, withinRoi } from '../../src/analytics/roi.js';
 import { mergeTiles, SINGLE_TILE, tileCount, tileLayout, tilingLabel, toFrame } from '../../src/analytics/tiling.js';
-import { tilingsArg } from '../../src/cli/commands/calibrate.js';
 import type { Detection } from '../../src/core/messages.js';
 
 const det = (x1: number, y1: number, x2: number, y2: number, score = 0.9): Detection => ({
@@ -95,7 +95,7 @@ describe('tiling', () => {
   });
 
   it('parses grid and band tilings on the command line and refuses bad ones', () => {
-    assert.deepEqual(tilingsArg('1x1,2x2@0.35,0.3x4/1x2@0.1'), [
+    assert.deepEqual(parseTilingList('1x1,2x2@0.35,0.3x4/1x2@0.1'), [
       { rows: 1, cols: 1, overlap: 0 },
       { rows: 2, cols: 2, overlap: 0.35 },
       {
@@ -106,9 +106,9 @@ describe('tiling', () => {
         overlap: 0.1,
       },
     ]);
-    assert.throws(() => tilingsArg('0.3x4/0.9x2'), /not ROWSxCOLS/); // does not reach the bottom
-    assert.throws(() => tilingsArg('0.5x4/0.3x2/1x1'), /not ROWSxCOLS/); // not ascending
-    assert.throws(() => tilingsArg('2x2@0.9'), /not ROWSxCOLS/);
+    assert.throws(() => parseTilingList('0.3x4/0.9x2'), /not ROWSxCOLS/); // does not reach the bottom
+    assert.throws(() => parseTilingList('0.5x4/0.3x2/1x1'), /not ROWSxCOLS/); // not ascending
+    assert.throws(() => parseTilingList('2x2@0.9'), /not ROWSxCOLS/);
   });
 
   it('is the whole frame for 1×1', () => {

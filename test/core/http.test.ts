@@ -18,7 +18,6 @@ function server(options: { allowedHosts?: string[]; requestTimeoutMs?: number } 
   const app = createHttpServer({
     title: 'test',
     description: 'test',
-    version: '0',
     logger: silentLogger(),
     metrics: createMetricsRegistry('engage', 'http-test'),
     ...options,

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { filePathOf, IMAGE_BUCKET, newImageKey } from '../../src/core/ids.js';
+import { filePathOf, IMAGE_BUCKET, newImageKey, photoObjectMetadata } from '../../src/core/ids.js';
 import { createMessageAuth, MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
 import { createObjectStore } from '../../src/core/storage/index.js';
@@ -422,10 +422,12 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     const key = newImageKey();
     const deviceID = `cam-${i % DEVICES}`;
     const creationTimestamp = Date.now() / 1000 + i / 1e6;
-    await store.put(IMAGE_BUCKET, key, Buffer.from(`photo ${tag} ${i}`), {
-      'device-id': deviceID,
-      'creation-timestamp': String(creationTimestamp),
-    });
+    await store.put(
+      IMAGE_BUCKET,
+      key,
+      Buffer.from(`photo ${tag} ${i}`),
+      photoObjectMetadata(deviceID, creationTimestamp),
+    );
     const metadata: PhotoMetadata = { type: 'data', deviceID, filePath: filePathOf(key), creationTimestamp };
     // An announcement lost to the fault is recovered by the sweeper, as in production.
     await announcer.client.publishAsync(topics.metadata, JSON.stringify(metadata), { qos: 1 }).catch(() => undefined);

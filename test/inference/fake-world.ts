@@ -5,7 +5,7 @@
  * (a dead process does nothing more) and has the broker publish its will.
  */
 import type { CountResult, PeopleCounter } from '../../src/analytics/people-counter.js';
-import { filePathOf, IMAGE_BUCKET, newImageKey } from '../../src/core/ids.js';
+import { filePathOf, IMAGE_BUCKET, newImageKey, photoObjectMetadata } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMessageAuth, type MessageAuth } from '../../src/core/message-auth.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
@@ -169,10 +169,12 @@ export class World {
       const key = newImageKey();
       const deviceID = `${prefix}-${i % devices}`;
       const creationTimestamp = this.clock.now() / 1000 + this.sequence / 1e6;
-      await this.store.put(IMAGE_BUCKET, key, Buffer.from(`photo ${this.sequence}`), {
-        'device-id': deviceID,
-        'creation-timestamp': String(creationTimestamp),
-      });
+      await this.store.put(
+        IMAGE_BUCKET,
+        key,
+        Buffer.from(`photo ${this.sequence}`),
+        photoObjectMetadata(deviceID, creationTimestamp),
+      );
       const metadata: PhotoMetadata = { type: 'data', deviceID, filePath: filePathOf(key), creationTimestamp };
       this.announced.push(metadata);
       await this.announcer.publish(this.topics.metadata, JSON.stringify(metadata)).catch(() => undefined);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import type { MqttConfig } from '../../src/core/config.js';
-import { filePathOf, IMAGE_BUCKET, newImageKey } from '../../src/core/ids.js';
+import { filePathOf, IMAGE_BUCKET, newImageKey, photoObjectMetadata } from '../../src/core/ids.js';
 import { createMessageAuth } from '../../src/core/message-auth.js';
 import {
   type DeadLetterMessage,
@@ -121,8 +121,12 @@ export async function storePhoto(fixture: Fixture, deviceID: string, objectMetad
   // Bytes after the JPEG's end marker make every photo unique (the stand-in counts from them).
   const body = Buffer.concat([jpeg, Buffer.from(`#${sequence}`)]);
   const creationTimestamp = Date.now() / 1000 + sequence / 1e6;
-  const metadata = { 'device-id': deviceID, 'creation-timestamp': String(creationTimestamp) };
-  await fixture.store.put(IMAGE_BUCKET, key, body, objectMetadata ? metadata : {});
+  await fixture.store.put(
+    IMAGE_BUCKET,
+    key,
+    body,
+    objectMetadata ? photoObjectMetadata(deviceID, creationTimestamp) : {},
+  );
   return { type: 'data', deviceID, filePath: filePathOf(key), creationTimestamp };
 }
 

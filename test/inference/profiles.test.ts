@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
 import { profileHash } from '../../src/analytics/live-profile.js';
 import type { CameraProfile, PeopleCounter } from '../../src/analytics/people-counter.js';
-import { readProfiles } from '../../src/cli/commands/inference.js';
+import { readProfiles } from '../../src/analytics/profile-file.js';
 import { ConfigError } from '../../src/core/config.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { ResultMessage } from '../../src/core/messages.js';

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { createMessageAuth } from '../../src/core/message-auth.js';
+import { type ResultMessage, toLegacyResult } from '../../src/core/messages.js';
 import { PendingSet } from '../../src/inference/batcher.js';
 import { planSweep, rebuildMetadata } from '../../src/inference/orphan-sweeper.js';
 import { classifyMetadataMessage, type PhotoItem, planBatch, type WorkItem } from '../../src/inference/work-items.js';
@@ -29,6 +31,24 @@ describe('classifyMetadataMessage', () => {
       analysisMetadata: { results: { count: 2 } },
     };
     assert.deepEqual(classifyMetadataMessage(JSON.stringify(legacy)), { kind: 'ignore', reason: 'legacy-result' });
+    // Another producer's field order is recognised by parsing instead of by the prefix.
+    const { type, ...rest } = legacy;
+    const reordered = JSON.stringify({ ...rest, type });
+    assert.deepEqual(classifyMetadataMessage(reordered), { kind: 'ignore', reason: 'legacy-result' });
+  });
+
+  test('recognises our own legacy results, signed or not, by their first bytes', () => {
+    const auth = createMessageAuth('a-secret-of-sufficient-length-1234');
+    const result = toLegacyResult({
+      deviceID: 'cam-1',
+      filePath: path(1),
+      creationTimestamp: 1_700_000_000.5,
+      count: 3,
+    } as ResultMessage);
+    for (const payload of [JSON.stringify(result), auth.sign('people-counter/images', result)]) {
+      assert.ok(payload.startsWith('{"type":"result",'), payload);
+      assert.deepEqual(classifyMetadataMessage(Buffer.from(payload)), { kind: 'ignore', reason: 'legacy-result' });
+    }
   });
 
   test('names what is wrong: JSON, schema, bucket, traversal', () => {

@@ -8,8 +8,8 @@ import { silentLogger } from '../../src/core/log.js';
 import { createMetricsRegistry } from '../../src/core/metrics.js';
 import { MqttConnection } from '../../src/core/mqtt.js';
 import { LocalObjectStore, type ObjectStore } from '../../src/core/storage/index.js';
-import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../../src/ingest/photo-ingestor.js';
-import { type IngestConfig, type RunningIngestService, startIngestService } from '../../src/ingest/service.js';
+import { INGEST_DEFAULTS, type IngestConfig } from '../../src/ingest/config.js';
+import { type RunningIngestService, startIngestService } from '../../src/ingest/service.js';
 
 export interface Harness {
   service: RunningIngestService;
@@ -24,10 +24,10 @@ export function ingestConfig(overrides: Partial<IngestConfig> = {}): IngestConfi
     port: 0,
     limits: DEFAULT_IMAGE_LIMITS,
     allowAnyDeviceId: false,
-    maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS,
+    maxClockSkewMs: INGEST_DEFAULTS.maxClockSkewMs,
     token: undefined,
     mqttImages: false,
-    mqttMaxQueuedBytes: 200_000_000,
+    mqttMaxQueuedBytes: INGEST_DEFAULTS.mqttMaxQueuedBytes,
     watch: undefined,
     camera: undefined,
     ...overrides,
@@ -60,7 +60,6 @@ export async function startHarness(
     logger,
     metrics: createMetricsRegistry('ingest', 'test'),
     instanceId: 'test',
-    version: 'test',
   });
   return {
     service,

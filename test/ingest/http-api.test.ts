@@ -279,7 +279,6 @@ describe('REST API failure modes', () => {
       logger,
       metrics: createMetricsRegistry('ingest', 'late'),
       instanceId: 'late',
-      version: 'test',
     });
     let broker: RunningBroker | undefined;
     try {

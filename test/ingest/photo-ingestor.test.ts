@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { IMAGE_BUCKET, parseFilePath } from '../../src/core/ids.js';
+import { IMAGE_BUCKET, parseFilePath, photoObjectMetadata } from '../../src/core/ids.js';
 import { DEFAULT_IMAGE_LIMITS, ImageRejectedError } from '../../src/core/image.js';
 import { silentLogger } from '../../src/core/log.js';
 import { photoMetadataSchema } from '../../src/core/messages.js';
@@ -13,7 +13,6 @@ import {
   deviceIdRejection,
   InvalidDeviceIdError,
   InvalidTimestampError,
-  objectMetadataFor,
   PhotoIngestor,
   PublishFailedError,
   StorageUnavailableIngestError,
@@ -46,7 +45,7 @@ describe('device-ID policy and metadata building', () => {
       filePath: 'people-counter-images/image0b5c4a36-5d0e-4a4b-9a3c-1f2e3d4c5b6a.jpg',
       creationTimestamp: 1_700_000_000.5,
     });
-    assert.deepEqual(objectMetadataFor('dev', 1_700_000_000.5), {
+    assert.deepEqual(photoObjectMetadata('dev', 1_700_000_000.5), {
       'device-id': 'dev',
       'creation-timestamp': '1700000000.5',
     });

@@ -1,7 +1,9 @@
 /** Options shared by the commands that run the model (count, eval, calibrate, fit-threshold, analytics, inference). */
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { DEFAULT_RUNTIME, RUNTIMES } from '../../analytics/runtime.js';
+import { DEFAULT_ANALYTICS_SPEC } from '../../inference/counter-spec.js';
 import { intArg, option } from '../options.js';
 
 export const RUNTIME_HELP =
@@ -11,6 +13,14 @@ export function runtimeOption() {
   return option('--runtime <runtime>', RUNTIME_HELP)
     .choices([...RUNTIMES])
     .default(DEFAULT_RUNTIME);
+}
+
+/** `--analytics`: the model an inference instance counts with (inference, up). */
+export function analyticsSpecOption() {
+  return option(
+    '--analytics <spec>',
+    `"local" (in-process model), an http(s) URL of the analytics service (key from ${ANALYTICS_API_KEY_ENV}), or "fixed-delay:<ms>" (stand-in, not a model)`,
+  ).default(DEFAULT_ANALYTICS_SPEC);
 }
 
 export function addWorkerOptions(command: Command): Command {

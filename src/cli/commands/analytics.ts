@@ -1,25 +1,25 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { parseApiKeys } from '../../analytics/api-keys.js';
+import { ANALYTICS_API_KEYS_ENV, parseApiKeys } from '../../analytics/api-keys.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
+import { readProfiles } from '../../analytics/profile-file.js';
 import { DEFAULT_ANALYTICS_PORT, startAnalyticsService } from '../../analytics/service.js';
-import { ConfigError } from '../../core/config.js';
+import { ConfigError, DEFAULT_HOST } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
-import { addLogOptions, ENV_PREFIX, identityFromOptions, intArg, option, parseOptions } from '../options.js';
+import { addLogOptions, identityFromOptions, intArg, option, parseOptions } from '../options.js';
 import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
-import { readProfiles } from './inference.js';
 
 export function analyticsCommand(): Command {
   const command = new Command('analytics')
     .description('run the analytics platform as a REST service (POST /v1/count with a JPEG)')
-    .addOption(option('--host <address>', 'address to bind').default('127.0.0.1'))
+    .addOption(option('--host <address>', 'address to bind').default(DEFAULT_HOST))
     .addOption(option('--port <port>', 'TCP port').argParser(intArg(0, 65535)).default(DEFAULT_ANALYTICS_PORT))
     .addOption(
       option(
         '--api-keys-file <file>',
-        `file with accepted API keys, one per line (also ${ENV_PREFIX}ANALYTICS_API_KEYS, comma-separated)`,
+        `file with accepted API keys, one per line (also ${ANALYTICS_API_KEYS_ENV}, comma-separated)`,
       ),
     )
     .addOption(option('--allow-anonymous', 'serve /v1/count to anyone when no API key is configured'))
@@ -40,12 +40,12 @@ export function analyticsCommand(): Command {
     );
     const { logger, instanceId } = identityFromOptions('analytics', raw);
     const apiKeys = [
-      ...parseApiKeys(process.env[`${ENV_PREFIX}ANALYTICS_API_KEYS`] ?? ''),
+      ...parseApiKeys(process.env[ANALYTICS_API_KEYS_ENV] ?? ''),
       ...(options.apiKeysFile ? parseApiKeys(await readFile(options.apiKeysFile, 'utf8')) : []),
     ];
     if (apiKeys.length === 0 && !options.allowAnonymous) {
       throw new ConfigError(
-        `no API keys configured: set ${ENV_PREFIX}ANALYTICS_API_KEYS or --api-keys-file, or pass --allow-anonymous`,
+        `no API keys configured: set ${ANALYTICS_API_KEYS_ENV} or --api-keys-file, or pass --allow-anonymous`,
       );
     }
     const profiles = readProfiles(options.profiles, z.string());

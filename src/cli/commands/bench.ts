@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { loadDataset, loadProfile } from '../../analytics/dataset.js';
+import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
 import { formatModelBench, runModelBench, syntheticPhotos } from '../../analytics/model-bench.js';
 import { detectOptionsFor } from '../../analytics/postprocess.js';
@@ -11,7 +12,6 @@ import { readSecret } from '../../core/config.js';
 import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { formatBenchResult, runPipelineBench } from '../../inference/pipeline-bench.js';
 import { durationArg, intArg, option, parseOptions } from '../options.js';
-import { ANALYTICS_API_KEY_ENV } from './inference.js';
 
 /** `bench <what>`: measurements that print numbers. Other benches can be added as subcommands. */
 export function benchCommand(): Command {

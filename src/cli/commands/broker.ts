@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { credentialsFromEnv, servicePasswordEnv } from '../../broker/access.js';
 import { DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
-import { ConfigError, readSecret } from '../../core/config.js';
+import { ConfigError, DEFAULT_HOST, DEFAULT_MQTT_PORT, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { defaultMetadataTopic, makeTopics } from '../../core/topics.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
@@ -22,8 +22,8 @@ const ADMIN_PASSWORD_ENV = `${ENV_PREFIX}BROKER_PASSWORD`;
 export function brokerCommand(): Command {
   const command = new Command('broker')
     .description('run an embedded MQTT 3.1.1 broker (aedes) in this process, with an account per service')
-    .addOption(option('--host <address>', 'address to bind').default('127.0.0.1'))
-    .addOption(option('--port <port>', 'TCP port').argParser(intArg(0, 65535)).default(1883))
+    .addOption(option('--host <address>', 'address to bind').default(DEFAULT_HOST))
+    .addOption(option('--port <port>', 'TCP port').argParser(intArg(0, 65535)).default(DEFAULT_MQTT_PORT))
     .addOption(
       option(
         '--username <name>',

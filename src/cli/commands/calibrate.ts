@@ -2,10 +2,12 @@ import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import {
+  COUNTING_MODES,
   type CountingMode,
   calibrate,
   DEFAULT_CALIBRATION_TILINGS,
   type FitSplit,
+  parseTilingList,
   thresholdGrid,
 } from '../../analytics/calibration.js';
 import { type LabelledPhoto, loadDataset, loadSavedDetections, type SavedDetections } from '../../analytics/dataset.js';
@@ -13,43 +15,13 @@ import { MIN_RAW_SCORE } from '../../analytics/detector.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
 import { tilingSchema } from '../../analytics/people-counter.js';
 import { detectDataset } from '../../analytics/run-dataset.js';
-import { SINGLE_TILE, type Tiling, tileCount, tilingLabel } from '../../analytics/tiling.js';
+import { type Tiling, tileCount, tilingLabel } from '../../analytics/tiling.js';
 import type { Detection } from '../../core/messages.js';
-import { intArg, numberArg, option, parseOptions } from '../options.js';
+import { argParser, intArg, numberArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { addWorkerOptions, type WorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 
-/**
- * `1x1,2x2@0.2,0.3x4/1x2@0.2` → tilings: ROWSxCOLS[@OVERLAP] for a grid, or horizontal bands
- * END×COLS/END×COLS…[@OVERLAP] (each band ends at END × frame height, the last at 1). Overlap
- * defaults to 0.2.
- */
-export function tilingsArg(value: string): Tiling[] {
-  return value.split(',').map((part) => {
-    const match = /^([\d./x]+?)(?:@(0(?:\.\d+)?))?$/.exec(part.trim());
-    const overlap = Number(match?.[2] ?? 0.2);
-    const grid = /^(\d)x(\d)$/.exec(match?.[1] ?? '');
-    const candidate = grid
-      ? Number(grid[1]) * Number(grid[2]) === 1
-        ? SINGLE_TILE
-        : { rows: Number(grid[1]), cols: Number(grid[2]), overlap }
-      : {
-          bands: (match?.[1] ?? '').split('/').map((band) => {
-            const [to, cols] = band.split('x');
-            return { to: Number(to), cols: Number(cols) };
-          }),
-          overlap,
-        };
-    const parsed = tilingSchema.safeParse(candidate);
-    if (!match || !parsed.success)
-      throw new InvalidArgumentError(
-        `"${part}" is not ROWSxCOLS[@OVERLAP] (rows/cols 1–8, overlap ≤ 0.5) or bands END×COLS/…/1xCOLS[@OVERLAP], e.g. 2x2@0.2 or 0.3x4/1x2@0.2`,
-      );
-    return parsed.data;
-  });
-}
-
-const MODES = ['boxes', 'score-sum', 'score-bins'] as const;
+const tilingsArg = argParser(parseTilingList);
 
 const DEFAULT_TILINGS = DEFAULT_CALIBRATION_TILINGS.map((tiling) =>
   tileCount(tiling) === 1 ? '1x1' : tilingLabel(tiling),
@@ -58,8 +30,8 @@ const DEFAULT_TILINGS = DEFAULT_CALIBRATION_TILINGS.map((tiling) =>
 function modesArg(value: string): CountingMode[] {
   const modes = value.split(',').map((m) => m.trim());
   for (const mode of modes)
-    if (!(MODES as readonly string[]).includes(mode))
-      throw new InvalidArgumentError(`"${mode}" is not a counting mode (${MODES.join(', ')})`);
+    if (!(COUNTING_MODES as readonly string[]).includes(mode))
+      throw new InvalidArgumentError(`"${mode}" is not a counting mode (${COUNTING_MODES.join(', ')})`);
   return modes as CountingMode[];
 }
 
@@ -94,9 +66,9 @@ export function calibrateCommand(): Command {
         .default(tilingsArg(DEFAULT_TILINGS), DEFAULT_TILINGS),
     )
     .addOption(
-      option('--modes <list>', `counting modes to try (${MODES.join(', ')})`)
+      option('--modes <list>', `counting modes to try (${COUNTING_MODES.join(', ')})`)
         .argParser(modesArg)
-        .default([...MODES], MODES.join(',')),
+        .default([...COUNTING_MODES], COUNTING_MODES.join(',')),
     )
     .addOption(option('--limit <n>', 'use only the first n frames').argParser(intArg(2)))
     .option('--flip', 'run every tiling with test-time horizontal flip (2× compute) and keep it in the profile')
@@ -119,7 +91,7 @@ export function calibrateCommand(): Command {
         split: z.enum(['first', 'blocks']),
         blockSize: z.number(),
         tilings: z.array(tilingSchema),
-        modes: z.array(z.enum(MODES)),
+        modes: z.array(z.enum(COUNTING_MODES)),
         limit: z.number().optional(),
         json: z.boolean().optional(),
         flip: z.boolean().optional(),

@@ -7,14 +7,15 @@ import { stopOnSignals } from '../../core/lifecycle.js';
 import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
 import { createObjectStore } from '../../core/storage/index.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
-import { DEFAULT_DB_PATH, DEFAULT_ENGAGE_PORT, DEFAULT_INGEST_URL, engageConfig } from '../../engage/config.js';
-import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
+import { ENGAGE_DEFAULTS, engageConfig } from '../../engage/config.js';
 import { startEngageService } from '../../engage/service.js';
+import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { instanceName } from '../../stack/stack.js';
 import {
   addLogOptions,
   addMqttOptions,
   durationArg,
+  hostList,
   identityFromOptions,
   intArg,
   mqttConfigFromOptions,
@@ -22,33 +23,24 @@ import {
   parseOptions,
   tuningRetentionOption,
 } from '../options.js';
-import { INGEST_TOKEN_ENV } from './ingest.js';
-
-/** `a.example, b.example` → the names. */
-export function hostList(text: string | undefined): string[] {
-  return (text ?? '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter((name) => name.length > 0);
-}
 
 export function engageCommand(): Command {
   const command = new Command('engage')
     .description('live dashboard, count history, REST API, occupancy alerts and Home Assistant discovery')
-    .addOption(option('--host <address>', 'address to bind the dashboard and API').default('127.0.0.1'))
+    .addOption(option('--host <address>', 'address to bind the dashboard and API').default(ENGAGE_DEFAULTS.host))
     .addOption(
-      option('--port <port>', 'dashboard and API port').argParser(intArg(0, 65535)).default(DEFAULT_ENGAGE_PORT),
+      option('--port <port>', 'dashboard and API port').argParser(intArg(0, 65535)).default(ENGAGE_DEFAULTS.port),
     )
-    .addOption(option('--db <file>', 'SQLite history file (:memory: keeps nothing)').default(DEFAULT_DB_PATH))
+    .addOption(option('--db <file>', 'SQLite history file (:memory: keeps nothing)').default(ENGAGE_DEFAULTS.dbPath))
     .addOption(
       option('--retention <duration>', 'keep counts and alerts this long')
         .argParser(durationArg)
-        .default(90 * 86_400_000, '90d'),
+        .default(ENGAGE_DEFAULTS.retentionMs, '90d'),
     )
     .addOption(
       option('--stale-after <duration>', 'a count is stale when its photo is older than this')
         .argParser(durationArg)
-        .default(300_000, '5m'),
+        .default(ENGAGE_DEFAULTS.staleAfterMs, '5m'),
     )
     .addOption(option('--protect-reads', `require the token (${TOKEN_ENV}) for reads too`).default(false))
     .addOption(option('--open-writes', 'accept changes without a token (demos only)').default(false))
@@ -62,16 +54,24 @@ export function engageCommand(): Command {
       option(
         '--ingest-url <url>',
         `ingest REST API that dashboard uploads go to (with ${INGEST_TOKEN_ENV} as bearer token when set)`,
-      ).default(DEFAULT_INGEST_URL),
+      ).default(ENGAGE_DEFAULTS.ingestUrl),
     )
     .addOption(option('--webhook-url <url>', 'POST every raised or cleared alert here (JSON)'))
     .addOption(
-      option('--webhook-timeout <duration>', 'webhook request timeout').argParser(durationArg).default(5000, '5s'),
+      option('--webhook-timeout <duration>', 'webhook request timeout')
+        .argParser(durationArg)
+        .default(ENGAGE_DEFAULTS.webhookTimeoutMs, '5s'),
     )
-    .addOption(option('--webhook-retries <n>', 'webhook retries after a failure').argParser(intArg(0, 10)).default(3))
+    .addOption(
+      option('--webhook-retries <n>', 'webhook retries after a failure')
+        .argParser(intArg(0, 10))
+        .default(ENGAGE_DEFAULTS.webhookRetries),
+    )
     .addOption(option('--no-ha-discovery', 'do not publish Home Assistant MQTT discovery'))
     .addOption(
-      option('--ha-discovery-prefix <prefix>', 'Home Assistant discovery prefix').default(DEFAULT_DISCOVERY_PREFIX),
+      option('--ha-discovery-prefix <prefix>', 'Home Assistant discovery prefix').default(
+        ENGAGE_DEFAULTS.haDiscoveryPrefix,
+      ),
     )
     .addOption(
       option(

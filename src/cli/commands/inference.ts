@@ -1,60 +1,55 @@
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { type CameraProfile, cameraProfileSchema } from '../../analytics/people-counter.js';
-import { ConfigError, readJsonFile, readSecret } from '../../core/config.js';
+import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
+import { readProfiles } from '../../analytics/profile-file.js';
+import { DEFAULT_HOST, readSecret } from '../../core/config.js';
 import { createHttpServer, listen } from '../../core/http.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { MESSAGE_SECRET_ENV, messageAuthFromEnv } from '../../core/message-auth.js';
-import { describeZodError, deviceIdSchema } from '../../core/messages.js';
+import { DEFAULT_METRICS_PORT } from '../../core/metrics.js';
 import { createObjectStore } from '../../core/storage/index.js';
 import { crashAtStepFromEnv } from '../../inference/claim-run.js';
 import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
-import { startInferenceInstance } from '../../inference/inference-service.js';
+import { defaultSweepMinAgeMs, INFERENCE_DEFAULTS, startInferenceInstance } from '../../inference/inference-service.js';
 import { RedisClaimArbiter } from '../../inference/redis-arbiter.js';
 import {
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
+  batchSizeOption,
   durationArg,
-  ENV_PREFIX,
   identityFromOptions,
   intArg,
+  maxWaitOption,
   mqttConfigFromOptions,
   option,
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
-import { addWorkerOptions, workerOptionsShape } from './analytics-options.js';
-
-export const ANALYTICS_API_KEY_ENV = `${ENV_PREFIX}ANALYTICS_API_KEY`;
-
-/** A `--profiles` file: camera profiles keyed by device ID (inference, up) or by any name (analytics service). */
-export function readProfiles(
-  path: string | undefined,
-  keySchema: z.ZodType<string> = deviceIdSchema,
-): Record<string, CameraProfile> {
-  if (path === undefined) return {};
-  const parsed = z.record(keySchema, cameraProfileSchema).safeParse(readJsonFile(path, `--profiles ${path}`));
-  if (!parsed.success) throw new ConfigError(`--profiles ${path}: ${describeZodError(parsed.error)}`);
-  return parsed.data;
-}
+import { addWorkerOptions, analyticsSpecOption, workerOptionsShape } from './analytics-options.js';
 
 export function inferenceCommand(): Command {
   const command = new Command('inference')
     .description(
       `count people on photos: batch metadata, claim batches with the other instances, publish outcomes (signed with ${MESSAGE_SECRET_ENV} when set)`,
     )
-    .addOption(option('--batch-size <n>', 'photos per claimed batch').argParser(intArg(1, 1000)).default(10))
+    .addOption(batchSizeOption(INFERENCE_DEFAULTS.batchSize))
+    .addOption(maxWaitOption(INFERENCE_DEFAULTS.maxWaitMs))
     .addOption(
-      option('--max-wait <duration>', 'claim a partial batch after this wait').argParser(durationArg).default(2000),
+      option('--lease <duration>', 'claim lease (renewed while processing)')
+        .argParser(durationArg)
+        .default(INFERENCE_DEFAULTS.leaseMs),
     )
     .addOption(
-      option('--lease <duration>', 'claim lease (renewed while processing)').argParser(durationArg).default(30_000),
+      option('--heartbeat <duration>', 'heartbeat interval')
+        .argParser(durationArg)
+        .default(INFERENCE_DEFAULTS.heartbeatMs),
     )
-    .addOption(option('--heartbeat <duration>', 'heartbeat interval').argParser(durationArg).default(5000))
     .addOption(
-      option('--sweep-interval <duration>', 'orphan sweep interval (0 = off)').argParser(durationArg).default(60_000),
+      option('--sweep-interval <duration>', 'orphan sweep interval (0 = off)')
+        .argParser(durationArg)
+        .default(INFERENCE_DEFAULTS.sweepIntervalMs),
     )
     .addOption(
       option(
@@ -65,10 +60,15 @@ export function inferenceCommand(): Command {
     .addOption(
       option('--retries <n>', 'attempts for storage, analytics and publishes during outages')
         .argParser(intArg(1, 100))
-        .default(6),
+        .default(INFERENCE_DEFAULTS.retry.attempts),
     )
     .addOption(
-      option('--retry-base <duration>', 'first retry delay (doubles, at most 8s)').argParser(durationArg).default(250),
+      option(
+        '--retry-base <duration>',
+        `first retry delay (doubles, at most ${INFERENCE_DEFAULTS.retry.maxMs / 1000}s)`,
+      )
+        .argParser(durationArg)
+        .default(INFERENCE_DEFAULTS.retry.baseMs),
     )
     .addOption(
       option('--legacy-results', 'also publish the original UI result shape on the metadata topic').default(false),
@@ -86,18 +86,13 @@ export function inferenceCommand(): Command {
         'redis://host:port: Redis decides claims (for clustered brokers without a total order); default: the ordered MQTT stream',
       ),
     )
-    .addOption(
-      option(
-        '--analytics <spec>',
-        `"local" (in-process model), an http(s) URL of the analytics service (key from ${ANALYTICS_API_KEY_ENV}), or "fixed-delay:<ms>" (stand-in, not a model)`,
-      ).default('local'),
-    )
+    .addOption(analyticsSpecOption())
     .addOption(
       option('--metrics-port <port>', 'Prometheus /metrics and /healthz port (0 = off)')
         .argParser(intArg(0, 65535))
-        .default(9464),
+        .default(DEFAULT_METRICS_PORT),
     )
-    .addOption(option('--metrics-host <address>', 'address for the metrics server').default('127.0.0.1'));
+    .addOption(option('--metrics-host <address>', 'address for the metrics server').default(DEFAULT_HOST));
   addWorkerOptions(command);
   addMqttOptions(command);
   addStorageOptions(command);
@@ -153,14 +148,17 @@ export function inferenceCommand(): Command {
           options.sweepInterval > 0
             ? {
                 intervalMs: options.sweepInterval,
-                minAgeMs: options.sweepMinAge ?? options.maxWait + options.lease + 10_000,
+                minAgeMs: options.sweepMinAge ?? defaultSweepMinAgeMs(options.maxWait, options.lease),
               }
             : null,
         legacyResults: options.legacyResults,
         profiles,
-        retry: { attempts: options.retries, baseMs: options.retryBase, maxMs: 8_000 },
+        retry: { ...INFERENCE_DEFAULTS.retry, attempts: options.retries, baseMs: options.retryBase },
         countConcurrency:
-          options.countConcurrency ?? (analytics.kind === 'local' ? (options.workers ?? availableParallelism()) : 1),
+          options.countConcurrency ??
+          (analytics.kind === 'local'
+            ? (options.workers ?? availableParallelism())
+            : INFERENCE_DEFAULTS.countConcurrency),
         messageAuth,
       },
       { counter, store, logger, ...(arbiter ? { arbiter } : {}), ...(stepReached ? { stepReached } : {}) },
@@ -175,7 +173,6 @@ export function inferenceCommand(): Command {
       const app = createHttpServer({
         title: 'People Counter inference',
         description: 'Metrics and health of one inference instance.',
-        version: '1',
         logger,
         metrics: instance.metrics,
         healthChecks: [

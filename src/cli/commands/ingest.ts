@@ -1,14 +1,14 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError, readSecret } from '../../core/config.js';
-import { DEFAULT_IMAGE_LIMITS } from '../../core/image.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { MqttConnection } from '../../core/mqtt.js';
 import { createObjectStore } from '../../core/storage/index.js';
-import { PACKAGE_VERSION as version } from '../../core/version.js';
-import { DEFAULT_MAX_CLOCK_SKEW_MS, deviceIdRejection } from '../../ingest/photo-ingestor.js';
-import { type IngestConfig, startIngestService } from '../../ingest/service.js';
+import { INGEST_DEFAULTS, type IngestConfig } from '../../ingest/config.js';
+import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
+import { deviceIdRejection } from '../../ingest/photo-ingestor.js';
+import { startIngestService } from '../../ingest/service.js';
 import {
   addLogOptions,
   addMqttOptions,
@@ -23,9 +23,6 @@ import {
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
-
-export const INGEST_TOKEN_ENV = `${ENV_PREFIX}INGEST_TOKEN`;
-const DEFAULT_MQTT_MAX_QUEUED_BYTES = 200_000_000;
 
 const ingestOptionsSchema = z.object({
   host: z.string(),
@@ -91,17 +88,17 @@ export function ingestCommand(): Command {
     .description(
       'accept photos from devices (REST, MQTT, a watched folder or a camera command), store them and publish their metadata',
     )
-    .addOption(option('--host <address>', 'address the REST API binds').default('127.0.0.1'))
-    .addOption(option('--port <port>', 'REST API port').argParser(intArg(0, 65535)).default(8081))
+    .addOption(option('--host <address>', 'address the REST API binds').default(INGEST_DEFAULTS.host))
+    .addOption(option('--port <port>', 'REST API port').argParser(intArg(0, 65535)).default(INGEST_DEFAULTS.port))
     .addOption(
       option('--max-image-size <size>', 'largest accepted photo (e.g. 10MB, 512KiB)')
         .argParser(byteSizeArg)
-        .default(DEFAULT_IMAGE_LIMITS.maxBytes, '10MB'),
+        .default(INGEST_DEFAULTS.limits.maxBytes, '10MB'),
     )
     .addOption(
       option('--max-pixels <n>', 'largest accepted width × height (refuses decompression bombs)')
         .argParser(intArg(1))
-        .default(DEFAULT_IMAGE_LIMITS.maxPixels, String(DEFAULT_IMAGE_LIMITS.maxPixels)),
+        .default(INGEST_DEFAULTS.limits.maxPixels, String(INGEST_DEFAULTS.limits.maxPixels)),
     )
     .addOption(
       option(
@@ -112,7 +109,7 @@ export function ingestCommand(): Command {
     .addOption(
       option('--max-clock-skew <duration>', 'refuse photos whose creationTimestamp is further in the future')
         .argParser(durationArg)
-        .default(DEFAULT_MAX_CLOCK_SKEW_MS, '5m'),
+        .default(INGEST_DEFAULTS.maxClockSkewMs, '5m'),
     )
     .addOption(
       option('--no-mqtt-images', 'do not accept raw JPEGs on <prefix>/devices/{deviceID}/image').env(
@@ -125,7 +122,7 @@ export function ingestCommand(): Command {
         'MQTT photos waiting for decoding beyond this many bytes are dropped with an "overloaded" dead letter',
       )
         .argParser(byteSizeArg)
-        .default(DEFAULT_MQTT_MAX_QUEUED_BYTES, '200MB'),
+        .default(INGEST_DEFAULTS.mqttMaxQueuedBytes, '200MB'),
     )
     .addOption(option('--watch <dir>', 'also ingest JPEG files dropped into this folder (<dir>/<deviceID>/<file>)'))
     .addOption(option('--device <id>', 'device of every --watch file, or of --camera-command photos'))
@@ -133,11 +130,15 @@ export function ingestCommand(): Command {
     .addOption(
       option('--camera-command <command>', 'shell command that writes one JPEG to stdout; run every --interval'),
     )
-    .addOption(option('--interval <duration>', 'camera command interval').argParser(durationArg).default(10_000, '10s'))
+    .addOption(
+      option('--interval <duration>', 'camera command interval')
+        .argParser(durationArg)
+        .default(INGEST_DEFAULTS.cameraIntervalMs, '10s'),
+    )
     .addOption(
       option('--camera-timeout <duration>', 'kill a camera command running longer than this')
         .argParser(durationArg)
-        .default(30_000, '30s'),
+        .default(INGEST_DEFAULTS.cameraTimeoutMs, '30s'),
     )
     .addHelpText(
       'after',
@@ -166,7 +167,7 @@ Examples:
     const metrics = createMetricsRegistry('ingest', instanceId);
     let service: Awaited<ReturnType<typeof startIngestService>>;
     try {
-      service = await startIngestService(config, { store, mqtt, logger, metrics, instanceId, version });
+      service = await startIngestService(config, { store, mqtt, logger, metrics, instanceId });
     } catch (error) {
       await mqtt.close();
       await store.close();

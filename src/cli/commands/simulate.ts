@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { readSecret } from '../../core/config.js';
+import { DEFAULT_INGEST_URL } from '../../ingest/config.js';
+import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { startSimulator } from '../../ingest/simulator.js';
 import {
   addLogOptions,
@@ -12,7 +14,6 @@ import {
   option,
   parseOptions,
 } from '../options.js';
-import { INGEST_TOKEN_ENV } from './ingest.js';
 
 const simulateOptionsSchema = z.object({
   devices: z.number().int().positive(),
@@ -37,7 +38,7 @@ export function simulateCommand(): Command {
       option('--images <dir>', 'folder of JPEG files (*.jpg, *.jpeg) the devices cycle through').makeOptionMandatory(),
     )
     .addOption(option('--via <transport>', 'send over the REST API or MQTT').choices(['rest', 'mqtt']).default('rest'))
-    .addOption(option('--url <url>', 'ingestion REST API base URL (for --via rest)').default('http://127.0.0.1:8081'))
+    .addOption(option('--url <url>', 'ingestion REST API base URL (for --via rest)').default(DEFAULT_INGEST_URL))
     .addOption(
       option('--count <n>', 'stop after this many photos per device (default: until Ctrl-C)').argParser(intArg(1)),
     )

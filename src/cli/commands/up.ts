@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
+import { readProfiles } from '../../analytics/profile-file.js';
 import { RUNTIMES } from '../../analytics/runtime.js';
 import { servicePasswordEnv } from '../../broker/access.js';
 import { readSecret } from '../../core/config.js';
@@ -10,24 +12,25 @@ import { stopOnSignals } from '../../core/lifecycle.js';
 import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
+import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { instanceName, type RunningStack, STACK_DEFAULTS, StackStartError, startStack } from '../../stack/stack.js';
 import {
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
+  batchSizeOption,
   durationArg,
+  hostList,
   identityFromOptions,
   intArg,
+  maxWaitOption,
   mqttConfigFromOptions,
   option,
   parseOptions,
   storageConfigFromOptions,
   tuningRetentionOption,
 } from '../options.js';
-import { runtimeOption } from './analytics-options.js';
-import { hostList } from './engage.js';
-import { ANALYTICS_API_KEY_ENV, readProfiles } from './inference.js';
-import { INGEST_TOKEN_ENV } from './ingest.js';
+import { analyticsSpecOption, runtimeOption } from './analytics-options.js';
 
 const DEVICE_PASSWORD_ENV = servicePasswordEnv('device');
 
@@ -59,7 +62,7 @@ export function upCommand(): Command {
     .description('run the whole pipeline in one process: broker, storage, model, inference, ingest and dashboard')
     .addOption(
       option('--data-dir <dir>', 'photos in flight (storage/) and the count history (engage.db)').default(
-        './people-counter-data',
+        STACK_DEFAULTS.dataDir,
       ),
     )
     .addOption(
@@ -103,12 +106,7 @@ export function upCommand(): Command {
         .argParser(intArg(1, 32))
         .default(STACK_DEFAULTS.inferenceInstances),
     )
-    .addOption(
-      option(
-        '--analytics <spec>',
-        `"local" (in-process model), an http(s) URL of the analytics service (key from ${ANALYTICS_API_KEY_ENV}), or "fixed-delay:<ms>" (stand-in, not a model)`,
-      ).default('local'),
-    )
+    .addOption(analyticsSpecOption())
     .addOption(option('--workers <n>', 'model worker threads (default: number of cores)').argParser(intArg(1, 64)))
     .addOption(runtimeOption())
     .addOption(
@@ -118,16 +116,8 @@ export function upCommand(): Command {
       ),
     )
     .addOption(tuningRetentionOption())
-    .addOption(
-      option('--batch-size <n>', 'photos per claimed batch')
-        .argParser(intArg(1, 1000))
-        .default(STACK_DEFAULTS.batchSize),
-    )
-    .addOption(
-      option('--max-wait <duration>', 'claim a partial batch after this wait')
-        .argParser(durationArg)
-        .default(STACK_DEFAULTS.maxWaitMs, '1s'),
-    )
+    .addOption(batchSizeOption(STACK_DEFAULTS.batchSize))
+    .addOption(maxWaitOption(STACK_DEFAULTS.maxWaitMs, '1s'))
     .addOption(option('--demo <dir>', 'simulated devices play the JPEGs of this folder through the ingest API'))
     .addOption(
       option('--demo-devices <n>', 'number of demo devices')

@@ -1,18 +1,40 @@
+// @ts-check
 // Alerts: the rules (with their state, editable here) and the latest raised and cleared alerts.
 import { api } from './api.js';
-import { byId, clock, h } from './dom.js';
+import { byId, clock, control, h, messageOf } from './dom.js';
+
+/**
+ * @typedef {import('../../core/messages.js').AlertMessage} AlertMessage
+ * @typedef {import('../engine.js').RuleView} RuleView
+ * @typedef {'device' | 'site'} Scope
+ * @typedef {Map<string, string>} Names device ID → the name shown
+ */
 
 const MAX_SHOWN = 30;
+/** @param {number} value */
 const round = (value) => Math.round(value * 10) / 10;
 
+/**
+ * @param {AlertMessage[]} alerts
+ * @param {Names} names
+ */
 export function renderAlerts(alerts, names) {
   const list = byId('alert-list');
   list.replaceChildren(...alerts.slice(0, MAX_SHOWN).map((alert) => alertItem(alert, names)));
   byId('alerts-empty').hidden = alerts.length > 0;
 }
 
+/**
+ * @param {Scope} scope
+ * @param {string} target
+ * @param {Names} names
+ */
 const targetName = (scope, target, names) => (scope === 'device' ? (names.get(target) ?? target) : `Site ${target}`);
 
+/**
+ * @param {AlertMessage} alert
+ * @param {Names} names
+ */
 function alertItem(alert, names) {
   const raised = alert.state === 'raised';
   const below = alert.direction === 'below';
@@ -33,7 +55,10 @@ function alertItem(alert, names) {
   );
 }
 
-/** "at or above 90 % of capacity for 2 min" */
+/**
+ * "at or above 90 % of capacity for 2 min"
+ * @param {RuleView} rule
+ */
 export function describeRule(rule) {
   const level =
     rule.raiseAtCount !== undefined ? `${rule.raiseAtCount} people` : `${rule.raiseAtPercent} % of capacity`;
@@ -41,6 +66,11 @@ export function describeRule(rule) {
   return `${rule.direction === 'below' ? 'below' : 'at or above'} ${level}${rule.holdSeconds > 0 ? ` for ${hold}` : ''}`;
 }
 
+/**
+ * @param {RuleView[]} rules
+ * @param {Names} names
+ * @param {{ onEdit: (rule: RuleView) => void, onDelete: (rule: RuleView) => void }} actions
+ */
 export function renderRules(rules, names, { onEdit, onDelete }) {
   byId('rule-list').replaceChildren(
     ...rules.map((rule) =>
@@ -80,12 +110,12 @@ export function renderRules(rules, names, { onEdit, onDelete }) {
 
 /** The rule dialog: site or camera, above or below a level, hold time and clear margin. */
 export class RuleEditor {
+  /** @param {{ targets: (scope: string) => Array<{ value: string, label: string }> }} options */
   constructor({ targets }) {
-    this.dialog = byId('rule-dialog');
-    this.form = byId('rule-form');
+    this.dialog = byId('rule-dialog', HTMLDialogElement);
+    this.form = byId('rule-form', HTMLFormElement);
     this.targets = targets;
-    const { elements } = this.form;
-    elements.scope.addEventListener('change', () => this.fillTargets());
+    this.select('scope').addEventListener('change', () => this.fillTargets());
     byId('rule-cancel').addEventListener('click', () => this.dialog.close());
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -93,47 +123,58 @@ export class RuleEditor {
     });
   }
 
+  /** @param {string} name */
+  select(name) {
+    return control(this.form, name, HTMLSelectElement);
+  }
+
+  /** @param {string} name */
+  input(name) {
+    return control(this.form, name);
+  }
+
+  /** @param {string} [chosen] */
   fillTargets(chosen) {
-    const { scope, target } = this.form.elements;
-    const options = this.targets(scope.value);
+    const target = this.select('target');
+    const options = this.targets(this.select('scope').value);
     target.replaceChildren(...options.map(({ value, label }) => h('option', { value }, label)));
     if (chosen !== undefined) target.value = chosen;
   }
 
+  /** @param {RuleView} [rule] a rule to edit; none for a new one */
   open(rule) {
-    const { elements } = this.form;
-    elements.id.value = rule?.id ?? '';
-    elements.id.readOnly = rule !== undefined;
-    elements.scope.value = rule?.scope ?? 'site';
+    const id = this.input('id');
+    id.value = rule?.id ?? '';
+    id.readOnly = rule !== undefined;
+    this.select('scope').value = rule?.scope ?? 'site';
     this.fillTargets(rule?.target);
-    elements.direction.value = rule?.direction ?? 'above';
-    elements.unit.value = rule?.raiseAtCount !== undefined ? 'count' : 'percent';
-    elements.level.value = rule?.raiseAtCount ?? rule?.raiseAtPercent ?? 100;
+    this.select('direction').value = rule?.direction ?? 'above';
+    this.select('unit').value = rule?.raiseAtCount !== undefined ? 'count' : 'percent';
+    this.input('level').value = String(rule?.raiseAtCount ?? rule?.raiseAtPercent ?? 100);
     const hold = rule?.holdSeconds ?? 60;
     const minutes = hold > 0 && hold % 60 === 0;
-    elements.holdUnit.value = minutes ? '60' : '1';
-    elements.hold.value = minutes ? hold / 60 : hold;
-    elements.margin.value = rule ? round(100 - rule.clearBelowPercent) : 10;
+    this.select('holdUnit').value = minutes ? '60' : '1';
+    this.input('hold').value = String(minutes ? hold / 60 : hold);
+    this.input('margin').value = String(rule ? round(100 - rule.clearBelowPercent) : 10);
     byId('rule-form-status').textContent = '';
     this.dialog.showModal();
   }
 
   async save() {
-    const { elements } = this.form;
-    const level = Number(elements.level.value);
+    const level = Number(this.input('level').value);
     const body = {
-      scope: elements.scope.value,
-      target: elements.target.value,
-      direction: elements.direction.value,
-      ...(elements.unit.value === 'count' ? { raiseAtCount: Math.round(level) } : { raiseAtPercent: level }),
-      holdSeconds: Number(elements.hold.value) * Number(elements.holdUnit.value),
-      clearBelowPercent: 100 - Number(elements.margin.value),
+      scope: this.select('scope').value,
+      target: this.select('target').value,
+      direction: this.select('direction').value,
+      ...(this.select('unit').value === 'count' ? { raiseAtCount: Math.round(level) } : { raiseAtPercent: level }),
+      holdSeconds: Number(this.input('hold').value) * Number(this.select('holdUnit').value),
+      clearBelowPercent: 100 - Number(this.input('margin').value),
     };
     try {
-      await api(`/api/alert-rules/${encodeURIComponent(elements.id.value.trim())}`, { method: 'PUT', body });
+      await api(`/api/alert-rules/${encodeURIComponent(this.input('id').value.trim())}`, { method: 'PUT', body });
       this.dialog.close();
     } catch (error) {
-      byId('rule-form-status').textContent = error.message;
+      byId('rule-form-status').textContent = messageOf(error);
     }
   }
 }

@@ -1,23 +1,47 @@
+// @ts-check
 // The dashboard: live tiles from the event stream, the history chart, alerts, device settings and uploads.
 
 import { RuleEditor, renderAlerts, renderRules } from './alerts.js';
-import { api, liveEvents, token } from './api.js';
-import { byId, h, startRelativeClock } from './dom.js';
+import { ApiError, api, liveEvents, token } from './api.js';
+import { byId, control, h, messageOf, startRelativeClock } from './dom.js';
 import { HistoryChart, sameSubject, subjectKey } from './history.js';
 import { deviceLabel, deviceTile, placeTile, siteTile } from './tiles.js';
 import { onTuningEvent, startTuning } from './tuning.js';
 import { UploadPanel } from './upload.js';
 
+/**
+ * @typedef {import('../occupancy.js').DeviceView} DeviceView
+ * @typedef {import('../occupancy.js').SiteOccupancy} SiteOccupancy
+ * @typedef {import('../engine.js').RuleView} RuleView
+ * @typedef {import('../../core/messages.js').AlertMessage} AlertMessage
+ * @typedef {import('../api.js').DashboardConfig} DashboardConfig
+ * @typedef {import('./history.js').Subject} Subject
+ * @typedef {import('./history.js').Range} Range
+ */
+
+/** @type {Map<string, DeviceView>} */
 const devices = new Map();
+/** @type {Map<string, SiteOccupancy>} */
 const sites = new Map();
+/** @type {AlertMessage[]} */
 let alerts = [];
+/** @type {RuleView[]} */
 let rules = [];
+/** @type {Pick<DashboardConfig, 'writes' | 'protectReads'> & Partial<DashboardConfig>} */
 let config = { writes: 'token', protectReads: false };
+/** @type {Subject[]} the subject behind each option of the history select, by the option's index */
+let subjectOptions = [];
 
 const names = () => new Map([...devices.values()].map((d) => [d.id, deviceLabel(d)]));
+/** @param {string} id @returns {Subject} */
+const siteSubject = (id) => ({ kind: 'site', id });
+/** @param {string} id @returns {Subject} */
+const deviceSubject = (id) => ({ kind: 'device', id });
+/** @param {Subject} subject */
 const subjectLabel = (subject) =>
   subject.kind === 'site' ? `Site ${subject.id}` : deviceLabel(devices.get(subject.id) ?? { id: subject.id });
 const history = new HistoryChart({ onRange: showRange, label: subjectLabel });
+/** @type {UploadPanel | undefined} */
 let upload;
 const ruleEditor = new RuleEditor({
   targets: (scope) =>
@@ -25,8 +49,13 @@ const ruleEditor = new RuleEditor({
       ? [...sites.keys()].map((name) => ({ value: name, label: name }))
       : [...devices.values()].map((d) => ({ value: d.id, label: deviceLabel(d) })),
 });
+/**
+ * @param {RuleView['scope']} scope
+ * @param {string} target
+ */
 const rulesOf = (scope, target) => rules.filter((rule) => rule.scope === scope && rule.target === target);
 
+/** @param {DeviceView} device */
 function renderDevice(device) {
   devices.set(device.id, device);
   const tile = deviceTile(device, { onEdit: openEditor, onSelect: selectSubject, rules: rulesOf('device', device.id) });
@@ -34,6 +63,7 @@ function renderDevice(device) {
   placeTile(byId('device-tiles'), device.id, 'device', tile);
 }
 
+/** @param {SiteOccupancy} site */
 function renderSite(site) {
   sites.set(site.site, site);
   const tile = siteTile(site, { onSelect: selectSubject, rules: rulesOf('site', site.site) });
@@ -41,6 +71,7 @@ function renderSite(site) {
   placeTile(byId('site-tiles'), site.site, 'site', tile);
 }
 
+/** @param {RuleView[]} next */
 function setRules(next) {
   rules = next;
   renderRules(rules, names(), {
@@ -51,10 +82,12 @@ function setRules(next) {
   for (const site of sites.values()) renderSite(site);
 }
 
+/** @param {unknown} error */
 function showError(error) {
-  byId('connection').textContent = error.message;
+  byId('connection').textContent = messageOf(error);
 }
 
+/** @param {string} name */
 function removeSite(name) {
   sites.delete(name);
   byId('site-tiles')
@@ -79,32 +112,39 @@ function renderSummaries() {
 
 /** The history select: sites first, then cameras; each option stands for a typed subject. */
 function renderSubjects() {
-  const select = byId('history-subject');
+  const select = byId('history-subject', HTMLSelectElement);
+  /** @type {Array<{ subject: Subject, text: string }>} */
   const wanted = [
-    ...[...sites.keys()].map((name) => ({ subject: { kind: 'site', id: name }, text: `Site · ${name}` })),
-    ...[...devices.values()].map((d) => ({ subject: { kind: 'device', id: d.id }, text: deviceLabel(d) })),
+    ...[...sites.keys()].map((name) => ({ subject: siteSubject(name), text: `Site · ${name}` })),
+    ...[...devices.values()].map((d) => ({ subject: deviceSubject(d.id), text: deviceLabel(d) })),
   ];
+  /** @param {{ subject: Subject, text: string }} option */
   const signature = (option) => `${subjectKey(option.subject)}=${option.text}`;
   if (select.dataset.signature === wanted.map(signature).join('|')) return;
   select.dataset.signature = wanted.map(signature).join('|');
-  select.subjects = wanted.map((option) => option.subject);
+  subjectOptions = wanted.map((option) => option.subject);
   select.replaceChildren(...wanted.map((option, index) => h('option', { value: String(index) }, option.text)));
   const chosen = wanted.findIndex((option) => sameSubject(option.subject, history.subject));
   if (chosen >= 0) select.value = String(chosen);
-  else if (wanted.length > 0) selectSubject(wanted[0].subject);
+  else if (wanted[0]) selectSubject(wanted[0].subject);
 }
 
+/** @param {Subject} subject */
 function selectSubject(subject) {
-  const select = byId('history-subject');
-  const index = (select.subjects ?? []).findIndex((candidate) => sameSubject(candidate, subject));
+  const select = byId('history-subject', HTMLSelectElement);
+  const index = subjectOptions.findIndex((candidate) => sameSubject(candidate, subject));
   if (index >= 0) select.value = String(index);
   history.show(subject);
   if (document.activeElement?.closest?.('.tile')) byId('history-title').scrollIntoView({ behavior: 'smooth' });
 }
 
-/** The range buttons follow the range shown (chosen, picked to fit the data, or zoomed). */
+/**
+ * The range buttons follow the range shown (chosen, picked to fit the data, or zoomed).
+ * @param {Partial<Range>} range
+ */
 function showRange(range) {
   for (const button of document.querySelectorAll('[data-range]')) {
+    if (!(button instanceof HTMLElement)) continue;
     const pressed =
       range.seconds !== undefined ? button.dataset.range === String(range.seconds) : button.dataset.range === 'custom';
     button.classList.toggle('active', pressed);
@@ -112,42 +152,47 @@ function showRange(range) {
   }
 }
 
+/** @param {string} deviceId */
 function highlight(deviceId) {
   const tile = byId('device-tiles').querySelector(`[data-device="${CSS.escape(deviceId)}"]`);
   tile?.classList.add('flash');
 }
 
+/** @param {DeviceView} device */
 function openEditor(device) {
-  const dialog = byId('device-dialog');
-  const form = byId('device-form');
+  const dialog = byId('device-dialog', HTMLDialogElement);
+  const form = byId('device-form', HTMLFormElement);
+  const name = control(form, 'name');
+  const site = control(form, 'site');
+  const capacity = control(form, 'capacity');
   byId('device-form-id').textContent = device.id;
-  form.elements.name.value = device.name ?? '';
-  form.elements.site.value = device.site ?? '';
-  form.elements.capacity.value = device.capacity ?? '';
+  name.value = device.name ?? '';
+  site.value = device.site ?? '';
+  capacity.value = String(device.capacity ?? '');
   byId('device-form-status').textContent = '';
   form.onsubmit = async (event) => {
     event.preventDefault();
-    const capacity = form.elements.capacity.value;
     try {
       await api(`/api/devices/${encodeURIComponent(device.id)}`, {
         method: 'PUT',
         body: {
-          name: form.elements.name.value.trim() || null,
-          site: form.elements.site.value.trim() || null,
-          capacity: capacity ? Number(capacity) : null,
+          name: name.value.trim() || null,
+          site: site.value.trim() || null,
+          capacity: capacity.value ? Number(capacity.value) : null,
         },
       });
       dialog.close();
     } catch (error) {
-      byId('device-form-status').textContent = error.message;
+      byId('device-form-status').textContent = messageOf(error);
     }
   };
   dialog.showModal();
 }
 
 function setupHistoryControls() {
-  const custom = byId('custom-range');
+  const custom = byId('custom-range', HTMLFormElement);
   for (const button of document.querySelectorAll('[data-range]')) {
+    if (!(button instanceof HTMLElement)) continue;
     button.addEventListener('click', () => {
       custom.hidden = button.dataset.range !== 'custom';
       if (button.dataset.range === 'custom') showRange({});
@@ -156,13 +201,14 @@ function setupHistoryControls() {
   }
   custom.addEventListener('submit', (event) => {
     event.preventDefault();
-    const from = new Date(custom.elements.from.value).getTime() / 1000;
-    const to = new Date(custom.elements.to.value).getTime() / 1000;
+    const from = new Date(control(custom, 'from').value).getTime() / 1000;
+    const to = new Date(control(custom, 'to').value).getTime() / 1000;
     if (!(from < to)) return;
     history.show(history.subject, { from, to });
   });
-  byId('history-subject').addEventListener('change', (event) => {
-    const subject = event.target.subjects?.[Number(event.target.value)];
+  const select = byId('history-subject', HTMLSelectElement);
+  select.addEventListener('change', () => {
+    const subject = subjectOptions[Number(select.value)];
     if (subject) history.show(subject);
   });
 }
@@ -171,19 +217,21 @@ function setupToken() {
   const button = byId('token-button');
   button.hidden = config.writes === 'open' && !config.protectReads;
   button.textContent = token.get() ? 'API token ✓' : 'API token';
-  const dialog = byId('token-dialog');
+  const dialog = byId('token-dialog', HTMLDialogElement);
+  const form = byId('token-form', HTMLFormElement);
   button.addEventListener('click', () => {
-    byId('token-form').elements.token.value = token.get();
+    control(form, 'token').value = token.get();
     dialog.showModal();
   });
   byId('token-cancel').addEventListener('click', () => dialog.close());
-  byId('device-cancel').addEventListener('click', () => byId('device-dialog').close());
-  byId('token-form').addEventListener('submit', () => {
-    token.set(byId('token-form').elements.token.value.trim());
+  byId('device-cancel').addEventListener('click', () => byId('device-dialog', HTMLDialogElement).close());
+  form.addEventListener('submit', () => {
+    token.set(control(form, 'token').value.trim());
     location.reload();
   });
 }
 
+/** @param {import('./api.js').ConnectionState} state */
 function setConnection(state) {
   const element = byId('connection');
   element.dataset.state = state;
@@ -192,10 +240,10 @@ function setConnection(state) {
 
 async function start() {
   try {
-    config = await api('/api/config');
+    config = /** @type {DashboardConfig} */ (await api('/api/config'));
   } catch (error) {
     setConnection('closed');
-    if (error.status === 401) byId('token-button').hidden = false;
+    if (error instanceof ApiError && error.status === 401) byId('token-button').hidden = false;
   }
   upload = new UploadPanel({ onUploaded: (id) => highlight(id), maxBytes: config.maxUploadBytes });
   setupToken();
@@ -223,7 +271,7 @@ async function start() {
         const shown = history.subject;
         if (
           sameSubject(shown, { kind: 'device', id: device.id }) ||
-          sameSubject(shown, { kind: 'site', id: device.site })
+          (device.site !== null && sameSubject(shown, { kind: 'site', id: device.site }))
         )
           history.refreshSoon();
       },

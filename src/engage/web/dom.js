@@ -1,12 +1,28 @@
+// @ts-check
 // DOM helpers: every text goes through textContent, so user input (device names) is never parsed as HTML.
 
-/** h('div', { class: 'x', dataset: { id } }, 'text', child) */
+/**
+ * What `h` takes as attributes: `dataset` entries, `on<event>` listeners, and plain attributes
+ * (false, null and undefined leave an attribute out; true sets it empty).
+ * @typedef {{ dataset?: Record<string, string | number>, [name: string]: unknown }} Attributes
+ */
+
+/** @typedef {Node | string | number | boolean | null | undefined} Child */
+
+/**
+ * h('div', { class: 'x', dataset: { id } }, 'text', child)
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Attributes} [attributes]
+ * @param {...(Child | Child[])} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
     if (key === 'dataset') Object.assign(element.dataset, value);
-    else if (key.startsWith('on')) element.addEventListener(key.slice(2), value);
+    else if (key.startsWith('on')) element.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
     else element.setAttribute(key, value === true ? '' : String(value));
   }
   for (const child of children.flat()) {
@@ -16,9 +32,39 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
-export const byId = (id) => document.getElementById(id);
+/**
+ * The element of index.html with this ID. With `type`, what the page makes it (a form, an input, …):
+ * a page that does not match throws here rather than somewhere later.
+ * @template {Element} [T=HTMLElement]
+ * @param {string} id
+ * @param {new () => T} [type]
+ * @returns {T}
+ */
+export function byId(id, type) {
+  const element = document.getElementById(id);
+  if (type && !(element instanceof type)) throw new Error(`#${id} is not a ${type.name}`);
+  return /** @type {T} */ (/** @type {unknown} */ (element));
+}
 
-/** "12 s ago", "5 min ago", "3 h ago", or a date. */
+/**
+ * A form's control by its name (`form.elements.<name>`), of the type the page makes it.
+ * @template {HTMLInputElement | HTMLSelectElement} [T=HTMLInputElement]
+ * @param {HTMLFormElement} form
+ * @param {string} name
+ * @param {new () => T} [type]
+ * @returns {T}
+ */
+export function control(form, name, type) {
+  const element = form.elements.namedItem(name);
+  if (!(element instanceof (type ?? HTMLInputElement))) throw new Error(`form #${form.id} has no control "${name}"`);
+  return /** @type {T} */ (element);
+}
+
+/**
+ * "12 s ago", "5 min ago", "3 h ago", or a date.
+ * @param {number | null | undefined} unixSeconds
+ * @param {number} [now]
+ */
 export function ago(unixSeconds, now = Date.now() / 1000) {
   if (unixSeconds === null || unixSeconds === undefined) return 'never';
   const seconds = Math.max(0, Math.round(now - unixSeconds));
@@ -28,6 +74,7 @@ export function ago(unixSeconds, now = Date.now() / 1000) {
   return new Date(unixSeconds * 1000).toLocaleString();
 }
 
+/** @param {number} unixSeconds */
 export function clock(unixSeconds) {
   return new Date(unixSeconds * 1000).toLocaleString([], {
     month: 'short',
@@ -42,7 +89,13 @@ export function clock(unixSeconds) {
 export function startRelativeClock() {
   setInterval(() => {
     for (const element of document.querySelectorAll('[data-since]')) {
-      element.textContent = ago(Number(element.dataset.since));
+      if (element instanceof HTMLElement) element.textContent = ago(Number(element.dataset.since));
     }
   }, 1000);
 }
+
+/**
+ * The message of something thrown (an ApiError, a network failure).
+ * @param {unknown} error
+ */
+export const messageOf = (error) => (error instanceof Error ? error.message : String(error));

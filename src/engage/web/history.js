@@ -1,28 +1,53 @@
+// @ts-check
 // The history chart (uPlot): a camera's or a site's counts over a chosen range.
 // A subject is typed, { kind: 'device' | 'site', id }: a device ID may look like anything.
-import uPlot from '/vendor/uplot/uPlot.esm.js';
+// @ts-expect-error -- web-assets.ts serves node_modules/uplot here; the type comes from the package below.
+import uPlotModule from '/vendor/uplot/uPlot.esm.js';
 import { api, withToken } from './api.js';
-import { byId } from './dom.js';
+import { byId, messageOf } from './dom.js';
+
+/** @type {typeof import('uplot')} */
+const uPlot = uPlotModule;
+
+/**
+ * @typedef {{ kind: 'device' | 'site', id: string }} Subject
+ * @typedef {{ seconds: number, from?: undefined, to?: undefined } | { from: number, to: number, seconds?: undefined }} Range
+ * @typedef {import('../api.js').CountSeries} CountSeries
+ */
 
 const HEIGHT = 280;
+const SHORTEST = 3600;
+const LONGEST = 604800;
 /** The preset ranges, smallest first: without a choice the chart shows the smallest that holds the data. */
-export const RANGES = [3600, 86400, 604800];
+export const RANGES = [SHORTEST, 86400, LONGEST];
+/** @param {string} name */
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+/** @param {Subject | null | undefined} subject */
 export const subjectKey = (subject) => (subject ? `${subject.kind}\u0000${subject.id}` : '');
+/**
+ * @param {Subject | null | undefined} a
+ * @param {Subject | null | undefined} b
+ */
 export const sameSubject = (a, b) => subjectKey(a) === subjectKey(b);
 
 export class HistoryChart {
-  /** `onRange(range)` is told the range shown, so the range buttons can follow. */
+  /**
+   * `onRange(range)` is told the range shown, so the range buttons can follow.
+   * @param {{ onRange: (range: Range) => void, label: (subject: Subject) => string }} options
+   */
   constructor({ onRange, label }) {
     this.container = byId('history-chart');
+    /** @type {Subject | null} */
     this.subject = null;
-    /** { seconds } or { from, to }; `auto` until the user picks one. */
-    this.range = { seconds: RANGES[0] };
+    /** @type {Range} `auto` until the user picks one. */
+    this.range = { seconds: SHORTEST };
     this.auto = true;
     this.onRange = onRange;
     this.label = label;
+    /** @type {import('uplot') | null} */
     this.plot = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.pending = null;
     byId('history-csv').addEventListener('click', () => {
       const path = this.path();
@@ -43,8 +68,9 @@ export class HistoryChart {
 
   /** The range in whole seconds: an hour is exactly 3600 s, so the server answers with raw points. */
   bounds() {
-    const to = Math.ceil(this.range.to ?? Date.now() / 1000);
-    const from = Math.floor(this.range.from ?? to - this.range.seconds);
+    const range = this.range;
+    const to = Math.ceil(range.to ?? Date.now() / 1000);
+    const from = Math.floor(range.seconds === undefined ? range.from : to - range.seconds);
     return { from, to };
   }
 
@@ -53,9 +79,13 @@ export class HistoryChart {
     return `from=${from}&to=${to}`;
   }
 
-  /** Shows `subject`; a `range` is the user's choice and stays until the next choice. */
+  /**
+   * Shows `subject`; a `range` is the user's choice and stays until the next choice.
+   * @param {Subject | null} subject
+   * @param {Range} [range]
+   */
   show(subject, range) {
-    if (!sameSubject(subject, this.subject) && this.auto) this.range = { seconds: RANGES[0] };
+    if (!sameSubject(subject, this.subject) && this.auto) this.range = { seconds: SHORTEST };
     this.subject = subject;
     if (range) {
       this.range = range;
@@ -77,21 +107,24 @@ export class HistoryChart {
     const path = this.path();
     const note = byId('history-note');
     if (!path) return;
+    /** @type {CountSeries} */
     let series;
     try {
-      series = await api(`${path}?${this.query()}`);
-      if (this.auto && series.firstAt !== null) {
+      series = /** @type {CountSeries} */ (await api(`${path}?${this.query()}`));
+      const firstAt = series.firstAt;
+      if (this.auto && firstAt !== null) {
         const { to } = this.bounds();
-        const fitting = RANGES.find((seconds) => to - seconds <= series.firstAt) ?? RANGES[RANGES.length - 1];
+        const fitting = RANGES.find((seconds) => to - seconds <= firstAt) ?? LONGEST;
         if (fitting !== this.range.seconds) {
           this.range = { seconds: fitting };
-          series = await api(`${path}?${this.query()}`);
+          series = /** @type {CountSeries} */ (await api(`${path}?${this.query()}`));
         }
       }
     } catch (error) {
-      note.textContent = `Could not load history: ${error.message}`;
+      note.textContent = `Could not load history: ${messageOf(error)}`;
       return;
     }
+    const subject = /** @type {Subject} */ (this.subject);
     this.onRange(this.range);
     const points = series.points;
     const raw = series.bucket === 'raw';
@@ -99,8 +132,9 @@ export class HistoryChart {
     empty.hidden = points.length > 0;
     empty.textContent =
       series.firstAt === null
-        ? `${this.label(this.subject)} has no counts yet. They appear here as photos are counted.`
-        : `No counts for ${this.label(this.subject)} in this range. Choose a longer range.`;
+        ? `${this.label(subject)} has no counts yet. They appear here as photos are counted.`
+        : `No counts for ${this.label(subject)} in this range. Choose a longer range.`;
+    /** @type {import('uplot').AlignedData} */
     const data = raw
       ? [points.map((p) => p.t), points.map((p) => p.avg)]
       : [points.map((p) => p.t), points.map((p) => p.max), points.map((p) => p.avg), points.map((p) => p.min)];
@@ -110,6 +144,10 @@ export class HistoryChart {
     this.plot = new uPlot(this.options(raw), data, this.container);
   }
 
+  /**
+   * @param {boolean} raw
+   * @returns {import('uplot').Options}
+   */
   options(raw) {
     const accent = css('--accent') || '#4f46e5';
     const band = css('--accent-soft') || 'rgba(79,70,229,0.15)';
@@ -124,7 +162,7 @@ export class HistoryChart {
             stroke: accent,
             width: 2,
             fill: band,
-            paths: uPlot.paths.stepped({ align: 1 }),
+            paths: uPlot.paths.stepped?.({ align: 1 }),
             points: { show: true, size: 5, fill: accent },
           },
         ]

@@ -1,11 +1,26 @@
+// @ts-check
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
 import { ago, h } from './dom.js';
 import { tuningControls } from './tuning.js';
 
+/**
+ * @typedef {import('../occupancy.js').DeviceView} DeviceView
+ * @typedef {import('../occupancy.js').SiteOccupancy} SiteOccupancy
+ * @typedef {import('../engine.js').RuleView} RuleView
+ * @typedef {import('./history.js').Subject} Subject
+ */
+
+/** @type {Record<DeviceView['state'], string>} */
 const STATE_LABEL = { live: 'Live', stale: 'Stale', offline: 'Offline', 'no-data': 'No data' };
 
+/** @param {{ id: string, name?: string | null }} device */
 export const deviceLabel = (device) => device.name ?? device.id;
 
+/**
+ * @param {number | null} count
+ * @param {number | null} capacity
+ * @param {string} label
+ */
 function capacityBar(count, capacity, label) {
   if (!capacity) return h('div', { class: 'capacity none' }, h('span', { class: 'muted small' }, 'No capacity set'));
   if (count === null)
@@ -31,7 +46,12 @@ function capacityBar(count, capacity, label) {
   );
 }
 
-/** `count` null: unknown (nothing live to count). */
+/**
+ * `count` null: unknown (nothing live to count).
+ * @param {number | null} count
+ * @param {number | null} capacity
+ * @param {boolean} dim
+ */
 function countLine(count, capacity, dim) {
   return h(
     'div',
@@ -41,7 +61,10 @@ function countLine(count, capacity, dim) {
   );
 }
 
-/** The rules watching this tile's subject that are raised or about to be. */
+/**
+ * The rules watching this tile's subject that are raised or about to be.
+ * @param {RuleView[]} rules
+ */
 function alertLine(rules) {
   const raised = rules.filter((rule) => rule.active);
   const holding = rules.filter((rule) => !rule.active && rule.pendingSince !== null);
@@ -65,11 +88,16 @@ function alertLine(rules) {
 /**
  * A camera's status line: its state pill. The one place to add what else describes how the camera
  * is counted (e.g. its profile, or a hint when its counts may be low).
+ * @param {DeviceView} device
  */
 export function statusLine(device) {
   return h('span', { class: `pill ${device.state}` }, STATE_LABEL[device.state] ?? device.state);
 }
 
+/**
+ * @param {DeviceView} device
+ * @param {{ onEdit: (device: DeviceView) => void, onSelect: (subject: Subject) => void, rules?: RuleView[] }} actions
+ */
 export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
   const title = deviceLabel(device);
   const tile = h(
@@ -123,10 +151,14 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
       tuningControls(device.id),
     ),
   );
-  if (device.lastPhotoAt === null) tile.querySelector('time').removeAttribute('data-since');
+  if (device.lastPhotoAt === null) tile.querySelector('time')?.removeAttribute('data-since');
   return tile;
 }
 
+/**
+ * @param {SiteOccupancy} site
+ * @param {{ onSelect: (subject: Subject) => void, rules?: RuleView[] }} actions
+ */
 export function siteTile(site, { onSelect, rules = [] }) {
   const liveCount = site.liveDevices.length;
   // With no live camera the site's occupancy is unknown, not 0.
@@ -176,15 +208,23 @@ export function siteTile(site, { onSelect, rules = [] }) {
 /**
  * Puts `tile` where the tile with the same key is, or appends it, keeping the grid sorted by key.
  * A live update must not take the keyboard focus away: the same button of the new tile gets it.
+ * @param {HTMLElement} container
+ * @param {string} key
+ * @param {'device' | 'site'} attribute
+ * @param {HTMLElement} tile
  */
 export function placeTile(container, key, attribute, tile) {
-  const existing = [...container.children].find((child) => child.dataset[attribute] === key);
+  const tiles = /** @type {HTMLElement[]} */ ([...container.children]);
+  const existing = tiles.find((child) => child.dataset[attribute] === key);
   if (existing) {
-    const focused = existing.contains(document.activeElement) ? document.activeElement.dataset.action : undefined;
+    const active = document.activeElement;
+    const focused = active instanceof HTMLElement && existing.contains(active) ? active.dataset.action : undefined;
     existing.replaceWith(tile);
-    if (focused) tile.querySelector(`[data-action="${focused}"]`)?.focus();
+    if (focused) /** @type {HTMLElement | null} */ (tile.querySelector(`[data-action="${focused}"]`))?.focus();
     return;
   }
-  const after = [...container.children].find((child) => child.dataset.sortKey > tile.dataset.sortKey);
+  const after = tiles.find(
+    (child) => /** @type {string} */ (child.dataset.sortKey) > /** @type {string} */ (tile.dataset.sortKey),
+  );
   container.insertBefore(tile, after ?? null);
 }

@@ -1,28 +1,74 @@
+// @ts-check
 // "Tune counting": per camera, the tuned badge or the crowd-view hint, and the dialog that collects,
 // labels, fits and applies a profile over /api/tuning (docs/engage.md#tuning-a-camera).
 import { api, withToken } from './api.js';
-import { byId, h } from './dom.js';
+import { byId, h, messageOf } from './dom.js';
 
+/**
+ * @typedef {import('../tuning/desk.js').DeviceTuningStatus} DeviceTuningStatus
+ * @typedef {import('../tuning/desk.js').SessionView} SessionView
+ * @typedef {import('../tuning/sessions.js').FrameView} FrameView
+ * @typedef {import('../tuning/sessions.js').FitState} FitState
+ * @typedef {DeviceTuningStatus & { session: SessionView | null }} TuningEvent
+ * @typedef {{ retentionSeconds: number, devices: DeviceTuningStatus[] }} TuningOverview
+ * @typedef {[number, number]} Mark
+ * @typedef {{
+ *   deviceId: string,
+ *   session: SessionView | null,
+ *   index: number,
+ *   marks: Mark[],
+ *   key?: string,
+ *   count?: number | null,
+ * }} OpenTuning the camera whose tuning dialog is open, and the frame being labelled
+ * @typedef {OpenTuning & { session: SessionView }} OpenSession
+ */
+
+/** @type {Map<string, DeviceTuningStatus>} */
 const status = new Map();
 let available = false;
 let retentionHours = 24;
-let open; // { deviceId, session, index, marks }
+/** @type {OpenTuning | undefined} */
+let open;
 
+/** @param {string} deviceId */
 const slotOf = (deviceId) => document.querySelector(`[data-tuning="${CSS.escape(deviceId)}"]`);
 
-/** The tile's tuning controls; re-rendered in place when the camera's tuning status changes. */
+/**
+ * The open tuning with its session: the actions that need one are only offered with a session.
+ * @returns {OpenSession}
+ */
+function openSession() {
+  if (!open?.session) throw new Error('no tuning session is open');
+  return /** @type {OpenSession} */ (open);
+}
+
+/**
+ * @param {string} path
+ * @param {{ method?: string, body?: unknown, contentType?: string }} [request]
+ */
+const sessionApi = async (path, request) => /** @type {SessionView} */ (await api(path, request));
+
+/**
+ * The tile's tuning controls; re-rendered in place when the camera's tuning status changes.
+ * @param {string} deviceId
+ */
 export function tuningControls(deviceId) {
   const slot = h('span', { class: 'tuning-slot', dataset: { tuning: deviceId } });
   fill(slot, deviceId);
   return slot;
 }
 
+/**
+ * @param {Element} slot
+ * @param {string} deviceId
+ */
 function fill(slot, deviceId) {
   if (!available) return slot.replaceChildren();
   const state = status.get(deviceId);
   const tuned = state?.profile?.tuning;
   const crowd = !tuned && state?.hints?.includes('crowd-view');
-  slot.replaceChildren(
+  // replaceChildren would show a null as the text "null": only the parts that apply.
+  const parts = [
     tuned
       ? h(
           'span',
@@ -41,24 +87,30 @@ function fill(slot, deviceId) {
         )
       : null,
     h('button', { type: 'button', class: 'link', onclick: () => openTuning(deviceId) }, 'Tune counting'),
-  );
+  ];
+  slot.replaceChildren(...parts.filter((part) => part !== null));
 }
 
 export async function startTuning() {
   try {
-    const answer = await api('/api/tuning');
+    const answer = /** @type {TuningOverview} */ (await api('/api/tuning'));
     available = true;
     retentionHours = answer.retentionSeconds / 3600;
     for (const device of answer.devices) status.set(device.deviceId, device);
-    for (const slot of document.querySelectorAll('[data-tuning]')) fill(slot, slot.dataset.tuning);
+    for (const slot of document.querySelectorAll('[data-tuning]')) {
+      if (slot instanceof HTMLElement) fill(slot, slot.dataset.tuning ?? '');
+    }
   } catch {
     available = false; // this engage has no tuning storage
   }
-  byId('tuning-close').addEventListener('click', () => byId('tuning-dialog').close());
+  byId('tuning-close').addEventListener('click', () => byId('tuning-dialog', HTMLDialogElement).close());
   document.addEventListener('keydown', onKey);
 }
 
-/** A `tuning` live event: the camera's status and its session. */
+/**
+ * A `tuning` live event: the camera's status and its session.
+ * @param {TuningEvent} event
+ */
 export function onTuningEvent(event) {
   status.set(event.deviceId, event);
   const slot = slotOf(event.deviceId);
@@ -69,29 +121,33 @@ export function onTuningEvent(event) {
   }
 }
 
+/** @param {string} deviceId */
 async function openTuning(deviceId) {
   const state = status.get(deviceId);
   open = { deviceId, session: null, index: 0, marks: [] };
-  if (state?.sessionId) open.session = await api(`/api/tuning/sessions/${state.sessionId}`);
+  if (state?.sessionId) open.session = await sessionApi(`/api/tuning/sessions/${state.sessionId}`);
   byId('tuning-title').textContent = `Tune counting · ${deviceId}`;
   render();
-  byId('tuning-dialog').showModal();
+  byId('tuning-dialog', HTMLDialogElement).showModal();
 }
 
+/** @param {string} text */
 const say = (text) => {
   byId('tuning-status').textContent = text;
 };
 
+/** @param {() => Promise<unknown>} call */
 async function act(call) {
   try {
     say('');
     await call();
   } catch (error) {
-    say(error.message);
+    say(messageOf(error));
   }
 }
 
 function render() {
+  if (!open) return;
   const body = byId('tuning-body');
   const { session } = open;
   const state = status.get(open.deviceId);
@@ -161,7 +217,8 @@ function render() {
         type: 'file',
         accept: 'image/jpeg',
         multiple: true,
-        onchange: (event) => act(() => upload(event.target.files)),
+        onchange: (/** @type {Event & { target: HTMLInputElement }} */ event) =>
+          act(() => upload(event.target.files ?? [])),
       }),
     ),
     frame ? labeller(frame, frames.length) : h('p', { class: 'muted' }, 'Waiting for the camera’s next photo…'),
@@ -181,7 +238,12 @@ function render() {
   );
 }
 
+/**
+ * @param {FrameView} frame
+ * @param {number} total
+ */
 function labeller(frame, total) {
+  const open = openSession();
   const key = frame.key;
   if (open.key !== key) {
     open.key = key;
@@ -215,7 +277,7 @@ function labeller(frame, total) {
           class: 'mark',
           'aria-label': `remove mark ${i + 1}`,
           style: `left:${(100 * x) / w}%;top:${(100 * y) / ht}%`,
-          onclick: (event) => {
+          onclick: (/** @type {MouseEvent} */ event) => {
             event.stopPropagation();
             open.marks.splice(i, 1);
             setCount(open.marks.length);
@@ -242,7 +304,7 @@ function labeller(frame, total) {
     id: 'tuning-count',
     value: open.count ?? '',
     'aria-label': 'people in this frame',
-    oninput: (event) => {
+    oninput: (/** @type {Event & { target: HTMLInputElement }} */ event) => {
       open.count = event.target.value === '' ? null : Number(event.target.value);
     },
   });
@@ -272,6 +334,10 @@ function labeller(frame, total) {
   );
 }
 
+/**
+ * @param {FitState | null} fit
+ * @param {number} labelled
+ */
 function fitPanel(fit, labelled) {
   const running = fit?.state === 'running';
   return h(
@@ -294,7 +360,7 @@ function fitPanel(fit, labelled) {
       ? h(
           'p',
           { id: 'tuning-result' },
-          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore.toFixed(1)}, tuned ${fit.result.maeAfter.toFixed(1)} people.`,
+          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore?.toFixed(1) ?? '?'}, tuned ${fit.result.maeAfter.toFixed(1)} people.`,
         )
       : null,
     fit && fit.state !== 'running' && fit.message && fit.state !== 'done'
@@ -303,13 +369,16 @@ function fitPanel(fit, labelled) {
   );
 }
 
+/** @param {number} n */
 function setCount(n) {
-  open.count = n;
-  const input = byId('tuning-count');
-  if (input) input.value = n;
+  if (open) open.count = n;
+  const input = document.getElementById('tuning-count');
+  if (input instanceof HTMLInputElement) input.value = String(n);
 }
 
+/** @param {number} step */
 function move(step) {
+  if (!open) return;
   const n = open.session?.frames.length ?? 0;
   if (n === 0) return;
   open.index = (Math.min(open.index, n - 1) + step + n) % n;
@@ -317,7 +386,9 @@ function move(step) {
 }
 
 async function saveLabel() {
+  const open = openSession();
   const frame = open.session.frames[Math.min(open.index, open.session.frames.length - 1)];
+  if (!frame) return;
   if (open.count === null || open.count === undefined || Number.isNaN(open.count))
     return say('type the number of people first');
   const body = {
@@ -329,56 +400,70 @@ async function saveLabel() {
     body,
   });
   const next = open.session.frames.findIndex((f, i) => i > open.index && f.count === null);
-  open.session = await api(`/api/tuning/sessions/${open.session.id}`);
+  open.session = await sessionApi(`/api/tuning/sessions/${open.session.id}`);
   if (next >= 0) open.index = next;
   render();
 }
 
+/** @param {number} frames */
 async function startSession(frames) {
-  open.session = await api('/api/tuning/sessions', { method: 'POST', body: { deviceId: open.deviceId, frames } });
+  if (!open) return;
+  open.session = await sessionApi('/api/tuning/sessions', {
+    method: 'POST',
+    body: { deviceId: open.deviceId, frames },
+  });
   render();
 }
 
+/** @param {Iterable<File>} files */
 async function upload(files) {
+  const open = openSession();
   for (const file of files)
     await api(`/api/tuning/sessions/${open.session.id}/frames`, {
       method: 'POST',
       body: file,
       contentType: 'image/jpeg',
     });
-  open.session = await api(`/api/tuning/sessions/${open.session.id}`);
+  open.session = await sessionApi(`/api/tuning/sessions/${open.session.id}`);
   render();
 }
 
 const startFit = async () => {
-  open.session = await api(`/api/tuning/sessions/${open.session.id}/fit`, { method: 'POST' });
+  const open = openSession();
+  open.session = await sessionApi(`/api/tuning/sessions/${open.session.id}/fit`, { method: 'POST' });
   render();
 };
 const cancelFit = async () => {
-  open.session = await api(`/api/tuning/sessions/${open.session.id}/fit`, { method: 'DELETE' });
+  const open = openSession();
+  open.session = await sessionApi(`/api/tuning/sessions/${open.session.id}/fit`, { method: 'DELETE' });
   render();
 };
 
 async function apply() {
-  const revision = await api(`/api/tuning/sessions/${open.session.id}/apply`, { method: 'POST' });
-  byId('tuning-dialog').close();
+  const revision = await api(`/api/tuning/sessions/${openSession().session.id}/apply`, { method: 'POST' });
+  byId('tuning-dialog', HTMLDialogElement).close();
   open = undefined;
   return revision;
 }
 
 async function cancelSession() {
-  await api(`/api/tuning/sessions/${open.session.id}`, { method: 'DELETE' });
-  open.session = null;
+  const current = openSession();
+  await api(`/api/tuning/sessions/${current.session.id}`, { method: 'DELETE' });
+  /** @type {OpenTuning} */
+  const closed = current;
+  closed.session = null;
   render();
 }
 
 async function revert() {
+  if (!open) return;
   await api(`/api/devices/${encodeURIComponent(open.deviceId)}/profile/revert`, { method: 'POST' });
   say('The previous profile is back.');
 }
 
+/** @param {KeyboardEvent} event */
 function onKey(event) {
-  if (!open?.session || !byId('tuning-dialog').open) return;
+  if (!open?.session || !byId('tuning-dialog', HTMLDialogElement).open) return;
   const typing = event.target instanceof HTMLInputElement && event.target.type !== 'number';
   if (typing) return;
   if (event.key === 'ArrowRight') move(1);

@@ -1,17 +1,29 @@
+// @ts-check
 // "Try it": upload a photo for a camera (or a new one) and show its count, with the detected people
 // boxed on the photo still in the browser (the server deletes it once counted).
 import { api } from './api.js';
-import { byId, h } from './dom.js';
+import { byId, h, messageOf } from './dom.js';
+
+/**
+ * @typedef {import('../photo-outcomes.js').PhotoOutcome} PhotoOutcome
+ * @typedef {import('../../core/messages.js').Detection} Detection
+ */
 
 const NEW_DEVICE = '__new__';
 const SVG = 'http://www.w3.org/2000/svg';
 const HEIC = /\.(heic|heif)$/i;
 
-/** "1.5 MB", "800 kB": sizes as people read them. */
+/**
+ * "1.5 MB", "800 kB": sizes as people read them.
+ * @param {number} bytes
+ */
 const sizeText = (bytes) =>
   bytes >= 1_000_000 ? `${Math.round(bytes / 100_000) / 10} MB` : `${Math.round(bytes / 1000)} kB`;
 
-/** What to tell the user about an upload's answer. */
+/**
+ * What to tell the user about an upload's answer.
+ * @param {PhotoOutcome} outcome
+ */
 export function outcomeText(outcome) {
   switch (outcome.status) {
     case 'counted': {
@@ -28,10 +40,11 @@ export function outcomeText(outcome) {
 }
 
 export class UploadPanel {
+  /** @param {{ onUploaded: (deviceId: string) => void, maxBytes: number | undefined }} options */
   constructor({ onUploaded, maxBytes }) {
-    this.select = byId('upload-device');
-    this.file = byId('upload-file');
-    this.button = byId('upload-submit');
+    this.select = byId('upload-device', HTMLSelectElement);
+    this.file = byId('upload-file', HTMLInputElement);
+    this.button = byId('upload-submit', HTMLButtonElement);
     this.status = byId('upload-status');
     this.newId = crypto.randomUUID();
     this.onUploaded = onUploaded;
@@ -48,7 +61,7 @@ export class UploadPanel {
     zone.addEventListener('drop', (event) => {
       event.preventDefault();
       zone.classList.remove('over');
-      if (event.dataTransfer.files.length > 0) {
+      if (event.dataTransfer && event.dataTransfer.files.length > 0) {
         this.file.files = event.dataTransfer.files;
         this.preview();
       }
@@ -59,6 +72,7 @@ export class UploadPanel {
     });
   }
 
+  /** @param {Array<{ id: string, name: string | null }>} devices */
   setDevices(devices) {
     const chosen = this.select.value;
     this.select.replaceChildren(
@@ -67,7 +81,7 @@ export class UploadPanel {
     );
     this.select.value = [...this.select.options].some((o) => o.value === chosen)
       ? chosen
-      : this.select.options[0].value;
+      : (this.select.options[0]?.value ?? '');
     this.showNewId();
   }
 
@@ -78,22 +92,22 @@ export class UploadPanel {
   }
 
   preview() {
-    const file = this.file.files[0];
+    const file = this.file.files?.[0];
     byId('drop-text').textContent = file ? file.name : 'Drop a photo here (JPEG, PNG or WebP) or choose a file';
     byId('upload-boxes').replaceChildren();
     byId('upload-result').textContent = '';
     this.say('');
     const figure = byId('upload-figure');
     figure.hidden = !file || HEIC.test(file.name);
-    if (figure.hidden) return;
-    const image = byId('upload-preview');
+    if (!file || figure.hidden) return;
+    const image = byId('upload-preview', HTMLImageElement);
     if (image.src) URL.revokeObjectURL(image.src);
     image.src = URL.createObjectURL(file);
   }
 
   async upload() {
     if (this.busy) return; // a double click sends one photo
-    const file = this.file.files[0];
+    const file = this.file.files?.[0];
     if (!file) return this.say('Choose a photo first.', 'error');
     if (HEIC.test(file.name) || /^image\/hei[cf]/.test(file.type)) {
       return this.say('HEIC photos are not supported: send JPEG, PNG or WebP (on an iPhone, export as JPEG).', 'error');
@@ -110,11 +124,13 @@ export class UploadPanel {
     byId('upload-result').textContent = '';
     this.say('Uploading and counting…');
     try {
-      const answer = await api(`/api/devices/${encodeURIComponent(deviceId)}/images`, {
-        method: 'POST',
-        body: file,
-        contentType: 'application/octet-stream',
-      });
+      const answer = /** @type {{ outcome: PhotoOutcome }} */ (
+        await api(`/api/devices/${encodeURIComponent(deviceId)}/images`, {
+          method: 'POST',
+          body: file,
+          contentType: 'application/octet-stream',
+        })
+      );
       const { outcome } = answer;
       byId('upload-result').textContent = outcomeText(outcome);
       byId('upload-result').dataset.status = outcome.status;
@@ -123,22 +139,26 @@ export class UploadPanel {
       if (this.select.value === NEW_DEVICE) this.newId = crypto.randomUUID();
       this.onUploaded(deviceId);
     } catch (error) {
-      this.say(error.message, 'error');
+      this.say(messageOf(error), 'error');
     } finally {
       this.setBusy(false);
     }
   }
 
+  /** @param {boolean} busy */
   setBusy(busy) {
     this.busy = busy;
     this.button.disabled = busy;
     this.button.textContent = busy ? 'Counting…' : 'Upload and count';
   }
 
-  /** Boxes in the photo's own pixels, drawn in an SVG whose viewBox is the photo's size. */
+  /**
+   * Boxes in the photo's own pixels, drawn in an SVG whose viewBox is the photo's size.
+   * @param {Detection[]} detections
+   */
   drawBoxes(detections) {
-    const image = byId('upload-preview');
-    const svg = byId('upload-boxes');
+    const image = byId('upload-preview', HTMLImageElement);
+    const svg = byId('upload-boxes', SVGSVGElement);
     const draw = () => {
       svg.setAttribute('viewBox', `0 0 ${image.naturalWidth} ${image.naturalHeight}`);
       const stroke = Math.max(2, Math.round(image.naturalWidth / 200));
@@ -157,6 +177,10 @@ export class UploadPanel {
     else image.addEventListener('load', draw, { once: true });
   }
 
+  /**
+   * @param {string} text
+   * @param {'' | 'ok' | 'error'} [kind]
+   */
   say(text, kind = '') {
     this.status.textContent = text;
     this.status.dataset.kind = kind;

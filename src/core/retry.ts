@@ -1,5 +1,5 @@
 /** Bounded retry with exponential backoff, for storage, analytics and publishes during outages. */
-import { type Clock, sleep, systemClock } from '../core/clock.js';
+import { type Clock, sleep, systemClock } from './clock.js';
 
 export interface RetryPolicy {
   /** Attempts in total, including the first. */
