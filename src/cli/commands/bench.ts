@@ -146,7 +146,7 @@ function pipelineBenchCommand(): Command {
     )
     .addOption(option('--analytics <spec>', 'model when --analyzer-ms is not given (see inference)').default('local'))
     .addOption(
-      option('--batch-size <n>', 'photos per batch').argParser(intArg(1, 1000)).default(10),
+      option('--batch-size <n>', 'photos analysed per claim (one per camera)').argParser(intArg(1, 1000)).default(10),
     )
     .addOption(option('--max-wait <duration>', 'max wait for a partial batch').argParser(durationArg).default(200))
     .addOption(option('--lanes <n>', 'concurrent ingestion lanes').argParser(intArg(1, 256)).default(8))

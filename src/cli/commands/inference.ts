@@ -45,7 +45,11 @@ export function inferenceCommand(): Command {
     .description(
       `count people on photos: batch metadata, claim batches with the other instances, publish outcomes (signed with ${MESSAGE_SECRET_ENV} when set)`,
     )
-    .addOption(option('--batch-size <n>', 'photos per claimed batch').argParser(intArg(1, 1000)).default(10))
+    .addOption(
+      option('--batch-size <n>', 'photos analysed per claim: one per camera (its older pending photos are superseded)')
+        .argParser(intArg(1, 1000))
+        .default(10),
+    )
     .addOption(
       option('--max-wait <duration>', 'claim a partial batch after this wait').argParser(durationArg).default(2000),
     )

@@ -119,7 +119,7 @@ export function upCommand(): Command {
     )
     .addOption(tuningRetentionOption())
     .addOption(
-      option('--batch-size <n>', 'photos per claimed batch')
+      option('--batch-size <n>', 'photos analysed per claim: one per camera (its older pending photos are superseded)')
         .argParser(intArg(1, 1000))
         .default(STACK_DEFAULTS.batchSize),
     )
