@@ -211,7 +211,12 @@ export function parseOptions<T>(schema: z.ZodType<T>, options: unknown): T {
 
 /** `--batch-size`: shared by `inference` and `up`, each with its default. */
 export function batchSizeOption(defaultSize: number): Option {
-  return option('--batch-size <n>', 'photos per claimed batch').argParser(intArg(1, 1000)).default(defaultSize);
+  return option(
+    '--batch-size <n>',
+    'photos analysed per claim: one per camera (its older pending photos are superseded)',
+  )
+    .argParser(intArg(1, 1000))
+    .default(defaultSize);
 }
 
 /** `--max-wait`: shared by `inference` and `up`, each with its default (`shown` in the help, if given). */

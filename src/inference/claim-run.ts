@@ -140,10 +140,16 @@ function context(run: ClaimRun, key: string, deps: ClaimRunDeps): OutcomeContext
   };
 }
 
+/**
+ * Outcomes and deletes of one device's photos in flight at once: under overload a device's backlog
+ * is retired in one claim, and each costs round trips, not CPU (docs/coordination.md).
+ */
+const RETIRE_CONCURRENCY = 8;
+
 /** Counts a device's latest photo, reports the ones it superseded, then deletes them all. */
 async function completeGroup(run: ClaimRun, group: DeviceGroup, deps: ClaimRunDeps): Promise<void> {
   await countAndPublish(run, group.counted, group.superseded.length, deps);
-  for (const old of group.superseded) {
+  await forEachConcurrently(group.superseded, RETIRE_CONCURRENCY, async (old) => {
     await publishOutcome(
       run,
       old.key,
@@ -152,12 +158,12 @@ async function completeGroup(run: ClaimRun, group: DeviceGroup, deps: ClaimRunDe
       deps,
     );
     deps.metrics.outcomes.inc({ outcome: 'superseded', reason: '' });
-  }
-  for (const photo of [group.counted, ...group.superseded]) {
+  });
+  await forEachConcurrently([group.counted, ...group.superseded], RETIRE_CONCURRENCY, async (photo) => {
     await deletePhoto(run, photo.key, deps);
     run.completed.add(photo.key);
     deps.stepReached?.('deleted', photo.key);
-  }
+  });
 }
 
 async function countAndPublish(run: ClaimRun, photo: PhotoItem, superseded: number, deps: ClaimRunDeps) {

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { FixedDelayCounter } from '../analytics/fixed-delay-counter.js';
 import type { PeopleCounter } from '../analytics/people-counter.js';
@@ -29,6 +30,11 @@ export interface PipelineBenchOptions {
   maxWaitMs: number;
   /** Store every photo first, then publish all announcements at once (measures the broker path). */
   burst: boolean;
+  /**
+   * Every device sends one photo per interval, the devices spread evenly over it (a sustained
+   * rate, for overload runs); without it the lanes send as fast as they can.
+   */
+  intervalMs?: number;
   /** Concurrent ingestion lanes. */
   lanes: number;
   timeoutMs: number;
@@ -43,10 +49,16 @@ export interface PipelineBenchResult {
   metadataDeliveredPerSecond: number;
   /** Photos with an outcome per second, from the first announcement to the last outcome. */
   processedPerSecond: number;
+  /** Model runs per second (every call of the counter, failed ones included). */
   analysedPerSecond: number;
+  /** Model runs ÷ photos announced. */
   analysesPerPhoto: number;
   coordinationMessagesPerPhoto: number;
   latencyMs: { p50: number; p99: number };
+  /** Age of each published count: its photo announced → its result received. */
+  countAgeMs: { p50: number; p90: number; p99: number; max: number };
+  /** With `intervalMs`: how far the sender fell behind its schedule at worst. */
+  paceLagMs?: number;
   coordinationMs: { p50: number; p99: number };
   claims: number;
   photosLeftInStorage: number;
@@ -56,19 +68,50 @@ export interface PipelineBenchResult {
   failed: number;
 }
 
-/** Stores a photo with the object metadata ingestion writes, then announces it (store first, then publish). */
+/**
+ * Stores a photo with the object metadata ingestion writes, then announces it (store first, then
+ * publish); `announcing` is called just before the publish.
+ */
 export async function storeAndAnnounce(
   store: ObjectStore,
   connection: MqttConnection,
   deviceID: string,
   jpeg: Buffer,
-  creationTimestamp = Date.now() / 1000,
+  announcing: (metadata: PhotoMetadata) => void = () => undefined,
 ): Promise<PhotoMetadata> {
   const key = newImageKey();
+  const creationTimestamp = Date.now() / 1000;
   await store.put(IMAGE_BUCKET, key, jpeg, photoObjectMetadata(deviceID, creationTimestamp));
   const metadata: PhotoMetadata = { type: 'data', deviceID, filePath: filePathOf(key), creationTimestamp };
+  announcing(metadata);
   await connection.publishJson(connection.topics.metadata, metadata, { qos: 1 });
   return metadata;
+}
+
+/** Photos sent when every device sends one per interval for a duration. */
+export function pacedPhotoCount(devices: number, intervalMs: number, durationMs: number): number {
+  return devices * Math.max(1, Math.floor(durationMs / intervalMs));
+}
+
+/** When photo n is due, from the start: device n mod D in round n div D, devices spread over the interval. */
+export function pacedSendAt(n: number, devices: number, intervalMs: number): number {
+  return Math.floor(n / devices) * intervalMs + ((n % devices) * intervalMs) / devices;
+}
+
+/** Counts every call of the counter: the model runs. */
+function countingRuns(counter: PeopleCounter): { counter: PeopleCounter; runs: () => number } {
+  let runs = 0;
+  return {
+    counter: {
+      model: counter.model,
+      count: (jpeg, profile) => {
+        runs += 1;
+        return counter.count(jpeg, profile);
+      },
+      close: () => counter.close(),
+    },
+    runs: () => runs,
+  };
 }
 
 export async function runPipelineBench(
@@ -81,7 +124,8 @@ export async function runPipelineBench(
   const store = new LocalObjectStore(dir);
   await store.ensureBucket(IMAGE_BUCKET);
   const standIn = options.analyzerMs !== undefined;
-  const counter = options.analyzerMs !== undefined ? new FixedDelayCounter(options.analyzerMs) : await createCounter();
+  const model = options.analyzerMs !== undefined ? new FixedDelayCounter(options.analyzerMs) : await createCounter();
+  const { counter, runs: modelRuns } = countingRuns(model);
   const mqtt = defaultMqttConfig({ url: broker.url });
   const roundTrips: number[] = [];
   let coordinationMessages = 0;
@@ -90,6 +134,8 @@ export async function runPipelineBench(
   const instances: InferenceInstance[] = [];
   const outcomesByPath = new Map<string, Array<{ type: string; reprocessed: boolean }>>();
   const latencies: number[] = [];
+  const announcedAt = new Map<string, number>();
+  const countAges: number[] = [];
   let lastOutcomeAt = 0;
   const client = MqttConnection.start({
     config: mqtt,
@@ -151,8 +197,11 @@ export async function runPipelineBench(
       const list = outcomesByPath.get(message.filePath) ?? [];
       list.push({ type: message.type, reprocessed: message.reprocessed === true });
       outcomesByPath.set(message.filePath, list);
-      if (message.type === 'result' && message.latencyMs !== undefined) latencies.push(message.latencyMs);
       lastOutcomeAt = Date.now();
+      if (message.type !== 'result') return;
+      if (message.latencyMs !== undefined) latencies.push(message.latencyMs);
+      const announced = announcedAt.get(message.filePath);
+      if (announced !== undefined) countAges.push(lastOutcomeAt - announced);
     });
     await client.subscribe([topics.results, topics.superseded, topics.deadLetter]);
     await new Promise((resolve) => setTimeout(resolve, 200)); // every subscription granted
@@ -162,6 +211,12 @@ export async function runPipelineBench(
       .toBuffer();
     const photoBytes = (n: number) => Buffer.concat([base, Buffer.from(`#${n}`)]);
     const published: PhotoMetadata[] = [];
+    const announcing = (metadata: PhotoMetadata) => announcedAt.set(metadata.filePath, Date.now());
+    const sendPhoto = async (n: number) => {
+      published.push(
+        await storeAndAnnounce(store, client, `bench-device-${n % options.devices}`, photoBytes(n), announcing),
+      );
+    };
     const ingestStart = Date.now();
     let next = 0;
     if (options.burst) {
@@ -182,19 +237,39 @@ export async function runPipelineBench(
             creationTimestamp: Date.now() / 1000,
           };
           published.push(metadata);
+          announcing(metadata);
           return client.publishJson(topics.metadata, metadata, { qos: 1 });
         }),
       );
       return await finish(publishStart);
     }
+    if (options.intervalMs !== undefined) {
+      const paceLagMs = await sendPaced(options.intervalMs);
+      return { ...(await finish(ingestStart)), paceLagMs };
+    }
     await Promise.all(
       Array.from({ length: options.lanes }, async () => {
-        for (let n = next++; n < options.photos; n = next++) {
-          published.push(await storeAndAnnounce(store, client, `bench-device-${n % options.devices}`, photoBytes(n)));
-        }
+        for (let n = next++; n < options.photos; n = next++) await sendPhoto(n);
       }),
     );
     return await finish(ingestStart);
+
+    /** Sends each photo when it is due (at most `lanes` under way); returns the worst lag behind schedule. */
+    async function sendPaced(intervalMs: number): Promise<number> {
+      let worstLag = 0;
+      const underWay = new Set<Promise<void>>();
+      for (let n = 0; n < options.photos; n++) {
+        const due = ingestStart + pacedSendAt(n, options.devices, intervalMs);
+        const early = due - Date.now();
+        if (early > 0) await sleep(early);
+        worstLag = Math.max(worstLag, Date.now() - due);
+        const sending: Promise<void> = sendPhoto(n).finally(() => underWay.delete(sending));
+        underWay.add(sending);
+        if (underWay.size >= options.lanes) await Promise.race(underWay);
+      }
+      await Promise.all(underWay);
+      return worstLag;
+    }
 
     async function finish(announceStart: number): Promise<PipelineBenchResult> {
       const ingestEnd = Date.now();
@@ -209,7 +284,7 @@ export async function runPipelineBench(
       await new Promise((resolve) => setTimeout(resolve, 300)); // late duplicates, if any, would arrive now
       const all = published.map((photo) => outcomesByPath.get(photo.filePath) ?? []);
       const processed = all.filter((list) => list.length > 0).length;
-      const analysed = all.reduce((sum, list) => sum + list.filter((o) => o.type === 'result').length, 0);
+      const analysed = modelRuns();
       const seconds = Math.max(0.001, (lastOutcomeAt - announceStart) / 1000);
       return {
         model: counter.model,
@@ -225,6 +300,12 @@ export async function runPipelineBench(
         analysesPerPhoto: analysed / options.photos,
         coordinationMessagesPerPhoto: coordinationMessages / options.photos,
         latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+        countAgeMs: {
+          p50: percentile(countAges, 0.5),
+          p90: percentile(countAges, 0.9),
+          p99: percentile(countAges, 0.99),
+          max: percentile(countAges, 1),
+        },
         coordinationMs: { p50: percentile(roundTrips, 0.5), p99: percentile(roundTrips, 0.99) },
         claims: roundTrips.length,
         photosLeftInStorage: (await store.list(IMAGE_BUCKET)).length,
@@ -237,7 +318,7 @@ export async function runPipelineBench(
   } finally {
     await Promise.all(instances.map((instance) => instance.stop()));
     await client.close();
-    if (!standIn) await counter.close();
+    if (!standIn) await model.close();
     await broker.stop();
     await rm(dir, { recursive: true, force: true });
   }
@@ -252,15 +333,24 @@ export function percentile(values: number[], q: number): number {
 export function formatBenchResult(result: PipelineBenchResult): string {
   const { options: o } = result;
   const f = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+  const pace =
+    o.intervalMs !== undefined
+      ? `, every device one photo per ${o.intervalMs} ms for ${Math.ceil(o.photos / o.devices)} rounds`
+      : '';
+  const age = result.countAgeMs;
   return [
-    `pipeline bench: ${o.devices} devices, ${o.photos} photos, ${o.instances} instance(s), batch ${o.batchSize}, max-wait ${o.maxWaitMs} ms${o.burst ? ', burst announcements' : ''}`,
+    `pipeline bench: ${o.devices} devices, ${o.photos} photos, ${o.instances} instance(s), batch ${o.batchSize}, max-wait ${o.maxWaitMs} ms${o.burst ? ', burst announcements' : ''}${pace}`,
     `model: ${result.model}${result.standIn ? '  <-- STAND-IN (--analyzer-ms), NOT THE MODEL' : ''}`,
     `ingested:               ${f(result.ingestedPerSecond)} photos/s (store, then announce)`,
+    ...(result.paceLagMs !== undefined
+      ? [`pacing:                 at worst ${f(result.paceLagMs, 0)} ms behind the devices' schedule`]
+      : []),
     `metadata delivered:     ${f(result.metadataDeliveredPerSecond)} msgs/s to each of ${o.instances} instance(s)`,
     `processed:              ${f(result.processedPerSecond)} photos/s with an outcome`,
-    `analysed:               ${f(result.analysedPerSecond)} photos/s (${f(result.analysesPerPhoto, 3)} analyses per photo)`,
+    `analysed:               ${f(result.analysedPerSecond)} model runs/s (${f(result.analysesPerPhoto, 3)} analyses per photo announced)`,
     `coordination messages:  ${f(result.coordinationMessagesPerPhoto, 3)} per photo (${result.claims} own claims came back)`,
     `end-to-end latency:     p50 ${f(result.latencyMs.p50, 0)} ms, p99 ${f(result.latencyMs.p99, 0)} ms (analysedAt - creationTimestamp)`,
+    `count age:              p50 ${f(age.p50, 0)} ms, p90 ${f(age.p90, 0)} ms, p99 ${f(age.p99, 0)} ms, max ${f(age.max, 0)} ms (announced -> result received)`,
     `coordination overhead:  p50 ${f(result.coordinationMs.p50, 2)} ms, p99 ${f(result.coordinationMs.p99, 2)} ms (claim published -> own claim seen)`,
     `photos left in storage: ${result.photosLeftInStorage}`,
     `lost outcomes:          ${result.lost}`,

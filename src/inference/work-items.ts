@@ -125,7 +125,8 @@ export function selectLatestPerDevice(photos: PhotoItem[]): DeviceGroup[] {
   return groups;
 }
 
-function compareNewestFirst(a: PhotoItem, b: PhotoItem): number {
+/** Sorts photos newest first: greater creationTimestamp, ties broken by the greater filePath. */
+export function compareNewestFirst(a: PhotoItem, b: PhotoItem): number {
   const byTime = b.metadata.creationTimestamp - a.metadata.creationTimestamp;
   if (byTime !== 0) return byTime;
   return a.key < b.key ? 1 : a.key > b.key ? -1 : 0;

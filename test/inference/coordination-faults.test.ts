@@ -103,6 +103,70 @@ describe('coordination faults (fake broker, manual clock)', () => {
     });
   }
 
+  for (const count of [1, 3]) {
+    test(`overload, ${count} instance(s): older photos of a camera are superseded by its newest, not analysed`, async () => {
+      const world = new World();
+      const instances = [];
+      for (let i = 0; i < count; i++) instances.push(await world.start(`w${i}`, { batchSize: 4 }));
+      // Every instance is stuck in its first batch while 8 cameras send 5 photos each.
+      for (const entry of instances) entry.holdCounts = true;
+      for (let round = 0; round < 5; round++) {
+        await world.announce(8, 8);
+        await world.run(200);
+      }
+      for (const entry of instances) {
+        entry.holdCounts = false;
+        entry.releaseCounts();
+      }
+      await world.run(5_000);
+      const report = assertClean(world, `overload ${count}`);
+      assert.equal(report.photos, 40);
+      const results = world.outcomes.filter((o) => o.type === 'result');
+      const analyses = instances.reduce((sum, entry) => sum + entry.analyses, 0);
+      assert.equal(analyses, results.length, 'only counted photos reached the model');
+      // The first batches took what had arrived; after that one analysis per camera, whatever its backlog.
+      assert.ok(results.length <= 8 + count * 4, `${results.length} analyses for 40 photos of 8 cameras`);
+      const byPath = new Map(world.announced.map((photo) => [photo.filePath, photo]));
+      for (const photo of world.announced.slice(-8)) {
+        assert.ok(
+          results.some((o) => o.filePath === photo.filePath),
+          `the newest photo of ${photo.deviceID} is counted`,
+        );
+      }
+      for (const old of world.outcomes.filter((o) => o.type === 'superseded')) {
+        const photo = byPath.get(old.filePath ?? '');
+        const newer = byPath.get(old.supersededBy ?? '');
+        assert.ok(photo && newer, 'a superseded photo names the announced photo counted instead');
+        assert.equal(newer.deviceID, photo.deviceID);
+        assert.ok(newer.creationTimestamp > photo.creationTimestamp, 'superseded by a newer photo');
+      }
+      if (count === 1) {
+        // 4 cameras of the first round, then 8 cameras once each at their newest photo.
+        assert.equal(results.length, 12);
+      }
+      await world.stop();
+    });
+  }
+
+  test('an older photo won by one claim, its newer one by another: each counted once', async () => {
+    const world = new World();
+    const first = await world.start('first', { batchSize: 1 });
+    first.holdCounts = true;
+    await world.announce(1, 1);
+    await world.run(200); // the older photo is claimed and being counted
+    const second = await world.start('second', { batchSize: 1 });
+    await world.announce(1, 1);
+    await world.run(200); // the newer one goes to the idle instance
+    first.holdCounts = false;
+    first.releaseCounts();
+    await world.run(2_000);
+    assertClean(world, 'split');
+    const results = world.outcomes.filter((o) => o.type === 'result');
+    assert.deepEqual(results.map((o) => o.instanceId).sort(), ['first', 'second']);
+    assert.equal(first.analyses + second.analyses, 2);
+    await world.stop();
+  });
+
   test('forged coordination and results from a client without the secret change nothing', async () => {
     const world = new World();
     const worker = await world.start('worker');

@@ -31,6 +31,8 @@ export interface Outcome {
   reprocessed?: boolean;
   instanceId: string;
   payload?: string;
+  /** Of a superseded photo: the newer photo of its device that was counted instead. */
+  supersededBy?: string;
 }
 
 export interface WorldInstance {
@@ -41,6 +43,8 @@ export interface WorldInstance {
   /** While set, this instance's counts wait until `releaseCounts()`. */
   holdCounts: boolean;
   releaseCounts(): void;
+  /** Photos this instance's model was asked to count. */
+  analyses: number;
 }
 
 export class World {
@@ -116,6 +120,7 @@ export class World {
       link,
       frozen: false,
       holdCounts: false,
+      analyses: 0,
       releaseCounts: () => {
         for (const release of held.splice(0)) release();
       },
@@ -125,6 +130,7 @@ export class World {
     const counter: PeopleCounter = {
       model: 'fake',
       count: async (jpeg): Promise<CountResult> => {
+        entry.analyses += 1;
         if (entry.holdCounts) await new Promise<void>((resolve) => held.push(resolve));
         if (entry.frozen) await new Promise(() => undefined);
         return { count: jpeg.length % 10, detections: [], model: 'fake', ms: 0 };

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMessageAuth } from '../../src/core/message-auth.js';
 import { type ResultMessage, toLegacyResult } from '../../src/core/messages.js';
-import { PendingSet } from '../../src/inference/batcher.js';
+import { type BatchDecision, PendingSet } from '../../src/inference/batcher.js';
+import { MAX_CLAIM_ITEMS } from '../../src/inference/coordination-messages.js';
 import { planSweep, rebuildMetadata } from '../../src/inference/orphan-sweeper.js';
 import { classifyMetadataMessage, type PhotoItem, planBatch, type WorkItem } from '../../src/inference/work-items.js';
 
@@ -106,6 +107,7 @@ describe('planBatch (latest photo per device)', () => {
 describe('PendingSet', () => {
   const policy = { batchSize: 3, maxWaitMs: 100 };
   const none = () => false;
+  const keysOf = (decision: BatchDecision) => (decision.kind === 'claim' ? decision.items.map((item) => item.key) : []);
 
   test('deduplicates by key', () => {
     const pending = new PendingSet();
@@ -114,12 +116,40 @@ describe('PendingSet', () => {
     assert.equal(pending.size, 1);
   });
 
-  test('claims a full batch at once, oldest first', () => {
+  test('claims at once when batch-size devices are pending, oldest devices first', () => {
     const pending = new PendingSet();
-    for (let i = 1; i <= 4; i++) pending.add(photo(i, 'a', i), i);
+    for (let i = 1; i <= 4; i++) pending.add(photo(i, `d${i}`, i), i);
     const decision = pending.decide(10, policy, none);
     assert.equal(decision.kind, 'claim');
-    assert.deepEqual(decision.kind === 'claim' && decision.items.map((item) => item.key), [path(1), path(2), path(3)]);
+    assert.deepEqual(keysOf(decision), [path(1), path(2), path(3)]);
+  });
+
+  test('several photos of one device are one unit of analysis: no full batch, so max-wait applies', () => {
+    const pending = new PendingSet();
+    for (let i = 1; i <= 4; i++) pending.add(photo(i, 'a', i), 1000 + i);
+    assert.deepEqual(pending.decide(1040, policy, none), { kind: 'wait', ms: 61 });
+    assert.equal(pending.decide(1101, policy, none).kind, 'claim');
+  });
+
+  test("a claim names each chosen device's newest photo first, then every older one of it", () => {
+    const pending = new PendingSet();
+    // Arrival order is not photo order: the sweeper or a slow lane can announce an older photo late.
+    pending.add(photo(1, 'a', 10), 0);
+    pending.add(photo(2, 'b', 10), 1);
+    pending.add(photo(3, 'a', 30), 2);
+    pending.add(photo(4, 'c', 10), 3);
+    pending.add(photo(5, 'a', 20), 4);
+    pending.add(photo(6, 'd', 10), 5);
+    assert.deepEqual(keysOf(pending.decide(6, policy, none)), [path(3), path(2), path(4), path(5), path(1)]);
+  });
+
+  test('the photo to count is the newest free one; taken photos are neither counted nor named', () => {
+    const pending = new PendingSet();
+    pending.add(photo(1, 'a', 10), 0);
+    pending.add(photo(2, 'a', 20), 1);
+    pending.add(photo(3, 'a', 30), 2);
+    const taken = (key: string) => key === path(3);
+    assert.deepEqual(keysOf(pending.decide(500, policy, taken)), [path(2), path(1)]);
   });
 
   test('waits for max-wait with a partial batch, then claims it', () => {
@@ -132,14 +162,45 @@ describe('PendingSet', () => {
   test('skips items others hold, and is idle when nothing is free', () => {
     const pending = new PendingSet();
     pending.add(photo(1, 'a', 1), 0);
-    pending.add(photo(2, 'a', 1), 0);
+    pending.add(photo(2, 'b', 1), 0);
     const taken = (key: string) => key === path(1);
-    const decision = pending.decide(500, policy, taken);
-    assert.deepEqual(decision.kind === 'claim' && decision.items.map((i) => i.key), [path(2)]);
+    assert.deepEqual(keysOf(pending.decide(500, policy, taken)), [path(2)]);
     assert.deepEqual(
       pending.decide(500, policy, () => true),
       { kind: 'idle' },
     );
+  });
+
+  test('invalid and orphaned items are units of their own', () => {
+    const pending = new PendingSet();
+    const invalid = classifyMetadataMessage('x');
+    assert.ok(invalid.kind === 'item');
+    pending.add(invalid.item, 0);
+    pending.add(photo(1, 'a', 1), 1);
+    pending.add(photo(2, 'a', 2), 2);
+    pending.add({ kind: 'orphan', key: path(9), detail: 'no metadata' }, 3);
+    assert.deepEqual(keysOf(pending.decide(4, policy, none)), [invalid.item.key, path(2), path(9), path(1)]);
+  });
+
+  test('a claim stays within the size a claim message allows; what is left out is older than what is counted', () => {
+    const pending = new PendingSet();
+    for (let i = 1; i <= MAX_CLAIM_ITEMS + 5; i++) pending.add(photo(i, 'a', i), i);
+    pending.add(photo(100_000, 'b', 1), MAX_CLAIM_ITEMS + 6);
+    const keys = keysOf(pending.decide(10_000, policy, none));
+    assert.equal(keys.length, MAX_CLAIM_ITEMS);
+    assert.deepEqual(keys.slice(0, 2), [path(MAX_CLAIM_ITEMS + 5), path(100_000)]);
+    assert.ok(!keys.includes(path(1)), 'the oldest photos wait for a later claim');
+  });
+
+  test('deleting and clearing keep the per-device index in step', () => {
+    const pending = new PendingSet();
+    pending.add(photo(1, 'a', 10), 0);
+    pending.add(photo(2, 'a', 20), 0);
+    pending.delete(path(2));
+    assert.deepEqual(keysOf(pending.decide(500, policy, none)), [path(1)]);
+    pending.clear();
+    assert.equal(pending.size, 0);
+    assert.deepEqual(pending.decide(500, policy, none), { kind: 'idle' });
   });
 });
 

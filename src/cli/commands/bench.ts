@@ -10,7 +10,7 @@ import { detectOptionsFor } from '../../analytics/postprocess.js';
 import { DEFAULT_RUNTIME, RUNTIMES, type Runtime } from '../../analytics/runtime.js';
 import { readSecret } from '../../core/config.js';
 import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
-import { formatBenchResult, runPipelineBench } from '../../inference/pipeline-bench.js';
+import { formatBenchResult, pacedPhotoCount, runPipelineBench } from '../../inference/pipeline-bench.js';
 import { durationArg, intArg, option, parseOptions } from '../options.js';
 
 /** `bench <what>`: measurements that print numbers. Other benches can be added as subcommands. */
@@ -92,11 +92,52 @@ function modelBenchCommand(): Command {
     });
 }
 
+const pipelineOptionsSchema = z
+  .object({
+    devices: z.number(),
+    photos: z.number().optional(),
+    interval: z.number().positive().optional(),
+    duration: z.number().positive().optional(),
+    instances: z.number(),
+    analyzerMs: z.number().optional(),
+    analytics: z.string(),
+    batchSize: z.number(),
+    maxWait: z.number(),
+    lanes: z.number(),
+    burst: z.boolean(),
+    timeout: z.number(),
+    json: z.boolean(),
+  })
+  .superRefine((options, ctx) => {
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if ((options.interval === undefined) !== (options.duration === undefined))
+      problem('interval', '--interval and --duration go together');
+    if (options.interval === undefined) return;
+    if (options.photos !== undefined) problem('photos', 'not with --interval (photos = devices × duration ÷ interval)');
+    if (options.burst) problem('burst', 'not with --interval (a burst announces everything at once)');
+    if (options.duration !== undefined && options.duration < options.interval)
+      problem('duration', 'must be at least --interval');
+  });
+
 function pipelineBenchCommand(): Command {
   return new Command('pipeline')
     .description('whole pipeline in one process (embedded broker, temporary store, K inference instances)')
     .addOption(option('--devices <n>', 'devices sending photos').argParser(intArg(1, 1_000_000)).default(100))
-    .addOption(option('--photos <n>', 'photos in total').argParser(intArg(1, 10_000_000)).default(500))
+    .addOption(
+      option('--photos <n>', 'photos in total (default 500; not with --interval)').argParser(intArg(1, 10_000_000)),
+    )
+    .addOption(
+      option(
+        '--interval <duration>',
+        'every device sends one photo per interval, devices spread evenly over it (with --duration)',
+      ).argParser(durationArg),
+    )
+    .addOption(
+      option(
+        '--duration <duration>',
+        'how long the devices send at --interval (photos = devices × duration ÷ interval)',
+      ).argParser(durationArg),
+    )
     .addOption(option('--instances <n>', 'inference instances').argParser(intArg(1, 64)).default(1))
     .addOption(
       option('--analyzer-ms <ms>', 'use the fixed-delay stand-in (NOT a model) with this delay').argParser(
@@ -104,7 +145,9 @@ function pipelineBenchCommand(): Command {
       ),
     )
     .addOption(option('--analytics <spec>', 'model when --analyzer-ms is not given (see inference)').default('local'))
-    .addOption(option('--batch-size <n>', 'photos per batch').argParser(intArg(1, 1000)).default(10))
+    .addOption(
+      option('--batch-size <n>', 'photos analysed per claim (one per camera)').argParser(intArg(1, 1000)).default(10),
+    )
     .addOption(option('--max-wait <duration>', 'max wait for a partial batch').argParser(durationArg).default(200))
     .addOption(option('--lanes <n>', 'concurrent ingestion lanes').argParser(intArg(1, 256)).default(8))
     .addOption(option('--burst', 'store every photo first, then announce all at once (broker path)').default(false))
@@ -113,26 +156,18 @@ function pipelineBenchCommand(): Command {
     )
     .addOption(option('--json', 'print the result as JSON').default(false))
     .action(async (raw: unknown) => {
-      const options = parseOptions(
-        z.object({
-          devices: z.number(),
-          photos: z.number(),
-          instances: z.number(),
-          analyzerMs: z.number().optional(),
-          analytics: z.string(),
-          batchSize: z.number(),
-          maxWait: z.number(),
-          lanes: z.number(),
-          burst: z.boolean(),
-          timeout: z.number(),
-          json: z.boolean(),
-        }),
-        raw,
-      );
+      const options = parseOptions(pipelineOptionsSchema, raw);
+      const paced =
+        options.interval !== undefined && options.duration !== undefined
+          ? { intervalMs: options.interval, durationMs: options.duration }
+          : undefined;
       const result = await runPipelineBench(
         {
           devices: options.devices,
-          photos: options.photos,
+          photos: paced
+            ? pacedPhotoCount(options.devices, paced.intervalMs, paced.durationMs)
+            : (options.photos ?? 500),
+          ...(paced ? { intervalMs: paced.intervalMs } : {}),
           instances: options.instances,
           ...(options.analyzerMs !== undefined ? { analyzerMs: options.analyzerMs } : {}),
           batchSize: options.batchSize,
