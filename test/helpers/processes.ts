@@ -138,3 +138,19 @@ export async function waitForHttp(url: string, service?: ServiceProcess, timeout
     { timeoutMs, intervalMs: 200, message: `${url} to answer` },
   );
 }
+
+/**
+ * Sends `signal` to a child that is still running and resolves when it has exited; SIGKILLs it
+ * after `killAfterMs` (a SIGTERM that is not honoured). A child that has already exited: at once.
+ */
+export async function endChild(child: ChildProcess | undefined, signal: NodeJS.Signals, killAfterMs: number) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const escalate = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => {
+      clearTimeout(escalate);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}

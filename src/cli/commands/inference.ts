@@ -88,6 +88,22 @@ export function inferenceCommand(): Command {
     )
     .addOption(
       option(
+        '--arbiter-memory <duration>',
+        'how long the arbiter remembers finished photos (late duplicates); Redis keeps 2 keys per photo that long',
+      )
+        .argParser(durationArg)
+        .default(24 * 3_600_000, '24h'),
+    )
+    .addOption(
+      option(
+        '--outcome-qos <qos>',
+        'QoS of outcome messages: 2, or 1 for a broker without QoS 2 that acknowledges only stored messages (NATS 2.9, see docs/system.md)',
+      )
+        .choices(['1', '2'])
+        .default('2'),
+    )
+    .addOption(
+      option(
         '--analytics <spec>',
         `"local" (in-process model), an http(s) URL of the analytics service (key from ${ANALYTICS_API_KEY_ENV}), or "fixed-delay:<ms>" (stand-in, not a model)`,
       ).default('local'),
@@ -119,6 +135,8 @@ export function inferenceCommand(): Command {
           .string()
           .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
           .optional(),
+        arbiterMemory: z.number().positive(),
+        outcomeQos: z.enum(['1', '2']),
         analytics: z.string(),
         metricsPort: z.number(),
         metricsHost: z.string(),
@@ -135,7 +153,9 @@ export function inferenceCommand(): Command {
     if (analytics.kind === 'fixed-delay')
       logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
     const store = createObjectStore(storageConfigFromOptions(raw));
-    const arbiter = options.arbiter ? new RedisClaimArbiter({ url: options.arbiter }) : undefined;
+    const arbiter = options.arbiter
+      ? new RedisClaimArbiter({ url: options.arbiter, memoryMs: options.arbiterMemory })
+      : undefined;
     const messageAuth = messageAuthFromEnv(process.env);
     if (!messageAuth.enabled) {
       logger.warn(`${MESSAGE_SECRET_ENV} is not set: coordination and result messages are neither signed nor verified`);
@@ -162,6 +182,7 @@ export function inferenceCommand(): Command {
         countConcurrency:
           options.countConcurrency ?? (analytics.kind === 'local' ? (options.workers ?? availableParallelism()) : 1),
         messageAuth,
+        outcomeQos: options.outcomeQos === '1' ? 1 : 2,
       },
       { counter, store, logger, ...(arbiter ? { arbiter } : {}), ...(stepReached ? { stepReached } : {}) },
     );
