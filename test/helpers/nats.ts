@@ -17,6 +17,8 @@ export interface NatsNode {
   /** The node's MQTT listener (MQTT 3.1.1 only). */
   mqttUrl: string;
   running(): boolean;
+  /** The node's JetStream health: true once it is current with the cluster (every replica it holds caught up). */
+  healthy(): Promise<boolean>;
   /** Sends `signal` (SIGTERM: SIGKILL after a timeout) and waits for the exit. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts the node again (same ports, same store) and waits until it serves MQTT with JetStream. */
@@ -101,6 +103,7 @@ async function natsNode(name: string, dir: string, own: Ports, all: Ports[]): Pr
     name,
     mqttUrl,
     running,
+    healthy: () => jetStreamHealthy(own.monitor),
     output: () => output,
     stop: (signal = 'SIGTERM') => endChild(child, signal, STOP_TIMEOUT_MS),
     start: async () => {
