@@ -121,7 +121,9 @@ async function natsNode(name: string, dir: string, own: Ports, all: Ports[]): Pr
           return (await jetStreamHealthy(own.monitor)) && (await mqttServes(mqttUrl));
         },
         { timeoutMs: READY_TIMEOUT_MS, intervalMs: 200, message: `nats ${name} to serve MQTT with JetStream` },
-      );
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; its log ends:\n${output.slice(-6_000)}`);
+      });
     },
   };
 }
