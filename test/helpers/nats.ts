@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
 import { freePort, waitFor } from './net.js';
-import { endChild } from './processes.js';
+import { endChild, killOnExit } from './processes.js';
 
 export interface NatsNode {
   name: string;
   /** The node's MQTT listener (MQTT 3.1.1 only). */
   mqttUrl: string;
   running(): boolean;
-  /** The node's JetStream health: true once it is current with the cluster (every replica it holds caught up). */
+  /** The node's JetStream server health: true once it is current with the cluster's meta group. */
   healthy(): Promise<boolean>;
   /** Sends `signal` (SIGTERM: SIGKILL after a timeout) and waits for the exit. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
@@ -109,6 +109,7 @@ async function natsNode(name: string, dir: string, own: Ports, all: Ports[]): Pr
     start: async () => {
       if (running()) return;
       const started = spawn('nats-server', ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+      killOnExit(started);
       child = started;
       const keep = (chunk: Buffer) => {
         output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
@@ -128,10 +129,16 @@ async function natsNode(name: string, dir: string, own: Ports, all: Ports[]): Pr
   };
 }
 
-/** The monitoring endpoint's health: ok once JetStream is current with the cluster. */
+/**
+ * The monitoring endpoint's health of the node's JetStream server (meta group current). Not every
+ * stream and consumer: a restarted 2.9.10 node was seen to report one consumer "not current" for
+ * minutes while it served MQTT (docs/system.md, "The system test").
+ */
 async function jetStreamHealthy(monitorPort: number): Promise<boolean> {
   try {
-    const response = await fetch(`http://127.0.0.1:${monitorPort}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    const response = await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-server-only=true`, {
+      signal: AbortSignal.timeout(2_000),
+    });
     await response.body?.cancel();
     return response.ok;
   } catch {

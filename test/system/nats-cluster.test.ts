@@ -184,9 +184,8 @@ describe('NATS cluster: 3 nodes, Redis arbiter, a node SIGKILLed mid-burst (sepa
       const refused = { count: 0 };
       for (let i = 0; i < PHOTOS; i++) {
         if (i === KILL_AT) {
-          // One failure of a healthy cluster, every replica current: a kill while another node is
-          // still catching up (just started or restarted) is a second failure, which 3 replicas do not
-          // cover (docs/system.md, "The system test").
+          // One failure of a healthy cluster: a kill while another node has not yet rejoined (just
+          // started or restarted) is a second failure, which 3 replicas do not cover.
           await waitFor(async () => (await Promise.all(cluster.nodes.map((node) => node.healthy()))).every(Boolean), {
             timeoutMs: WAIT_MS,
             intervalMs: 200,
@@ -217,7 +216,7 @@ describe('NATS cluster: 3 nodes, Redis arbiter, a node SIGKILLed mid-burst (sepa
       if (left > 0) verdict.problems.push(`${left} photo(s) left in storage`);
       await compareEngageHistory(engage.db, countedResultIds(outcomes(), topics), verdict.problems);
       console.log(
-        `# round ${round}: ${filePaths.length} photos, ${verdict.reprocessed} reprocessed, ${refused.count} refused by ingest and sent again, killed n${victimIndex + 1}; outcome deliveries NATS lost to one of the two subscribers: ${missedByOne.length}`,
+        `# round ${round}: ${filePaths.length} photos, ${verdict.reprocessed} reprocessed, ${refused.count} refused by ingest and sent again, killed n${victimIndex + 1}; photos whose outcome only one of the two subscribers had received by then: ${missedByOne.length}`,
       );
       assert.deepEqual(verdict.problems, [], `round ${round}\n${verdict.problems.length > 0 ? explain() : ''}`);
       assert.ok(
