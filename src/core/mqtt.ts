@@ -64,6 +64,8 @@ export class MqttConnection {
   private closing = false;
   /** Publishes awaiting their acknowledgement, by callback (withdrawn on disconnect if asked). */
   private readonly unacknowledged = new Map<(error?: Error) => void, (error: Error) => void>();
+  /** QoS 2 publishes not yet completed (a hint when a broker without QoS 2 drops the connection). */
+  private exactlyOnceOutstanding = 0;
 
   private constructor(private readonly options: MqttConnectionOptions) {
     const { config, service, instanceId } = options;
@@ -106,6 +108,12 @@ export class MqttConnection {
       }
     });
     this.client.on('close', () => {
+      if (this.exactlyOnceOutstanding > 0 && !this.closing) {
+        // NATS 2.9 closes the connection on every QoS 2 publish: without this hint, a silent reconnect loop.
+        options.logger.warn(
+          'connection lost while a QoS 2 publish was outstanding; if this repeats, the broker may lack QoS 2 (NATS 2.9 closes the connection on one): use --outcome-qos 1 there',
+        );
+      }
       if (options.withdrawOnDisconnect) this.withdrawUnacknowledged();
       if (this.closing) return;
       // Exponential backoff: MQTT.js reads reconnectPeriod each time it schedules a reconnect.
@@ -191,9 +199,14 @@ export class MqttConnection {
     }
     return new Promise((resolve, reject) => {
       let settled = false;
+      if (qos === 2) this.exactlyOnceOutstanding += 1;
+      const settle = () => {
+        settled = true;
+        if (qos === 2) this.exactlyOnceOutstanding -= 1;
+      };
       const fail = (error: Error) => {
         if (settled) return;
-        settled = true;
+        settle();
         clearTimeout(timer);
         this.unacknowledged.delete(callback);
         this.withdraw(callback);
@@ -201,7 +214,7 @@ export class MqttConnection {
       };
       const callback = (error?: Error) => {
         if (settled) return;
-        settled = true;
+        settle();
         clearTimeout(timer);
         this.unacknowledged.delete(callback);
         if (error) reject(new PublishError(`publish on ${topic} failed: ${error.message}`));

@@ -14,6 +14,8 @@ export interface ClaimGrant {
   won: string[];
   /** Won items that an earlier owner may have processed (flag their outcomes `reprocessed`). */
   reprocessed: string[];
+  /** Items the arbiter knows as finished, whose `done` this view may never see: drop them. */
+  finished?: string[];
 }
 
 export interface Claimer {
@@ -174,14 +176,28 @@ export class StreamClaimer implements Claimer {
 export class ArbiterClaimer implements Claimer {
   readonly streamDecides = false;
   private readonly deciding = new Map<string, Set<string>>();
+  /**
+   * Items another claim held at the arbiter, and until when they are not tried again. Without it an
+   * idle instance re-claims them at once, over and over, for as long as the holder's claim is not
+   * seen on the stream (e.g. the holder's node of a clustered broker is down).
+   */
+  private readonly heldElsewhere = new Map<string, number>();
+  private readonly holdMs: number;
 
   constructor(
     private readonly arbiter: ClaimArbiter,
     private readonly context: ClaimerContext,
-  ) {}
+  ) {
+    // The holder renews every lease/3; a crashed holder's key lapses after the lease.
+    this.holdMs = Math.min(2_000, context.leaseMs / 3);
+  }
 
   isOutstanding(key: string): boolean {
     for (const keys of this.deciding.values()) if (keys.has(key)) return true;
+    const until = this.heldElsewhere.get(key);
+    if (until === undefined) return false;
+    if (until > this.context.clock.now()) return true;
+    this.heldElsewhere.delete(key);
     return false;
   }
 
@@ -193,6 +209,7 @@ export class ArbiterClaimer implements Claimer {
     this.deciding.set(claimId, new Set(keys));
     try {
       const grant = await this.arbiter.claim(claimId, keys, this.context.leaseMs);
+      this.holdBack(keys, grant);
       if (grant.won.length > 0) {
         // Informational: other views learn what is taken and rarely try it.
         void this.context.publish(claimMessage(this.context, claimId, grant.won)).catch(() => undefined);
@@ -211,6 +228,13 @@ export class ArbiterClaimer implements Claimer {
   }
 
   viewEnded(): void {}
+
+  private holdBack(keys: string[], grant: ClaimGrant): void {
+    const now = this.context.clock.now();
+    for (const [key, until] of this.heldElsewhere) if (until <= now) this.heldElsewhere.delete(key);
+    const decided = new Set([...grant.won, ...(grant.finished ?? [])]);
+    for (const key of keys) if (!decided.has(key)) this.heldElsewhere.set(key, now + this.holdMs);
+  }
 
   async renew(claimId: string, unfinished: string[]): Promise<boolean> {
     void this.context.publish(renewMessage(this.context, claimId, unfinished)).catch(() => undefined);

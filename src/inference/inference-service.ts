@@ -30,7 +30,13 @@ import { OrphanSweeper } from './orphan-sweeper.js';
 import { deadLetterMessage } from './outcome-messages.js';
 import { type ProfileChoice, staticProfiles, subscribeToProfiles } from './profile-subscription.js';
 import type { ClaimArbiter } from './redis-arbiter.js';
-import { type BrokerLink, mqttBrokerLink, type RefusedReason, StreamSession } from './stream-session.js';
+import {
+  type BrokerLink,
+  mqttBrokerLink,
+  type OutcomeQos,
+  type RefusedReason,
+  StreamSession,
+} from './stream-session.js';
 import { startTuningCollector } from './tuning-collector.js';
 import { classifyMetadataMessage, type WorkItem } from './work-items.js';
 
@@ -51,6 +57,8 @@ export interface InferenceConfig {
   countConcurrency: number;
   /** Signs what this instance publishes and verifies coordination and outcomes it receives. */
   messageAuth: MessageAuth;
+  /** QoS of outcome messages (default 2); 1 for brokers without QoS 2, e.g. NATS 2.9 (docs/system.md). */
+  outcomeQos?: OutcomeQos;
 }
 
 /** Every default of an instance's settings; the CLI shows and uses these. */
@@ -201,6 +209,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     messageAuth,
     { viewStarted, viewEnded, metadata, coordination, outcomeSeen: (filePath) => outcomeSeen.add(filePath), refused },
     logger,
+    config.outcomeQos ?? 2,
   );
   const claimerContext: ClaimerContext = {
     instanceId,
@@ -385,6 +394,8 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
       await new Promise<void>((resolve) => clock.schedule(500, resolve));
       return;
     }
+    // Finished elsewhere (the arbiter knows; this view may never see the `done`): nothing to claim.
+    for (const key of grant.finished ?? []) pending.delete(key);
     const ms = performance.now() - started;
     metrics.coordinationLatency.observe(ms / 1000);
     deps.observer?.claimRoundTrip?.(ms);

@@ -3,6 +3,7 @@
  * local store, K inference instances sharing one counter) and the numbers that say whether the
  * coordination is cheap and exact. Prints measurements; asserts nothing.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +17,11 @@ import { filePathOf, IMAGE_BUCKET, newImageKey, PHOTO_OBJECT_METADATA, photoObje
 import { silentLogger } from '../core/log.js';
 import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import type { PhotoMetadata } from '../core/messages.js';
-import { MqttConnection } from '../core/mqtt.js';
+import { MqttConnection, redactUrl } from '../core/mqtt.js';
 import { LocalObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { type InferenceInstance, startInferenceInstance } from './inference-service.js';
+import { type ClaimArbiter, RedisClaimArbiter } from './redis-arbiter.js';
+import type { OutcomeQos } from './stream-session.js';
 
 export interface PipelineBenchOptions {
   devices: number;
@@ -38,6 +41,12 @@ export interface PipelineBenchOptions {
   /** Concurrent ingestion lanes. */
   lanes: number;
   timeoutMs: number;
+  /** External brokers instead of the embedded one: instance i uses URL i mod n, the announcer the first. */
+  mqttUrls?: string[];
+  /** Claims decided by this Redis (redis://…) instead of the ordered stream. */
+  arbiterUrl?: string;
+  /** QoS of outcome messages (1 for NATS 2.9). */
+  outcomeQos?: OutcomeQos;
 }
 
 export interface PipelineBenchResult {
@@ -119,14 +128,20 @@ export async function runPipelineBench(
   createCounter: () => Promise<PeopleCounter>,
 ): Promise<PipelineBenchResult> {
   const logger = silentLogger();
-  const broker = await startBroker({ host: '127.0.0.1', port: 0, logger });
+  const broker = options.mqttUrls ? undefined : await startBroker({ host: '127.0.0.1', port: 0, logger });
+  const urls = options.mqttUrls ?? [broker?.url ?? ''];
+  // A fresh topic prefix and fresh client IDs per run: an external broker keeps sessions and retained messages.
+  const run = randomUUID().slice(0, 8);
+  const mqttFor = (i: number) =>
+    defaultMqttConfig({ url: urls[i % urls.length] ?? '', ...(broker ? {} : { prefix: `pc-bench-${run}` }) });
+  const arbiters: ClaimArbiter[] = [];
   const dir = await mkdtemp(join(tmpdir(), 'pc-bench-'));
   const store = new LocalObjectStore(dir);
   await store.ensureBucket(IMAGE_BUCKET);
   const standIn = options.analyzerMs !== undefined;
   const model = options.analyzerMs !== undefined ? new FixedDelayCounter(options.analyzerMs) : await createCounter();
   const { counter, runs: modelRuns } = countingRuns(model);
-  const mqtt = defaultMqttConfig({ url: broker.url });
+  const mqtt = mqttFor(0);
   const roundTrips: number[] = [];
   let coordinationMessages = 0;
   let metadataReceived = 0;
@@ -140,7 +155,7 @@ export async function runPipelineBench(
   const client = MqttConnection.start({
     config: mqtt,
     service: 'simulate',
-    instanceId: 'bench',
+    instanceId: `bench-${run}`,
     logger,
     announceAvailability: false,
   });
@@ -148,11 +163,15 @@ export async function runPipelineBench(
   const messageAuth = createMessageAuth(generateMessageSecret());
   try {
     for (let i = 0; i < options.instances; i++) {
+      const arbiter = options.arbiterUrl
+        ? new RedisClaimArbiter({ url: options.arbiterUrl, prefix: `pc-bench-${run}:` })
+        : undefined;
+      if (arbiter) arbiters.push(arbiter);
       instances.push(
         await startInferenceInstance(
           {
-            mqtt,
-            instanceId: `bench-${i}`,
+            mqtt: mqttFor(i),
+            instanceId: `bench-${run}-${i}`,
             batchSize: options.batchSize,
             maxWaitMs: options.maxWaitMs,
             leaseMs: 30_000,
@@ -164,11 +183,13 @@ export async function runPipelineBench(
             // One analysis at a time per instance, so that scaling is measured across instances.
             countConcurrency: 1,
             messageAuth,
+            outcomeQos: options.outcomeQos ?? 2,
           },
           {
             counter,
             store,
             logger,
+            ...(arbiter ? { arbiter } : {}),
             observer: {
               claimRoundTrip: (ms) => roundTrips.push(ms),
               // Every instance receives every message: count one instance's copy.
@@ -317,9 +338,10 @@ export async function runPipelineBench(
     }
   } finally {
     await Promise.all(instances.map((instance) => instance.stop()));
+    await Promise.all(arbiters.map((arbiter) => arbiter.close()));
     await client.close();
     if (!standIn) await model.close();
-    await broker.stop();
+    await broker?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -340,6 +362,7 @@ export function formatBenchResult(result: PipelineBenchResult): string {
   const age = result.countAgeMs;
   return [
     `pipeline bench: ${o.devices} devices, ${o.photos} photos, ${o.instances} instance(s), batch ${o.batchSize}, max-wait ${o.maxWaitMs} ms${o.burst ? ', burst announcements' : ''}${pace}`,
+    `broker: ${o.mqttUrls ? o.mqttUrls.map(redactUrl).join(', ') : 'embedded'}; claims: ${o.arbiterUrl ? `Redis arbiter ${redactUrl(o.arbiterUrl)}` : 'ordered stream'}; outcomes at QoS ${o.outcomeQos ?? 2}`,
     `model: ${result.model}${result.standIn ? '  <-- STAND-IN (--analyzer-ms), NOT THE MODEL' : ''}`,
     `ingested:               ${f(result.ingestedPerSecond)} photos/s (store, then announce)`,
     ...(result.paceLagMs !== undefined

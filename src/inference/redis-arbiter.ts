@@ -9,8 +9,15 @@ import { Redis } from 'ioredis';
 /** Decides which items a claim wins, instead of the ordered stream's echo. */
 export interface ClaimArbiter {
   readonly description: string;
-  /** Won items, and those among them that an earlier claim held (flagged reprocessed). */
-  claim(claimId: string, items: string[], leaseMs: number): Promise<{ won: string[]; reprocessed: string[] }>;
+  /**
+   * Won items, those among them that an earlier claim held (flagged reprocessed), and items
+   * already finished (by anyone: never to be claimed again).
+   */
+  claim(
+    claimId: string,
+    items: string[],
+    leaseMs: number,
+  ): Promise<{ won: string[]; reprocessed: string[]; finished: string[] }>;
   /** Extends the lease; false when the claim no longer holds every item (stop processing). */
   renew(claimId: string, items: string[], leaseMs: number): Promise<boolean>;
   /** Marks items finished (remembered for `memoryMs`) and drops the claim on them. */
@@ -20,9 +27,10 @@ export interface ClaimArbiter {
   close(): Promise<void>;
 }
 
-// KEYS: claim, done, seen. ARGV: claimId, leaseMs, memoryMs. 0 lost, 1 won, 2 won again after someone else.
+// KEYS: claim, done, seen. ARGV: claimId, leaseMs, memoryMs.
+// 0 held by another claim, 1 won, 2 won again after someone else, 3 already finished.
 const CLAIM = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 3 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[3]) then return 1 end
 if redis.call('GET', KEYS[3]) == ARGV[1] then return 1 end
@@ -84,12 +92,14 @@ export class RedisClaimArbiter implements ClaimArbiter {
     const replies = await this.exec(pipeline);
     const won: string[] = [];
     const reprocessed: string[] = [];
+    const finished: string[] = [];
     items.forEach((item, index) => {
       const reply = replies[index];
       if (reply === 1 || reply === 2) won.push(item);
       if (reply === 2) reprocessed.push(item);
+      if (reply === 3) finished.push(item);
     });
-    return { won, reprocessed };
+    return { won, reprocessed, finished };
   }
 
   async renew(claimId: string, items: string[], leaseMs: number): Promise<boolean> {

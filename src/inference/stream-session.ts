@@ -47,6 +47,8 @@ export function mqttBrokerLink(connection: MqttConnection): BrokerLink {
 
 export type RefusedReason = 'unauthenticated' | 'invalid';
 
+export type OutcomeQos = 1 | 2;
+
 export interface StreamSessionHandlers {
   /** A view starts: subscribed on a new connection. `afterGap`: an earlier view ended before it. */
   viewStarted(afterGap: boolean): void;
@@ -74,6 +76,8 @@ export class StreamSession {
     private readonly auth: MessageAuth,
     private readonly handlers: StreamSessionHandlers,
     private readonly logger: Logger,
+    /** QoS of outcome messages: 2, or 1 on a broker without QoS 2 that stores before it acknowledges (NATS). */
+    private readonly outcomeQos: OutcomeQos = 2,
   ) {}
 
   /** The topics of one view, subscribed in ONE SUBSCRIBE so that their order is shared. */
@@ -107,14 +111,15 @@ export class StreamSession {
   }
 
   /**
-   * Publishes a signed message on one of our own topics. Outcomes go at QoS 2: aedes acknowledges
-   * a QoS 1 publish before it hands the message to subscribers, so a broker killed in between
-   * loses an outcome whose photo the instance then deletes; at QoS 2 it stores, delivers, then
-   * answers (docs/coordination.md, "Broker restarts").
+   * Publishes a signed message on one of our own topics. Outcomes go at QoS 2 by default: aedes
+   * acknowledges a QoS 1 publish before it hands the message to subscribers, so a broker killed in
+   * between loses an outcome whose photo the instance then deletes; at QoS 2 it stores, delivers,
+   * then answers (docs/coordination.md, "Broker restarts"). NATS 2.9 has no QoS 2 (it closes the
+   * connection) but acknowledges QoS 1 only once JetStream stored the message (docs/system.md).
    */
   publishSigned(topic: string, message: object, options: { retain?: boolean; outcome?: boolean } = {}): Promise<void> {
     return this.link.publish(topic, this.auth.sign(topic, message), {
-      qos: options.outcome ? 2 : 1,
+      qos: options.outcome ? this.outcomeQos : 1,
       retain: options.retain ?? false,
     });
   }

@@ -11,16 +11,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { filePathOf, IMAGE_BUCKET, newImageKey, photoObjectMetadata } from '../../src/core/ids.js';
-import { createMessageAuth, MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
+import { MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
 import { createObjectStore } from '../../src/core/storage/index.js';
 import { makeTopics } from '../../src/core/topics.js';
-import { openSqlite } from '../../src/engage/sqlite.js';
 import { CRASH_AT_ENV, type RunStep } from '../../src/inference/claim-run.js';
 import { COORDINATION_VERSION } from '../../src/inference/coordination-messages.js';
 import { mqttConfigFor } from '../helpers/broker.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import {
+  compareEngageHistory,
+  countedResultIds,
+  describeEngage,
+  engageOn,
+  heartbeatsOf,
+  judgeOutcomes,
+  observer,
+  outcomesOf,
+  type Received,
+  waitUntilIdle,
+} from '../helpers/pipeline-invariant.js';
 import { describeOutputs, type ServiceProcess, spawnProcess, waitForHttp } from '../helpers/processes.js';
 import { startS3 } from '../helpers/s3rver.js';
 import { startTcpGate } from '../helpers/tcp-gate.js';
@@ -116,83 +127,6 @@ async function startBrokerOf(kind: BrokerKind): Promise<RunningBroker> {
   };
 }
 
-interface RunningEngage {
-  readonly url: string;
-  db: string;
-  process(): ServiceProcess;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Engage as an operator runs it: its own process and SQLite file, a persistent MQTT session. */
-async function engageOn(brokerUrl: string, dir: string): Promise<RunningEngage> {
-  const db = join(dir, 'engage.db');
-  let child: ServiceProcess | undefined;
-  let url = '';
-  const launch = async () => {
-    const port = await freePort();
-    child = spawnProcess(
-      'engage',
-      [
-        'engage',
-        ...['--mqtt-url', brokerUrl, '--host', '127.0.0.1', '--port', String(port), '--db', db],
-        ...['--instance-id', 'fault-engage', '--no-ha-discovery', '--log-level', 'error'],
-      ],
-      { [MESSAGE_SECRET_ENV]: SECRET },
-    );
-    url = `http://127.0.0.1:${port}`;
-    // Healthy = connected and subscribed on the current connection.
-    await waitForHttp(`${url}/healthz`, child, 120_000);
-  };
-  const running: RunningEngage = {
-    get url() {
-      return url;
-    },
-    db,
-    process: () => {
-      if (!child) throw new Error('engage was never started');
-      return child;
-    },
-    start: async () => {
-      // The free port can be taken by another process before engage binds it (other test files run
-      // alongside): then engage exits, or a stranger answers /healthz. Either way, start again.
-      for (let attempt = 1; ; attempt++) {
-        const failure = await launch().then(
-          () => (child?.running() ? undefined : 'exited'),
-          (error: Error) => error.message,
-        );
-        if (failure === undefined && (await isEngage(url))) return;
-        await child?.stop('SIGTERM', 10_000);
-        if (attempt === 3) throw new Error(`engage did not start: ${failure ?? 'another server answered'}`);
-      }
-    },
-    stop: async () => {
-      await child?.stop('SIGTERM', 10_000);
-    },
-  };
-  await running.start();
-  return running;
-}
-
-/** Engage's health names its own checks: a stranger on the port does not. */
-async function isEngage(url: string): Promise<boolean> {
-  const body = (await fetch(`${url}/healthz`)
-    .then((response) => response.json())
-    .catch(() => undefined)) as { checks?: Record<string, boolean> } | undefined;
-  return body?.checks?.subscribed === true && body.checks.database === true;
-}
-
-/** The result IDs engage stored (read beside the running engage: SQLite in WAL mode). */
-function storedResultIds(db: string): Set<string> {
-  const sqlite = openSqlite(db);
-  try {
-    const rows = sqlite.prepare('SELECT result_id FROM counts').all() as Array<{ result_id: string }>;
-    return new Set(rows.map((row) => row.result_id));
-  } finally {
-    sqlite.close();
-  }
-}
-
 function canConnect(url: string): Promise<boolean> {
   return new Promise((resolve) => {
     const client = connect(url, { reconnectPeriod: 0, connectTimeout: 500 });
@@ -203,40 +137,6 @@ function canConnect(url: string): Promise<boolean> {
     client.once('error', () => resolve(false));
     client.once('close', () => resolve(false));
   });
-}
-
-interface Received {
-  topic: string;
-  value: Record<string, unknown>;
-}
-
-/** A client of the test that reconnects quickly, re-subscribing when the broker lost its session. */
-async function observer(url: string, clientId: string, filters: string[], received?: Received[]) {
-  const client = connect(url, { clientId, clean: false, reconnectPeriod: 20, connectTimeout: 2_000 });
-  const auth = createMessageAuth(SECRET);
-  let subscribed = false;
-  client.on('connect', (packet) => {
-    if (filters.length === 0) return;
-    subscribed = packet.sessionPresent;
-    if (!packet.sessionPresent) {
-      void client
-        .subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }])))
-        .then(() => {
-          subscribed = true;
-        })
-        .catch(() => undefined);
-    }
-  });
-  client.on('close', () => {
-    subscribed = false;
-  });
-  client.on('message', (topic, payload) => {
-    const verified = auth.verify(topic, payload);
-    if (verified.ok) received?.push({ topic, value: verified.value as Record<string, unknown> });
-  });
-  const ready = () => client.connected && (filters.length === 0 || subscribed);
-  await waitFor(ready, { timeoutMs: 10_000, message: `${clientId} to connect and subscribe` });
-  return { client, ready };
 }
 
 export async function runRound(scenario: Scenario, round: number): Promise<RoundReport> {
@@ -252,11 +152,12 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     broker.url,
     `fault-recorder-${tag}`,
     [topics.results, topics.superseded, topics.deadLetter, topics.coordination],
+    SECRET,
     received,
   );
-  const announcer = await observer(broker.url, `fault-announcer-${tag}`, []);
+  const announcer = await observer(broker.url, `fault-announcer-${tag}`, [], SECRET);
   const engageDir = await mkdtemp(join(tmpdir(), 'pc-fault-engage-'));
-  const engage = await engageOn(broker.url, engageDir);
+  const engage = await engageOn(broker.url, engageDir, SECRET);
   const attacker: MqttClient = connect(broker.url, { clientId: `fault-attacker-${tag}`, reconnectPeriod: 20 });
   const instances: ServiceProcess[] = [];
   const announced: PhotoMetadata[] = [];
@@ -288,12 +189,7 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
         ),
       );
     }
-    const heartbeatOf = (id: string) =>
-      coordination().filter((m) => m.type === 'heartbeat' && m.instanceId === id) as Array<{
-        pending: number;
-        activeClaims: number;
-      }>;
-    await waitFor(() => ids.every((id) => heartbeatOf(id).length > 0), {
+    await waitFor(() => ids.every((id) => heartbeatsOf(received, topics, id).length > 0), {
       // Generous: on a loaded machine a Node process can take tens of seconds to start.
       timeoutMs: 120_000,
       message: 'a heartbeat from every instance',
@@ -307,46 +203,28 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
       announced.push(await storeAndAnnounce(i));
     }
     // Every photo has an outcome and storage is empty; then every live instance reports idle.
-    const missing = () => announced.filter((photo) => outcomesOf(photo.filePath).length === 0);
+    const missing = () => announced.filter((photo) => outcomesOf(received, topics, photo.filePath).length === 0);
     await waitFor(async () => missing().length === 0 && (await store.list(IMAGE_BUCKET)).length === 0, {
       timeoutMs: 120_000,
       intervalMs: 100,
       message: 'an outcome for every photo and an empty bucket',
     }).catch(() => undefined);
     const live = ids.filter((_, index) => instances[index]?.running());
-    const beatsNow = live.map((id) => heartbeatOf(id).length);
-    await waitFor(
-      () =>
-        live.every((id, index) => {
-          const beats = heartbeatOf(id);
-          const last = beats.at(-1);
-          return beats.length > (beatsNow[index] ?? 0) + 1 && last?.pending === 0 && last.activeClaims === 0;
-        }),
-      { timeoutMs: 20_000, message: 'every instance idle' },
-    ).catch(() => undefined);
+    await waitUntilIdle(received, topics, live, 20_000);
 
-    const problems: string[] = [];
-    let double = 0;
-    let lost = 0;
-    let reprocessed = 0;
-    for (const photo of announced) {
-      const found = outcomesOf(photo.filePath);
-      const counted = found.filter((o) => o.type === 'result').length;
-      if (found.length === 0) {
-        lost += 1;
-        problems.push(`lost ${photo.filePath}`);
-      }
-      if (found.some((o) => o.reprocessed === true)) reprocessed += 1;
-      if (counted > 1 || (found.length > 1 && !found.some((o) => o.reprocessed === true))) {
-        double += 1;
-        problems.push(
-          `${found.length} outcomes for ${photo.filePath} (${found.map((o) => `${o.type}@${o.instanceId}:${String(o.resultId ?? '')}`)})`,
-        );
-      }
-    }
+    const { double, lost, reprocessed, problems } = judgeOutcomes(
+      announced.map((photo) => photo.filePath),
+      received,
+      topics,
+    );
     const left = (await store.list(IMAGE_BUCKET)).length;
     if (left > 0) problems.push(`${left} photo(s) left in storage`);
-    const engageMismatch = await compareEngageHistory(problems);
+    const engageMismatch = await compareEngageHistory(
+      engage.db,
+      countedResultIds(received, topics, 'mallory'),
+      problems,
+    );
+    if (engageMismatch > 0) problems.push(await describeEngage(engage));
     if (scenario.fault.kind === 'instance-crash' && instances[0]?.running()) problems.push('the victim did not crash');
     if (received.some((r) => r.topic === topics.results && r.value.instanceId === 'mallory')) {
       problems.push('a forged result was accepted');
@@ -369,53 +247,6 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     await broker.stop();
     await store.close();
     await s3.stop();
-  }
-
-  /**
-   * Engage's history must hold exactly the counted outcomes: each `result` once, nothing else.
-   * It may still be catching up (a restarted engage drains its persistent session), so wait a while.
-   */
-  async function compareEngageHistory(problems: string[]): Promise<number> {
-    const counted = new Set(
-      received
-        .filter((r) => r.topic === topics.results && r.value.instanceId !== 'mallory')
-        .map((r) => String(r.value.resultId)),
-    );
-    const sameAsCounted = (stored: Set<string>) =>
-      stored.size === counted.size && [...counted].every((id) => stored.has(id));
-    await waitFor(() => sameAsCounted(storedResultIds(engage.db)), {
-      timeoutMs: 20_000,
-      message: 'engage to store every counted outcome',
-    }).catch(() => undefined);
-    const stored = storedResultIds(engage.db);
-    const missing = [...counted].filter((id) => !stored.has(id));
-    const extra = [...stored].filter((id) => !counted.has(id));
-    if (missing.length > 0) {
-      const child = engage.process();
-      const health = await fetch(`${engage.url}/healthz`)
-        .then(async (response) => `${response.status} ${await response.text()}`)
-        .catch((error: Error) => error.message);
-      problems.push(
-        `engage is missing ${missing.length} of ${counted.size} counted outcome(s), stored ${stored.size}; ` +
-          `engage ${child.running() ? 'running' : `exited ${child.child.exitCode ?? child.child.signalCode}`}, ` +
-          `healthz ${health}; output: ${child.output().slice(-600)}`,
-      );
-    }
-    if (extra.length > 0) problems.push(`engage stored ${extra.length} row(s) that are no counted outcome`);
-    return missing.length + extra.length;
-  }
-
-  /**
-   * The distinct outcomes of a photo. A QoS 1 message delivered twice (the broker re-sends what a
-   * restart left unacknowledged) is one outcome: same resultId, same body.
-   */
-  function outcomesOf(filePath: string) {
-    const distinct = new Map<string, Record<string, unknown>>();
-    for (const r of received) {
-      if (r.topic === topics.coordination || r.value.filePath !== filePath || r.value.payload !== undefined) continue;
-      distinct.set(typeof r.value.resultId === 'string' ? r.value.resultId : JSON.stringify(r.value), r.value);
-    }
-    return [...distinct.values()];
   }
 
   async function storeAndAnnounce(i: number): Promise<PhotoMetadata> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type IClientOptions } from 'mqtt';
 import { freePort, waitFor } from './net.js';
+import { endChild } from './processes.js';
 
 export interface RunningMosquitto {
   url: string;
@@ -78,18 +79,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     child = spawn('mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(() => canConnect(url, probe), { timeoutMs: 10_000, message: 'mosquitto to accept connections' });
   };
-  const end = async (signal: 'SIGKILL' | 'SIGTERM') => {
-    const current = child;
-    if (!current || current.exitCode !== null || current.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const escalate = setTimeout(() => current.kill('SIGKILL'), STOP_TIMEOUT_MS);
-      current.once('exit', () => {
-        clearTimeout(escalate);
-        resolve();
-      });
-      current.kill(signal);
-    });
-  };
+  const end = (signal: 'SIGKILL' | 'SIGTERM') => endChild(child, signal, STOP_TIMEOUT_MS);
   await launch();
   return {
     url,

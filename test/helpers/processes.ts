@@ -51,6 +51,12 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+/** SIGKILLs `child` if this test process exits while it still runs (any spawned server, not only ours). */
+export function killOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
 /**
  * The parent's environment without People Counter or AWS settings, so that a developer's shell
  * cannot change what a system test configures.
@@ -73,7 +79,7 @@ export function spawnProcess(
     env: { ...hermeticEnv(), PEOPLE_COUNTER_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
+  killOnExit(child);
   let output = '';
   let stdout = '';
   const keep = (chunk: Buffer) => {
@@ -85,10 +91,7 @@ export function spawnProcess(
   });
   child.stderr?.on('data', keep);
   const exited = new Promise<ExitStatus>((done) => {
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      done({ code, signal });
-    });
+    child.once('exit', (code, signal) => done({ code, signal }));
   });
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
@@ -137,4 +140,20 @@ export async function waitForHttp(url: string, service?: ServiceProcess, timeout
     },
     { timeoutMs, intervalMs: 200, message: `${url} to answer` },
   );
+}
+
+/**
+ * Sends `signal` to a child that is still running and resolves when it has exited; SIGKILLs it
+ * after `killAfterMs` (a SIGTERM that is not honoured). A child that has already exited: at once.
+ */
+export async function endChild(child: ChildProcess | undefined, signal: NodeJS.Signals, killAfterMs: number) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const escalate = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => {
+      clearTimeout(escalate);
+      resolve();
+    });
+    child.kill(signal);
+  });
 }

@@ -1,58 +1,29 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import { silentLogger } from '../../src/core/log.js';
+import { DEFAULT_RETRY } from '../../src/core/retry.js';
+import { ArbiterClaimer } from '../../src/inference/claimer.js';
 import { startInferenceInstance } from '../../src/inference/inference-service.js';
-import { RedisClaimArbiter } from '../../src/inference/redis-arbiter.js';
+import { type ClaimArbiter, RedisClaimArbiter } from '../../src/inference/redis-arbiter.js';
 import { missingBinary } from '../helpers/binaries.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { waitFor } from '../helpers/net.js';
+import { type RunningRedis, startRedis } from '../helpers/redis.js';
 import { checkInvariants, outcomes, startFixture, storeAndPublish, testConfig, waitForAllOutcomes } from './harness.js';
 
 const skip = missingBinary('redis-server');
 
 describe('Redis claim arbiter', { skip }, () => {
-  let redis: ChildProcess;
+  let redis: RunningRedis;
   let url: string;
-  // Kept for failure messages: why redis-server did not start or went away.
-  let redisOutput = '';
   before(async () => {
-    const port = await freePort();
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (chunk: Buffer) => {
-      redisOutput = (redisOutput + chunk.toString('utf8')).slice(-20_000);
-    };
-    redis.stdout?.on('data', keep);
-    redis.stderr?.on('data', keep);
-    url = `redis://127.0.0.1:${port}`;
-    const probe = new RedisClaimArbiter({ url });
-    try {
-      await waitFor(
-        () => {
-          if (redis.exitCode !== null) throw new Error(`redis-server exited with ${redis.exitCode}`);
-          return probe
-            .claim('probe', ['probe-item'], 1)
-            .then(() => true)
-            .catch(() => false);
-        },
-        { timeoutMs: 10_000, message: 'redis-server' },
-      );
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; redis-server wrote:\n${redisOutput}`);
-    } finally {
-      await probe.close();
-    }
+    redis = await startRedis();
+    url = redis.url;
   });
-  after(async () => {
-    if (redis.exitCode !== null || redis.signalCode !== null) return;
-    const exited = new Promise((resolve) => redis.once('exit', resolve));
-    redis.kill('SIGTERM');
-    await exited;
-  });
+  after(() => redis?.stop());
 
   test('overlapping claims win disjoint items; finished items are never won again', async () => {
     const arbiter = new RedisClaimArbiter({ url, prefix: 'unit1:' });
@@ -67,6 +38,7 @@ describe('Redis claim arbiter', { skip }, () => {
       const c = await arbiter.claim('c', ['p1', 'p2', 'p3', 'p4'], 10_000);
       assert.deepEqual(c.won.sort(), b.won.sort(), 'released items are free again, finished ones are not');
       assert.deepEqual(c.reprocessed, [], 'a release is not a lost lease');
+      assert.deepEqual(c.finished.sort(), a.won.sort(), 'finished items are reported as such');
     } finally {
       await arbiter.close();
     }
@@ -84,7 +56,7 @@ describe('Redis claim arbiter', { skip }, () => {
         },
         { message: 'the 50 ms lease to expire in Redis' },
       );
-      assert.deepEqual(taken, { won: ['p1'], reprocessed: ['p1'] });
+      assert.deepEqual(taken, { won: ['p1'], reprocessed: ['p1'], finished: [] });
       assert.equal(await arbiter.renew('old', ['p1'], 10_000), false);
       assert.equal(await arbiter.renew('new', ['p1'], 10_000), true);
     } finally {
@@ -119,5 +91,52 @@ describe('Redis claim arbiter', { skip }, () => {
       await fixture.stop();
       await broker.stop();
     }
+  });
+});
+
+describe('arbiter claimer (fake arbiter, manual clock)', () => {
+  /** Answers like Redis would: `held` items belong to another claim, `finished` ones are done. */
+  function fakeArbiter(held: Set<string>, finished: Set<string>): ClaimArbiter & { claims: string[][] } {
+    const claims: string[][] = [];
+    return {
+      description: 'fake',
+      claims,
+      claim: async (_claimId, items) => {
+        claims.push(items);
+        return {
+          won: items.filter((item) => !held.has(item) && !finished.has(item)),
+          reprocessed: [],
+          finished: items.filter((item) => finished.has(item)),
+        };
+      },
+      renew: async () => true,
+      finish: async () => undefined,
+      release: async () => undefined,
+      close: async () => undefined,
+    };
+  }
+
+  test('items held by another claim are not tried again until a third of the lease (at most 2 s) has passed', async () => {
+    const clock = new ManualClock();
+    const held = new Set(['p2']);
+    const arbiter = fakeArbiter(held, new Set(['p3']));
+    const claimer = new ArbiterClaimer(arbiter, {
+      instanceId: 'a',
+      leaseMs: 3_000,
+      clock,
+      retry: DEFAULT_RETRY,
+      logger: silentLogger(),
+      publish: async () => undefined,
+    });
+    const grant = await claimer.claim('a:1', ['p1', 'p2', 'p3']);
+    assert.deepEqual(grant, { won: ['p1'], reprocessed: [], finished: ['p3'] });
+    assert.equal(claimer.isOutstanding('p2'), true, 'held elsewhere: not claimable here for now');
+    assert.equal(claimer.isOutstanding('p1'), false);
+    assert.equal(claimer.isOutstanding('p3'), false, 'finished: the service drops it, nothing to hold');
+    const settle = async () => undefined;
+    await clock.advance(999, settle);
+    assert.equal(claimer.isOutstanding('p2'), true);
+    await clock.advance(1, settle);
+    assert.equal(claimer.isOutstanding('p2'), false, 'after lease/3 it may be tried again (a crashed holder)');
   });
 });

@@ -10,6 +10,7 @@ import { detectOptionsFor } from '../../analytics/postprocess.js';
 import { DEFAULT_RUNTIME, RUNTIMES, type Runtime } from '../../analytics/runtime.js';
 import { readSecret } from '../../core/config.js';
 import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
+import { formatLedgerBench, runLedgerBench } from '../../inference/ledger-bench.js';
 import { formatBenchResult, pacedPhotoCount, runPipelineBench } from '../../inference/pipeline-bench.js';
 import { durationArg, intArg, option, parseOptions } from '../options.js';
 
@@ -18,6 +19,7 @@ export function benchCommand(): Command {
   const bench = new Command('bench').description('run a benchmark and print its measurements');
   bench.addCommand(pipelineBenchCommand());
   bench.addCommand(modelBenchCommand());
+  bench.addCommand(ledgerBenchCommand());
   return bench;
 }
 
@@ -92,6 +94,14 @@ function modelBenchCommand(): Command {
     });
 }
 
+/** `--mqtt-url a,b,c`: one or more broker URLs. */
+function mqttUrlsArg(value: string): string[] {
+  const urls = value.split(',').map((part) => part.trim());
+  const bad = urls.find((url) => !/^(mqtts?|wss?|tcp|ssl):\/\/[^/]/.test(url));
+  if (bad !== undefined) throw new InvalidArgumentError(`"${bad}" is not an MQTT URL (mqtt://host:port)`);
+  return urls;
+}
+
 const pipelineOptionsSchema = z
   .object({
     devices: z.number(),
@@ -105,6 +115,12 @@ const pipelineOptionsSchema = z
     maxWait: z.number(),
     lanes: z.number(),
     burst: z.boolean(),
+    mqttUrl: z.array(z.string()).optional(),
+    arbiter: z
+      .string()
+      .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+      .optional(),
+    outcomeQos: z.enum(['1', '2']),
     timeout: z.number(),
     json: z.boolean(),
   })
@@ -152,6 +168,18 @@ function pipelineBenchCommand(): Command {
     .addOption(option('--lanes <n>', 'concurrent ingestion lanes').argParser(intArg(1, 256)).default(8))
     .addOption(option('--burst', 'store every photo first, then announce all at once (broker path)').default(false))
     .addOption(
+      option(
+        '--mqtt-url <urls>',
+        'external broker(s), comma-separated: instance i uses URL i mod n, the announcer the first (default: an embedded broker)',
+      ).argParser(mqttUrlsArg),
+    )
+    .addOption(option('--arbiter <url>', 'redis://host:port: Redis decides claims (as inference --arbiter)'))
+    .addOption(
+      option('--outcome-qos <qos>', 'QoS of outcome messages (as inference --outcome-qos; 1 for NATS 2.9)')
+        .choices(['1', '2'])
+        .default('2'),
+    )
+    .addOption(
       option('--timeout <duration>', 'give up waiting for outcomes after').argParser(durationArg).default(300_000),
     )
     .addOption(option('--json', 'print the result as JSON').default(false))
@@ -175,9 +203,31 @@ function pipelineBenchCommand(): Command {
           burst: options.burst,
           lanes: options.lanes,
           timeoutMs: options.timeout,
+          ...(options.mqttUrl ? { mqttUrls: options.mqttUrl } : {}),
+          ...(options.arbiter ? { arbiterUrl: options.arbiter } : {}),
+          outcomeQos: options.outcomeQos === '1' ? 1 : 2,
         },
         () => createCounterFor(parseAnalyticsSpec(options.analytics), readSecret(process.env, ANALYTICS_API_KEY_ENV)),
       );
       console.log(options.json ? JSON.stringify(result, null, 2) : formatBenchResult(result));
+    });
+}
+
+function ledgerBenchCommand(): Command {
+  return new Command('ledger')
+    .description("one instance's coordination state per pending photo: CPU per message and heap per item")
+    .addOption(option('--items <n>', 'pending photos').argParser(intArg(1, 10_000_000)).default(10_000))
+    .addOption(
+      option('--batch-size <n>', 'items per claim of the other instances').argParser(intArg(1, 1000)).default(10),
+    )
+    .addOption(option('--devices <n>', 'devices the photos come from').argParser(intArg(1, 10_000_000)).default(10_000))
+    .addOption(option('--json', 'print the result as JSON').default(false))
+    .action((raw: unknown) => {
+      const options = parseOptions(
+        z.object({ items: z.number(), batchSize: z.number(), devices: z.number(), json: z.boolean() }),
+        raw,
+      );
+      const result = runLedgerBench({ items: options.items, batchSize: options.batchSize, devices: options.devices });
+      console.log(options.json ? JSON.stringify(result, null, 2) : formatLedgerBench(result));
     });
 }

@@ -86,6 +86,22 @@ export function inferenceCommand(): Command {
         'redis://host:port: Redis decides claims (for clustered brokers without a total order); default: the ordered MQTT stream',
       ),
     )
+    .addOption(
+      option(
+        '--arbiter-memory <duration>',
+        'how long the arbiter remembers finished photos (late duplicates); Redis keeps 2 keys per photo that long',
+      )
+        .argParser(durationArg)
+        .default(24 * 3_600_000, '24h'),
+    )
+    .addOption(
+      option(
+        '--outcome-qos <qos>',
+        'QoS of outcome messages: 2, or 1 for a broker without QoS 2 that acknowledges only stored messages (NATS 2.9, see docs/system.md)',
+      )
+        .choices(['1', '2'])
+        .default('2'),
+    )
     .addOption(analyticsSpecOption())
     .addOption(
       option('--metrics-port <port>', 'Prometheus /metrics and /healthz port (0 = off)')
@@ -114,6 +130,8 @@ export function inferenceCommand(): Command {
           .string()
           .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
           .optional(),
+        arbiterMemory: z.number().positive(),
+        outcomeQos: z.enum(['1', '2']),
         analytics: z.string(),
         metricsPort: z.number(),
         metricsHost: z.string(),
@@ -130,7 +148,9 @@ export function inferenceCommand(): Command {
     if (analytics.kind === 'fixed-delay')
       logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
     const store = createObjectStore(storageConfigFromOptions(raw));
-    const arbiter = options.arbiter ? new RedisClaimArbiter({ url: options.arbiter }) : undefined;
+    const arbiter = options.arbiter
+      ? new RedisClaimArbiter({ url: options.arbiter, memoryMs: options.arbiterMemory })
+      : undefined;
     const messageAuth = messageAuthFromEnv(process.env);
     if (!messageAuth.enabled) {
       logger.warn(`${MESSAGE_SECRET_ENV} is not set: coordination and result messages are neither signed nor verified`);
@@ -160,6 +180,7 @@ export function inferenceCommand(): Command {
             ? (options.workers ?? availableParallelism())
             : INFERENCE_DEFAULTS.countConcurrency),
         messageAuth,
+        outcomeQos: options.outcomeQos === '1' ? 1 : 2,
       },
       { counter, store, logger, ...(arbiter ? { arbiter } : {}), ...(stepReached ? { stepReached } : {}) },
     );
