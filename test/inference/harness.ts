@@ -221,7 +221,9 @@ export async function checkInvariants(fixture: Fixture): Promise<string[]> {
     if (new Set(devices).size !== devices.length) violations.push(`batch ${batchId} counted a device twice`);
     for (const result of results) {
       const replaced = all.superseded.filter((s) => s.batchId === batchId && s.supersededBy === result.filePath);
-      if (replaced.length !== result.superseded) {
+      // Fewer is allowed: a run stopped between a result and its superseded messages (its view lost in
+      // a broker restart) leaves those photos to a later claim, which gives them their one outcome.
+      if (replaced.length > result.superseded) {
         violations.push(`result ${result.filePath} says superseded=${result.superseded}, saw ${replaced.length}`);
       }
     }
