@@ -116,6 +116,8 @@ test('collect 6 photos, label, fit, apply: the next photo is counted with the ne
   await page.locator('#tuning-count').press('Enter');
   await page.getByText('1 of 6 labelled').waitFor();
   for (let i = 1; i < 6; i++) {
+    // The labeller moves on after the save; typing before it shows the next frame types into the old one.
+    await page.getByText(`Frame ${i + 1} of 6`).waitFor();
     await page.locator('#tuning-count').fill(String(i % 3));
     await page.locator('#tuning-count').press('Enter');
     await page.getByText(`${i + 1} of 6 labelled`).waitFor();
