@@ -326,18 +326,7 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
 
 /** The soak table: one row per scenario. */
 export function formatTable(reports: RoundReport[]): string {
-  const rows = new Map<
-    string,
-    {
-      rounds: number;
-      photos: number;
-      double: number;
-      lost: number;
-      left: number;
-      reprocessed: number;
-      engageMismatch: number;
-    }
-  >();
+  const rows = new Map<string, Omit<RoundReport, 'scenario' | 'problems'> & { rounds: number }>();
   for (const report of reports) {
     const row = rows.get(report.scenario) ?? {
       rounds: 0,
