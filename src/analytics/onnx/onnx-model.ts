@@ -1,9 +1,11 @@
 /**
  * The model on ONNX Runtime (native, CPU execution provider): the shipped TFJS graph is translated to
  * ONNX in memory when the worker loads (no file, no download) and handed to one session per worker.
+ * The graph runs up to its raw person head; the peaks are decoded in TypeScript (person-head.ts).
  */
-import { centerNetModelPath, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from '../centernet.js';
+import { centerNetModelPath, INPUT_NAME, INPUT_SIZE } from '../centernet.js';
 import { type ModelPass, RuntimeUnavailableError } from '../runtime.js';
+import { BOX_SIDES_NAME, CLASS_LOGITS_NAME, decodePersonPeaks, HEAD, personOnlyHead } from './person-head.js';
 import { readTfGraph } from './tfjs-graph.js';
 import { translateTfGraph } from './translate.js';
 
@@ -35,14 +37,17 @@ export async function loadOnnxModelPass(
   loadRuntime: () => Promise<OnnxRuntime> = importOnnxRuntime,
 ): Promise<ModelPass> {
   const ort = await loadRuntime();
-  const model = translateTfGraph(await readTfGraph(centerNetModelPath()), { outputs: [OUTPUT_NAME] });
+  const graph = personOnlyHead(await readTfGraph(centerNetModelPath()));
+  const model = translateTfGraph(graph, { outputs: [CLASS_LOGITS_NAME, BOX_SIDES_NAME] });
   const session = await createOnnxSession(ort, model);
   return {
     backend: 'onnx',
     async run(image) {
       const input = new ort.Tensor('float32', image, [1, INPUT_SIZE, INPUT_SIZE, 3]);
       const outputs = await session.run({ [INPUT_NAME]: input });
-      return outputs[OUTPUT_NAME]?.data as Float32Array;
+      const logits = outputs[CLASS_LOGITS_NAME]?.data as Float32Array;
+      const sides = outputs[BOX_SIDES_NAME]?.data as Float32Array;
+      return decodePersonPeaks(logits, sides, INPUT_SIZE / HEAD.stride);
     },
   };
 }
