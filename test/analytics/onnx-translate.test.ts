@@ -227,6 +227,26 @@ describe('TFJS → ONNX translation, op by op (tfjs-wasm is the reference)', () 
     await assertSameOnBoth(g, ['excited', 'relu', 'mean']);
   });
 
+  it('hard-swish becomes one HardSwish op (the float16 ⅙ within 3e-4); another scale stays Mul/Add/Relu6', async () => {
+    const g = new TinyGraph([1, 5, 5, 4]);
+    const three = g.floats('three', [], Float32Array.of(3));
+    const swishOf = (name: string, scale: string) =>
+      g.op(name, 'Mul', [
+        g.op(`${name}/scaled`, 'Mul', [scale, 'input']),
+        g.op(`${name}/relu6`, 'Relu6', [g.op(`${name}/add`, 'AddV2', ['input', three])]),
+      ]);
+    swishOf('swish', g.floats('sixth', [], Float32Array.of(1 / 6), true));
+    swishOf('quarter', g.floats('quarterScale', [], Float32Array.of(0.25)));
+    await assertSameOnBoth(g, ['swish', 'quarter'], 3e-4);
+    const { json, weights } = g.model();
+    const mentions = (outputs: string[], op: string) =>
+      Buffer.from(translateTfGraph(parseTfGraph(json, weights), { outputs }))
+        .toString('latin1')
+        .includes(op);
+    assert.ok(mentions(['swish'], 'HardSwish') && !mentions(['swish'], 'Clip'), 'one HardSwish, no Relu6 clip');
+    assert.ok(!mentions(['quarter'], 'HardSwish'));
+  });
+
   it('upsampling: ResizeBilinear (TF legacy corners) and ConcatV2 on channels, through Identity', async () => {
     const g = new TinyGraph([1, 4, 5, 2]);
     const w = g.floats('w', [1, 1, 2, 3], noise(6, 11));

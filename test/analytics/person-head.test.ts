@@ -20,7 +20,7 @@ const rowsOf = (flat: Float32Array) =>
 describe('decodePersonPeaks', () => {
   it('keeps 3×3 maxima (ties included), best first, with boxes around the cell centre', () => {
     const side = 4;
-    const scores = new Float32Array(side * side); // score 0: never a peak
+    const scores = new Float32Array(side * side); // score 0 (logit −∞): never a peak
     scores[1 * side + 1] = 0.9; // a clear peak
     scores[1 * side + 2] = 0.5; // beside it: not a peak
     scores[3 * side + 0] = 0.7; // two equal neighbours: both peaks, lower index first
@@ -30,7 +30,8 @@ describe('decodePersonPeaks', () => {
     const rows = rowsOf(decodePersonPeaks(Float32Array.from(scores, logit), sides, side));
     assert.equal(rows.length, 3);
     const [best, tieA, tieB] = rows as number[][];
-    assert.deepEqual(best?.slice(0, 4), [4 - 3, 4 - 5, 4 + 7, 4 + 9]);
+    const scale = HEAD.sideScale;
+    assert.deepEqual(best?.slice(0, 4), [4 - 3 * scale, 4 - 5 * scale, 4 + 7 * scale, 4 + 9 * scale]);
     assert.ok(Math.abs((best?.[4] ?? 0) - 0.9) < 1e-6);
     assert.equal(best?.[5], HEAD.personClass);
     assert.deepEqual(

@@ -279,9 +279,49 @@ export function translateTfGraph(graph: TfGraph, options: TranslateOptions): Uin
   }
 
   function unary(node: TfNode, onnxOp: string): Value {
-    const x = inputOf(node, 0);
-    const name = as(node, x, x.layout, node.inputs[0] as string);
+    return unaryOn(node, onnxOp, node.inputs[0] as string);
+  }
+
+  function unaryOn(node: TfNode, onnxOp: string, ref: string): Value {
+    const x = resolve(ref, node);
+    const name = as(node, x, x.layout, ref);
     return { ...x, constant: undefined, name: emit(node, onnxOp, [name])[0] as string };
+  }
+
+  /** A constant scalar input's value, if the input is one. */
+  function scalarInput(ref: string | undefined): number | undefined {
+    const source = ref === undefined ? undefined : graph.nodes.get(ref);
+    if (source?.op !== 'Const') return undefined;
+    const tensor = graph.weights.get(source.name);
+    return tensor?.values.length === 1 ? (tensor.values[0] as number) : undefined;
+  }
+
+  /**
+   * MobileNetV3's hard-swish as TF writes it, `(x · ⅙) · relu6(x + 3)`: four ops over the tensor that
+   * ONNX has as one (`HardSwish`). Returns x's reference when `node` is the final Mul of that pattern.
+   * The weights store ⅙ in float16 (0.16663); HardSwish uses the exact ⅙, a 2.4e-4 relative difference.
+   */
+  function hardSwishInput(node: TfNode): string | undefined {
+    const [a, b] = node.inputs.map((ref) => graph.nodes.get(ref));
+    for (const [scaled, clipped] of [
+      [a, b],
+      [b, a],
+    ]) {
+      if (scaled?.op !== 'Mul' || clipped?.op !== 'Relu6') continue;
+      const add = graph.nodes.get(clipped.inputs[0] ?? '');
+      if (add?.op !== 'Add' && add?.op !== 'AddV2') continue;
+      const x = add.inputs.find((ref) => scalarInput(ref) === undefined);
+      if (
+        x === undefined ||
+        add.inputs.every((ref) => ref === x) ||
+        scalarInput(add.inputs.find((r) => r !== x)) !== 3
+      ) {
+        continue;
+      }
+      const sixth = scalarInput(scaled.inputs.find((ref) => ref !== x));
+      if (scaled.inputs.includes(x) && sixth !== undefined && Math.abs(sixth - 1 / 6) < 1e-3) return x;
+    }
+    return undefined;
   }
 
   /** TF floor division / floor modulo; ONNX integer Div truncates toward zero, so both go through Mod. */
@@ -338,8 +378,10 @@ export function translateTfGraph(graph: TfGraph, options: TranslateOptions): Uin
         return single(binary(node, 'Add'));
       case 'Sub':
         return single(binary(node, 'Sub'));
-      case 'Mul':
-        return single(binary(node, 'Mul'));
+      case 'Mul': {
+        const x = hardSwishInput(node);
+        return single(x === undefined ? binary(node, 'Mul') : unaryOn(node, 'HardSwish', x));
+      }
       case 'Equal':
         return single(binary(node, 'Equal'));
       case 'FloorDiv':
