@@ -83,7 +83,7 @@ export async function loadModelPass(
 
 /** The one line a user sees when the model runs on tfjs-wasm because ONNX Runtime cannot. */
 export function wasmFallbackWarning(problem: string): string {
-  return `${problem}; running the model on tfjs-wasm instead (≈ 3× slower)`;
+  return `${problem}; running the model on tfjs-wasm instead (≈ 3.5× slower)`;
 }
 
 export function createDetector(pass: ModelPass): Detector {
