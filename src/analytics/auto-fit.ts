@@ -1,9 +1,9 @@
 /**
- * Fitting and honest measurement of the auto default (pure, on saved raw detections): its two fitted
- * numbers (small candidates that trigger zoom, the zoomed threshold) are chosen on several labelled
- * sets together, each set weighing the same (MAE relative to its mean count), and measured the way
- * the default will be judged: fitted on one set and counted on another (cross-set), and
- * cross-validated within each set (every fold counted with a fit on everything else).
+ * Fitting and honest measurement of the auto default (pure, on saved raw detections): its three fitted
+ * numbers (how many small candidates, and what share of all, trigger zoom; the zoomed threshold) are
+ * chosen on several labelled sets together, each set weighing the same (MAE relative to its mean count),
+ * and measured the way the default will be judged: fitted on one set and counted on another
+ * (cross-set), and cross-validated within each set (every fold counted with a fit on everything else).
  */
 import type { Detection } from '../core/messages.js';
 import { AUTO_DEFAULTS, type AutoSettings, zoomProfile, zoomTiling } from './auto-regime.js';
@@ -24,9 +24,14 @@ export interface LabelledSet {
   photos: readonly AutoFitPhoto[];
 }
 
-export type FittedSettings = Pick<AutoSettings, 'zoomAtSmallCandidates' | 'zoomThreshold'>;
+export type FittedSettings = Pick<AutoSettings, 'zoomAtSmallCandidates' | 'zoomAtSmallShare' | 'zoomThreshold'>;
 
 export const WHOLE_FRAME_LABEL = '1x1@0';
+
+/** Only the fitted numbers of a full set of settings (for reports). */
+export function fittedPart({ zoomAtSmallCandidates, zoomAtSmallShare, zoomThreshold }: FittedSettings): FittedSettings {
+  return { zoomAtSmallCandidates, zoomAtSmallShare, zoomThreshold };
+}
 
 /** Thrown when a photo would need a tiling whose detections were not saved. */
 export class MissingTilingError extends Error {
@@ -78,18 +83,23 @@ export function scoreSet(set: LabelledSet, settings: AutoSettings): SetScore {
 
 export interface FitGrid {
   zoomAtSmallCandidates: readonly number[];
+  zoomAtSmallShare: readonly number[];
   zoomThreshold: readonly number[];
 }
 
 export const DEFAULT_FIT_GRID: FitGrid = {
   zoomAtSmallCandidates: Array.from({ length: 17 }, (_, i) => 4 + i),
+  zoomAtSmallShare: [0, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
   zoomThreshold: Array.from({ length: 17 }, (_, i) => Math.round((0.15 + 0.025 * i) * 1000) / 1000),
 };
 
 /**
  * The grid point with the lowest mean over `sets` of MAE ÷ the set's mean count (each set weighs the
  * same whatever its size or crowd). Settings that need unsaved tilings are skipped. Ties go to the
- * fewest model passes (most small candidates before zooming), then to the lowest threshold.
+ * fewest model passes, then to the fewest small candidates and the lowest share of them: zoom
+ * wherever the sets do not object, because small people are what the whole frame misses, and a low
+ * count lets every photo with a few small figures among large people teach the share rule. Then to
+ * the lowest threshold.
  */
 export function fitAuto(
   sets: readonly LabelledSet[],
@@ -97,25 +107,27 @@ export function fitAuto(
   base: AutoSettings = AUTO_DEFAULTS,
 ): FittedSettings {
   let best: { settings: FittedSettings; loss: number; passes: number } | undefined;
-  for (const zoomAtSmallCandidates of grid.zoomAtSmallCandidates)
-    for (const zoomThreshold of grid.zoomThreshold) {
-      const settings = { ...base, zoomAtSmallCandidates, zoomThreshold };
-      let loss = 0;
-      let passes = 0;
-      try {
-        for (const set of sets) {
-          const meanCount = set.photos.reduce((sum, photo) => sum + photo.truth, 0) / set.photos.length;
-          const score = scoreSet(set, settings);
-          loss += score.mae / Math.max(1, meanCount) / sets.length;
-          passes += score.passesMean;
+  const ascending = (values: readonly number[]) => [...values].sort((a, b) => a - b);
+  for (const zoomAtSmallCandidates of ascending(grid.zoomAtSmallCandidates))
+    for (const zoomAtSmallShare of ascending(grid.zoomAtSmallShare))
+      for (const zoomThreshold of ascending(grid.zoomThreshold)) {
+        const settings = { ...base, zoomAtSmallCandidates, zoomAtSmallShare, zoomThreshold };
+        let loss = 0;
+        let passes = 0;
+        try {
+          for (const set of sets) {
+            const meanCount = set.photos.reduce((sum, photo) => sum + photo.truth, 0) / set.photos.length;
+            const score = scoreSet(set, settings);
+            loss += score.mae / Math.max(1, meanCount) / sets.length;
+            passes += score.passesMean;
+          }
+        } catch (error) {
+          if (error instanceof MissingTilingError) continue;
+          throw error;
         }
-      } catch (error) {
-        if (error instanceof MissingTilingError) continue;
-        throw error;
+        if (!best || loss < best.loss - 1e-12 || (loss < best.loss + 1e-12 && passes < best.passes - 1e-12))
+          best = { settings: { zoomAtSmallCandidates, zoomAtSmallShare, zoomThreshold }, loss, passes };
       }
-      if (!best || loss < best.loss - 1e-12 || (loss < best.loss + 1e-12 && passes < best.passes - 1e-12))
-        best = { settings: { zoomAtSmallCandidates, zoomThreshold }, loss, passes };
-    }
   if (!best) throw new Error('no grid point could be counted with the saved tilings');
   return best.settings;
 }

@@ -7,9 +7,9 @@
  * height the model resolves, and the tiles are counted with one flat threshold for that regime. The
  * cost follows the need: one pass for a street photo, 1 + k² for a view of small people.
  *
- * Only two numbers are fitted (on both labelled sets together, see docs/analytics.md): how many small
- * candidates make a view of small people, and the threshold of the zoomed count. The sizes are
- * physical: the model's input, COCO's medium-object bound, and a cost cap.
+ * Only three numbers are fitted (on both labelled sets together, see docs/analytics.md): how many small
+ * candidates, and what share of all candidates, make a view of small people, and the threshold of the
+ * zoomed count. The sizes are physical: the model's input, COCO's medium-object bound, and a cost cap.
  */
 import type { Detection } from '../core/messages.js';
 import type { DetectOptions } from './detector.js';
@@ -29,6 +29,11 @@ export interface AutoSettings {
   /** At least this many small candidates make a view of small people: zoom. Fitted. */
   zoomAtSmallCandidates: number;
   /**
+   * ...and at least this share of all candidates must be small: a street photo with a few large people
+   * and many small background figures is not a view of small people. Fitted.
+   */
+  zoomAtSmallShare: number;
+  /**
    * The height at the model's input from which people are resolved: COCO's "medium" objects start at
    * 32² px of area, i.e. ≈ 51 px tall for a standing person (width ≈ 0.4 × height).
    */
@@ -39,16 +44,23 @@ export interface AutoSettings {
   overlap: number;
   /** Flat score threshold for the zoomed tiles. Fitted. */
   zoomThreshold: number;
+  /**
+   * At least this many candidates left uncounted make the `crowd-view` hint: more than any street photo
+   * has small candidates (at most 11 in Penn-Fudan), so the hint speaks of crowds, not background figures.
+   */
+  hintAtUncounted: number;
 }
 
 export const AUTO_DEFAULTS: AutoSettings = {
   candidateScore: 0.2,
   smallPersonPx: 128,
-  zoomAtSmallCandidates: 12,
+  zoomAtSmallCandidates: 4,
+  zoomAtSmallShare: 0.9,
   resolvedPersonPx: 51,
   maxZoom: 3,
   overlap: 0.25,
   zoomThreshold: 0.25,
+  hintAtUncounted: 12,
 };
 
 /** Hint: many candidates the count left out; the view may hold more people than counted. */
@@ -75,11 +87,11 @@ const heightAtInput = (d: Detection, frame: CountableFrame) =>
  * to `resolvedPersonPx` (at least 2, at most `maxZoom`).
  */
 export function zoomTiling(first: CountableFrame, settings: AutoSettings = AUTO_DEFAULTS): GridTiling | undefined {
-  const small = first.detections
-    .filter((d) => d.score >= settings.candidateScore)
-    .map((d) => heightAtInput(d, first))
-    .filter((height) => height < settings.smallPersonPx);
-  if (small.length < settings.zoomAtSmallCandidates) return undefined;
+  const candidates = first.detections.filter((d) => d.score >= settings.candidateScore);
+  const small = candidates.map((d) => heightAtInput(d, first)).filter((height) => height < settings.smallPersonPx);
+  if (small.length < settings.zoomAtSmallCandidates || small.length < settings.zoomAtSmallShare * candidates.length) {
+    return undefined;
+  }
   const smallest = Math.max(1, Math.min(...small));
   const zoom = Math.min(settings.maxZoom, Math.max(2, Math.ceil(settings.resolvedPersonPx / smallest)));
   return { rows: zoom, cols: zoom, overlap: settings.overlap };
@@ -135,7 +147,7 @@ export async function countAuto(
   };
 }
 
-/** `crowd-view` when at least as many candidates are left uncounted as make a view of small people. */
+/** `crowd-view` when many candidates are left uncounted: the view may hold more people than counted. */
 function hintsFor(
   frame: CountableFrame,
   counted: readonly Detection[],
@@ -147,5 +159,5 @@ function hintsFor(
     frame.detections.filter((d) => d.score >= settings.candidateScore && !kept.has(d)),
     profile.roi,
   );
-  return uncounted.length >= settings.zoomAtSmallCandidates ? [CROWD_VIEW_HINT] : [];
+  return uncounted.length >= settings.hintAtUncounted ? [CROWD_VIEW_HINT] : [];
 }

@@ -53,6 +53,22 @@ describe('auto default: when to zoom, how far', () => {
     assert.equal(zoomTiling({ ...SIZE, detections: crowd(12, 30, 0.1) }, settings), undefined, 'below candidates');
   });
 
+  it('a street photo with small figures behind large people is not a view of small people (share of small)', () => {
+    const nearAndFar = [
+      ...crowd(12, 30, 0.3),
+      person(50, 100, 300, 0.9),
+      person(300, 120, 280, 0.8),
+      person(500, 90, 320, 0.7),
+    ];
+    const settings = { ...AUTO_DEFAULTS, zoomAtSmallCandidates: 10 };
+    assert.equal(
+      zoomTiling({ ...SIZE, detections: nearAndFar }, { ...settings, zoomAtSmallShare: 0.9 }),
+      undefined,
+      '12 of 15',
+    );
+    assert.equal(zoomTiling({ ...SIZE, detections: nearAndFar }, { ...settings, zoomAtSmallShare: 0.8 })?.rows, 2);
+  });
+
   it('only a profile without counting settings uses it; ROI and flip carry over', () => {
     assert.equal(usesAutoDefault({}), true);
     assert.equal(
@@ -108,7 +124,7 @@ describe('auto default: counting', () => {
   });
 
   it('hints crowd-view when many candidates stay uncounted', async () => {
-    const settings = { ...AUTO_DEFAULTS, zoomAtSmallCandidates: 10, zoomThreshold: 0.4 };
+    const settings = { ...AUTO_DEFAULTS, zoomAtSmallCandidates: 10, zoomThreshold: 0.4, hintAtUncounted: 10 };
     const counted = await countAuto(
       { ...SIZE, detections: crowd(12, 30, 0.3) },
       async () => ({ ...SIZE, detections: [...crowd(3, 60, 0.5), ...crowd(10, 60, 0.25)] }),

@@ -6,6 +6,7 @@ import {
   contiguousFolds,
   crossValidatedAutoMae,
   fitAuto,
+  fittedPart,
   type LabelledSet,
   MissingTilingError,
   scoreSet,
@@ -65,7 +66,7 @@ function measurable(mae: () => number): number | string {
 export function fitAutoCommand(): Command {
   return new Command('fit-auto')
     .description(
-      'fit the auto default (small candidates that trigger zoom, zoomed threshold) on several labelled sets together, from saved detections; report cross-set and cross-validated MAE',
+      'fit the auto default (how many small candidates, and what share of all, trigger zoom; zoomed threshold) on several labelled sets together, from saved detections; report cross-set and cross-validated MAE',
     )
     .addOption(
       option(
@@ -113,7 +114,7 @@ export function fitAutoCommand(): Command {
         return;
       }
       console.log(
-        `fitted on all sets  ${JSON.stringify(fitted)} (current default ${JSON.stringify({ zoomAtSmallCandidates: AUTO_DEFAULTS.zoomAtSmallCandidates, zoomThreshold: AUTO_DEFAULTS.zoomThreshold })})`,
+        `fitted on all sets  ${JSON.stringify(fitted)} (current default ${JSON.stringify(fittedPart(AUTO_DEFAULTS))})`,
       );
       for (const s of result.perSet) {
         console.log(`${s.name} (${s.n} photos)`);
@@ -122,7 +123,7 @@ export function fitAutoCommand(): Command {
         );
         if (s.crossSetMae !== undefined)
           console.log(
-            `  cross-set              MAE ${typeof s.crossSetMae === 'number' ? s.crossSetMae.toFixed(3) : s.crossSetMae} (fitted on the other sets only: ${JSON.stringify({ zoomAtSmallCandidates: s.crossSetFitted?.zoomAtSmallCandidates, zoomThreshold: s.crossSetFitted?.zoomThreshold })})`,
+            `  cross-set              MAE ${typeof s.crossSetMae === 'number' ? s.crossSetMae.toFixed(3) : s.crossSetMae} (fitted on the other sets only: ${JSON.stringify(s.crossSetFitted && fittedPart(s.crossSetFitted))})`,
           );
         console.log(
           `  cross-validated        MAE ${typeof s.crossValidatedMae === 'number' ? s.crossValidatedMae.toFixed(3) : s.crossValidatedMae} (${options.folds} contiguous folds, each counted with a fit on the other sets and the other folds)`,
