@@ -1,10 +1,10 @@
 /** PeopleCounter backed by a remote analytics REST service (`people-counter analytics`). */
 import { z } from 'zod';
-import { countDecisionFields, detectionSchema } from '../core/messages.js';
 import {
   type CameraProfile,
   CounterBusyError,
   type CountResult,
+  countResponseSchema,
   type PeopleCounter,
   UnusableImageError,
 } from './people-counter.js';
@@ -18,14 +18,6 @@ export interface HttpCounterConfig {
   apiKey?: string;
   timeoutMs?: number;
 }
-
-const countResponseSchema = z.object({
-  count: z.number().int().nonnegative(),
-  detections: z.array(detectionSchema),
-  model: z.string(),
-  ms: z.number(),
-  ...countDecisionFields,
-});
 
 const errorResponseSchema = z.object({ error: z.string(), message: z.string() });
 

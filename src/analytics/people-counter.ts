@@ -4,7 +4,7 @@
  * Callers never know which one runs.
  */
 import { z } from 'zod';
-import { countDecisionFields, type Detection } from '../core/messages.js';
+import { countDecisionFields, type Detection, detectionSchema } from '../core/messages.js';
 
 /** Rows × cols tiles of equal size, or horizontal bands with their own number of columns. */
 export const tilingSchema = z.union([
@@ -109,6 +109,15 @@ export interface CountResult extends CountDecision {
   /** Compute time of this count in milliseconds. */
   ms: number;
 }
+
+/** The analytics REST service's answer to `POST /v1/count`: what the service sends and its client checks. */
+export const countResponseSchema = z.object({
+  count: z.number().int().nonnegative(),
+  detections: z.array(detectionSchema),
+  model: z.string(),
+  ms: z.number(),
+  ...countDecisionFields,
+});
 
 /** The image could not be decoded or is unacceptable: retrying will not help. */
 export class UnusableImageError extends Error {

@@ -6,13 +6,13 @@ import { z } from 'zod';
 import { bearerChallenge, bearerToken, createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
-import { countDecisionFields, detectionSchema } from '../core/messages.js';
 import { Counter, Histogram, type Registry } from '../core/metrics.js';
 import { ANALYTICS_API_KEYS_ENV, createKeyRing, UsageMeter } from './api-keys.js';
 import {
   type CameraProfile,
   CounterBusyError,
   cameraProfileSchema,
+  countResponseSchema,
   type PeopleCounter,
   UnusableImageError,
 } from './people-counter.js';
@@ -42,14 +42,6 @@ export interface AnalyticsService {
   app: HttpServer;
   stop(): Promise<void>;
 }
-
-const countResponseSchema = z.object({
-  count: z.number().int().nonnegative(),
-  detections: z.array(detectionSchema),
-  model: z.string(),
-  ms: z.number(),
-  ...countDecisionFields,
-});
 
 const usageResponseSchema = z.object({
   key: z.string().describe('ID of the calling key (a hash, never the key itself); "open" without keys'),
