@@ -61,6 +61,15 @@ export function limitPacketSize(
     write(chunk, encoding, callback) {
       socket.write(chunk, encoding, callback);
     },
+    // aedes writes a packet in several pieces between cork() and uncork(): hand them to the socket
+    // as one write too, or every piece becomes a syscall and a TCP segment of its own (TCP_NODELAY).
+    writev(chunks, callback) {
+      socket.cork();
+      chunks.forEach(({ chunk, encoding }, index) => {
+        socket.write(chunk, encoding, index === chunks.length - 1 ? callback : undefined);
+      });
+      socket.uncork();
+    },
     final(callback) {
       socket.end(callback);
     },

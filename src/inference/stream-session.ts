@@ -6,9 +6,9 @@
  * enters the stream from a session that has not (re)subscribed. Every message we publish on our
  * own topics is signed, and every coordination or outcome message received is verified.
  */
+import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import type { MessageAuth } from '../core/message-auth.js';
-import { type DeadLetterMessage, deadLetterMessageSchema, resultMessageSchema } from '../core/messages.js';
 import { type MqttConnection, PublishError } from '../core/mqtt.js';
 import type { Topics } from '../core/topics.js';
 import { type CoordinationMessage, coordinationMessageSchema } from './coordination-messages.js';
@@ -192,16 +192,14 @@ export class StreamSession {
   private outcomeFilePath(topic: string, payload: Buffer): string | undefined {
     const verified = this.verify(topic, payload);
     if (verified === undefined) return undefined;
-    if (topic === this.topics.deadLetter) {
-      const letter = deadLetterMessageSchema.safeParse(verified);
-      return letter.success && isPhotoOutcome(letter.data) ? letter.data.filePath : undefined;
-    }
-    if (topic === this.topics.results) {
-      const result = resultMessageSchema.safeParse(verified);
-      return result.success ? result.data.filePath : undefined;
-    }
-    const record = verified as { type?: unknown; filePath?: unknown };
-    return record.type === 'superseded' && typeof record.filePath === 'string' ? record.filePath : undefined;
+    const outcome = outcomeReferenceSchema.safeParse(verified);
+    if (!outcome.success) return undefined;
+    const { type, filePath, service, payload: letterPayload } = outcome.data;
+    const { topics } = this;
+    if (topic === topics.results) return type === 'result' ? filePath : undefined;
+    if (topic === topics.superseded) return type === 'superseded' ? filePath : undefined;
+    // An inference dead letter about a stored photo, not about an unusable metadata payload.
+    return type === 'dead-letter' && service === 'inference' && letterPayload === undefined ? filePath : undefined;
   }
 
   private verify(topic: string, payload: Buffer): unknown {
@@ -219,7 +217,14 @@ export class StreamSession {
   }
 }
 
-/** An inference dead letter about a stored photo (not about an unusable metadata payload). */
-function isPhotoOutcome(letter: DeadLetterMessage): letter is DeadLetterMessage & { filePath: string } {
-  return letter.service === 'inference' && letter.filePath !== undefined && letter.payload === undefined;
-}
+/**
+ * The fields of an outcome that an instance reads: which photo it settles. The message is signed,
+ * so it comes from one of our own services; the rest of it (a result's count, detections, …) is
+ * engage's to validate, not every instance's for every outcome (docs/coordination.md, "Costs").
+ */
+const outcomeReferenceSchema = z.object({
+  type: z.enum(['result', 'superseded', 'dead-letter']),
+  filePath: z.string().min(1),
+  service: z.string().optional(),
+  payload: z.unknown().optional(),
+});

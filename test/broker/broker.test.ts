@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { authenticateClient, type BrokerCredentials, mayPublish, maySubscribe } from '../../src/broker/access.js';
 import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
-import { PacketSizeGuard } from '../../src/broker/packet-size.js';
+import { limitPacketSize, PacketSizeGuard } from '../../src/broker/packet-size.js';
 import { silentLogger } from '../../src/core/log.js';
 import { makeTopics } from '../../src/core/topics.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
@@ -85,6 +86,30 @@ describe('PacketSizeGuard', () => {
     assert.equal(guard.feed(Buffer.alloc(27)), undefined);
     assert.equal(guard.feed(Buffer.from([0xc0, 0x00, 0x30, 0xac])), undefined);
     assert.equal(guard.feed(Buffer.from([0x02])), 300);
+  });
+
+  test('the pieces of a corked packet reach the socket as one write', async () => {
+    const writes: number[] = [];
+    const socket = new Duplex({
+      read() {},
+      write(_chunk, _encoding, callback) {
+        writes.push(1);
+        callback();
+      },
+      writev(chunks, callback) {
+        writes.push(chunks.length);
+        callback();
+      },
+    });
+    const guarded = limitPacketSize(socket, 4096, () => assert.fail('no packet is too large'));
+    // As mqtt-packet writes a PUBLISH: header, length, topic, payload between cork() and uncork().
+    guarded.cork();
+    const written = ['0', '1', 'topic', 'payload'].map(
+      (piece) => new Promise<void>((resolve) => guarded.write(Buffer.from(piece), () => resolve())),
+    );
+    guarded.uncork();
+    await Promise.all(written);
+    assert.deepEqual(writes, [4]);
   });
 });
 

@@ -33,6 +33,38 @@ describe('message auth', () => {
     assert.ok(!badBase64.ok && badBase64.reason === 'bad-signature');
   });
 
+  test('the wire form is the JSON body with the signature as its last field', () => {
+    const auth = createMessageAuth(generateMessageSecret());
+    for (const body of [message, {}, { 2: 'numeric key', a: [1, { b: null }] }]) {
+      const payload = auth.sign(topic, body);
+      const { [SIGNATURE_FIELD]: signature } = JSON.parse(payload) as Record<string, unknown>;
+      assert.equal(payload, JSON.stringify({ ...body, [SIGNATURE_FIELD]: signature }));
+      assert.deepEqual(auth.verify(topic, payload), { ok: true, value: body });
+    }
+  });
+
+  test('a signed message re-serialised by another producer (spacing, key order) still verifies', () => {
+    const auth = createMessageAuth(generateMessageSecret());
+    const parsed = JSON.parse(auth.sign(topic, message)) as Record<string, unknown>;
+    const spaced = JSON.stringify(parsed, null, 2);
+    assert.deepEqual(auth.verify(topic, spaced), { ok: true, value: message });
+    const { [SIGNATURE_FIELD]: signature, ...body } = parsed;
+    const signatureFirst = JSON.stringify({ [SIGNATURE_FIELD]: signature, ...body });
+    assert.deepEqual(auth.verify(topic, signatureFirst), { ok: true, value: message });
+    const altered = auth.verify(topic, spaced.replace('"c1"', '"c2"'));
+    assert.ok(!altered.ok && altered.reason === 'bad-signature');
+  });
+
+  test('a signature copied onto another body, or a field slipped in before it, is refused', () => {
+    const auth = createMessageAuth(generateMessageSecret());
+    const payload = auth.sign(topic, message);
+    const tail = payload.slice(payload.lastIndexOf(`,"${SIGNATURE_FIELD}"`));
+    const moved = auth.verify(topic, `{"type":"done","version":1,"claimId":"c9"${tail}`);
+    assert.ok(!moved.ok && moved.reason === 'bad-signature');
+    const extended = auth.verify(topic, payload.replace(tail, `,"count":999999999${tail}`));
+    assert.ok(!extended.ok && extended.reason === 'bad-signature');
+  });
+
   test('without a secret, messages pass as plain JSON and nothing is added', () => {
     const auth = createMessageAuth(undefined);
     assert.equal(auth.enabled, false);
