@@ -310,14 +310,9 @@ export function translateTfGraph(graph: TfGraph, options: TranslateOptions): Uin
       if (scaled?.op !== 'Mul' || clipped?.op !== 'Relu6') continue;
       const add = graph.nodes.get(clipped.inputs[0] ?? '');
       if (add?.op !== 'Add' && add?.op !== 'AddV2') continue;
-      const x = add.inputs.find((ref) => scalarInput(ref) === undefined);
-      if (
-        x === undefined ||
-        add.inputs.every((ref) => ref === x) ||
-        scalarInput(add.inputs.find((r) => r !== x)) !== 3
-      ) {
-        continue;
-      }
+      const [left, right] = add.inputs;
+      const x = scalarInput(right) === 3 ? left : scalarInput(left) === 3 ? right : undefined;
+      if (x === undefined) continue;
       const sixth = scalarInput(scaled.inputs.find((ref) => ref !== x));
       if (scaled.inputs.includes(x) && sixth !== undefined && Math.abs(sixth - 1 / 6) < 1e-3) return x;
     }
