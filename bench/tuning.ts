@@ -1,11 +1,13 @@
 /**
  * The dashboard's "Tune counting" on Mall frames (docs/analytics.md#tuning-from-the-dashboard):
  * 1. `fit DIR [frames=12] [workers=2]`: times fitTuningProfile (the flow's model passes + fit) on
- *    `frames` labelled frames spread over the first 400 of DIR, with a pool of `workers` threads.
- * 2. `compare DETECTIONS.json [frames=12]`: on raw detections saved by
+ *    `frames` labelled frames spread over the first 400 of DIR, with a pool of `workers` threads,
+ *    each person marked (the set's head points, as a user clicks them).
+ * 2. `compare DETECTIONS.json [frames=12] [DIR]`: on raw detections saved by
  *    `people-counter calibrate DIR --save-detections` (first 400 frames fitted, the rest held out):
- *    the flow's fit on `frames` of the first 400 vs `calibrate` on all 400, both measured on the
- *    held-out frames and cross-validated.
+ *    the flow's fit on `frames` of the first 400, from marks (DIR's head points) and from counts
+ *    alone, against `calibrate` on all 400; all measured on the held-out frames. The flow is fitted on
+ *    DRAWS different sets of `frames` (every k-th frame from DRAWS different starting frames).
  */
 import { readFile } from 'node:fs/promises';
 import { calibrate, thresholdGrid } from '../src/analytics/calibration.js';
@@ -16,16 +18,22 @@ import { countDetections } from '../src/analytics/postprocess.js';
 import { fitMeasuredFrames, fitTuningProfile } from '../src/analytics/tuning-fit.js';
 
 const FIT_POOL = 400;
-/** Every k-th frame of the first 400: photos a camera sends minutes apart, not neighbouring video frames. */
-const spread = <T>(items: readonly T[], n: number) =>
-  Array.from({ length: n }, (_, i) => items[Math.floor((i * Math.min(FIT_POOL, items.length)) / n)] as T);
+const DRAWS = 11;
+/**
+ * Every k-th frame of the first 400 from frame `start` on: photos a camera sends minutes apart, not
+ * neighbouring video frames.
+ */
+const spread = <T>(items: readonly T[], n: number, start = 0) => {
+  const pool = Math.min(FIT_POOL, items.length);
+  return Array.from({ length: n }, (_, i) => items[(Math.floor((i * pool) / n) + start) % pool] as T);
+};
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'fit') {
   const [dir = '../shared/data/mall-train', frames = '12', workers = '2'] = args;
   const photos = spread(await loadDataset(dir), Number(frames));
   const labelled = await Promise.all(
-    photos.map(async (p) => ({ id: p.file, jpeg: await readFile(p.path), truth: p.count })),
+    photos.map(async (p) => ({ id: p.file, jpeg: await readFile(p.path), truth: p.count, marks: p.heads ?? null })),
   );
   const counter = await createLocalPeopleCounter({ workers: Number(workers) });
   try {
@@ -39,6 +47,7 @@ if (mode === 'fit') {
         seconds: Math.round(seconds * 10) / 10,
         maeBefore: report.maeBefore,
         maeAfter: report.maeAfter,
+        method: report.method,
         profile: report.profile,
       }),
     );
@@ -46,59 +55,90 @@ if (mode === 'fit') {
     await counter.close();
   }
 } else if (mode === 'compare') {
-  const [detectionsFile = '', frames = '12'] = args;
+  const [detectionsFile = '', frames = '12', dir = '../shared/data/mall-train'] = args;
   const saved = await loadSavedDetections([detectionsFile]);
+  const heads = new Map((await loadDataset(dir)).map((photo) => [photo.file, photo.heads]));
   const fitPool = saved.frames.slice(0, FIT_POOL);
   const heldOut = saved.frames.slice(FIT_POOL);
+  const heldOutSplit = (fitted: number) => ({ kind: 'held-out' as const, frames: heldOut.map((_, i) => fitted + i) });
   const wholeFrame = saved.tilings.findIndex((t) => 'rows' in t && t.rows * t.cols === 1);
   // The defaults' count from the whole-frame pass (Mall frames are 640×480).
-  const before = (frame: (typeof saved.frames)[number]) =>
-    countDetections({ detections: frame.detections[wholeFrame] ?? [], width: 640, height: 480 }).count;
-  const chosen = spread(fitPool, Number(frames));
-  const flow = fitMeasuredFrames(
-    chosen.map((f) => ({ truth: f.truth, detections: f.detections, before: before(f) })),
-    saved.tilings,
-  );
+  const countOf = (frame: (typeof saved.frames)[number], profile = {}, tiling = wholeFrame) =>
+    countDetections({ detections: frame.detections[tiling] ?? [], width: 640, height: 480 }, profile).count;
+  const heldOutMae = (count: (frame: (typeof saved.frames)[number]) => number) =>
+    meanAbsoluteError(
+      heldOut.map((f) => f.truth),
+      heldOut.map(count),
+    );
+  const tilingIndexOf = (profile: { tiling?: unknown }) =>
+    profile.tiling === undefined
+      ? wholeFrame
+      : saved.tilings.findIndex((t) => JSON.stringify(t) === JSON.stringify(profile.tiling));
+  const draws = Array.from({ length: DRAWS }, (_, draw) => {
+    const chosen = spread(fitPool, Number(frames), draw * 3);
+    const measured = (withMarks: boolean) =>
+      chosen.map((f) => ({
+        truth: f.truth,
+        marks: withMarks ? (heads.get(f.file) ?? null) : null,
+        detections: f.detections,
+        before: countOf(f),
+      }));
+    const byMarks = fitMeasuredFrames(measured(true), saved.tilings);
+    const byCounts = fitMeasuredFrames(measured(false), saved.tilings);
+    // The count-only profile on the held-out frames, through the same calibrate (its frames fitted, the rest held out).
+    const countsHeldOut = calibrate({
+      tilings: saved.tilings,
+      frames: [...chosen, ...heldOut],
+      split: heldOutSplit(chosen.length),
+      thresholds: thresholdGrid(),
+    }).heldOutMae;
+    return {
+      start: draw * 3,
+      marks: {
+        method: byMarks.method,
+        crossValidatedMae: byMarks.maeAfter,
+        heldOutMae: heldOutMae((f) => countOf(f, byMarks.profile, tilingIndexOf(byMarks.profile))),
+        profile: byMarks.profile,
+      },
+      counts: { crossValidatedMae: byCounts.maeAfter, heldOutMae: countsHeldOut },
+    };
+  });
   const all = calibrate({
     tilings: saved.tilings,
     frames: saved.frames,
-    split: { kind: 'held-out', frames: heldOut.map((_, i) => FIT_POOL + i) },
+    split: heldOutSplit(FIT_POOL),
     thresholds: thresholdGrid(),
   });
-  // The flow's profile on the held-out frames, through the same calibrate (its frames fitted, the rest held out).
-  const flowOnHeldOut = calibrate({
-    tilings: saved.tilings,
-    frames: [...chosen, ...heldOut],
-    split: { kind: 'held-out', frames: heldOut.map((_, i) => chosen.length + i) },
-    thresholds: thresholdGrid(),
+  const summary = (values: number[]) => ({
+    mean: Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 1000) / 1000,
+    min: Math.min(...values),
+    max: Math.max(...values),
   });
   console.log(
     JSON.stringify(
       {
         tilings: saved.tilings,
         heldOutFrames: heldOut.length,
-        defaultsHeldOutMae: meanAbsoluteError(
-          heldOut.map((f) => f.truth),
-          heldOut.map(before),
-        ),
-        flow: {
-          frames: chosen.length,
-          crossValidatedMae: flow.maeAfter,
-          heldOutMae: flowOnHeldOut.heldOutMae,
-          profile: flow.profile,
-        },
+        defaultsHeldOutMae: heldOutMae((f) => countOf(f)),
+        flowFrames: Number(frames),
+        draws: draws.length,
+        flowByMarksHeldOutMae: summary(draws.map((d) => d.marks.heldOutMae)),
+        flowByCountsHeldOutMae: summary(draws.map((d) => d.counts.heldOutMae)),
         calibrate400: {
           frames: FIT_POOL,
           validationMae: all.validationMae,
           heldOutMae: all.heldOutMae,
           profile: all.profile,
         },
+        perDraw: draws,
       },
       null,
       2,
     ),
   );
 } else {
-  console.error('usage: node dist/bench/tuning.js fit [DIR] [frames] [workers] | compare DETECTIONS.json [frames]');
+  console.error(
+    'usage: node dist/bench/tuning.js fit [DIR] [frames] [workers] | compare DETECTIONS.json [frames] [DIR]',
+  );
   process.exitCode = 2;
 }

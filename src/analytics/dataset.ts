@@ -16,6 +16,8 @@ const labelsSchema = z.object({
       count: z.number().int().nonnegative(),
       // Person boxes [x1, y1, x2, y2] in image pixels, where the set has them (`fit-threshold` needs them).
       boxes: z.array(z.tuple([z.number(), z.number(), z.number(), z.number()])).optional(),
+      // One [x, y] per person's head, where the set marks heads instead of boxes (the tuning flow's marks).
+      heads: z.array(z.tuple([z.number(), z.number()])).optional(),
     }),
   ),
 });
@@ -25,6 +27,7 @@ export interface LabelledPhoto {
   path: string;
   count: number;
   boxes?: Box[];
+  heads?: Array<[number, number]>;
 }
 
 /** Photos in label order; `skip` leaves out the first ones (e.g. the frames a profile was fitted on). */
@@ -37,6 +40,7 @@ export async function loadDataset(dir: string, limit?: number, skip = 0): Promis
     path: join(dir, image.file),
     count: image.count,
     ...(image.boxes ? { boxes: image.boxes } : {}),
+    ...(image.heads ? { heads: image.heads } : {}),
   }));
   return photos.slice(skip, limit !== undefined ? skip + limit : undefined);
 }

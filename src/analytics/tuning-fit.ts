@@ -1,17 +1,21 @@
 /**
  * Fits a camera profile on a few labelled frames of one camera, as the dashboard's "Tune counting"
- * does: the model runs every frame under the same candidate tilings as `people-counter calibrate`,
- * then the same `calibrate` chooses tiling, counting mode, threshold and correction on all frames.
- * The error it reports is honest on few frames: the whole choice is repeated with each fold of
- * consecutive frames held out (nested cross-validation), and the current profile's error is measured
- * on the same frames. Both in people per frame.
+ * does: the model runs every frame under the same candidate tilings as `people-counter calibrate`.
+ * When every frame's people are marked (clicked), the fit learns from each candidate box which of
+ * them are people (mark-fit.ts); with counts only, the same `calibrate` chooses tiling, counting
+ * mode, threshold and correction on all frames. The error it reports is honest on few frames: the
+ * whole choice is repeated with each fold of consecutive frames held out (nested cross-validation),
+ * and the current profile's error is measured on the same frames. Both in people per frame.
  */
 import { forEachConcurrently } from '../core/concurrently.js';
 import type { Detection } from '../core/messages.js';
 import { calibrate, DEFAULT_CALIBRATION_TILINGS, thresholdGrid } from './calibration.js';
+import { applyCorrection } from './correction.js';
+import { countScores } from './counting.js';
 import { MIN_RAW_SCORE } from './detector.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { LocalPeopleCounter } from './local-counter.js';
+import { fitMarkedFrames, type Mark, type MarkedFit } from './mark-fit.js';
 import { type CameraProfile, CounterBusyError, UnusableImageError } from './people-counter.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
 import type { Tiling } from './tiling.js';
@@ -33,7 +37,12 @@ export interface LabelledFrame {
   id: string;
   jpeg: Buffer;
   truth: number;
+  /** One per person when the user clicked them (then marks.length = truth); null when only counted. */
+  marks?: readonly Mark[] | null;
 }
+
+/** What the profile was fitted from: the marked people, or the counts alone (some frame unmarked). */
+export type TuningMethod = 'marks' | 'counts';
 
 export interface TuningFitReport {
   profile: CameraProfile;
@@ -43,6 +52,7 @@ export interface TuningFitReport {
   maeBefore: number;
   /** The new profile, cross-validated on these frames. */
   maeAfter: number;
+  method: TuningMethod;
   skipped: Array<{ id: string; message: string }>;
 }
 
@@ -111,6 +121,7 @@ export async function fitTuningProfile(
       problem === undefined
         ? {
             truth: frame.truth,
+            marks: frame.marks ?? null,
             detections: row.slice(0, tilings.length) as Detection[][],
             before: row[tilings.length] as number,
           }
@@ -124,6 +135,7 @@ export async function fitTuningProfile(
 /** A labelled frame as the fit needs it: raw detections per candidate tiling and the current profile's count. */
 export interface MeasuredFrame {
   truth: number;
+  marks?: readonly Mark[] | null;
   detections: ReadonlyArray<readonly Detection[]>;
   before: number;
 }
@@ -137,20 +149,68 @@ export function fitMeasuredFrames(
     throw new TuningInputError(
       `fitting needs at least ${MIN_TUNING_FRAMES} labelled frames that decode; ${measured.length} ${measured.length === 1 ? 'is' : 'are'} usable`,
     );
-  const calibrateHolding = (heldOut: readonly number[]) =>
-    calibrate({ tilings, frames: measured, split: { kind: 'held-out', frames: heldOut }, thresholds: thresholdGrid() });
-  // Each fold's error comes from a choice made without it; weighted by fold size = per frame.
   const folds = consecutiveFolds(measured.length, OUTER_FOLDS);
-  const heldOutErrors = folds.map((fold) => calibrateHolding(fold).heldOutMae * fold.length);
+  const without = (fold: readonly number[]) => measured.filter((_, i) => !fold.includes(i));
+  const byMarks = fitOnMarks(measured, tilings);
+  let profile: CameraProfile;
+  let heldOutErrors: number[];
+  if (byMarks) {
+    profile = byMarks.profile;
+    heldOutErrors = folds.map((fold) => {
+      const fitted = fitOnMarks(without(fold), tilings);
+      return fold.reduce((sum, i) => {
+        const frame = measured[i] as MeasuredFrame;
+        return sum + Math.abs(frame.truth - (fitted ? countMeasured(frame, fitted) : 0));
+      }, 0);
+    });
+  } else {
+    const calibrateHolding = (heldOut: readonly number[]) =>
+      calibrate({
+        tilings,
+        frames: measured,
+        split: { kind: 'held-out', frames: heldOut },
+        thresholds: thresholdGrid(),
+      });
+    profile = calibrateHolding([]).profile;
+    // Each fold's error comes from a choice made without it; weighted by fold size = per frame.
+    heldOutErrors = folds.map((fold) => calibrateHolding(fold).heldOutMae * fold.length);
+  }
   return {
-    profile: calibrateHolding([]).profile,
+    profile,
     frames: measured.length,
     maeBefore: meanAbsoluteError(
       measured.map((m) => m.truth),
       measured.map((m) => m.before),
     ),
     maeAfter: heldOutErrors.reduce((a, b) => a + b, 0) / measured.length,
+    method: byMarks ? 'marks' : 'counts',
   };
+}
+
+/** Every frame's marks (an empty frame needs none), or undefined when some frame was only counted. */
+function marksOf(measured: readonly MeasuredFrame[]): Array<readonly Mark[]> | undefined {
+  const marks = measured.map((m) => m.marks ?? (m.truth === 0 ? [] : undefined));
+  return marks.every((m) => m !== undefined) ? marks : undefined;
+}
+
+/** The marks-based fit (mark-fit.ts) at the model's raw floor, when every frame is marked. */
+function fitOnMarks(frames: readonly MeasuredFrame[], tilings: readonly Tiling[]): MarkedFit | undefined {
+  const marks = marksOf(frames);
+  return (
+    marks &&
+    fitMarkedFrames(
+      frames.map((frame, i) => ({ marks: marks[i] ?? [], detections: frame.detections })),
+      tilings,
+      MIN_RAW_SCORE,
+    )
+  );
+}
+
+/** The count under a marks-fitted profile from the frame's detections of that profile's tiling. */
+function countMeasured(frame: MeasuredFrame, fit: MarkedFit): number {
+  const threshold = fit.profile.scoreThreshold ?? MIN_RAW_SCORE;
+  const scores = (frame.detections[fit.tilingIndex] ?? []).filter((d) => d.score >= threshold).map((d) => d.score);
+  return applyCorrection(countScores(scores, fit.profile.counting), fit.profile.correction);
 }
 
 /** Runs a model call, waiting while the shared model's queue is full; stops when cancelled. */

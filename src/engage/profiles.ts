@@ -20,6 +20,10 @@ export const tuningSummarySchema = z.object({
   frames: z.number().int().positive(),
   maeBefore: z.number().nullable().describe('current profile on the labelled frames, people per frame'),
   maeAfter: z.number().describe('the new profile, cross-validated on the labelled frames, people per frame'),
+  method: z
+    .enum(['marks', 'counts'])
+    .optional()
+    .describe('fitted on the marked people (every frame marked) or on the counts alone; absent before 2026-11-30'),
 });
 export type TuningSummary = z.infer<typeof tuningSummarySchema>;
 

@@ -41,3 +41,26 @@ test('the profile hash ignores field order and undefined fields', () => {
   assert.notEqual(profileHash({ scoreThreshold: 0.3 }), profileHash({ scoreThreshold: 0.31 }));
   assert.match(profileHash({}), /^[0-9a-f]{12}$/);
 });
+
+test('with every frame marked the fit learns from the marks; one frame only counted falls back to counts', () => {
+  // n people marked at the top of their boxes; the model finds all of them at 0.6 and a false box at 0.12.
+  const markedFrame = (people: number) => ({
+    truth: people,
+    marks: Array.from({ length: people }, (_, i) => [15 + i * 30, 52] as const),
+    detections: [
+      [
+        ...Array.from({ length: people }, (_, i): Detection => ({ box: [i * 30, 50, i * 30 + 30, 150], score: 0.6 })),
+        box(400, 50, 0.12),
+      ],
+    ],
+    before: 0,
+  });
+  const frames = [3, 7, 0, 9, 4, 8].map(markedFrame);
+  const report = fitMeasuredFrames(frames, [SINGLE_TILE]);
+  assert.equal(report.method, 'marks');
+  assert.equal(report.maeAfter, 0, 'every person found and the false box weighed 0');
+  assert.equal(report.profile.counting?.mode, 'score-bins');
+  // An empty frame needs no marks; a counted frame without marks makes the fit use the counts.
+  assert.equal(fitMeasuredFrames([...frames, { ...markedFrame(0), marks: null }], [SINGLE_TILE]).method, 'marks');
+  assert.equal(fitMeasuredFrames([...frames, { ...markedFrame(5), marks: null }], [SINGLE_TILE]).method, 'counts');
+});

@@ -285,6 +285,7 @@ export class TuningDesk {
           id: f.key,
           jpeg: (await this.deps.store.get(TUNING_BUCKET, f.key)).body,
           truth: f.count ?? 0,
+          marks: f.marks,
         })),
       );
       const report = await fitTuningProfile(await makeDetector(), frames, {
@@ -299,7 +300,8 @@ export class TuningDesk {
           this.setFit(session, { state: 'running', done, total, message: null, result: null });
         },
       });
-      const summary = `${report.frames} frames: ${report.maeBefore.toFixed(1)} → ${report.maeAfter.toFixed(1)} people per frame (cross-validated)`;
+      const from = report.method === 'marks' ? 'fitted on the marked people' : 'fitted on the counts (mark every frame for a better fit)';
+      const summary = `${report.frames} frames, ${from}: ${report.maeBefore.toFixed(1)} → ${report.maeAfter.toFixed(1)} people per frame (cross-validated)`;
       this.setFit(session, {
         state: 'done',
         done: 1,

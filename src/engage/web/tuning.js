@@ -207,7 +207,7 @@ function render() {
     h(
       'p',
       { class: 'muted small' },
-      `Kept until ${new Date(session.expiresAt * 1000).toLocaleString()} unless applied or cancelled. Keys: ← → frame, click a person to mark, type the count, Enter saves, Backspace removes the last mark.`,
+      `Kept until ${new Date(session.expiresAt * 1000).toLocaleString()} unless applied or cancelled. Click each person's head to mark them (marking every frame fits far better than typing counts). Keys: ← → frame, type the count, Enter saves, Backspace removes the last mark.`,
     ),
     h(
       'label',
@@ -360,7 +360,7 @@ function fitPanel(fit, labelled) {
       ? h(
           'p',
           { id: 'tuning-result' },
-          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore?.toFixed(1) ?? '?'}, tuned ${fit.result.maeAfter.toFixed(1)} people.`,
+          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore?.toFixed(1) ?? '?'}, tuned ${fit.result.maeAfter.toFixed(1)} people (${fit.result.method === 'counts' ? 'fitted on counts: some frames have no marks' : 'fitted on the marked people'}).`,
         )
       : null,
     fit && fit.state !== 'running' && fit.message && fit.state !== 'done'
