@@ -84,7 +84,11 @@ async function session(id: string) {
     frames: Array<{ key: string; count: number | null; candidates: unknown[] | null; problem: string | null }>;
     collecting: boolean;
     labelled: number;
-    fit: { state: string; message: string | null; result: { maeBefore: number; maeAfter: number } | null } | null;
+    fit: {
+      state: string;
+      message: string | null;
+      result: { maeBefore: number; maeAfter: number; method: string } | null;
+    } | null;
   };
 }
 
@@ -290,6 +294,8 @@ describe('tuning a camera', () => {
     );
     assert.equal(done.state, 'done', done.message ?? '');
     assert.ok(done.result && Number.isFinite(done.result.maeBefore) && Number.isFinite(done.result.maeAfter));
+    assert.equal(done.result.method, 'counts', 'frames labelled by count alone are fitted on the counts');
+    assert.match(done.message ?? '', /fitted on the counts \(mark every frame for a better fit\)/);
 
     const applied = await engage.http.inject({
       method: 'POST',
