@@ -3,11 +3,12 @@
  * 1. `fit DIR [frames=12] [workers=2]`: times fitTuningProfile (the flow's model passes + fit) on
  *    `frames` labelled frames spread over the first 400 of DIR, with a pool of `workers` threads,
  *    each person marked (the set's head points, as a user clicks them).
- * 2. `compare DETECTIONS.json [frames=12] [DIR]`: on raw detections saved by
- *    `people-counter calibrate DIR --save-detections` (first 400 frames fitted, the rest held out):
- *    the flow's fit on `frames` of the first 400, from marks (DIR's head points) and from counts
- *    alone, against `calibrate` on all 400; all measured on the held-out frames. The flow is fitted on
- *    DRAWS different sets of `frames` (every k-th frame from DRAWS different starting frames).
+ * 2. `compare DETECTIONS.json[,MORE.json] [frames=12] [DIR] [pool=400]`: on raw detections saved by
+ *    `people-counter calibrate DIR --save-detections` (the first `pool` frames fitted, the rest held
+ *    out): the flow's fit on `frames` of the pool, from marks (DIR's head points, or the top centre of
+ *    its person boxes, where a user clicks a head) and from counts alone, against `calibrate` on the
+ *    whole pool; all measured on the held-out frames. The flow is fitted on DRAWS different sets of
+ *    `frames` (every k-th frame of the pool from DRAWS different starting frames).
  */
 import { readFile } from 'node:fs/promises';
 import { calibrate, thresholdGrid } from '../src/analytics/calibration.js';
@@ -19,13 +20,15 @@ import { fitMeasuredFrames, fitTuningProfile } from '../src/analytics/tuning-fit
 
 const FIT_POOL = 400;
 const DRAWS = 11;
+/** Where in a labelled person box a user clicks the head: the centre, this share of the height down. */
+const HEAD_IN_BOX = 0.08;
 /**
- * Every k-th frame of the first 400 from frame `start` on: photos a camera sends minutes apart, not
+ * Every k-th frame of the first `pool` from frame `start` on: photos a camera sends minutes apart, not
  * neighbouring video frames.
  */
-const spread = <T>(items: readonly T[], n: number, start = 0) => {
-  const pool = Math.min(FIT_POOL, items.length);
-  return Array.from({ length: n }, (_, i) => items[(Math.floor((i * pool) / n) + start) % pool] as T);
+const spread = <T>(items: readonly T[], n: number, start = 0, pool = FIT_POOL) => {
+  const size = Math.min(pool, items.length);
+  return Array.from({ length: n }, (_, i) => items[(Math.floor((i * size) / n) + start) % size] as T);
 };
 
 const [mode, ...args] = process.argv.slice(2);
@@ -55,16 +58,27 @@ if (mode === 'fit') {
     await counter.close();
   }
 } else if (mode === 'compare') {
-  const [detectionsFile = '', frames = '12', dir = '../shared/data/mall-train'] = args;
-  const saved = await loadSavedDetections([detectionsFile]);
-  const heads = new Map((await loadDataset(dir)).map((photo) => [photo.file, photo.heads]));
-  const fitPool = saved.frames.slice(0, FIT_POOL);
-  const heldOut = saved.frames.slice(FIT_POOL);
+  const [detectionFiles = '', frames = '12', dir = '../shared/data/mall-train', poolArg = String(FIT_POOL)] = args;
+  const pool = Number(poolArg);
+  const saved = await loadSavedDetections(detectionFiles.split(','));
+  const photos = new Map((await loadDataset(dir)).map((photo) => [photo.file, photo]));
+  const marksOf = (file: string) => {
+    const photo = photos.get(file);
+    return (
+      photo?.heads ??
+      photo?.boxes?.map(([x1, y1, x2, y2]): [number, number] => [(x1 + x2) / 2, y1 + HEAD_IN_BOX * (y2 - y1)]) ??
+      null
+    );
+  };
+  const fitPool = saved.frames.slice(0, pool);
+  const heldOut = saved.frames.slice(pool);
   const heldOutSplit = (fitted: number) => ({ kind: 'held-out' as const, frames: heldOut.map((_, i) => fitted + i) });
   const wholeFrame = saved.tilings.findIndex((t) => 'rows' in t && t.rows * t.cols === 1);
-  // The defaults' count from the whole-frame pass (Mall frames are 640×480).
-  const countOf = (frame: (typeof saved.frames)[number], profile = {}, tiling = wholeFrame) =>
-    countDetections({ detections: frame.detections[tiling] ?? [], width: 640, height: 480 }, profile).count;
+  // The defaults' count from the whole-frame pass (their threshold depends on where a box is in the frame).
+  const countOf = (frame: (typeof saved.frames)[number], profile = {}, tiling = wholeFrame) => {
+    const { width = 640, height = 480 } = photos.get(frame.file) ?? {};
+    return countDetections({ detections: frame.detections[tiling] ?? [], width, height }, profile).count;
+  };
   const heldOutMae = (count: (frame: (typeof saved.frames)[number]) => number) =>
     meanAbsoluteError(
       heldOut.map((f) => f.truth),
@@ -75,11 +89,11 @@ if (mode === 'fit') {
       ? wholeFrame
       : saved.tilings.findIndex((t) => JSON.stringify(t) === JSON.stringify(profile.tiling));
   const draws = Array.from({ length: DRAWS }, (_, draw) => {
-    const chosen = spread(fitPool, Number(frames), draw * 3);
+    const chosen = spread(fitPool, Number(frames), draw * Math.max(1, Math.floor(pool / Number(frames) / DRAWS)), pool);
     const measured = (withMarks: boolean) =>
       chosen.map((f) => ({
         truth: f.truth,
-        marks: withMarks ? (heads.get(f.file) ?? null) : null,
+        marks: withMarks ? marksOf(f.file) : null,
         detections: f.detections,
         before: countOf(f),
       }));
@@ -93,7 +107,7 @@ if (mode === 'fit') {
       thresholds: thresholdGrid(),
     }).heldOutMae;
     return {
-      start: draw * 3,
+      files: chosen.map((f) => f.file),
       marks: {
         method: byMarks.method,
         crossValidatedMae: byMarks.maeAfter,
@@ -106,7 +120,7 @@ if (mode === 'fit') {
   const all = calibrate({
     tilings: saved.tilings,
     frames: saved.frames,
-    split: heldOutSplit(FIT_POOL),
+    split: heldOutSplit(pool),
     thresholds: thresholdGrid(),
   });
   const summary = (values: number[]) => ({
@@ -124,8 +138,8 @@ if (mode === 'fit') {
         draws: draws.length,
         flowByMarksHeldOutMae: summary(draws.map((d) => d.marks.heldOutMae)),
         flowByCountsHeldOutMae: summary(draws.map((d) => d.counts.heldOutMae)),
-        calibrate400: {
-          frames: FIT_POOL,
+        calibratePool: {
+          frames: pool,
           validationMae: all.validationMae,
           heldOutMae: all.heldOutMae,
           profile: all.profile,
@@ -138,7 +152,7 @@ if (mode === 'fit') {
   );
 } else {
   console.error(
-    'usage: node dist/bench/tuning.js fit [DIR] [frames] [workers] | compare DETECTIONS.json [frames] [DIR]',
+    'usage: node dist/bench/tuning.js fit [DIR] [frames] [workers] | compare DETECTIONS.json[,MORE.json] [frames] [DIR] [pool]',
   );
   process.exitCode = 2;
 }

@@ -26,6 +26,8 @@ export interface LabelledPhoto {
   file: string;
   path: string;
   count: number;
+  width?: number;
+  height?: number;
   boxes?: Box[];
   heads?: Array<[number, number]>;
 }
@@ -39,6 +41,7 @@ export async function loadDataset(dir: string, limit?: number, skip = 0): Promis
     file: image.file,
     path: join(dir, image.file),
     count: image.count,
+    ...(image.width && image.height ? { width: image.width, height: image.height } : {}),
     ...(image.boxes ? { boxes: image.boxes } : {}),
     ...(image.heads ? { heads: image.heads } : {}),
   }));
