@@ -1,7 +1,8 @@
 /**
  * Debian's `nats-server` as a cluster on loopback for system tests: every node with JetStream (its
  * own store folder) and an MQTT 3.1.1 listener, routes to every other node, MQTT streams replicated
- * on every node so that the cluster keeps a quorum with one node down. Nodes can be SIGKILLed and
+ * on every node so that the cluster keeps a quorum with one node down, and the MQTT message stream
+ * created first with limits retention, as docs/system.md recommends. Nodes can be SIGKILLed and
  * started again on the same ports and store.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
