@@ -27,6 +27,8 @@ async function checkContract(store: ObjectStore): Promise<void> {
   const got = await store.get(BUCKET, 'imageb.jpg');
   assert.deepEqual(got.body, body);
   assert.deepEqual(got.metadata, { 'device-id': 'd1', 'creation-timestamp': '1700000000.5' });
+  assert.deepEqual((await store.get(BUCKET, 'imageb.jpg', { metadata: false })).body, body);
+  await assert.rejects(store.get(BUCKET, 'missing.jpg', { metadata: false }), ObjectNotFoundError);
   assert.ok(await store.exists(BUCKET, 'imagea.jpg'));
   assert.equal(await store.exists(BUCKET, 'missing.jpg'), false);
   await assert.rejects(store.get(BUCKET, 'missing.jpg'), ObjectNotFoundError);

@@ -23,6 +23,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   assertSafeName,
+  type GetOptions,
   type ObjectInfo,
   ObjectNotFoundError,
   type ObjectStore,
@@ -70,7 +71,7 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  async get(bucket: string, key: string): Promise<StoredObject> {
+  async get(bucket: string, key: string, options: GetOptions = {}): Promise<StoredObject> {
     this.check(bucket, key);
     let body: Buffer;
     try {
@@ -79,12 +80,11 @@ export class LocalObjectStore implements ObjectStore {
       if (isNotFound(error)) throw new ObjectNotFoundError(bucket, key);
       throw new StorageUnavailableError(`cannot read ${bucket}/${key}: ${(error as Error).message}`, { cause: error });
     }
+    if (options.metadata === false) return { body, metadata: {} };
     let metadata: Record<string, string> = {};
     try {
-      metadata = JSON.parse((await readWhole(this.metadataPath(bucket, `${key}.json`))).toString('utf8')) as Record<
-        string,
-        string
-      >;
+      const text = (await readWhole(this.metadataPath(bucket, `${key}.json`))).toString('utf8');
+      metadata = JSON.parse(text) as Record<string, string>;
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
