@@ -48,19 +48,20 @@ async function checkContract(store: ObjectStore): Promise<void> {
   }
 }
 
-describe('object stores', () => {
-  test('local directory', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pc-local-store-'));
-    try {
-      await checkContract(new LocalObjectStore(dir));
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+async function inTemporaryDir(run: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'pc-local-store-'));
+  try {
+    await run(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
-  test('local directory: a bucket folder deleted after its first put is created again', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pc-local-store-'));
-    try {
+describe('object stores', () => {
+  test('local directory', () => inTemporaryDir((dir) => checkContract(new LocalObjectStore(dir))));
+
+  test('local directory: a bucket folder deleted after its first put is created again', () =>
+    inTemporaryDir(async (dir) => {
       const store = new LocalObjectStore(dir);
       await store.put(BUCKET, 'imagea.jpg', Buffer.from('a'), { 'device-id': 'd1' });
       await rm(join(dir, BUCKET), { recursive: true });
@@ -72,14 +73,10 @@ describe('object stores', () => {
       });
       assert.deepEqual(await readdir(join(dir, BUCKET)), ['imageb.jpg']);
       assert.deepEqual(await readdir(join(dir, '.metadata', BUCKET)), ['imageb.jpg.json']);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  test('local directory: a failed put leaves neither object, sidecar nor temporary file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pc-local-store-'));
-    try {
+  test('local directory: a failed put leaves neither object, sidecar nor temporary file', () =>
+    inTemporaryDir(async (dir) => {
       const store = new LocalObjectStore(dir);
       await store.ensureBucket(BUCKET);
       // A directory where the object should go: its rename fails after the sidecar was written.
@@ -88,10 +85,7 @@ describe('object stores', () => {
       assert.deepEqual(await readdir(join(dir, BUCKET)), ['imagea.jpg']);
       assert.deepEqual(await readdir(join(dir, '.metadata', BUCKET)), []);
       await assert.rejects(store.delete(BUCKET, 'imagea.jpg'));
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
   test('S3 against s3rver; unreachable server → StorageUnavailableError', async () => {
     const s3 = await startS3();
