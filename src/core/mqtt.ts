@@ -7,7 +7,7 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { MqttConfig } from './config.js';
 import type { Logger } from './log.js';
-import { makeTopics, type ServiceName, type Topics, topicMatches } from './topics.js';
+import { makeTopics, type ServiceName, type Topics, topicFilter } from './topics.js';
 
 export class PublishError extends Error {
   override name = 'PublishError';
@@ -58,7 +58,7 @@ export class MqttConnection {
   readonly topics: Topics;
   readonly client: MqttClient;
   readonly clientId: string;
-  private readonly handlers: Array<{ filter: string; handler: MessageHandler }> = [];
+  private readonly handlers: Array<{ matches: (topic: string) => boolean; handler: MessageHandler }> = [];
   private readonly availabilityTopic: string;
   private reconnectDelay: number;
   private closing = false;
@@ -128,8 +128,8 @@ export class MqttConnection {
       else options.logger.error({ err: error }, 'MQTT error');
     });
     this.client.on('message', (topic, payload, packet) => {
-      for (const { filter, handler } of this.handlers) {
-        if (topicMatches(filter, topic)) handler(topic, payload, packet);
+      for (const { matches, handler } of this.handlers) {
+        if (matches(topic)) handler(topic, payload, packet);
       }
     });
   }
@@ -176,7 +176,7 @@ export class MqttConnection {
 
   /** Registers a handler for messages whose topic matches `filter` (does not subscribe). */
   onMessage(filter: string, handler: MessageHandler): void {
-    this.handlers.push({ filter, handler });
+    this.handlers.push({ matches: topicFilter(filter), handler });
   }
 
   async subscribe(filters: string[], qos: 0 | 1 = 1): Promise<void> {

@@ -71,15 +71,27 @@ export function makeTopics(prefix = DEFAULT_PREFIX, metadataTopic = defaultMetad
 
 /** Matches an MQTT topic against a filter with `+` and `#` wildcards. */
 export function topicMatches(filter: string, topic: string): boolean {
+  return topicFilter(filter)(topic);
+}
+
+/**
+ * The matcher of one filter, prepared once: a connection tests every message it receives against
+ * each handler's filter, so `#` and filters without wildcards need no splitting per message.
+ */
+export function topicFilter(filter: string): (topic: string) => boolean {
+  if (filter === '#') return () => true;
+  if (!filter.includes('+') && !filter.includes('#')) return (topic) => topic === filter;
   const filterLevels = filter.split('/');
-  const topicLevels = topic.split('/');
-  for (let i = 0; i < filterLevels.length; i++) {
-    const level = filterLevels[i];
-    if (level === '#') return true;
-    if (i >= topicLevels.length) return false;
-    if (level !== '+' && level !== topicLevels[i]) return false;
-  }
-  return filterLevels.length === topicLevels.length;
+  return (topic) => {
+    const topicLevels = topic.split('/');
+    for (let i = 0; i < filterLevels.length; i++) {
+      const level = filterLevels[i];
+      if (level === '#') return true;
+      if (i >= topicLevels.length) return false;
+      if (level !== '+' && level !== topicLevels[i]) return false;
+    }
+    return filterLevels.length === topicLevels.length;
+  };
 }
 
 /** The level a `+` stands for, e.g. the device ID in `<prefix>/devices/+/image`. */

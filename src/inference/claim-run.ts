@@ -174,7 +174,7 @@ async function countAndPublish(run: ClaimRun, photo: PhotoItem, superseded: numb
   try {
     jpeg = (
       await withRetry(
-        () => deps.store.get(parsed.bucket, parsed.key),
+        () => deps.store.get(parsed.bucket, parsed.key, { metadata: false }),
         retry,
         {
           isPermanent: (error) => error instanceof ObjectNotFoundError,

@@ -69,12 +69,22 @@ export interface PipelineBenchResult {
   /** With `intervalMs`: how far the sender fell behind its schedule at worst. */
   paceLagMs?: number;
   coordinationMs: { p50: number; p99: number };
+  /**
+   * The same round trips split at the end of ingestion: claims made while the load generator still
+   * stores and announces in this process, and the rest (docs/coordination.md, "Costs").
+   */
+  coordinationByPhaseMs: { ingesting: PhaseRoundTrips; afterIngest: PhaseRoundTrips };
   claims: number;
   photosLeftInStorage: number;
   lost: number;
   duplicated: number;
   reprocessed: number;
   failed: number;
+}
+
+export interface PhaseRoundTrips {
+  p50: number;
+  claims: number;
 }
 
 /**
@@ -143,6 +153,8 @@ export async function runPipelineBench(
   const { counter, runs: modelRuns } = countingRuns(model);
   const mqtt = mqttFor(0);
   const roundTrips: number[] = [];
+  /** When each round trip ended (ms since the epoch), to split them at the end of ingestion. */
+  const roundTripEnds: number[] = [];
   let coordinationMessages = 0;
   let metadataReceived = 0;
   let lastMetadataAt = 0;
@@ -191,7 +203,10 @@ export async function runPipelineBench(
             logger,
             ...(arbiter ? { arbiter } : {}),
             observer: {
-              claimRoundTrip: (ms) => roundTrips.push(ms),
+              claimRoundTrip: (ms) => {
+                roundTrips.push(ms);
+                roundTripEnds.push(Date.now());
+              },
               // Every instance receives every message: count one instance's copy.
               coordinationMessage: i === 0 ? () => coordinationMessages++ : undefined,
               metadataMessage: () => {
@@ -292,6 +307,11 @@ export async function runPipelineBench(
       return worstLag;
     }
 
+    function phaseRoundTrips(inPhase: (ms: number, index: number) => boolean): PhaseRoundTrips {
+      const chosen = roundTrips.filter(inPhase);
+      return { p50: percentile(chosen, 0.5), claims: chosen.length };
+    }
+
     async function finish(announceStart: number): Promise<PipelineBenchResult> {
       const ingestEnd = Date.now();
       const expectedDeliveries = options.photos * options.instances;
@@ -328,6 +348,10 @@ export async function runPipelineBench(
           max: percentile(countAges, 1),
         },
         coordinationMs: { p50: percentile(roundTrips, 0.5), p99: percentile(roundTrips, 0.99) },
+        coordinationByPhaseMs: {
+          ingesting: phaseRoundTrips((_, i) => (roundTripEnds[i] ?? 0) <= ingestEnd),
+          afterIngest: phaseRoundTrips((_, i) => (roundTripEnds[i] ?? 0) > ingestEnd),
+        },
         claims: roundTrips.length,
         photosLeftInStorage: (await store.list(IMAGE_BUCKET)).length,
         lost: all.filter((list) => list.length === 0).length,
@@ -360,6 +384,7 @@ export function formatBenchResult(result: PipelineBenchResult): string {
       ? `, every device one photo per ${o.intervalMs} ms for ${Math.ceil(o.photos / o.devices)} rounds`
       : '';
   const age = result.countAgeMs;
+  const phases = result.coordinationByPhaseMs;
   return [
     `pipeline bench: ${o.devices} devices, ${o.photos} photos, ${o.instances} instance(s), batch ${o.batchSize}, max-wait ${o.maxWaitMs} ms${o.burst ? ', burst announcements' : ''}${pace}`,
     `broker: ${o.mqttUrls ? o.mqttUrls.map(redactUrl).join(', ') : 'embedded'}; claims: ${o.arbiterUrl ? `Redis arbiter ${redactUrl(o.arbiterUrl)}` : 'ordered stream'}; outcomes at QoS ${o.outcomeQos ?? 2}`,
@@ -375,6 +400,7 @@ export function formatBenchResult(result: PipelineBenchResult): string {
     `end-to-end latency:     p50 ${f(result.latencyMs.p50, 0)} ms, p99 ${f(result.latencyMs.p99, 0)} ms (analysedAt - creationTimestamp)`,
     `count age:              p50 ${f(age.p50, 0)} ms, p90 ${f(age.p90, 0)} ms, p99 ${f(age.p99, 0)} ms, max ${f(age.max, 0)} ms (announced -> result received)`,
     `coordination overhead:  p50 ${f(result.coordinationMs.p50, 2)} ms, p99 ${f(result.coordinationMs.p99, 2)} ms (claim published -> own claim seen)`,
+    `  by phase:             p50 ${f(phases.ingesting.p50, 2)} ms over ${phases.ingesting.claims} claims while ingesting, ${f(phases.afterIngest.p50, 2)} ms over ${phases.afterIngest.claims} after`,
     `photos left in storage: ${result.photosLeftInStorage}`,
     `lost outcomes:          ${result.lost}`,
     `duplicated outcomes:    ${result.duplicated} (undocumented) + ${result.reprocessed} flagged reprocessed`,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -27,6 +27,8 @@ async function checkContract(store: ObjectStore): Promise<void> {
   const got = await store.get(BUCKET, 'imageb.jpg');
   assert.deepEqual(got.body, body);
   assert.deepEqual(got.metadata, { 'device-id': 'd1', 'creation-timestamp': '1700000000.5' });
+  assert.deepEqual((await store.get(BUCKET, 'imageb.jpg', { metadata: false })).body, body);
+  await assert.rejects(store.get(BUCKET, 'missing.jpg', { metadata: false }), ObjectNotFoundError);
   assert.ok(await store.exists(BUCKET, 'imagea.jpg'));
   assert.equal(await store.exists(BUCKET, 'missing.jpg'), false);
   await assert.rejects(store.get(BUCKET, 'missing.jpg'), ObjectNotFoundError);
@@ -46,15 +48,44 @@ async function checkContract(store: ObjectStore): Promise<void> {
   }
 }
 
+async function inTemporaryDir(run: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'pc-local-store-'));
+  try {
+    await run(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('object stores', () => {
-  test('local directory', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pc-local-store-'));
-    try {
-      await checkContract(new LocalObjectStore(dir));
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+  test('local directory', () => inTemporaryDir((dir) => checkContract(new LocalObjectStore(dir))));
+
+  test('local directory: a bucket folder deleted after its first put is created again', () =>
+    inTemporaryDir(async (dir) => {
+      const store = new LocalObjectStore(dir);
+      await store.put(BUCKET, 'imagea.jpg', Buffer.from('a'), { 'device-id': 'd1' });
+      await rm(join(dir, BUCKET), { recursive: true });
+      await rm(join(dir, '.metadata'), { recursive: true });
+      await store.put(BUCKET, 'imageb.jpg', Buffer.from('b'), { 'device-id': 'd2' });
+      assert.deepEqual(await store.get(BUCKET, 'imageb.jpg'), {
+        body: Buffer.from('b'),
+        metadata: { 'device-id': 'd2' },
+      });
+      assert.deepEqual(await readdir(join(dir, BUCKET)), ['imageb.jpg']);
+      assert.deepEqual(await readdir(join(dir, '.metadata', BUCKET)), ['imageb.jpg.json']);
+    }));
+
+  test('local directory: a failed put leaves neither object, sidecar nor temporary file', () =>
+    inTemporaryDir(async (dir) => {
+      const store = new LocalObjectStore(dir);
+      await store.ensureBucket(BUCKET);
+      // A directory where the object should go: its rename fails after the sidecar was written.
+      await mkdir(join(dir, BUCKET, 'imagea.jpg', 'blocker'), { recursive: true });
+      await assert.rejects(store.put(BUCKET, 'imagea.jpg', Buffer.from('a')), StorageUnavailableError);
+      assert.deepEqual(await readdir(join(dir, BUCKET)), ['imagea.jpg']);
+      assert.deepEqual(await readdir(join(dir, '.metadata', BUCKET)), []);
+      await assert.rejects(store.delete(BUCKET, 'imagea.jpg'));
+    }));
 
   test('S3 against s3rver; unreachable server → StorageUnavailableError', async () => {
     const s3 = await startS3();

@@ -38,6 +38,10 @@ describe('bench pipeline, paced', () => {
     const age = result.countAgeMs;
     assert.ok(age.p50 >= 0 && age.p50 <= age.p90 && age.p90 <= age.p99 && age.p99 <= age.max, JSON.stringify(age));
     assert.ok(result.paceLagMs !== undefined && result.paceLagMs >= 0);
+    // Every claim's round trip falls in exactly one phase: while ingesting or after it.
+    const { ingesting, afterIngest } = result.coordinationByPhaseMs;
+    assert.ok(result.claims > 0);
+    assert.equal(ingesting.claims + afterIngest.claims, result.claims);
   });
 
   test('--interval needs --duration, and excludes --photos and --burst', () => {

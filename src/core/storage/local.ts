@@ -1,13 +1,29 @@
 /**
  * Local-directory object store: `<dir>/<bucket>/<key>`, user metadata in
- * `<dir>/.metadata/<bucket>/<key>.json`. Writes go to a temporary file, are fsynced and renamed
- * into place, so a crash never leaves a half-written photo under its real name.
+ * `<dir>/.metadata/<bucket>/<key>.json`.
+ *
+ * Crash safety: `put` writes the metadata sidecar, then the object, each to a hidden temporary
+ * file that is fsynced before it is renamed into place. The object's rename is the commit: a crash
+ * before it leaves at most a sidecar without an object (invisible: every read starts from the
+ * object) or a hidden temporary file; after it, the object and its sidecar are both complete on
+ * disk, because each was fsynced before its rename and the sidecar was renamed first. The sidecar
+ * needs its own fsync: the object's fsync does not order another file's data, so without it a crash
+ * could leave a complete photo with an empty sidecar, from which the orphan sweeper cannot rebuild
+ * the announcement. (Like before, the directory is not fsynced: a crash may forget a recent rename,
+ * never expose a half-written file under its real name.)
+ *
+ * Cost: a `put` is one event-loop round trip per file operation (open, write, fsync, close, rename,
+ * twice), so the callback API of node:fs is used rather than fs/promises, whose FileHandle and
+ * per-step promises cost more on the event loop the brokers and instances share in `up` and the
+ * benchmark; buckets already created are remembered instead of two recursive mkdirs per put.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { close, fsync, open, readFile, rename, unlink, write } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   assertSafeName,
+  type GetOptions,
   type ObjectInfo,
   ObjectNotFoundError,
   type ObjectStore,
@@ -18,6 +34,8 @@ import {
 export class LocalObjectStore implements ObjectStore {
   readonly description: string;
   private readonly root: string;
+  /** Buckets whose folders this store has created; a put that finds one gone creates it again. */
+  private readonly createdBuckets = new Set<string>();
 
   constructor(dir: string) {
     this.root = resolve(dir);
@@ -28,32 +46,45 @@ export class LocalObjectStore implements ObjectStore {
     assertSafeName('bucket', bucket);
     await mkdir(this.objectPath(bucket), { recursive: true });
     await mkdir(this.metadataPath(bucket), { recursive: true });
+    this.createdBuckets.add(bucket);
   }
 
   async put(bucket: string, key: string, body: Buffer, metadata: Record<string, string> = {}): Promise<void> {
     this.check(bucket, key);
+    const sidecar = this.metadataPath(bucket, `${key}.json`);
     try {
-      await this.ensureBucket(bucket);
-      await writeDurably(this.metadataPath(bucket, `${key}.json`), Buffer.from(JSON.stringify(metadata)));
+      const known = this.createdBuckets.has(bucket);
+      if (!known) await this.ensureBucket(bucket);
+      try {
+        await writeDurably(sidecar, Buffer.from(JSON.stringify(metadata)));
+      } catch (error) {
+        // A remembered bucket whose folder was deleted since: create it again, once.
+        if (!known || !isNotFound(error)) throw error;
+        this.createdBuckets.delete(bucket);
+        await this.ensureBucket(bucket);
+        await writeDurably(sidecar, Buffer.from(JSON.stringify(metadata)));
+      }
       await writeDurably(this.objectPath(bucket, key), body);
     } catch (error) {
-      await rm(this.metadataPath(bucket, `${key}.json`), { force: true }).catch(() => undefined);
+      await removeFile(sidecar).catch(() => undefined);
       throw new StorageUnavailableError(`cannot write ${bucket}/${key}: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  async get(bucket: string, key: string): Promise<StoredObject> {
+  async get(bucket: string, key: string, options: GetOptions = {}): Promise<StoredObject> {
     this.check(bucket, key);
     let body: Buffer;
     try {
-      body = await readFile(this.objectPath(bucket, key));
+      body = await readWhole(this.objectPath(bucket, key));
     } catch (error) {
       if (isNotFound(error)) throw new ObjectNotFoundError(bucket, key);
       throw new StorageUnavailableError(`cannot read ${bucket}/${key}: ${(error as Error).message}`, { cause: error });
     }
+    if (options.metadata === false) return { body, metadata: {} };
     let metadata: Record<string, string> = {};
     try {
-      metadata = JSON.parse(await readFile(this.metadataPath(bucket, `${key}.json`), 'utf8')) as Record<string, string>;
+      const text = (await readWhole(this.metadataPath(bucket, `${key}.json`))).toString('utf8');
+      metadata = JSON.parse(text) as Record<string, string>;
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
@@ -62,8 +93,9 @@ export class LocalObjectStore implements ObjectStore {
 
   async delete(bucket: string, key: string): Promise<void> {
     this.check(bucket, key);
-    await rm(this.objectPath(bucket, key), { force: true });
-    await rm(this.metadataPath(bucket, `${key}.json`), { force: true });
+    // The object first: a crash in between leaves only an invisible sidecar.
+    await removeFile(this.objectPath(bucket, key));
+    await removeFile(this.metadataPath(bucket, `${key}.json`));
   }
 
   async exists(bucket: string, key: string): Promise<boolean> {
@@ -114,22 +146,52 @@ export class LocalObjectStore implements ObjectStore {
   }
 }
 
+/** Temporary file, written whole, fsynced, closed, renamed into place. */
 async function writeDurably(path: string, data: Buffer): Promise<void> {
   // Hidden name: list() skips it, so a reader never sees a half-written object.
   const temporary = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
-  const handle = await open(temporary, 'w');
+  const fd = await new Promise<number>((done, fail) =>
+    open(temporary, 'wx', (e, opened) => (e ? fail(e) : done(opened))),
+  );
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temporary, path);
+    await writeAll(fd, data);
+    await new Promise<void>((done, fail) => fsync(fd, (e) => (e ? fail(e) : done())));
   } catch (error) {
-    await rm(temporary, { force: true });
+    await new Promise<void>((done) => close(fd, () => done()));
+    await removeFile(temporary).catch(() => undefined);
     throw error;
   }
+  try {
+    await new Promise<void>((done, fail) => close(fd, (e) => (e ? fail(e) : done())));
+    await new Promise<void>((done, fail) => rename(temporary, path, (e) => (e ? fail(e) : done())));
+  } catch (error) {
+    await removeFile(temporary).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** fs.write may write less than asked: loops until every byte is written (usually once). */
+async function writeAll(fd: number, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const from = offset;
+    offset += await new Promise<number>((done, fail) =>
+      write(fd, data, from, data.length - from, null, (e, written) => (e ? fail(e) : done(written))),
+    );
+  }
+}
+
+/**
+ * The whole file: node:fs's callback readFile (open, fstat, read, close) does the same system calls
+ * as fs/promises' readFile with one callback per step instead of a FileHandle and a promise per step.
+ */
+function readWhole(path: string): Promise<Buffer> {
+  return new Promise((done, fail) => readFile(path, (e, data) => (e ? fail(e) : done(data))));
+}
+
+/** Deletes a file; a missing one is fine. One unlink, where fs.rm would lstat first. */
+function removeFile(path: string): Promise<void> {
+  return new Promise((done, fail) => unlink(path, (e) => (e && e.code !== 'ENOENT' ? fail(e) : done())));
 }
 
 function isNotFound(error: unknown): boolean {

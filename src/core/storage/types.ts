@@ -7,6 +7,11 @@ export interface StoredObject {
   metadata: Record<string, string>;
 }
 
+export interface GetOptions {
+  /** Default true. */
+  metadata?: boolean;
+}
+
 export interface ObjectInfo {
   key: string;
   size: number;
@@ -20,8 +25,11 @@ export interface ObjectStore {
   ensureBucket(bucket: string): Promise<void>;
   /** Writes the object durably; a reader sees either nothing or the whole object. */
   put(bucket: string, key: string, body: Buffer, metadata?: Record<string, string>): Promise<void>;
-  /** Throws ObjectNotFoundError when the object does not exist. */
-  get(bucket: string, key: string): Promise<StoredObject>;
+  /**
+   * Throws ObjectNotFoundError when the object does not exist. With `metadata: false` the caller
+   * reads only the body, and a store that keeps metadata apart may skip reading it (returns `{}`).
+   */
+  get(bucket: string, key: string, options?: GetOptions): Promise<StoredObject>;
   /** Idempotent: deleting a missing object succeeds. */
   delete(bucket: string, key: string): Promise<void>;
   exists(bucket: string, key: string): Promise<boolean>;
