@@ -300,7 +300,10 @@ export class TuningDesk {
           this.setFit(session, { state: 'running', done, total, message: null, result: null });
         },
       });
-      const from = report.method === 'marks' ? 'fitted on the marked people' : 'fitted on the counts (mark every frame for a better fit)';
+      const from =
+        report.method === 'marks'
+          ? 'fitted on the marked people'
+          : 'fitted on the counts (mark every frame for a better fit)';
       const summary = `${report.frames} frames, ${from}: ${report.maeBefore.toFixed(1)} → ${report.maeAfter.toFixed(1)} people per frame (cross-validated)`;
       this.setFit(session, {
         state: 'done',
