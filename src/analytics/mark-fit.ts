@@ -105,8 +105,8 @@ export interface MarkedFit {
 
 /**
  * The profile from marked frames: the tiling by recall (fewest tiles unless a finer one finds
- * MIN_RECALL_GAIN more), score-bin weights from precision × marked ÷ found. Undefined when no
- * tiling finds any marked person (then the marks say nothing about the candidates).
+ * MIN_RECALL_GAIN more), score-bin weights from precision × marked ÷ found. Undefined when the
+ * chosen tiling finds no marked person (then the marks say nothing about its candidates).
  */
 export function fitMarkedFrames(
   frames: readonly MarkedFrame[],

@@ -45,16 +45,22 @@ export function countDetections(
     );
   const counted = kept(frame.detections);
   return {
-    count: applyCorrection(
-      countScores(
-        counted.map((d) => d.score),
-        profile.counting,
-        frame.wholeFrame && kept(frame.wholeFrame).map((d) => d.score),
-      ),
-      profile.correction,
+    count: countKeptScores(
+      counted.map((d) => d.score),
+      profile,
+      frame.wholeFrame && kept(frame.wholeFrame).map((d) => d.score),
     ),
     detections: counted,
   };
+}
+
+/** The count of the detections a profile kept (by threshold and ROI): its counting mode, then its correction. */
+export function countKeptScores(
+  scores: readonly number[],
+  profile: CameraProfile,
+  wholeFrameScores?: readonly number[],
+): number {
+  return applyCorrection(countScores(scores, profile.counting, wholeFrameScores), profile.correction);
 }
 
 /** What the model must run to count under `profile`: its tiling, flip, lowest threshold and whole-frame pass. */

@@ -10,13 +10,12 @@
 import { forEachConcurrently } from '../core/concurrently.js';
 import type { Detection } from '../core/messages.js';
 import { calibrate, DEFAULT_CALIBRATION_TILINGS, thresholdGrid } from './calibration.js';
-import { applyCorrection } from './correction.js';
-import { countScores } from './counting.js';
 import { MIN_RAW_SCORE } from './detector.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { LocalPeopleCounter } from './local-counter.js';
 import { fitMarkedFrames, type Mark, type MarkedFit } from './mark-fit.js';
 import { type CameraProfile, CounterBusyError, UnusableImageError } from './people-counter.js';
+import { countKeptScores } from './postprocess.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
 import type { Tiling } from './tiling.js';
 
@@ -206,11 +205,11 @@ function fitOnMarks(frames: readonly MeasuredFrame[], tilings: readonly Tiling[]
   );
 }
 
-/** The count under a marks-fitted profile from the frame's detections of that profile's tiling. */
+/** The count under a marks-fitted profile (a flat threshold, no ROI) from the detections of its tiling. */
 function countMeasured(frame: MeasuredFrame, fit: MarkedFit): number {
   const threshold = fit.profile.scoreThreshold ?? MIN_RAW_SCORE;
   const scores = (frame.detections[fit.tilingIndex] ?? []).filter((d) => d.score >= threshold).map((d) => d.score);
-  return applyCorrection(countScores(scores, fit.profile.counting), fit.profile.correction);
+  return countKeptScores(scores, fit.profile);
 }
 
 /** Runs a model call, waiting while the shared model's queue is full; stops when cancelled. */
