@@ -152,9 +152,8 @@ export async function runPipelineBench(
   const model = options.analyzerMs !== undefined ? new FixedDelayCounter(options.analyzerMs) : await createCounter();
   const { counter, runs: modelRuns } = countingRuns(model);
   const mqtt = mqttFor(0);
-  const roundTrips: number[] = [];
-  /** When each round trip ended (ms since the epoch), to split them at the end of ingestion. */
-  const roundTripEnds: number[] = [];
+  /** Each claim's round trip and when it ended (ms since the epoch), to split them at the end of ingestion. */
+  const roundTrips: Array<{ ms: number; endedAt: number }> = [];
   let coordinationMessages = 0;
   let metadataReceived = 0;
   let lastMetadataAt = 0;
@@ -204,8 +203,7 @@ export async function runPipelineBench(
             ...(arbiter ? { arbiter } : {}),
             observer: {
               claimRoundTrip: (ms) => {
-                roundTrips.push(ms);
-                roundTripEnds.push(Date.now());
+                roundTrips.push({ ms, endedAt: Date.now() });
               },
               // Every instance receives every message: count one instance's copy.
               coordinationMessage: i === 0 ? () => coordinationMessages++ : undefined,
@@ -307,8 +305,8 @@ export async function runPipelineBench(
       return worstLag;
     }
 
-    function phaseRoundTrips(inPhase: (ms: number, index: number) => boolean): PhaseRoundTrips {
-      const chosen = roundTrips.filter(inPhase);
+    function phaseRoundTrips(inPhase: (endedAt: number) => boolean): PhaseRoundTrips {
+      const chosen = roundTrips.filter(({ endedAt }) => inPhase(endedAt)).map(({ ms }) => ms);
       return { p50: percentile(chosen, 0.5), claims: chosen.length };
     }
 
@@ -327,6 +325,7 @@ export async function runPipelineBench(
       const processed = all.filter((list) => list.length > 0).length;
       const analysed = modelRuns();
       const seconds = Math.max(0.001, (lastOutcomeAt - announceStart) / 1000);
+      const roundTripMs = roundTrips.map(({ ms }) => ms);
       return {
         model: counter.model,
         standIn,
@@ -347,10 +346,10 @@ export async function runPipelineBench(
           p99: percentile(countAges, 0.99),
           max: percentile(countAges, 1),
         },
-        coordinationMs: { p50: percentile(roundTrips, 0.5), p99: percentile(roundTrips, 0.99) },
+        coordinationMs: { p50: percentile(roundTripMs, 0.5), p99: percentile(roundTripMs, 0.99) },
         coordinationByPhaseMs: {
-          ingesting: phaseRoundTrips((_, i) => (roundTripEnds[i] ?? 0) <= ingestEnd),
-          afterIngest: phaseRoundTrips((_, i) => (roundTripEnds[i] ?? 0) > ingestEnd),
+          ingesting: phaseRoundTrips((endedAt) => endedAt <= ingestEnd),
+          afterIngest: phaseRoundTrips((endedAt) => endedAt > ingestEnd),
         },
         claims: roundTrips.length,
         photosLeftInStorage: (await store.list(IMAGE_BUCKET)).length,
