@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { close, fsync, open, readFile, rename, unlink, write } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import {
   assertSafeName,
   type GetOptions,
@@ -52,17 +53,18 @@ export class LocalObjectStore implements ObjectStore {
   async put(bucket: string, key: string, body: Buffer, metadata: Record<string, string> = {}): Promise<void> {
     this.check(bucket, key);
     const sidecar = this.metadataPath(bucket, `${key}.json`);
+    const sidecarBody = Buffer.from(JSON.stringify(metadata));
     try {
       const known = this.createdBuckets.has(bucket);
       if (!known) await this.ensureBucket(bucket);
       try {
-        await writeDurably(sidecar, Buffer.from(JSON.stringify(metadata)));
+        await writeDurably(sidecar, sidecarBody);
       } catch (error) {
         // A remembered bucket whose folder was deleted since: create it again, once.
         if (!known || !isNotFound(error)) throw error;
         this.createdBuckets.delete(bucket);
         await this.ensureBucket(bucket);
-        await writeDurably(sidecar, Buffer.from(JSON.stringify(metadata)));
+        await writeDurably(sidecar, sidecarBody);
       }
       await writeDurably(this.objectPath(bucket, key), body);
     } catch (error) {
@@ -146,24 +148,32 @@ export class LocalObjectStore implements ObjectStore {
   }
 }
 
+// node:fs's callback functions, each wrapped in one promise (see the module comment for why not fs/promises).
+const openFile = promisify(open);
+const writeChunk = promisify(write);
+const syncFile = promisify(fsync);
+const closeFile = promisify(close);
+const renameFile = promisify(rename);
+const unlinkFile = promisify(unlink);
+/** The whole file: open, fstat, read, close with one callback per step (no FileHandle). */
+const readWhole = promisify(readFile);
+
 /** Temporary file, written whole, fsynced, closed, renamed into place. */
 async function writeDurably(path: string, data: Buffer): Promise<void> {
   // Hidden name: list() skips it, so a reader never sees a half-written object.
   const temporary = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
-  const fd = await new Promise<number>((done, fail) =>
-    open(temporary, 'wx', (e, opened) => (e ? fail(e) : done(opened))),
-  );
+  const fd = await openFile(temporary, 'wx');
   try {
     await writeAll(fd, data);
-    await new Promise<void>((done, fail) => fsync(fd, (e) => (e ? fail(e) : done())));
+    await syncFile(fd);
   } catch (error) {
-    await new Promise<void>((done) => close(fd, () => done()));
+    await closeFile(fd).catch(() => undefined);
     await removeFile(temporary).catch(() => undefined);
     throw error;
   }
   try {
-    await new Promise<void>((done, fail) => close(fd, (e) => (e ? fail(e) : done())));
-    await new Promise<void>((done, fail) => rename(temporary, path, (e) => (e ? fail(e) : done())));
+    await closeFile(fd);
+    await renameFile(temporary, path);
   } catch (error) {
     await removeFile(temporary).catch(() => undefined);
     throw error;
@@ -172,26 +182,16 @@ async function writeDurably(path: string, data: Buffer): Promise<void> {
 
 /** fs.write may write less than asked: loops until every byte is written (usually once). */
 async function writeAll(fd: number, data: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const from = offset;
-    offset += await new Promise<number>((done, fail) =>
-      write(fd, data, from, data.length - from, null, (e, written) => (e ? fail(e) : done(written))),
-    );
+  for (let offset = 0; offset < data.length; ) {
+    offset += (await writeChunk(fd, data, offset, data.length - offset, null)).bytesWritten;
   }
 }
 
-/**
- * The whole file: node:fs's callback readFile (open, fstat, read, close) does the same system calls
- * as fs/promises' readFile with one callback per step instead of a FileHandle and a promise per step.
- */
-function readWhole(path: string): Promise<Buffer> {
-  return new Promise((done, fail) => readFile(path, (e, data) => (e ? fail(e) : done(data))));
-}
-
 /** Deletes a file; a missing one is fine. One unlink, where fs.rm would lstat first. */
-function removeFile(path: string): Promise<void> {
-  return new Promise((done, fail) => unlink(path, (e) => (e && e.code !== 'ENOENT' ? fail(e) : done())));
+async function removeFile(path: string): Promise<void> {
+  await unlinkFile(path).catch((error: unknown) => {
+    if (!isNotFound(error)) throw error;
+  });
 }
 
 function isNotFound(error: unknown): boolean {
