@@ -77,7 +77,10 @@ if (mode === 'fit') {
   // The defaults' count from the whole-frame pass (their threshold depends on where a box is in the frame).
   const countOf = (frame: (typeof saved.frames)[number], profile = {}, tiling = wholeFrame) => {
     const { width = 640, height = 480 } = photos.get(frame.file) ?? {};
-    return countDetections({ detections: frame.detections[tiling] ?? [], width, height }, profile).count;
+    const detections = frame.detections[tiling] ?? [];
+    // A two-scale profile (tiles + whole frame) also counts the whole-frame pass.
+    return countDetections({ detections, width, height, wholeFrame: frame.detections[wholeFrame] ?? [] }, profile)
+      .count;
   };
   const heldOutMae = (count: (frame: (typeof saved.frames)[number]) => number) =>
     meanAbsoluteError(

@@ -1,7 +1,7 @@
 /** Fitting from marked people (mark-fit.ts): matching marks to candidate boxes, the tiling and the weights. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { binIndex } from '../../src/analytics/counting.js';
+import { binIndex, countScores } from '../../src/analytics/counting.js';
 import {
   fitMarkedFrames,
   type Mark,
@@ -54,6 +54,7 @@ test('the weights are the share of people per score bin, scaled up for the peopl
   const fit = fitMarkedFrames([frame, frame, frame, frame], [SINGLE_TILE], 0.1);
   assert.ok(fit);
   assert.equal(fit.tilingIndex, 0);
+  assert.equal(fit.wholeFrame, false);
   assert.equal(fit.recall, 0.75);
   assert.equal(fit.profile.tiling, undefined);
   assert.equal(fit.profile.scoreThreshold, 0.1);
@@ -83,6 +84,24 @@ test('a finer tiling is chosen only when it finds more of the marked people', ()
     fitMarkedFrames([{ marks, detections: [found(40), found(40)] }], [GRID, SINGLE_TILE], 0.1)?.tilingIndex,
     1,
   );
+});
+
+test('the whole frame as a second scale counts only the people the tiles missed', () => {
+  const marks: Mark[] = Array.from({ length: 50 }, (_, i) => [10 + i * 30, 105]);
+  const people = (from: number, to: number, score: number) =>
+    Array.from({ length: to - from }, (_, i) => person((from + i) * 30, 100, score));
+  // The whole frame finds people 20–49; the tiles find 0–29. Both find 20–29.
+  const frame: MarkedFrame = { marks, detections: [people(20, 50, 0.8), people(0, 30, 0.5)] };
+  const fit = fitMarkedFrames([frame], [SINGLE_TILE, GRID], 0.1);
+  assert.ok(fit);
+  assert.equal(fit.tilingIndex, 1);
+  assert.equal(fit.wholeFrame, true);
+  assert.equal(fit.recall, 1);
+  const counting = fit.profile.counting;
+  assert.ok(counting?.mode === 'score-bins' && counting.wholeFrameWeights);
+  assert.equal(counting.weights[binIndex(0.5, counting.edges)], 1);
+  assert.equal(counting.wholeFrameWeights[binIndex(0.8, counting.edges)], 0.6667, '20 of its 30 are new');
+  assert.equal(countScores(new Array(30).fill(0.5), counting, new Array(30).fill(0.8)), 50.001);
 });
 
 test('no profile when no box is any marked person', () => {
