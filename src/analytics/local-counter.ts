@@ -15,9 +15,8 @@ import {
   type PeopleCounter,
   UnusableImageError,
 } from './people-counter.js';
-import { countDetections, detectOptionsFor } from './postprocess.js';
+import { countDetections, detectOptionsFor, passesOf } from './postprocess.js';
 import { DEFAULT_RUNTIME, type Runtime } from './runtime.js';
-import { tileCount, tilingLabel } from './tiling.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface LocalCounterConfig {
@@ -223,11 +222,4 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       );
     },
   };
-}
-
-/** The tiling and model runs a profile's count takes (tiles, + the whole frame when asked for, × 2 with flip). */
-function passesOf(options: Required<DetectOptions>): { tiling: string; passes: number } {
-  const tiles = tileCount(options.tiling);
-  const passes = (tiles + (options.wholeFrame && tiles > 1 ? 1 : 0)) * (options.flip ? 2 : 1);
-  return { tiling: tilingLabel(options.tiling), passes };
 }

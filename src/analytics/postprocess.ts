@@ -12,7 +12,7 @@ import {
   shiftedThreshold,
   type ThresholdShift,
 } from './threshold-shift.js';
-import { SINGLE_TILE } from './tiling.js';
+import { SINGLE_TILE, tileCount, tilingLabel } from './tiling.js';
 
 /**
  * Used when a profile sets no threshold: the score a whole person half the frame tall needs, shifted
@@ -72,4 +72,11 @@ export function detectOptionsFor(profile: CameraProfile = {}): Required<DetectOp
     flip: profile.flip ?? false,
     wholeFrame: needsWholeFrame(profile.counting),
   };
+}
+
+/** The tiling and model runs a count under these options takes (tiles, + the whole frame when asked for, × 2 with flip). */
+export function passesOf(options: Required<DetectOptions>): { tiling: string; passes: number } {
+  const tiles = tileCount(options.tiling);
+  const passes = (tiles + (options.wholeFrame && tiles > 1 ? 1 : 0)) * (options.flip ? 2 : 1);
+  return { tiling: tilingLabel(options.tiling), passes };
 }

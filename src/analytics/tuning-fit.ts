@@ -15,7 +15,7 @@ import { meanAbsoluteError } from './evaluation.js';
 import type { LocalPeopleCounter } from './local-counter.js';
 import { fitMarkedFrames, type Mark, type MarkedFit } from './mark-fit.js';
 import { type CameraProfile, CounterBusyError, UnusableImageError } from './people-counter.js';
-import { countKeptScores } from './postprocess.js';
+import { countKeptScores, detectOptionsFor, passesOf } from './postprocess.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
 import { type Tiling, tileCount } from './tiling.js';
 
@@ -52,6 +52,10 @@ export interface TuningFitReport {
   /** The new profile, cross-validated on these frames. */
   maeAfter: number;
   method: TuningMethod;
+  /** Model runs per photo under the new profile, its tiling and whether it adds a whole-frame pass: what the tuning costs every photo. */
+  passes: number;
+  tiling: string;
+  wholeFrame: boolean;
   skipped: Array<{ id: string; message: string }>;
 }
 
@@ -175,6 +179,7 @@ export function fitMeasuredFrames(
     // Each fold's error comes from a choice made without it; weighted by fold size = per frame.
     heldOutErrors = folds.map((fold) => calibrateHolding(fold).heldOutMae * fold.length);
   }
+  const options = detectOptionsFor(profile);
   return {
     profile,
     frames: measured.length,
@@ -184,6 +189,8 @@ export function fitMeasuredFrames(
     ),
     maeAfter: heldOutErrors.reduce((a, b) => a + b, 0) / measured.length,
     method: byMarks ? 'marks' : 'counts',
+    ...passesOf(options),
+    wholeFrame: options.wholeFrame,
   };
 }
 

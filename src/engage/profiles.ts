@@ -24,6 +24,14 @@ export const tuningSummarySchema = z.object({
     .enum(['marks', 'counts'])
     .optional()
     .describe('fitted on the marked people (every frame marked) or on the counts alone; absent before 2026-11-30'),
+  passes: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('model runs per photo under the new profile (tiles, + the whole frame); absent before 2026-11-30 12:00'),
+  tiling: z.string().optional().describe("the new profile's tiling, ROWSxCOLS@OVERLAP"),
+  wholeFrame: z.boolean().optional().describe('whether the new profile also counts a whole-frame pass'),
 });
 export type TuningSummary = z.infer<typeof tuningSummarySchema>;
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { profileHash } from '../../src/analytics/live-profile.js';
-import { SINGLE_TILE } from '../../src/analytics/tiling.js';
+import { SINGLE_TILE, type Tiling } from '../../src/analytics/tiling.js';
 import { consecutiveFolds, fitMeasuredFrames, TuningInputError } from '../../src/analytics/tuning-fit.js';
 import type { Detection } from '../../src/core/messages.js';
 
@@ -60,7 +60,30 @@ test('with every frame marked the fit learns from the marks; one frame only coun
   assert.equal(report.method, 'marks');
   assert.equal(report.maeAfter, 0, 'every person found and the false box weighed 0');
   assert.equal(report.profile.counting?.mode, 'score-bins');
+  assert.deepEqual([report.passes, report.tiling, report.wholeFrame], [1, '1x1@0', false], 'what it costs per photo');
   // An empty frame needs no marks; a counted frame without marks makes the fit use the counts.
   assert.equal(fitMeasuredFrames([...frames, { ...markedFrame(0), marks: null }], [SINGLE_TILE]).method, 'marks');
   assert.equal(fitMeasuredFrames([...frames, { ...markedFrame(5), marks: null }], [SINGLE_TILE]).method, 'counts');
+});
+
+test('marks fit a two-scale profile (tiles + whole frame) and cross-validate it through both passes', () => {
+  const GRID: Tiling = { rows: 2, cols: 2, overlap: 0.2 };
+  // n small people the tiles find, and one large person only the whole frame finds.
+  const frame = (small: number) => {
+    const people = Array.from(
+      { length: small },
+      (_, i): Detection => ({ box: [i * 30, 50, i * 30 + 30, 150], score: 0.6 }),
+    );
+    const large: Detection = { box: [300, 0, 500, 400], score: 0.8 };
+    return {
+      truth: small + 1,
+      marks: [...people.map((p) => [p.box[0] + 15, 52] as const), [400, 10] as const],
+      detections: [[large], people],
+      before: 0,
+    };
+  };
+  const report = fitMeasuredFrames([3, 7, 2, 9, 4, 8].map(frame), [SINGLE_TILE, GRID]);
+  assert.equal(report.method, 'marks');
+  assert.deepEqual([report.passes, report.tiling, report.wholeFrame], [5, '2x2@0.2', true]);
+  assert.equal(report.maeAfter, 0, 'each scale counts its own people once');
 });

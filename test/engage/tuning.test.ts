@@ -87,7 +87,7 @@ async function session(id: string) {
     fit: {
       state: string;
       message: string | null;
-      result: { maeBefore: number; maeAfter: number; method: string } | null;
+      result: { maeBefore: number; maeAfter: number; method: string; passes: number; tiling: string } | null;
     } | null;
   };
 }
@@ -296,6 +296,12 @@ describe('tuning a camera', () => {
     assert.ok(done.result && Number.isFinite(done.result.maeBefore) && Number.isFinite(done.result.maeAfter));
     assert.equal(done.result.method, 'counts', 'frames labelled by count alone are fitted on the counts');
     assert.match(done.message ?? '', /fitted on the counts \(mark every frame for a better fit\)/);
+    // What the new profile costs each photo: at least one model run, under a tiling the summary names.
+    assert.ok(done.result.passes >= 1);
+    assert.match(
+      done.message ?? '',
+      new RegExp(`${done.result.passes} model runs? per photo \\(tiling ${done.result.tiling}`),
+    );
 
     const applied = await engage.http.inject({
       method: 'POST',

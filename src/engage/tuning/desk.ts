@@ -20,6 +20,7 @@ import {
   MIN_TUNING_FRAMES,
   TuningCancelledError,
   type TuningDetector,
+  type TuningFitReport,
   TuningInputError,
 } from '../../analytics/tuning-fit.js';
 import { HttpError } from '../../core/http.js';
@@ -304,7 +305,7 @@ export class TuningDesk {
         report.method === 'marks'
           ? 'fitted on the marked people'
           : 'fitted on the counts (mark every frame for a better fit)';
-      const summary = `${report.frames} frames, ${from}: ${report.maeBefore.toFixed(1)} → ${report.maeAfter.toFixed(1)} people per frame (cross-validated)`;
+      const summary = `${report.frames} frames, ${from}: ${report.maeBefore.toFixed(1)} → ${report.maeAfter.toFixed(1)} people per frame (cross-validated); ${runsPerPhoto(report)}`;
       this.setFit(session, {
         state: 'done',
         done: 1,
@@ -405,4 +406,13 @@ export class TuningDesk {
     if (!frame) throw new HttpError(404, 'unknown-frame', `no frame "${key}" in tuning session ${id}`);
     return frame;
   }
+}
+
+/** What the new profile costs every photo of the camera, in the words the dashboard shows. */
+function runsPerPhoto({
+  passes,
+  tiling,
+  wholeFrame,
+}: Pick<TuningFitReport, 'passes' | 'tiling' | 'wholeFrame'>): string {
+  return `${passes} model run${passes === 1 ? '' : 's'} per photo (tiling ${tiling}${wholeFrame ? ' + whole frame' : ''})`;
 }

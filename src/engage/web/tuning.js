@@ -360,13 +360,24 @@ function fitPanel(fit, labelled) {
       ? h(
           'p',
           { id: 'tuning-result' },
-          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore?.toFixed(1) ?? '?'}, tuned ${fit.result.maeAfter.toFixed(1)} people (${fit.result.method === 'counts' ? 'fitted on counts: some frames have no marks' : 'fitted on the marked people'}).`,
+          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore?.toFixed(1) ?? '?'}, tuned ${fit.result.maeAfter.toFixed(1)} people (${fit.result.method === 'counts' ? 'fitted on counts: some frames have no marks' : 'fitted on the marked people'}).${costOf(fit.result)}`,
         )
       : null,
     fit && fit.state !== 'running' && fit.message && fit.state !== 'done'
       ? h('p', { class: 'warn' }, fit.message)
       : null,
   );
+}
+
+/**
+ * What the tuned profile costs each photo of this camera: a finer tiling counts small people better
+ * and runs the model more often.
+ * @param {{ passes?: number, tiling?: string, wholeFrame?: boolean }} result
+ */
+function costOf({ passes, tiling, wholeFrame }) {
+  if (passes === undefined) return '';
+  if (passes === 1) return ' It runs the model once per photo (the whole frame).';
+  return ` It runs the model ${passes} times per photo (tiles ${tiling}${wholeFrame ? ' and the whole frame' : ''}).`;
 }
 
 /** @param {number} n */
