@@ -4,11 +4,12 @@
  *    `frames` labelled frames spread over the first 400 of DIR, with a pool of `workers` threads,
  *    each person marked (the set's head points, as a user clicks them).
  * 2. `compare DETECTIONS.json[,MORE.json] [frames=12] [DIR] [pool=400]`: on raw detections saved by
- *    `people-counter calibrate DIR --save-detections` (the first `pool` frames fitted, the rest held
- *    out): the flow's fit on `frames` of the pool, from marks (DIR's head points, or the top centre of
- *    its person boxes, where a user clicks a head) and from counts alone, against `calibrate` on the
- *    whole pool; all measured on the held-out frames. The flow is fitted on DRAWS different sets of
- *    `frames` (every k-th frame of the pool from DRAWS different starting frames).
+ *    `people-counter calibrate DIR --save-detections`, two-fold: the first `pool` frames fitted and the
+ *    rest held out, then the other way round. Per fold, the flow's fit on `frames` of the fitted ones,
+ *    from marks (DIR's head points, or the top centre of its person boxes, where a user clicks a head)
+ *    and from counts alone, against `calibrate` on all of them; all measured on the held-out frames.
+ *    The flow is fitted on DRAWS different sets of `frames` (every k-th frame from DRAWS different
+ *    starting frames). `crossValidated` averages the two folds.
  */
 import { readFile } from 'node:fs/promises';
 import { calibrate, thresholdGrid } from '../src/analytics/calibration.js';
@@ -62,6 +63,7 @@ if (mode === 'fit') {
   const pool = Number(poolArg);
   const saved = await loadSavedDetections(detectionFiles.split(','));
   const photos = new Map((await loadDataset(dir)).map((photo) => [photo.file, photo]));
+  type SavedFrame = (typeof saved.frames)[number];
   const marksOf = (file: string) => {
     const photo = photos.get(file);
     return (
@@ -70,84 +72,112 @@ if (mode === 'fit') {
       null
     );
   };
-  const fitPool = saved.frames.slice(0, pool);
-  const heldOut = saved.frames.slice(pool);
-  const heldOutSplit = (fitted: number) => ({ kind: 'held-out' as const, frames: heldOut.map((_, i) => fitted + i) });
   const wholeFrame = saved.tilings.findIndex((t) => 'rows' in t && t.rows * t.cols === 1);
   // The defaults' count from the whole-frame pass (their threshold depends on where a box is in the frame).
-  const countOf = (frame: (typeof saved.frames)[number], profile = {}, tiling = wholeFrame) => {
+  const countOf = (frame: SavedFrame, profile = {}, tiling = wholeFrame) => {
     const { width = 640, height = 480 } = photos.get(frame.file) ?? {};
     const detections = frame.detections[tiling] ?? [];
     // A two-scale profile (tiles + whole frame) also counts the whole-frame pass.
     return countDetections({ detections, width, height, wholeFrame: frame.detections[wholeFrame] ?? [] }, profile)
       .count;
   };
-  const heldOutMae = (count: (frame: (typeof saved.frames)[number]) => number) =>
-    meanAbsoluteError(
-      heldOut.map((f) => f.truth),
-      heldOut.map(count),
-    );
   const tilingIndexOf = (profile: { tiling?: unknown }) =>
     profile.tiling === undefined
       ? wholeFrame
       : saved.tilings.findIndex((t) => JSON.stringify(t) === JSON.stringify(profile.tiling));
-  const draws = Array.from({ length: DRAWS }, (_, draw) => {
-    const chosen = spread(fitPool, Number(frames), draw * Math.max(1, Math.floor(pool / Number(frames) / DRAWS)), pool);
-    const measured = (withMarks: boolean) =>
-      chosen.map((f) => ({
-        truth: f.truth,
-        marks: withMarks ? marksOf(f.file) : null,
-        detections: f.detections,
-        before: countOf(f),
-      }));
-    const byMarks = fitMeasuredFrames(measured(true), saved.tilings);
-    const byCounts = fitMeasuredFrames(measured(false), saved.tilings);
-    // The count-only profile on the held-out frames, through the same calibrate (its frames fitted, the rest held out).
-    const countsHeldOut = calibrate({
-      tilings: saved.tilings,
-      frames: [...chosen, ...heldOut],
-      split: heldOutSplit(chosen.length),
-      thresholds: thresholdGrid(),
-    }).heldOutMae;
-    return {
-      files: chosen.map((f) => f.file),
-      marks: {
-        method: byMarks.method,
-        crossValidatedMae: byMarks.maeAfter,
-        heldOutMae: heldOutMae((f) => countOf(f, byMarks.profile, tilingIndexOf(byMarks.profile))),
-        profile: byMarks.profile,
-      },
-      counts: { crossValidatedMae: byCounts.maeAfter, heldOutMae: countsHeldOut },
-    };
-  });
-  const all = calibrate({
-    tilings: saved.tilings,
-    frames: saved.frames,
-    split: heldOutSplit(pool),
-    thresholds: thresholdGrid(),
-  });
   const summary = (values: number[]) => ({
     mean: Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 1000) / 1000,
     min: Math.min(...values),
     max: Math.max(...values),
   });
+
+  /** Fits on `fitPool` (the flow on DRAWS sets of `frames` of it, `calibrate` on all of it), measures on `heldOut`. */
+  const compareOn = (fitPool: readonly SavedFrame[], heldOut: readonly SavedFrame[]) => {
+    const heldOutSplit = (fitted: number) => ({ kind: 'held-out' as const, frames: heldOut.map((_, i) => fitted + i) });
+    const heldOutMae = (count: (frame: SavedFrame) => number) =>
+      meanAbsoluteError(
+        heldOut.map((f) => f.truth),
+        heldOut.map(count),
+      );
+    const size = fitPool.length;
+    const draws = Array.from({ length: DRAWS }, (_, draw) => {
+      const chosen = spread(
+        fitPool,
+        Number(frames),
+        draw * Math.max(1, Math.floor(size / Number(frames) / DRAWS)),
+        size,
+      );
+      const measured = (withMarks: boolean) =>
+        chosen.map((f) => ({
+          truth: f.truth,
+          marks: withMarks ? marksOf(f.file) : null,
+          detections: f.detections,
+          before: countOf(f),
+        }));
+      const byMarks = fitMeasuredFrames(measured(true), saved.tilings);
+      const byCounts = fitMeasuredFrames(measured(false), saved.tilings);
+      // The count-only profile on the held-out frames, through the same calibrate (its frames fitted, the rest held out).
+      const countsHeldOut = calibrate({
+        tilings: saved.tilings,
+        frames: [...chosen, ...heldOut],
+        split: heldOutSplit(chosen.length),
+        thresholds: thresholdGrid(),
+      }).heldOutMae;
+      return {
+        files: chosen.map((f) => f.file),
+        marks: {
+          method: byMarks.method,
+          crossValidatedMae: byMarks.maeAfter,
+          heldOutMae: heldOutMae((f) => countOf(f, byMarks.profile, tilingIndexOf(byMarks.profile))),
+          profile: byMarks.profile,
+        },
+        counts: { crossValidatedMae: byCounts.maeAfter, heldOutMae: countsHeldOut },
+      };
+    });
+    const all = calibrate({
+      tilings: saved.tilings,
+      frames: [...fitPool, ...heldOut],
+      split: heldOutSplit(fitPool.length),
+      thresholds: thresholdGrid(),
+    });
+    return {
+      fitted: `${fitPool[0]?.file} … ${fitPool.at(-1)?.file}`,
+      heldOut: `${heldOut[0]?.file} … ${heldOut.at(-1)?.file}`,
+      defaultsHeldOutMae: heldOutMae((f) => countOf(f)),
+      flowByMarksHeldOutMae: summary(draws.map((d) => d.marks.heldOutMae)),
+      flowByCountsHeldOutMae: summary(draws.map((d) => d.counts.heldOutMae)),
+      calibratePool: {
+        frames: fitPool.length,
+        validationMae: all.validationMae,
+        heldOutMae: all.heldOutMae,
+        profile: all.profile,
+      },
+      perDraw: draws,
+    };
+  };
+
+  // Two-fold cross-validation: the first `pool` frames fitted and the rest held out, then the other way round.
+  const first = saved.frames.slice(0, pool);
+  const rest = saved.frames.slice(pool);
+  const folds = [compareOn(first, rest), compareOn(rest, first)];
+  const mean = (pick: (fold: (typeof folds)[number]) => number) =>
+    Math.round((folds.reduce((sum, fold) => sum + pick(fold), 0) / folds.length) * 1000) / 1000;
+  const flowByMarks = mean((f) => f.flowByMarksHeldOutMae.mean);
+  const calibrated = mean((f) => f.calibratePool.heldOutMae);
   console.log(
     JSON.stringify(
       {
         tilings: saved.tilings,
-        heldOutFrames: heldOut.length,
-        defaultsHeldOutMae: heldOutMae((f) => countOf(f)),
         flowFrames: Number(frames),
-        draws: draws.length,
-        flowByMarksHeldOutMae: summary(draws.map((d) => d.marks.heldOutMae)),
-        flowByCountsHeldOutMae: summary(draws.map((d) => d.counts.heldOutMae)),
-        calibratePool: {
-          frames: pool,
-          validationMae: all.validationMae,
-          heldOutMae: all.heldOutMae,
-          profile: all.profile,
+        draws: DRAWS,
+        crossValidated: {
+          flowByMarks,
+          flowByCounts: mean((f) => f.flowByCountsHeldOutMae.mean),
+          calibrate: calibrated,
+          defaults: mean((f) => f.defaultsHeldOutMae),
+          flowByMarksAboveCalibrate: Math.round((flowByMarks / calibrated - 1) * 1000) / 1000,
         },
-        perDraw: draws,
+        folds,
       },
       null,
       2,
