@@ -17,6 +17,7 @@ import { loadDataset, loadSavedDetections } from '../src/analytics/dataset.js';
 import { meanAbsoluteError } from '../src/analytics/evaluation.js';
 import { createLocalPeopleCounter } from '../src/analytics/local-counter.js';
 import { countDetections } from '../src/analytics/postprocess.js';
+import { wholeFrameIndexOf } from '../src/analytics/tiling.js';
 import { fitMeasuredFrames, fitTuningProfile } from '../src/analytics/tuning-fit.js';
 
 const FIT_POOL = 400;
@@ -72,7 +73,7 @@ if (mode === 'fit') {
       null
     );
   };
-  const wholeFrame = saved.tilings.findIndex((t) => 'rows' in t && t.rows * t.cols === 1);
+  const wholeFrame = wholeFrameIndexOf(saved.tilings);
   // The defaults' count from the whole-frame pass (their threshold depends on where a box is in the frame).
   const countOf = (frame: SavedFrame, profile = {}, tiling = wholeFrame) => {
     const { width = 640, height = 480 } = photos.get(frame.file) ?? {};

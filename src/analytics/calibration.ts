@@ -20,7 +20,7 @@ import { binHistogram, type Counting, countScores, fitScoreBins } from './counti
 import { meanAbsoluteError } from './evaluation.js';
 import { type CameraProfile, tilingSchema } from './people-counter.js';
 import { withinRoi } from './roi.js';
-import { SINGLE_TILE, type Tiling, tileCount } from './tiling.js';
+import { SINGLE_TILE, type Tiling, tileCount, wholeFrameIndexOf } from './tiling.js';
 
 export interface CalibrationFrame {
   truth: number;
@@ -199,7 +199,7 @@ export function calibrate(input: CalibrationInput): CalibrationResult {
   const scoresOf = (tilingIndex: number) =>
     input.frames.map((frame) => withinRoi(frame.detections[tilingIndex] ?? [], input.roi).map((d) => d.score));
   // A whole-frame pass for multi-scale counting is the single-tile candidate's run, when there is one.
-  const singleTileIndex = input.tilings.findIndex((tiling) => tileCount(tiling) === 1);
+  const singleTileIndex = wholeFrameIndexOf(input.tilings);
   const wholeFrameScores = singleTileIndex >= 0 ? scoresOf(singleTileIndex) : undefined;
 
   input.tilings.forEach((tiling, tilingIndex) => {

@@ -17,7 +17,7 @@ import type { Detection } from '../core/messages.js';
 import { binEdgesFrom } from './calibration.js';
 import { binHistogram } from './counting.js';
 import type { CameraProfile } from './people-counter.js';
-import { type Tiling, tileCount } from './tiling.js';
+import { type Tiling, tileCount, wholeFrameIndexOf } from './tiling.js';
 
 /** One clicked person, [x, y] in image pixels. */
 export type Mark = readonly [number, number];
@@ -155,15 +155,15 @@ function tallyOption(
 export interface MarkedFit {
   profile: CameraProfile;
   tilingIndex: number;
-  /** Whether the profile also counts a whole-frame pass (`wholeFrameWeights`). */
-  wholeFrame: boolean;
+  /** The candidate whose detections the profile counts as its whole-frame pass (`wholeFrameWeights`), if any. */
+  wholeFrameIndex: number | undefined;
   /** Share of the marked people that some candidate of the chosen option found. */
   recall: number;
 }
 
 /** Every candidate tiling, and every multi-tile one also with the whole frame when that is a candidate. */
 function countingOptions(tilings: readonly Tiling[]): { options: CountingOption[]; wholeFrameIndex: number } {
-  const wholeFrameIndex = tilings.findIndex((tiling) => tileCount(tiling) === 1);
+  const wholeFrameIndex = wholeFrameIndexOf(tilings);
   const options = tilings.flatMap((tiling, tilingIndex) => {
     const tiles = tileCount(tiling);
     const alone = { tilingIndex, tiling, wholeFrame: false, cost: tiles };
@@ -207,7 +207,7 @@ export function fitMarkedFrames(
       },
     },
     tilingIndex: option.tilingIndex,
-    wholeFrame: option.wholeFrame,
+    wholeFrameIndex: option.wholeFrame ? wholeFrameIndex : undefined,
     recall: chosen.recall,
   };
 }

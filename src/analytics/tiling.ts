@@ -77,6 +77,11 @@ export function tileCount(tiling: Tiling): number {
   return 'bands' in tiling ? tiling.bands.reduce((sum, band) => sum + band.cols, 0) : tiling.rows * tiling.cols;
 }
 
+/** Which of these candidate tilings is the whole frame (one tile), or -1: the pass a two-scale count adds. */
+export function wholeFrameIndexOf(tilings: readonly Tiling[]): number {
+  return tilings.findIndex((tiling) => tileCount(tiling) === 1);
+}
+
 /** `2x2@0.2` for a grid, `0.3x4/1x2@0.2` for bands (END×COLS per band); parsed back by the CLI. */
 export function tilingLabel(tiling: Tiling): string {
   const shape =

@@ -17,7 +17,7 @@ import { fitMarkedFrames, type Mark, type MarkedFit } from './mark-fit.js';
 import { type CameraProfile, CounterBusyError, UnusableImageError } from './people-counter.js';
 import { countKeptScores, detectOptionsFor, passesOf } from './postprocess.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
-import { type Tiling, tileCount } from './tiling.js';
+import type { Tiling } from './tiling.js';
 
 /** Fewer frames cannot be both fitted and cross-validated. */
 export const MIN_TUNING_FRAMES = 4;
@@ -155,7 +155,6 @@ export function fitMeasuredFrames(
   const folds = consecutiveFolds(measured.length, OUTER_FOLDS);
   const without = (fold: readonly number[]) => measured.filter((_, i) => !fold.includes(i));
   const byMarks = fitOnMarks(measured, tilings);
-  const wholeFrameIndex = tilings.findIndex((tiling) => tileCount(tiling) === 1);
   let profile: CameraProfile;
   let heldOutErrors: number[];
   if (byMarks) {
@@ -164,7 +163,7 @@ export function fitMeasuredFrames(
       const fitted = fitOnMarks(without(fold), tilings);
       return fold.reduce((sum, i) => {
         const frame = measured[i] as MeasuredFrame;
-        return sum + Math.abs(frame.truth - (fitted ? countMeasured(frame, fitted, wholeFrameIndex) : 0));
+        return sum + Math.abs(frame.truth - (fitted ? countMeasured(frame, fitted) : 0));
       }, 0);
     });
   } else {
@@ -214,14 +213,14 @@ function fitOnMarks(frames: readonly MeasuredFrame[], tilings: readonly Tiling[]
 }
 
 /** The count under a marks-fitted profile (a flat threshold, no ROI) from the detections of its tiling. */
-function countMeasured(frame: MeasuredFrame, fit: MarkedFit, wholeFrameIndex: number): number {
+function countMeasured(frame: MeasuredFrame, fit: MarkedFit): number {
   const threshold = fit.profile.scoreThreshold ?? MIN_RAW_SCORE;
   const scoresAt = (index: number) =>
     (frame.detections[index] ?? []).filter((d) => d.score >= threshold).map((d) => d.score);
   return countKeptScores(
     scoresAt(fit.tilingIndex),
     fit.profile,
-    fit.wholeFrame ? scoresAt(wholeFrameIndex) : undefined,
+    fit.wholeFrameIndex === undefined ? undefined : scoresAt(fit.wholeFrameIndex),
   );
 }
 

@@ -54,7 +54,7 @@ test('the weights are the share of people per score bin, scaled up for the peopl
   const fit = fitMarkedFrames([frame, frame, frame, frame], [SINGLE_TILE], 0.1);
   assert.ok(fit);
   assert.equal(fit.tilingIndex, 0);
-  assert.equal(fit.wholeFrame, false);
+  assert.equal(fit.wholeFrameIndex, undefined, 'no whole-frame pass');
   assert.equal(fit.recall, 0.75);
   assert.equal(fit.profile.tiling, undefined);
   assert.equal(fit.profile.scoreThreshold, 0.1);
@@ -95,7 +95,7 @@ test('the whole frame as a second scale counts only the people the tiles missed'
   const fit = fitMarkedFrames([frame], [SINGLE_TILE, GRID], 0.1);
   assert.ok(fit);
   assert.equal(fit.tilingIndex, 1);
-  assert.equal(fit.wholeFrame, true);
+  assert.equal(fit.wholeFrameIndex, 0, 'the whole frame (candidate 0) as the second scale');
   assert.equal(fit.recall, 1);
   const counting = fit.profile.counting;
   assert.ok(counting?.mode === 'score-bins' && counting.wholeFrameWeights);
