@@ -185,7 +185,7 @@ export function identityFromOptions(service: ServiceName | 'up', options: unknow
   return { instanceId, logger, logLevel: parsed.logLevel, logFormat: parsed.logFormat };
 }
 
-/** `a.example, b.example` → the names. */
+/** `a.example, b.example` → the items (host names, origins). */
 export function hostList(text: string | undefined): string[] {
   return (text ?? '')
     .split(',')
@@ -234,4 +234,12 @@ export function tuningRetentionOption(): Option {
   )
     .argParser(durationArg)
     .default(ENGAGE_DEFAULTS.tuningRetentionMs, '24h');
+}
+
+/** `--allowed-origins`: shared by `engage` and `up` (docs/security.md). */
+export function allowedOriginsOption(): Option {
+  return option(
+    '--allowed-origins <origins>',
+    "comma-separated origins (https://dashboard.example) whose pages may make changes besides the dashboard's own, e.g. behind a reverse proxy that rewrites Host",
+  );
 }

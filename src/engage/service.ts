@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { Tiling } from '../analytics/tiling.js';
 import type { TuningDetector } from '../analytics/tuning-fit.js';
+import { refuseCrossSiteWrites } from '../core/cross-site.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth } from '../core/message-auth.js';
@@ -179,9 +180,8 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/api/')) authorize(policy, request);
   });
-  // Routes go in after the OpenAPI plugin has loaded, so that they appear in /openapi.json.
-  app.after(() => {
-    registerApi(app, {
+  refuseCrossSiteWrites(app, config.allowedOrigins, (routes) => {
+    registerApi(routes, {
       store,
       engine,
       upload: deps.ingestPhoto
@@ -194,16 +194,16 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       protectReads: config.protectReads,
       maxUploadBytes: config.maxUploadBytes,
     });
-    registerProfileApi(app, profiles);
+    registerProfileApi(routes, profiles);
     if (tuning)
-      registerTuningApi(app, {
+      registerTuningApi(routes, {
         desk: tuning,
         engine,
         retentionSeconds: config.tuningRetentionMs / 1000,
         maxUploadBytes: config.maxUploadBytes,
       });
-    registerEventStream(app, { engine, events, store, metrics });
-    registerWebAssets(app);
+    registerEventStream(routes, { engine, events, store, metrics });
+    registerWebAssets(routes);
   });
 
   // Counts go stale without any message arriving: look again regularly.

@@ -87,6 +87,8 @@ export interface StackConfig {
   engageToken?: string;
   /** Without `engageToken`: host names the dashboard answers besides loopback names and `host`. */
   allowedHosts?: string[];
+  /** Origins whose pages may change things besides the dashboard's own (a reverse proxy that rewrites Host). */
+  allowedOrigins?: string[];
   /** Play the JPEGs of a folder as a few simulated devices through the ingest REST API. */
   demo?: { dir: string; devices: number; intervalMs: number };
   /** Longest wait at stop for announced photos to be claimed and counted. */
@@ -304,6 +306,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         ...(config.tuningRetentionMs !== undefined ? { tuningRetentionMs: config.tuningRetentionMs } : {}),
         openWrites: config.engageToken === undefined,
         allowedHosts: config.allowedHosts ?? [],
+        allowedOrigins: config.allowedOrigins ?? [],
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
         messageSecret,
       }),

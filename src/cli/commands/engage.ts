@@ -14,6 +14,7 @@ import { instanceName } from '../../stack/stack.js';
 import {
   addLogOptions,
   addMqttOptions,
+  allowedOriginsOption,
   durationArg,
   hostList,
   identityFromOptions,
@@ -50,6 +51,7 @@ export function engageCommand(): Command {
         'with --open-writes: comma-separated host names answered besides loopback and --host (DNS rebinding)',
       ),
     )
+    .addOption(allowedOriginsOption())
     .addOption(
       option(
         '--ingest-url <url>',
@@ -109,6 +111,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
         protectReads: z.boolean(),
         openWrites: z.boolean(),
         allowedHosts: z.string().optional(),
+        allowedOrigins: z.string().optional(),
         ingestUrl: z.string(),
         webhookUrl: z.string().optional(),
         webhookTimeout: z.number(),
@@ -140,6 +143,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
       protectReads: options.protectReads,
       openWrites: options.openWrites,
       allowedHosts: hostList(options.allowedHosts),
+      allowedOrigins: hostList(options.allowedOrigins),
       ingestUrl: options.ingestUrl,
       webhookTimeoutMs: options.webhookTimeout,
       webhookRetries: options.webhookRetries,

@@ -18,6 +18,7 @@ import {
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
+  allowedOriginsOption,
   batchSizeOption,
   durationArg,
   hostList,
@@ -42,6 +43,7 @@ const upOptionsSchema = z.object({
   metricsPort: z.number(),
   metricsHost: z.string().min(1),
   allowedHosts: z.string().optional(),
+  allowedOrigins: z.string().optional(),
   mqttPort: z.number(),
   inferenceInstances: z.number(),
   analytics: z.string(),
@@ -91,6 +93,7 @@ export function upCommand(): Command {
         'without a dashboard token: comma-separated host names the dashboard answers besides loopback and --host',
       ),
     )
+    .addOption(allowedOriginsOption())
     .addOption(
       option('--metrics-host <address>', 'address of /metrics (it has no authentication; keep it private)').default(
         STACK_DEFAULTS.metricsHost,
@@ -177,6 +180,7 @@ Examples:
           ...(options.metricsPort > 0 ? { metricsPort: options.metricsPort } : {}),
           metricsHost: options.metricsHost,
           allowedHosts: hostList(options.allowedHosts),
+          allowedOrigins: hostList(options.allowedOrigins),
           ...(devicePassword !== undefined ? { devicePassword } : {}),
           ...(messageSecret !== undefined ? { messageSecret } : {}),
           mqttPort: options.mqttPort,
