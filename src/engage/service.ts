@@ -165,6 +165,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     logger,
     metrics: registry,
     bodyLimit: 1_048_576,
+    ...(config.connectionLimits ? { connectionLimits: config.connectionLimits } : {}),
     // Open writes trust whoever reaches the server: only by the names it is meant to be reached by.
     ...(config.openWrites
       ? { allowedHosts: [...config.allowedHosts, ...(isWildcardAddress(config.host) ? [] : [config.host])] }

@@ -78,6 +78,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     metrics,
     // Fastify refuses an oversize body while it streams in, before buffering all of it.
     bodyLimit: config.limits.maxBytes,
+    ...(config.connectionLimits ? { connectionLimits: config.connectionLimits } : {}),
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
       { name: 'storage', check: () => storageWritable(store, instanceId) },

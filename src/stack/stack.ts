@@ -23,6 +23,7 @@ import {
   type StorageConfig,
   validateMqttConfig,
 } from '../core/config.js';
+import type { ConnectionLimits } from '../core/connection-limits.js';
 import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '../core/http.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -97,6 +98,8 @@ export interface StackConfig {
   tuningRetentionMs?: number;
   /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
   tuningTilings?: readonly Tiling[];
+  /** Caps on the connections of every listener of the stack (broker, dashboard, ingest, metrics). */
+  connectionLimits?: ConnectionLimits;
   /** Stable name in instance IDs (persistent MQTT sessions resume after a restart); default the host name. */
   name?: string;
 }
@@ -225,6 +228,11 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   }
   await mkdir(config.dataDir, { recursive: true });
 
+  const limits = config.connectionLimits ? { connectionLimits: config.connectionLimits } : {};
+  // Connection counts of the parts without a registry of their own: the broker, the metrics server.
+  const brokerMetrics = createMetricsRegistry('broker', `${name}-broker`, { processMetrics: false });
+  const stackMetrics = createMetricsRegistry('up', name, { processMetrics: false });
+
   // 1. Broker.
   const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
   const topics = makeTopics(prefix, config.mqtt.metadataTopic ?? defaultMetadataTopic(prefix));
@@ -248,6 +256,8 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
           ...(config.devicePassword !== undefined ? { devicePassword: config.devicePassword } : {}),
         },
         access: { topics },
+        metrics: brokerMetrics,
+        ...limits,
       }),
     );
     parts.push({ name: 'broker', stop: broker.stop });
@@ -309,6 +319,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         allowedOrigins: config.allowedOrigins ?? [],
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
         messageSecret,
+        ...limits,
       }),
       {
         logger: child('engage'),
@@ -393,6 +404,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         mqttMaxQueuedBytes: INGEST_DEFAULTS.mqttMaxQueuedBytes,
         watch: undefined,
         camera: undefined,
+        ...limits,
       },
       {
         store,
@@ -440,7 +452,15 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       title: 'People Counter (up)',
       description: 'Metrics of every part of the stack, labelled by service and instance.',
       logger: child('metrics'),
-      metrics: combineMetrics(() => [engageMetrics, ingestMetrics, ...instances.map((instance) => instance.metrics)]),
+      metrics: combineMetrics(() => [
+        ...(config.mqtt.url === undefined ? [brokerMetrics] : []),
+        stackMetrics,
+        engageMetrics,
+        ingestMetrics,
+        ...instances.map((instance) => instance.metrics),
+      ]),
+      connectionRegistry: stackMetrics,
+      ...limits,
       healthChecks: instances.map((instance) => ({ name: instance.instanceId, check: instance.isSubscribed })),
     });
     parts.push({ name: 'metrics', stop: () => app.close() });

@@ -12,9 +12,11 @@ import { startEngageService } from '../../engage/service.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { instanceName } from '../../stack/stack.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addMqttOptions,
   allowedOriginsOption,
+  connectionLimitsFromOptions,
   durationArg,
   hostList,
   identityFromOptions,
@@ -88,6 +90,7 @@ export function engageCommand(): Command {
         .default(1),
     );
   addMqttOptions(command);
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   for (const shared of command.options) {
     if (shared.long === '--instance-id') {
@@ -150,6 +153,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
       haDiscovery: options.haDiscovery,
       haDiscoveryPrefix: options.haDiscoveryPrefix,
       tuningRetentionMs: options.tuningRetention,
+      connectionLimits: connectionLimitsFromOptions(raw),
       ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
       ...(token !== undefined ? { token } : {}),
       ...(ingestToken !== undefined ? { ingestToken } : {}),

@@ -15,11 +15,13 @@ import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { instanceName, type RunningStack, STACK_DEFAULTS, StackStartError, startStack } from '../../stack/stack.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
   allowedOriginsOption,
   batchSizeOption,
+  connectionLimitsFromOptions,
   durationArg,
   hostList,
   identityFromOptions,
@@ -149,6 +151,7 @@ Examples:
     );
   addMqttOptions(command);
   addStorageOptions(command, '<data-dir>/storage');
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   // Without --mqtt-url, `up` starts its own broker; the instance ID names its parts.
   for (const shared of command.options) {
@@ -201,6 +204,7 @@ Examples:
             ? { demo: { dir: options.demo, devices: options.demoDevices, intervalMs: options.demoInterval } }
             : {}),
           drainMs: STACK_DEFAULTS.drainMs,
+          connectionLimits: connectionLimitsFromOptions(raw),
           name,
         },
         { logger },
