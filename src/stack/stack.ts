@@ -30,6 +30,7 @@ import type { Logger } from '../core/log.js';
 import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import { combineMetrics, createMetricsRegistry, DEFAULT_METRICS_PORT } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
+import { PRIVATE_DIR_MODE } from '../core/private-files.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
 import { ENGAGE_DEFAULTS, engageConfig } from '../engage/config.js';
@@ -226,7 +227,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       'the dashboard is reachable from the network and accepts changes without a token: set PEOPLE_COUNTER_ENGAGE_TOKEN',
     );
   }
-  await mkdir(config.dataDir, { recursive: true });
+  await mkdir(config.dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
 
   const limits = config.connectionLimits ? { connectionLimits: config.connectionLimits } : {};
   // Connection counts of the parts without a registry of their own: the broker, the metrics server.
