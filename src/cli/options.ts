@@ -21,6 +21,7 @@ import {
   type StorageConfig,
   validateMqttConfig,
 } from '../core/config.js';
+import { type ConnectionLimits, connectionLimitsSchema, DEFAULT_CONNECTION_LIMITS } from '../core/connection-limits.js';
 import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger } from '../core/log.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
 import { ENGAGE_DEFAULTS } from '../engage/config.js';
@@ -185,7 +186,7 @@ export function identityFromOptions(service: ServiceName | 'up', options: unknow
   return { instanceId, logger, logLevel: parsed.logLevel, logFormat: parsed.logFormat };
 }
 
-/** `a.example, b.example` → the names. */
+/** `a.example, b.example` → the items (host names, origins). */
 export function hostList(text: string | undefined): string[] {
   return (text ?? '')
     .split(',')
@@ -234,4 +235,34 @@ export function tuningRetentionOption(): Option {
   )
     .argParser(durationArg)
     .default(ENGAGE_DEFAULTS.tuningRetentionMs, '24h');
+}
+
+/** `--allowed-origins`: shared by `engage` and `up` (docs/security.md). */
+export function allowedOriginsOption(): Option {
+  return option(
+    '--allowed-origins <origins>',
+    "comma-separated origins (https://dashboard.example) whose pages may make changes besides the dashboard's own, e.g. behind a reverse proxy that rewrites Host",
+  );
+}
+
+/** `--max-connections`, `--max-connections-per-address`: the caps of every listener a command opens. */
+export function addConnectionLimitOptions(command: Command): Command {
+  return command
+    .addOption(
+      option('--max-connections <n>', 'open connections per listener at most; more are closed at once')
+        .argParser(intArg(1))
+        .default(DEFAULT_CONNECTION_LIMITS.maxConnections),
+    )
+    .addOption(
+      option(
+        '--max-connections-per-address <n>',
+        'open connections per listener from one client address at most (raise it behind a proxy or a NAT of many cameras)',
+      )
+        .argParser(intArg(1))
+        .default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress),
+    );
+}
+
+export function connectionLimitsFromOptions(options: unknown): ConnectionLimits {
+  return parseOptions(connectionLimitsSchema, options);
 }

@@ -1,15 +1,18 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { credentialsFromEnv, servicePasswordEnv } from '../../broker/access.js';
-import { DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
 import { ConfigError, DEFAULT_HOST, DEFAULT_MQTT_PORT, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { defaultMetadataTopic, makeTopics } from '../../core/topics.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addTopicOptions,
   byteSizeArg,
+  connectionLimitsFromOptions,
+  durationArg,
   ENV_PREFIX,
   identityFromOptions,
   intArg,
@@ -37,6 +40,11 @@ export function brokerCommand(): Command {
         .default(DEFAULT_MAX_PACKET_BYTES, `${DEFAULT_MAX_PACKET_BYTES} bytes (the largest photo + 64 KiB)`),
     )
     .addOption(
+      option('--connect-timeout <duration>', 'close a connection that has not sent MQTT CONNECT in this time')
+        .argParser(durationArg)
+        .default(DEFAULT_CONNECT_TIMEOUT_MS, '5s'),
+    )
+    .addOption(
       option('--ha-discovery-prefix <prefix>', 'where engage may publish Home Assistant discovery').default(
         DEFAULT_DISCOVERY_PREFIX,
       ),
@@ -53,6 +61,7 @@ Accounts (each password from the variable or <variable>_FILE):
 A client publishing anywhere else is disconnected. See docs/system.md.`,
     );
   addTopicOptions(command);
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   return command.action(async (raw: unknown) => {
     const options = parseOptions(
@@ -62,6 +71,7 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
         username: z.string().optional(),
         allowAnonymous: z.boolean().optional(),
         maxPacketSize: z.number().int().positive(),
+        connectTimeout: z.number().int().positive(),
         haDiscoveryPrefix: z.string().min(1),
         topicPrefix: z.string(),
         metadataTopic: z.string().optional(),
@@ -86,6 +96,8 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
       port: options.port,
       logger,
       maxPacketBytes: options.maxPacketSize,
+      connectTimeoutMs: options.connectTimeout,
+      connectionLimits: connectionLimitsFromOptions(raw),
       access: {
         topics: makeTopics(options.topicPrefix, options.metadataTopic ?? defaultMetadataTopic(options.topicPrefix)),
         discoveryPrefix: options.haDiscoveryPrefix,
