@@ -9,6 +9,7 @@ import {
   type DeadLetterMessage,
   deadLetterReasonSchema,
   detectionSchema,
+  heatMapSchema,
   type ResultMessage,
   type SupersededMessage,
 } from '../core/messages.js';
@@ -22,6 +23,10 @@ export const photoOutcomeSchema = z.discriminatedUnion('status', [
     /** From the photo's creation to its count. */
     latencyMs: z.number(),
     model: z.string(),
+    /** What counted (`detector` or `density`), when the counter says. */
+    method: z.enum(['detector', 'density']).optional(),
+    /** Density counts: people per cell of a grid over the photo, drawn as a heat map. */
+    heatMap: heatMapSchema.optional(),
   }),
   z.object({ status: z.literal('superseded'), supersededBy: z.string() }),
   z.object({ status: z.literal('failed'), reason: deadLetterReasonSchema, detail: z.string() }),
@@ -35,6 +40,8 @@ export const outcomeOfResult = (result: ResultMessage): PhotoOutcome => ({
   detections: result.detections ?? [],
   latencyMs: result.latencyMs,
   model: result.model,
+  ...(result.method !== undefined ? { method: result.method } : {}),
+  ...(result.heatMap !== undefined ? { heatMap: result.heatMap } : {}),
 });
 
 export const outcomeOfSuperseded = (message: SupersededMessage): PhotoOutcome => ({

@@ -134,7 +134,7 @@ export class UploadPanel {
       const { outcome } = answer;
       byId('upload-result').textContent = outcomeText(outcome);
       byId('upload-result').dataset.status = outcome.status;
-      if (outcome.status === 'counted') this.drawBoxes(outcome.detections);
+      if (outcome.status === 'counted') this.drawOverlay(outcome.detections, outcome.heatMap);
       this.say(outcome.status === 'counted' ? 'Counted. The photo has been deleted on the server.' : '', 'ok');
       if (this.select.value === NEW_DEVICE) this.newId = crypto.randomUUID();
       this.onUploaded(deviceId);
@@ -153,16 +153,34 @@ export class UploadPanel {
   }
 
   /**
-   * Boxes in the photo's own pixels, drawn in an SVG whose viewBox is the photo's size.
+   * What was counted, in an SVG whose viewBox is the photo's size: the boxes found, or for a density count
+   * its heat map (cells more opaque where more people stand).
    * @param {Detection[]} detections
+   * @param {{ cols: number, rows: number, values: number[] } | undefined} heat
    */
-  drawBoxes(detections) {
+  drawOverlay(detections, heat) {
     const image = byId('upload-preview', HTMLImageElement);
     const svg = byId('upload-boxes', SVGSVGElement);
+    const heatCells = () => {
+      if (!heat) return [];
+      const peak = Math.max(...heat.values, 1e-6);
+      const width = image.naturalWidth / heat.cols;
+      const height = image.naturalHeight / heat.rows;
+      return heat.values.flatMap((value, i) => {
+        if (value / peak < 0.05) return [];
+        const cell = document.createElementNS(SVG, 'rect');
+        const at = { x: (i % heat.cols) * width, y: Math.floor(i / heat.cols) * height, width, height };
+        for (const [name, v] of Object.entries(at)) cell.setAttribute(name, String(v));
+        cell.setAttribute('class', 'heat');
+        cell.setAttribute('fill-opacity', String(Math.min(0.75, (0.75 * value) / peak)));
+        return [cell];
+      });
+    };
     const draw = () => {
       svg.setAttribute('viewBox', `0 0 ${image.naturalWidth} ${image.naturalHeight}`);
       const stroke = Math.max(2, Math.round(image.naturalWidth / 200));
       svg.replaceChildren(
+        ...heatCells(),
         ...detections.map(({ box: [x1, y1, x2, y2] }) => {
           const rect = document.createElementNS(SVG, 'rect');
           for (const [name, value] of Object.entries({ x: x1, y: y1, width: x2 - x1, height: y2 - y1 })) {
