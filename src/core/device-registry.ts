@@ -258,3 +258,25 @@ export class LiveDeviceRegistry {
     for (const listener of this.listeners) listener();
   }
 }
+
+/** Who may send photos as which device over REST (ingest's `Authorization: Bearer <secret>`). */
+export interface DeviceAccess {
+  /** Whether a device must present its own secret; false = anyone may send (an empty registry on loopback). */
+  enforced(): boolean;
+  /** Whether `secret` is the device's own. */
+  accepts(deviceId: string, secret: string | undefined): Promise<boolean>;
+}
+
+/**
+ * The registry as a REST gate: enforced as soon as it holds a device, and from the start unless
+ * `openWhileEmpty` (`up` on loopback, so that a first photo needs no set-up).
+ */
+export function registryAccess(
+  registry: LiveDeviceRegistry,
+  { openWhileEmpty }: { openWhileEmpty: boolean },
+): DeviceAccess {
+  return {
+    enforced: () => registry.size > 0 || !openWhileEmpty,
+    accepts: async (deviceId, secret) => (await registry.verify(deviceId, secret)) !== undefined,
+  };
+}

@@ -3,6 +3,7 @@
  * topic, a watched folder and a camera command optionally). Starts even while the broker is down:
  * requests then get 503 until it is back.
  */
+import type { DeviceAccess } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import { IMAGE_BUCKET } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
@@ -23,6 +24,8 @@ export interface IngestDeps {
   logger: Logger;
   metrics: Registry;
   instanceId: string;
+  /** Registered devices and their secrets (REST); photos over MQTT are checked by the broker. */
+  devices?: DeviceAccess;
 }
 
 export interface RunningIngestService {
@@ -51,7 +54,7 @@ export async function storageWritable(store: ObjectStore, instanceId: string): P
 }
 
 export async function startIngestService(config: IngestConfig, deps: IngestDeps): Promise<RunningIngestService> {
-  const { store, mqtt, logger, metrics, instanceId } = deps;
+  const { store, mqtt, logger, metrics, instanceId, devices } = deps;
   const ingestor = new PhotoIngestor({
     store,
     mqtt,
@@ -83,7 +86,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     ],
   });
   // After the swagger plugin has loaded, so that the route appears in /openapi.json.
-  app.after(() => registerIngestRoutes(app, { ingestor, token: config.token }));
+  app.after(() => registerIngestRoutes(app, { ingestor, token: config.token, devices }));
 
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   let stopped = false;
