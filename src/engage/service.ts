@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { Tiling } from '../analytics/tiling.js';
 import type { TuningDetector } from '../analytics/tuning-fit.js';
+import type { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth } from '../core/message-auth.js';
@@ -15,6 +16,7 @@ import type { ObjectStore } from '../core/storage/index.js';
 import { registerApi } from './api.js';
 import { authorize } from './auth.js';
 import type { EngageConfig } from './config.js';
+import { registerDeviceCredentialsApi } from './device-credentials-api.js';
 import { EngageEngine } from './engine.js';
 import { LiveEvents } from './events.js';
 import { HomeAssistantDiscovery } from './home-assistant.js';
@@ -45,6 +47,8 @@ export interface EngageDeps {
   tuningDetector?: () => Promise<TuningDetector>;
   /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
   tuningTilings?: readonly Tiling[];
+  /** The device registry, managed through /api/devices/credentials and the dashboard; without it those are off. */
+  devices?: LiveDeviceRegistry;
 }
 
 export interface EngageService {
@@ -193,7 +197,9 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       writes,
       protectReads: config.protectReads,
       maxUploadBytes: config.maxUploadBytes,
+      deviceCredentials: deps.devices !== undefined,
     });
+    if (deps.devices) registerDeviceCredentialsApi(app, deps.devices, now);
     registerProfileApi(app, profiles);
     if (tuning)
       registerTuningApi(app, {
