@@ -10,9 +10,11 @@ import {
   addLogOptions,
   addTopicOptions,
   byteSizeArg,
+  deviceRegistryOption,
   ENV_PREFIX,
   identityFromOptions,
   intArg,
+  openDeviceRegistryOption,
   option,
   parseOptions,
 } from '../options.js';
@@ -30,6 +32,7 @@ export function brokerCommand(): Command {
         `an admin account that may do anything (password from ${ADMIN_PASSWORD_ENV} or ${ADMIN_PASSWORD_ENV}_FILE)`,
       ),
     )
+    .addOption(deviceRegistryOption())
     .addOption(option('--allow-anonymous', 'accept clients without credentials, with every right (tests only)'))
     .addOption(
       option('--max-packet-size <size>', 'close a connection that sends a larger MQTT packet (e.g. 11MB)')
@@ -48,9 +51,11 @@ Accounts (each password from the variable or <variable>_FILE):
   inference  ${servicePasswordEnv('inference')}: coordination, results, superseded, per-device counts
   ingest     ${servicePasswordEnv('ingest')}: the metadata topic
   engage     ${servicePasswordEnv('engage')}: alerts, site occupancy, Home Assistant discovery
-  devices    ${servicePasswordEnv('device')}: username = the device ID; only <prefix>/devices/<id>/image
-             and <prefix>/devices/<id>/availability
-A client publishing anywhere else is disconnected. See docs/system.md.`,
+  devices    --device-registry (people-counter devices add): username = the device ID, password = its
+             own secret, client ID = the device ID (or <id>/…); only <prefix>/devices/<id>/image and
+             <prefix>/devices/<id>/availability. Deprecated: ${servicePasswordEnv('device')}, one password
+             shared by every device that is not registered
+A client publishing anywhere else is disconnected; a revoked device at once. See docs/system.md.`,
     );
   addTopicOptions(command);
   addLogOptions(command);
@@ -65,6 +70,7 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
         haDiscoveryPrefix: z.string().min(1),
         topicPrefix: z.string(),
         metadataTopic: z.string().optional(),
+        deviceRegistry: z.string().optional(),
       }),
       raw,
     );
@@ -75,7 +81,9 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
     }
     const admin =
       options.username !== undefined && password !== undefined ? { username: options.username, password } : undefined;
-    const credentials = credentialsFromEnv((name) => readSecret(process.env, name), admin);
+    const devices = await openDeviceRegistryOption(raw, logger);
+    const fromEnv = credentialsFromEnv((name) => readSecret(process.env, name), admin);
+    const credentials = devices ? { services: [], ...fromEnv, devices } : fromEnv;
     if (credentials === undefined && !options.allowAnonymous) {
       throw new ConfigError(
         `no broker accounts configured: set ${servicePasswordEnv('inference')} and the others (see --help), or pass --allow-anonymous`,
@@ -92,6 +100,17 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
       },
       ...(credentials !== undefined ? { credentials } : {}),
     });
-    await stopOnSignals([{ name: 'broker', stop: broker.stop }], logger);
+    await stopOnSignals(
+      [
+        {
+          name: 'broker',
+          stop: async () => {
+            await broker.stop();
+            devices?.close();
+          },
+        },
+      ],
+      logger,
+    );
   });
 }

@@ -14,11 +14,13 @@ import { instanceName } from '../../stack/stack.js';
 import {
   addLogOptions,
   addMqttOptions,
+  deviceRegistryOption,
   durationArg,
   hostList,
   identityFromOptions,
   intArg,
   mqttConfigFromOptions,
+  openDeviceRegistryOption,
   option,
   parseOptions,
   tuningRetentionOption,
@@ -32,6 +34,7 @@ export function engageCommand(): Command {
       option('--port <port>', 'dashboard and API port').argParser(intArg(0, 65535)).default(ENGAGE_DEFAULTS.port),
     )
     .addOption(option('--db <file>', 'SQLite history file (:memory: keeps nothing)').default(ENGAGE_DEFAULTS.dbPath))
+    .addOption(deviceRegistryOption())
     .addOption(
       option('--retention <duration>', 'keep counts and alerts this long')
         .argParser(durationArg)
@@ -118,6 +121,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
         tuningStorage: z.string().optional(),
         tuningRetention: z.number(),
         tuningWorkers: z.number(),
+        deviceRegistry: z.string().optional(),
       }),
       raw,
     );
@@ -154,8 +158,10 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
     const tuningStore =
       options.tuningStorage !== undefined ? createObjectStore(parseStorageSpec(options.tuningStorage)) : undefined;
     let model: Promise<LocalPeopleCounter> | undefined;
+    const devices = await openDeviceRegistryOption(raw, logger);
     const engage = await startEngageService(config, {
       logger,
+      ...(devices ? { devices } : {}),
       ...(tuningStore
         ? {
             tuningStore,
@@ -169,6 +175,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
     await stopOnSignals(
       [
         { name: 'engage', stop: engage.stop },
+        { name: 'device-registry', stop: async () => devices?.close() },
         { name: 'tuning model', stop: async () => (await model)?.close() },
       ],
       logger,
