@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
@@ -15,11 +15,17 @@ import {
 } from '../../src/broker/access.js';
 import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { limitPacketSize, PacketSizeGuard } from '../../src/broker/packet-size.js';
-import { DEVICE_REGISTRY_FILE } from '../../src/core/device-credentials.js';
-import { LiveDeviceRegistry, revokeDevice } from '../../src/core/device-registry.js';
+import { DEVICE_REGISTRY_FILE, mosquittoDeviceAcl, mosquittoPasswordFile } from '../../src/core/device-credentials.js';
+import {
+  LiveDeviceRegistry,
+  readDeviceRegistry,
+  registerDevice,
+  revokeDevice,
+} from '../../src/core/device-registry.js';
 import { silentLogger } from '../../src/core/log.js';
 import { makeTopics } from '../../src/core/topics.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { missingBinary } from '../helpers/binaries.js';
+import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
 
 const topics = makeTopics();
@@ -321,36 +327,81 @@ describe('embedded broker with registered devices', () => {
   });
 });
 
-describe('the shipped Mosquitto ACL (deploy/mosquitto.acl)', () => {
-  test('drops a device publishing on the coordination topic and passes its own image', async () => {
-    const mosquitto = await startMosquitto({
-      users: { inference: 'inference-secret', ingest: 'ingest-secret', [DEVICE]: 'device-secret' },
+describe('the shipped Mosquitto set-up (deploy/mosquitto.conf, mosquitto.acl, the generated device files)', () => {
+  const skip = missingBinary('mosquitto');
+  let dir: string;
+  let mosquitto: RunningMosquitto;
+  const secrets = new Map<string, string>();
+  const ingestAccount = { username: 'ingest', password: 'ingest-secret' };
+  before(async () => {
+    if (skip) return;
+    dir = await mkdtemp(join(tmpdir(), 'pc-mosquitto-devices-'));
+    const registryPath = join(dir, DEVICE_REGISTRY_FILE);
+    for (const id of [DEVICE, OTHER_DEVICE]) secrets.set(id, (await registerDevice(registryPath, id, 1)).secret);
+    // What `people-counter devices mosquitto-passwd` and `… mosquitto-acl` write.
+    const passwordFile = join(dir, 'devices.passwd');
+    const aclFile = join(dir, 'devices.acl');
+    await writeFile(passwordFile, mosquittoPasswordFile(await readDeviceRegistry(registryPath)));
+    await writeFile(aclFile, mosquittoDeviceAcl(topics.prefix));
+    mosquitto = await startMosquitto({
+      users: { inference: 'inference-secret', ingest: 'ingest-secret' },
       aclFile: fileURLToPath(new URL('../../../deploy/mosquitto.acl', import.meta.url)),
+      devices: { passwordFile, aclFile },
     });
-    try {
-      const coordination = await MessageRecorder.start(mosquitto.url, [topics.coordination], {
-        username: 'inference',
-        password: 'inference-secret',
-      });
-      const images = await MessageRecorder.start(mosquitto.url, [topics.deviceImage(DEVICE)], {
-        username: 'ingest',
-        password: 'ingest-secret',
-      });
-      const device = await client(mosquitto.url, { username: DEVICE, password: 'device-secret' });
-      // Mosquitto acknowledges a refused publish and drops it; the acknowledgement means it was decided.
-      await device.publishAsync(topics.coordination, JSON.stringify({ forged: true }), { qos: 1 });
-      await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
-      const genuine = await client(mosquitto.url, { username: 'inference', password: 'inference-secret' });
-      await genuine.publishAsync(topics.coordination, 'genuine', { qos: 1 });
-      await coordination.waitForCount(topics.coordination, 1);
-      await images.waitForCount(topics.deviceImage(DEVICE), 1);
-      assert.deepEqual(
-        coordination.on(topics.coordination).map((message) => message.payload.toString()),
-        ['genuine'],
-      );
-      await Promise.all([device.endAsync(), genuine.endAsync(), coordination.stop(), images.stop()]);
-    } finally {
-      await mosquitto.stop();
-    }
+  });
+  after(async () => {
+    if (skip) return;
+    await mosquitto.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const deviceUrl = () => mosquitto.deviceUrl ?? assert.fail('no device listener');
+  const asDevice = (id: string, overrides: IClientOptions = {}) =>
+    client(deviceUrl(), { username: id, password: secrets.get(id) ?? '', clientId: id, ...overrides });
+
+  test('a device publishes its own photo; its forged photo of another device and its coordination message are dropped', {
+    skip,
+  }, async () => {
+    const coordination = await MessageRecorder.start(mosquitto.url, [topics.coordination], {
+      username: 'inference',
+      password: 'inference-secret',
+    });
+    const images = await MessageRecorder.start(mosquitto.url, [topics.deviceImageWildcard], ingestAccount);
+    const device = await asDevice(DEVICE);
+    // Mosquitto acknowledges a refused publish and drops it; the acknowledgement means it was decided.
+    await device.publishAsync(topics.coordination, JSON.stringify({ forged: true }), { qos: 1 });
+    await device.publishAsync(topics.deviceImage(OTHER_DEVICE), Buffer.from('forged photo'), { qos: 1 });
+    await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
+    const genuine = await client(mosquitto.url, { username: 'inference', password: 'inference-secret' });
+    await genuine.publishAsync(topics.coordination, 'genuine', { qos: 1 });
+    await coordination.waitForCount(topics.coordination, 1);
+    await images.waitForCount(topics.deviceImage(DEVICE), 1);
+    assert.deepEqual(
+      coordination.on(topics.coordination).map((message) => message.payload.toString()),
+      ['genuine'],
+    );
+    assert.deepEqual(images.on(topics.deviceImage(OTHER_DEVICE)), []);
+    await Promise.all([device.endAsync(), genuine.endAsync(), coordination.stop(), images.stop()]);
+  });
+
+  test("a device using a service's client ID does not take over its session; it cannot log in where services do", {
+    skip,
+  }, async () => {
+    const service = await client(mosquitto.url, { ...ingestAccount, clientId: 'pc-ingest-x' });
+    let serviceClosed = false;
+    service.on('close', () => {
+      serviceClosed = true;
+    });
+    // Mosquitto makes the device's client ID its username (use_username_as_clientid).
+    const device = await asDevice(DEVICE, { clientId: 'pc-ingest-x' });
+    await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
+    await service.publishAsync(topics.metadata, '{"probe":true}', { qos: 1 });
+    assert.equal(serviceClosed, false);
+    await assert.rejects(
+      client(mosquitto.url, { username: DEVICE, password: secrets.get(DEVICE) ?? '', clientId: DEVICE }),
+      /Not authorized|Bad username/,
+    );
+    await assert.rejects(asDevice(DEVICE, { password: secrets.get(OTHER_DEVICE) ?? '' }), /Not authorized|Bad/);
+    await Promise.all([device.endAsync(), service.endAsync()]);
   });
 });
