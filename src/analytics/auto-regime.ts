@@ -1,17 +1,18 @@
 /**
  * The default for a camera without counting settings (`auto`). One whole-frame pass tells how large
  * the people in the view are and how many weak candidates there are. Few or large people: that pass is
- * the count, with the size- and edge-aware threshold fitted on street photos. Many small people: the
- * model cannot resolve the smallest of them at whole-frame scale (detectors lose most people below
- * COCO's "medium" size), so the frame is cut into tiles that magnify the smallest person seen to a
- * height the model resolves, and the tiles are counted with one flat threshold for that regime. The
- * cost follows the need: one pass for a street photo, 1 + k² for a view of small people.
+ * the count, with the size- and edge-aware threshold fitted on street photos. Many small people or many
+ * candidates: a crowd, which the detector cannot resolve (detectors lose most people below COCO's
+ * "medium" size, and dense crowds are heads, not bodies), so the crowd-density network counts it: two
+ * passes. Where that network cannot run (the tfjs-wasm fallback), the frame is cut into tiles that
+ * magnify the smallest person seen to a height the detector resolves (1 + k² passes).
  *
  * Only three numbers are fitted (on both labelled sets together, see docs/analytics.md): how many small
  * candidates, and what share of all candidates, make a view of small people, and the threshold of the
  * zoomed count. The sizes are physical: the model's input, COCO's medium-object bound, and a cost cap.
  */
-import type { Detection } from '../core/messages.js';
+import type { Detection, HeatMap } from '../core/messages.js';
+import { countDensity, type DensityMap, heatMap } from './density.js';
 import type { DetectOptions } from './detector.js';
 import type { CameraProfile } from './people-counter.js';
 import { type CountableFrame, countDetections, detectOptionsFor } from './postprocess.js';
@@ -102,44 +103,76 @@ export function zoomProfile(tiling: Tiling, profile: CameraProfile, settings: Au
   return { ...profile, scoreThreshold: settings.zoomThreshold, tiling };
 }
 
-export type Regime = 'whole-frame' | 'zoom';
+export type Regime = 'whole-frame' | 'zoom' | 'density';
 
 export interface AutoCount {
   count: number;
   detections: Detection[];
+  method: 'detector' | 'density';
   regime: Regime;
   tiling: string;
-  /** Model runs: 1 for the whole frame, + the tiles when zoomed (× 2 with flip). */
+  /** Model runs: 1 for the whole frame, + the tiles when zoomed (× 2 with flip), + 1 for density. */
   passes: number;
   hints: string[];
+  heatMap?: HeatMap;
+}
+
+/** The second pass for a crowd: the density network where it runs, else the detector over tiles. */
+export interface CrowdPasses {
+  tiles(tiling: GridTiling, minScore: number): Promise<CountableFrame>;
+  density?: () => Promise<DensityMap>;
 }
 
 /**
- * Counts a frame under the auto default. `detectTiles` runs the model over a tiling (down to
- * `minScore`); it is called only when the first pass asks for zoom.
+ * Is the first pass a crowd, to be counted by density? Yes when it saw a view of small people (the
+ * zoom signal), or more candidates than a street photo holds (`hintAtUncounted`, the crowd-view signal).
+ */
+export function looksLikeCrowd(first: CountableFrame, settings: AutoSettings = AUTO_DEFAULTS): boolean {
+  if (zoomTiling(first, settings)) return true;
+  return first.detections.filter((d) => d.score >= settings.candidateScore).length >= settings.hintAtUncounted;
+}
+
+/**
+ * Counts a frame under the auto default. A street view is the first pass's count. A crowd is counted by
+ * the density network (one more pass) where it runs, else by zoomed tiles (1 + k² more passes).
  */
 export async function countAuto(
   first: CountableFrame,
-  detectTiles: (tiling: GridTiling, minScore: number) => Promise<CountableFrame>,
+  crowd: CrowdPasses,
   profile: CameraProfile = {},
   settings: AutoSettings = AUTO_DEFAULTS,
 ): Promise<AutoCount> {
   const runs = profile.flip ? 2 : 1;
   const tiling = zoomTiling(first, settings);
+  if (crowd.density && looksLikeCrowd(first, settings)) {
+    const map = await crowd.density();
+    return {
+      count: countDensity(map, profile),
+      detections: [],
+      method: 'density',
+      regime: 'density',
+      tiling: tilingLabel(SINGLE_TILE),
+      passes: runs + 1,
+      hints: [],
+      heatMap: heatMap(map),
+    };
+  }
   if (!tiling) {
     const counted = countDetections(first, profile);
     return {
       ...counted,
+      method: 'detector',
       regime: 'whole-frame',
       tiling: tilingLabel(SINGLE_TILE),
       passes: runs,
       hints: hintsFor(first, counted.detections, profile, settings),
     };
   }
-  const zoomed = await detectTiles(tiling, Math.min(settings.candidateScore, settings.zoomThreshold));
+  const zoomed = await crowd.tiles(tiling, Math.min(settings.candidateScore, settings.zoomThreshold));
   const counted = countDetections(zoomed, zoomProfile(tiling, profile, settings));
   return {
     ...counted,
+    method: 'detector',
     regime: 'zoom',
     tiling: tilingLabel(tiling),
     passes: runs * (1 + tileCount(tiling)),

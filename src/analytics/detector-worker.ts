@@ -1,7 +1,11 @@
-/** Worker thread of the local pool: loads the model once, then answers detect requests one at a time. */
+/**
+ * Worker thread of the local pool: loads the detector once, the density network on the first photo
+ * that needs it, then answers pass requests one at a time.
+ */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createDetector, DecodeError, loadModelPass } from './detector.js';
-import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { createDetector, DecodeError, decodePhoto, loadModelPass } from './detector.js';
+import { type DensityPass, loadDensityPass } from './onnx/density-model.js';
+import type { PassRequest, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('detector-worker must run in a worker thread');
@@ -10,21 +14,28 @@ try {
   const { runtime } = workerData as WorkerData;
   const { pass, warning } = await loadModelPass(runtime);
   const detector = createDetector(pass);
+  let density: Promise<DensityPass> | undefined;
+
+  async function run(id: number, jpeg: Buffer, request: PassRequest): Promise<WorkerReply> {
+    const started = performance.now();
+    const photo = await decodePhoto(jpeg);
+    if (request.kind === 'detect') {
+      const result = await detector.detect(photo, request.options);
+      return { type: 'result', id, ...result, ms: performance.now() - started };
+    }
+    density ??= loadDensityPass();
+    const map = await (await density).run(photo);
+    return { type: 'density', id, map, ms: performance.now() - started };
+  }
+
   port.postMessage({
     type: 'ready',
     backend: detector.backend,
     ...(warning !== undefined ? { warning } : {}),
   } satisfies WorkerReply);
   port.on('message', async (request: WorkerRequest) => {
-    const started = performance.now();
     try {
-      const result = await detector.detect(Buffer.from(request.jpeg), request.options);
-      port.postMessage({
-        type: 'result',
-        id: request.id,
-        ...result,
-        ms: performance.now() - started,
-      } satisfies WorkerReply);
+      port.postMessage((await run(request.id, Buffer.from(request.jpeg), request.pass)) satisfies WorkerReply);
     } catch (error) {
       port.postMessage({
         type: 'error',

@@ -47,14 +47,33 @@ export interface FrameDetections {
 export interface Detector {
   readonly backend: string;
   /** Person boxes in frame pixels, after NMS, with scores ≥ minScore. */
-  detect(jpeg: Buffer, options: DetectOptions): Promise<FrameDetections>;
+  detect(photo: DecodedPhoto, options: DetectOptions): Promise<FrameDetections>;
 }
 
 /** A decoded photo: RGB pixels, 3 bytes each. */
-interface Frame {
+export interface DecodedPhoto {
   pixels: Buffer;
   width: number;
   height: number;
+}
+
+/** Decodes (EXIF-rotated, sRGB, no alpha) for every pass; a broken or oversized image is a DecodeError. */
+export async function decodePhoto(jpeg: Buffer): Promise<DecodedPhoto> {
+  try {
+    // The pixel limit refuses decompression bombs in-process too (the REST service checks before).
+    const { data, info } = await sharp(jpeg, {
+      failOn: 'truncated',
+      limitInputPixels: DEFAULT_IMAGE_LIMITS.maxPixels,
+    })
+      .autoOrient()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return { pixels: data, width: info.width, height: info.height };
+  } catch (error) {
+    throw new DecodeError(`cannot decode image: ${(error as Error).message}`);
+  }
 }
 
 export interface LoadedPass {
@@ -89,26 +108,13 @@ export function wasmFallbackWarning(problem: string): string {
 export function createDetector(pass: ModelPass): Detector {
   const backend = pass.backend;
 
-  async function decode(jpeg: Buffer): Promise<Frame> {
-    try {
-      // The pixel limit refuses decompression bombs in-process too (the REST service checks before).
-      const { data, info } = await sharp(jpeg, {
-        failOn: 'truncated',
-        limitInputPixels: DEFAULT_IMAGE_LIMITS.maxPixels,
-      })
-        .autoOrient()
-        .removeAlpha()
-        .toColourspace('srgb')
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      return { pixels: data, width: info.width, height: info.height };
-    } catch (error) {
-      throw new DecodeError(`cannot decode image: ${(error as Error).message}`);
-    }
-  }
-
   /** Letterboxes one region into the model's square input (top-left aligned, so boxes only need scaling). */
-  async function inferRegion(frame: Frame, region: Region, minScore: number, mirrored: boolean): Promise<Detection[]> {
+  async function inferRegion(
+    frame: DecodedPhoto,
+    region: Region,
+    minScore: number,
+    mirrored: boolean,
+  ): Promise<Detection[]> {
     const scale = INPUT_SIZE / Math.max(region.width, region.height);
     const input = await sharp(frame.pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } })
       .extract(region)
@@ -137,7 +143,12 @@ export function createDetector(pass: ModelPass): Detector {
     return mirrored ? unflip(kept, region.width) : kept;
   }
 
-  async function detectTiled(frame: Frame, tiling: Tiling, minScore: number, flip: boolean): Promise<Detection[]> {
+  async function detectTiled(
+    frame: DecodedPhoto,
+    tiling: Tiling,
+    minScore: number,
+    flip: boolean,
+  ): Promise<Detection[]> {
     const perTile = [];
     for (const tile of tileLayout(frame.width, frame.height, tiling)) {
       if (!flip) {
@@ -154,8 +165,7 @@ export function createDetector(pass: ModelPass): Detector {
 
   return {
     backend,
-    async detect(jpeg, { tiling, minScore = MIN_RAW_SCORE, flip = false, wholeFrame = false }) {
-      const frame = await decode(jpeg);
+    async detect(frame, { tiling, minScore = MIN_RAW_SCORE, flip = false, wholeFrame = false }) {
       const detections = await detectTiled(frame, tiling, minScore, flip);
       const singleTile = tileCount(tiling) === 1;
       return {

@@ -5,7 +5,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { looksLikeJpeg } from '../core/image.js';
-import { countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
+import { COUNTING_METHODS, methodOf, type PhotoPasses } from './counting-methods.js';
+import { type DensityMap, densityModelId, readDensityCard } from './density.js';
 import { type DetectOptions, type FrameDetections, MODEL_ID, wasmFallbackWarning } from './detector.js';
 import { onnxRuntimeLoadProblem } from './onnx/onnx-probe.js';
 import {
@@ -15,9 +16,8 @@ import {
   type PeopleCounter,
   UnusableImageError,
 } from './people-counter.js';
-import { countDetections, detectOptionsFor, passesOf } from './postprocess.js';
 import { DEFAULT_RUNTIME, type Runtime } from './runtime.js';
-import type { WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { PassRequest, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface LocalCounterConfig {
   /** Worker threads, each with its own model (~200 MB). Default: the number of cores. */
@@ -41,15 +41,24 @@ export interface LocalPeopleCounter extends PeopleCounter {
   readonly workers: number;
   /** Raw scored detections, before threshold/ROI/correction (for calibration and annotation). */
   detect(jpeg: Buffer, options: DetectOptions): Promise<RawDetections>;
+  /** The crowd-density network's map of a photo (for tuning and evaluation); needs ONNX Runtime. */
+  density(jpeg: Buffer): Promise<DensityFrame>;
   /** Photos waiting for a worker. */
   queued(): number;
 }
 
+/** A density pass's map, with its decode + inference time in the worker. */
+export interface DensityFrame extends DensityMap {
+  ms: number;
+}
+
+type PassResult = RawDetections | DensityFrame;
+
 interface Job {
   id: number;
   jpeg: Buffer;
-  options: DetectOptions;
-  resolve(result: RawDetections): void;
+  pass: PassRequest;
+  resolve(result: PassResult): void;
   reject(error: Error): void;
 }
 
@@ -101,6 +110,9 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   const warning =
     loadProblem === undefined ? ready.find((r) => r.warning !== undefined)?.warning : wasmFallbackWarning(loadProblem);
   if (warning !== undefined) (config.onWarning ?? ((m) => console.error(`warning: ${m}`)))(warning);
+  // The density network runs on ONNX Runtime only; its card is read now so a broken install fails at start.
+  const densityAvailable = backend === 'onnx';
+  const densityModel = densityModelId(readDensityCard());
   const slots: Slot[] = [];
   const queue: Job[] = [];
   let nextId = 1;
@@ -109,11 +121,13 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   function attach(slot: Slot): void {
     slot.worker.on('message', (reply: WorkerReply) => {
       const job = slot.job;
-      if (!job || (reply.type !== 'result' && reply.type !== 'error') || reply.id !== job.id) return;
+      if (!job || !('id' in reply) || reply.id !== job.id) return;
       slot.job = undefined;
       if (reply.type === 'result') {
         const { type: _type, id: _id, ...raw } = reply;
         job.resolve(raw);
+      } else if (reply.type === 'density') {
+        job.resolve({ ...reply.map, ms: reply.ms });
       } else {
         job.reject(reply.unusable ? new UnusableImageError(reply.message) : new Error(reply.message));
       }
@@ -159,12 +173,12 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       if (!job) return;
       slot.job = job;
       const jpeg = new Uint8Array(job.jpeg);
-      slot.worker.postMessage({ id: job.id, jpeg, options: job.options } satisfies WorkerRequest, [jpeg.buffer]);
+      slot.worker.postMessage({ id: job.id, jpeg, pass: job.pass } satisfies WorkerRequest, [jpeg.buffer]);
     }
   }
 
   /** `followUp`: a further pass of a photo already admitted: it goes first and is never refused as busy. */
-  function detect(jpeg: Buffer, options: DetectOptions, followUp = false): Promise<RawDetections> {
+  function submit(jpeg: Buffer, pass: PassRequest, followUp: boolean): Promise<PassResult> {
     if (closed) return Promise.reject(new Error('people counter is closed'));
     if (!looksLikeJpeg(jpeg)) {
       return Promise.reject(new UnusableImageError('not a JPEG (missing FF D8 FF signature)'));
@@ -174,41 +188,47 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       return Promise.reject(new CounterBusyError(`analytics queue is full (${queueLimit} photos waiting)`));
     }
     return new Promise((resolve, reject) => {
-      const job = { id: nextId++, jpeg, options, resolve, reject };
+      const job = { id: nextId++, jpeg, pass, resolve, reject };
       if (followUp) queue.unshift(job);
       else queue.push(job);
       pump();
     });
   }
 
-  /** The auto default: a whole-frame pass, then tiles only when it finds a view of small people. */
-  async function countAutomatically(jpeg: Buffer, profile: CameraProfile): Promise<CountResult> {
-    const first = await detect(jpeg, firstPassOptions(profile));
-    let ms = first.ms;
-    const counted = await countAuto(
-      first,
-      async (tiling, minScore) => {
-        const zoomed = await detect(jpeg, { tiling, minScore, flip: profile.flip ?? false }, true);
-        ms += zoomed.ms;
-        return zoomed;
-      },
-      profile,
-    );
-    return { ...counted, model: MODEL_ID, backend, ms };
+  /** The passes of one photo: the first is admitted (or refused as busy), the later ones go first. */
+  function passesFor(
+    jpeg: Buffer,
+  ): Omit<PhotoPasses, 'density'> & { density?: () => Promise<DensityFrame>; ms(): number } {
+    let ms = 0;
+    let admitted = false;
+    const run = async <T extends PassResult>(pass: PassRequest): Promise<T> => {
+      const followUp = admitted;
+      admitted = true;
+      const result = (await submit(jpeg, pass, followUp)) as T;
+      ms += result.ms;
+      return result;
+    };
+    return {
+      detect: (options) => run<RawDetections>({ kind: 'detect', options }),
+      ...(densityAvailable ? { density: () => run<DensityFrame>({ kind: 'density' }) } : {}),
+      ms: () => ms,
+    };
   }
 
   return {
     model: MODEL_ID,
     backend,
     workers: size,
-    detect: (jpeg, options) => detect(jpeg, options),
+    detect: (jpeg, options) => submit(jpeg, { kind: 'detect', options }, false) as Promise<RawDetections>,
+    density: (jpeg) => {
+      const density = passesFor(jpeg).density;
+      return density ? density() : Promise.reject(new Error('the density model needs ONNX Runtime'));
+    },
     queued: () => queue.length,
     async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
-      if (usesAutoDefault(profile)) return countAutomatically(jpeg, profile);
-      const options = detectOptionsFor(profile);
-      const raw = await detect(jpeg, options);
-      const { count, detections } = countDetections(raw, profile);
-      return { count, detections, model: MODEL_ID, backend, ms: raw.ms, regime: 'profile', ...passesOf(options) };
+      const passes = passesFor(jpeg);
+      const counted = await COUNTING_METHODS[methodOf(profile)].count(passes, profile);
+      return { ...counted, model: counted.method === 'density' ? densityModel : MODEL_ID, backend, ms: passes.ms() };
     },
     async close() {
       if (closed) return;

@@ -4,7 +4,7 @@
  * Callers never know which one runs.
  */
 import { z } from 'zod';
-import { countDecisionFields, type Detection, detectionSchema } from '../core/messages.js';
+import { countDecisionFields, type Detection, detectionSchema, type HeatMap, heatMapSchema } from '../core/messages.js';
 
 /** Rows × cols tiles of equal size, or horizontal bands with their own number of columns. */
 export const tilingSchema = z.union([
@@ -26,8 +26,19 @@ export const tilingSchema = z.union([
   }),
 ]);
 
+/** The counting methods a profile can name (see counting-methods.ts). */
+export const COUNTING_METHOD_NAMES = ['auto', 'detector', 'density'] as const;
+export type CountingMethodName = (typeof COUNTING_METHOD_NAMES)[number];
+
 /** Per-camera counting settings, written by `calibrate` and accepted by `count`, `eval` and inference. */
 export const cameraProfileSchema = z.object({
+  /**
+   * How this camera is counted: `auto` (the default without detector settings) chooses per photo
+   * between the detector and the crowd-density network; `detector` and `density` force one.
+   */
+  method: z.enum(COUNTING_METHOD_NAMES).optional(),
+  /** The density method's count is scaled by this (fitted from labelled frames by tuning). */
+  density: z.object({ scale: z.number().positive().max(10) }).optional(),
   /**
    * Minimum detection score to count a person (with `thresholdShift`: for a box half the frame tall
    * that does not touch the frame edge). Without it the default, size- and edge-aware threshold applies.
@@ -90,8 +101,9 @@ export const countDecisionSchema = z.object(countDecisionFields);
 export type CountDecision = z.infer<typeof countDecisionSchema>;
 
 /** The decision fields of a count that are set (for messages that must not carry undefined keys). */
-export function decisionOf({ regime, tiling, passes, hints }: CountDecision): CountDecision {
+export function decisionOf({ method, regime, tiling, passes, hints }: CountDecision): CountDecision {
   return {
+    ...(method !== undefined ? { method } : {}),
     ...(regime !== undefined ? { regime } : {}),
     ...(tiling !== undefined ? { tiling } : {}),
     ...(passes !== undefined ? { passes } : {}),
@@ -102,6 +114,8 @@ export function decisionOf({ regime, tiling, passes, hints }: CountDecision): Co
 export interface CountResult extends CountDecision {
   count: number;
   detections: Detection[];
+  /** Density counts: people per cell of a coarse grid over the photo, for the dashboard's heat map. */
+  heatMap?: HeatMap;
   /** Model identifier, e.g. `centernet-mobilenetv3@human-3.3.6`, or `fixed-delay-50ms (stand-in)`. */
   model: string;
   /** Runtime that ran the model in this process (`onnx`, `wasm`); absent for remote or stand-in counters. */
@@ -116,6 +130,7 @@ export const countResponseSchema = z.object({
   detections: z.array(detectionSchema),
   model: z.string(),
   ms: z.number(),
+  heatMap: heatMapSchema.optional(),
   ...countDecisionFields,
 });
 

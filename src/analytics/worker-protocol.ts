@@ -1,4 +1,5 @@
-/** Messages between the local pool and its detector workers (structured clone; both sides are ours). */
+/** Messages between the local pool and its model workers (structured clone; both sides are ours). */
+import type { DensityMap } from './density.js';
 import type { DetectOptions, FrameDetections } from './detector.js';
 import type { Runtime } from './runtime.js';
 
@@ -7,14 +8,18 @@ export interface WorkerData {
   runtime: Runtime;
 }
 
+/** One model pass over a photo: the person detector (whole frame or tiles) or the crowd-density network. */
+export type PassRequest = { kind: 'detect'; options: DetectOptions } | { kind: 'density' };
+
 export interface WorkerRequest {
   id: number;
   jpeg: Uint8Array;
-  options: DetectOptions;
+  pass: PassRequest;
 }
 
 export type WorkerReply =
   | { type: 'ready'; backend: string; warning?: string }
   | { type: 'fatal'; message: string }
   | ({ type: 'result'; id: number; ms: number } & FrameDetections)
+  | { type: 'density'; id: number; ms: number; map: DensityMap }
   | { type: 'error'; id: number; unusable: boolean; message: string };

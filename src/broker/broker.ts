@@ -7,8 +7,10 @@
  */
 import { createServer, type Server } from 'node:net';
 import { Aedes, type Client } from 'aedes';
+import { type ConnectionLimits, limitConnections } from '../core/connection-limits.js';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import type { Logger } from '../core/log.js';
+import type { Registry } from '../core/metrics.js';
 import { makeTopics } from '../core/topics.js';
 import {
   type AccessRules,
@@ -29,6 +31,12 @@ import { limitPacketSize } from './packet-size.js';
  */
 const DELIVERY_CONCURRENCY = 1000;
 
+/**
+ * A client sends CONNECT as its first packet, one round trip after the TCP handshake: a few seconds
+ * cover slow links, and a socket that says nothing stops holding a connection slot soon.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
 /** Room for the largest photo a device may publish, its topic and the MQTT header. */
 export const DEFAULT_MAX_PACKET_BYTES = DEFAULT_IMAGE_LIMITS.maxBytes + 65_536;
 
@@ -42,6 +50,12 @@ export interface BrokerOptions {
   /** The topics the access rules protect; default the default prefix and Home Assistant discovery prefix. */
   access?: Partial<AccessRules>;
   maxPacketBytes?: number;
+  /** Caps on open connections (default DEFAULT_CONNECTION_LIMITS). */
+  connectionLimits?: ConnectionLimits;
+  /** Time a client has to send CONNECT after opening the socket; default DEFAULT_CONNECT_TIMEOUT_MS. */
+  connectTimeoutMs?: number;
+  /** Where the connection counts go (`listener="mqtt"`); none: not counted. */
+  metrics?: Registry;
   logger: Logger;
 }
 
@@ -75,6 +89,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     // Our client IDs are longer than the MQTT 3.1 limit of 23 that aedes applies by default.
     maxClientsIdLength: 128,
     concurrency: DELIVERY_CONCURRENCY,
+    connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     authenticate: (client, username, password, done) => {
       if (credentials === undefined) return done(null, true);
       authenticateClient(credentials, { clientId: client.id, username, password }).then(
@@ -124,7 +139,15 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     }
   };
   const stopFollowingRegistry = credentials?.devices?.onChange(disconnectRevoked);
-  const server: Server = createServer((socket) => {
+  const server: Server = createServer();
+  limitConnections(server, {
+    listener: 'mqtt',
+    logger,
+    ...(options.connectionLimits ? { limits: options.connectionLimits } : {}),
+    ...(options.metrics ? { registry: options.metrics } : {}),
+  });
+  server.on('connection', (socket) => {
+    if (socket.destroyed) return; // refused by the connection caps
     // Small MQTT packets must not wait for Nagle's algorithm (~40 ms per round trip on loopback).
     socket.setNoDelay(true);
     broker.handle(

@@ -21,6 +21,7 @@ import {
   type StorageConfig,
   validateMqttConfig,
 } from '../core/config.js';
+import { type ConnectionLimits, connectionLimitsSchema, DEFAULT_CONNECTION_LIMITS } from '../core/connection-limits.js';
 import { DEVICE_REGISTRY_FILE } from '../core/device-credentials.js';
 import { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger } from '../core/log.js';
@@ -187,7 +188,7 @@ export function identityFromOptions(service: ServiceName | 'up', options: unknow
   return { instanceId, logger, logLevel: parsed.logLevel, logFormat: parsed.logFormat };
 }
 
-/** `a.example, b.example` → the names. */
+/** `a.example, b.example` → the items (host names, origins). */
 export function hostList(text: string | undefined): string[] {
   return (text ?? '')
     .split(',')
@@ -253,4 +254,34 @@ export async function openDeviceRegistryOption(
 ): Promise<LiveDeviceRegistry | undefined> {
   const { deviceRegistry } = parseOptions(z.object({ deviceRegistry: z.string().min(1).optional() }), options);
   return deviceRegistry === undefined ? undefined : LiveDeviceRegistry.open(deviceRegistry, { logger });
+}
+
+/** `--allowed-origins`: shared by `engage` and `up` (docs/security.md). */
+export function allowedOriginsOption(): Option {
+  return option(
+    '--allowed-origins <origins>',
+    "comma-separated origins (https://dashboard.example) whose pages may make changes besides the dashboard's own, e.g. behind a reverse proxy that rewrites Host",
+  );
+}
+
+/** `--max-connections`, `--max-connections-per-address`: the caps of every listener a command opens. */
+export function addConnectionLimitOptions(command: Command): Command {
+  return command
+    .addOption(
+      option('--max-connections <n>', 'open connections per listener at most; more are closed at once')
+        .argParser(intArg(1))
+        .default(DEFAULT_CONNECTION_LIMITS.maxConnections),
+    )
+    .addOption(
+      option(
+        '--max-connections-per-address <n>',
+        'open connections per listener from one client address at most (raise it behind a proxy or a NAT of many cameras)',
+      )
+        .argParser(intArg(1))
+        .default(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress),
+    );
+}
+
+export function connectionLimitsFromOptions(options: unknown): ConnectionLimits {
+  return parseOptions(connectionLimitsSchema, options);
 }

@@ -13,8 +13,9 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { type ConnectionLimits, limitConnections } from './connection-limits.js';
 import type { Logger } from './log.js';
-import type { MetricsSource } from './metrics.js';
+import { type MetricsSource, Registry } from './metrics.js';
 import { PACKAGE_VERSION } from './version.js';
 
 export type HttpServer = FastifyInstance<
@@ -66,7 +67,19 @@ export interface HttpServerOptions {
   allowedHosts?: readonly string[];
   /** Time a client has to send a whole request (headers and body); slow senders get 408. Default 60 s. */
   requestTimeoutMs?: number;
+  /** Caps on open connections (default DEFAULT_CONNECTION_LIMITS). */
+  connectionLimits?: ConnectionLimits;
+  /** Where the connection counts go; default `metrics` when it is one registry. */
+  connectionRegistry?: Registry;
 }
+
+/** Time a client has to send a request's headers; a socket that sends nothing is closed (408) after it. */
+const HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * Time an idle keep-alive connection stays open: longer than the 60 s idle timeout of common reverse
+ * proxies and load balancers, so that they close first (else a request may meet a closing socket).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 const LOOPBACK_HOST = /^(localhost|[^.]+\.localhost|127(\.\d{1,3}){3}|::1)$/i;
 
@@ -102,10 +115,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit ?? 1_048_576,
     requestTimeout,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // Node applies the request timeout only when the headers timeout is not longer, and looks for
     // requests over their time only every connectionsCheckingInterval (default 30 s).
     http: {
-      headersTimeout: Math.min(60_000, requestTimeout),
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeout),
       connectionsCheckingInterval: Math.max(50, Math.min(5000, requestTimeout / 2)),
     },
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
@@ -122,6 +136,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     // Request logs would drown the service's own structured events; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<ZodTypeProvider>();
+  limitConnections(app.server, {
+    listener: 'http',
+    logger: options.logger,
+    ...(options.connectionLimits ? { limits: options.connectionLimits } : {}),
+    ...connectionRegistryOf(options),
+  });
   const { allowedHosts } = options;
   app.addHook('onRequest', async (request, reply) => {
     // Nothing we serve is meant to be framed by another site (clickjacking).
@@ -209,6 +229,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
 
   return app;
+}
+
+function connectionRegistryOf(options: HttpServerOptions): { registry?: Registry } {
+  const registry = options.connectionRegistry ?? (options.metrics instanceof Registry ? options.metrics : undefined);
+  return registry ? { registry } : {};
 }
 
 /** True for an address or name only this machine can reach (127.x, ::1, localhost, *.localhost). */

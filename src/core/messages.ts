@@ -64,17 +64,30 @@ export type Detection = z.infer<typeof detectionSchema>;
 
 /**
  * How a count was made, where the counter says (all optional: older counters and stand-ins omit them).
- * `regime`: `profile` (the camera's own settings), `whole-frame` (the default, one pass) or `zoom`
- * (the default, small people: tiles after the first pass). `tiling` as `ROWSxCOLS@OVERLAP`, `passes`
+ * `method`: `detector` or `density`. `regime`: `profile` (the camera's own settings), `whole-frame` (the
+ * default, one pass), `density` (the default, a crowd: the density network after the first pass) or
+ * `zoom` (the default for a crowd where the density network cannot run: tiles after the first pass). `tiling` as `ROWSxCOLS@OVERLAP`, `passes`
  * the model runs it took, `hints` e.g. `crowd-view` (many weak candidates left uncounted: the view may
  * be undercounted; calibrating the camera would help).
  */
 export const countDecisionFields = {
+  /** What counted: the person detector's boxes, or the crowd-density network's map (absent before 2026-12). */
+  method: z.enum(['detector', 'density']).optional(),
   regime: z.string().optional(),
   tiling: z.string().optional(),
   passes: z.number().int().positive().optional(),
   hints: z.array(z.string()).optional(),
 };
+
+/** People per cell of a coarse grid laid over the whole photo (row-major): what a density count saw. */
+export const heatMapSchema = z
+  .object({
+    cols: z.number().int().min(1).max(64),
+    rows: z.number().int().min(1).max(64),
+    values: z.array(z.number().nonnegative()).max(4096),
+  })
+  .refine((map) => map.values.length === map.cols * map.rows, { message: 'one value per cell' });
+export type HeatMap = z.infer<typeof heatMapSchema>;
 
 /** One counted photo: the outcome "counted". Published on `<prefix>/results` and retained per device. */
 export const resultMessageSchema = z.object({
@@ -97,6 +110,8 @@ export const resultMessageSchema = z.object({
   /** True when this photo was re-processed after another instance's lease expired (see docs/coordination.md). */
   reprocessed: z.boolean().default(false),
   detections: z.array(detectionSchema).optional(),
+  /** Density counts: where the people were (the dashboard's heat map). */
+  heatMap: heatMapSchema.optional(),
   ...countDecisionFields,
   /** Short hash of the camera profile that counted this photo (absent: the defaults). */
   profile: z.string().optional(),

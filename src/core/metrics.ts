@@ -6,10 +6,11 @@ export { Counter, Gauge, Histogram, Registry };
 /** Prometheus's registered default port for this exporter's kind (an inference instance, `up`). */
 export const DEFAULT_METRICS_PORT = 9464;
 
-export function createMetricsRegistry(service: string, instanceId: string): Registry {
+/** `processMetrics: false` for a part of a process whose other registries report the process already. */
+export function createMetricsRegistry(service: string, instanceId: string, { processMetrics = true } = {}): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service, instance: instanceId });
-  collectDefaultMetrics({ register: registry, prefix: 'people_counter_' });
+  if (processMetrics) collectDefaultMetrics({ register: registry, prefix: 'people_counter_' });
   return registry;
 }
 

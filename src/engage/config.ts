@@ -1,6 +1,8 @@
 /** Engage's settings, validated once; the CLI (src/cli/commands/engage.ts) and `up` build them. */
 import { z } from 'zod';
 import { ConfigError, DEFAULT_DATA_DIR, DEFAULT_HOST, type MqttConfig } from '../core/config.js';
+import { connectionLimitsSchema } from '../core/connection-limits.js';
+import { originSchema } from '../core/cross-site.js';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { describeZodError } from '../core/messages.js';
 import { DEFAULT_INGEST_URL } from '../ingest/config.js';
@@ -39,6 +41,11 @@ export const engageSettingsSchema = z.object({
   openWrites: z.boolean().default(false),
   /** With open writes, Host names answered besides loopback names and `host` (DNS rebinding). */
   allowedHosts: z.array(z.string().min(1)).default([]),
+  /**
+   * Origins whose pages may make changes besides the dashboard's own (whose Origin names the Host the
+   * request came to): a dashboard behind a reverse proxy that rewrites Host.
+   */
+  allowedOrigins: z.array(originSchema).default([]),
   ingestUrl: z.string().url().default(ENGAGE_DEFAULTS.ingestUrl),
   /** Sent to ingestion with uploads when it requires a device token (PEOPLE_COUNTER_INGEST_TOKEN). */
   ingestToken: z.string().min(1).optional(),
@@ -56,6 +63,8 @@ export const engageSettingsSchema = z.object({
    * valid signature is dropped and counted, never stored. Undefined: results are not checked.
    */
   messageSecret: z.string().optional(),
+  /** Caps on the dashboard's and API's connections; default DEFAULT_CONNECTION_LIMITS. */
+  connectionLimits: connectionLimitsSchema.optional(),
   /** Largest photo the dashboard may upload. */
   maxUploadBytes: z.number().int().positive().default(ENGAGE_DEFAULTS.maxUploadBytes),
   /** Photos kept for tuning a camera are deleted this long after the session started, if not applied before. */

@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { Tiling } from '../analytics/tiling.js';
 import type { TuningDetector } from '../analytics/tuning-fit.js';
+import { refuseCrossSiteWrites } from '../core/cross-site.js';
 import type { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
@@ -168,6 +169,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     logger,
     metrics: registry,
     bodyLimit: 1_048_576,
+    ...(config.connectionLimits ? { connectionLimits: config.connectionLimits } : {}),
     // Open writes trust whoever reaches the server: only by the names it is meant to be reached by.
     ...(config.openWrites
       ? { allowedHosts: [...config.allowedHosts, ...(isWildcardAddress(config.host) ? [] : [config.host])] }
@@ -183,9 +185,8 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/api/')) authorize(policy, request);
   });
-  // Routes go in after the OpenAPI plugin has loaded, so that they appear in /openapi.json.
-  app.after(() => {
-    registerApi(app, {
+  refuseCrossSiteWrites(app, config.allowedOrigins, (routes) => {
+    registerApi(routes, {
       store,
       engine,
       upload: deps.ingestPhoto
@@ -199,17 +200,17 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       maxUploadBytes: config.maxUploadBytes,
       deviceCredentials: deps.devices !== undefined,
     });
-    if (deps.devices) registerDeviceCredentialsApi(app, deps.devices, now);
-    registerProfileApi(app, profiles);
+    if (deps.devices) registerDeviceCredentialsApi(routes, deps.devices, now);
+    registerProfileApi(routes, profiles);
     if (tuning)
-      registerTuningApi(app, {
+      registerTuningApi(routes, {
         desk: tuning,
         engine,
         retentionSeconds: config.tuningRetentionMs / 1000,
         maxUploadBytes: config.maxUploadBytes,
       });
-    registerEventStream(app, { engine, events, store, metrics });
-    registerWebAssets(app);
+    registerEventStream(routes, { engine, events, store, metrics });
+    registerWebAssets(routes);
   });
 
   // Counts go stale without any message arriving: look again regularly.

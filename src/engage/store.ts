@@ -2,9 +2,10 @@
  * Engage's history in SQLite (WAL): every count once (idempotent by resultId), the device registry
  * with each device's latest count, alert rules, alert state and alert history, pruned by retention.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AlertMessage, ResultMessage } from '../core/messages.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../core/private-files.js';
 import { type AlertRule, type AlertRuleInput, alertRuleBodySchema } from './alerts.js';
 import { migrate } from './migrations.js';
 import type { DeviceRecord } from './occupancy.js';
@@ -52,7 +53,11 @@ export class EngageStore {
 
   /** `driver` picks one SQLite driver (tests, benchmarks); by default the first available. */
   constructor(path: string, driver?: SqliteDriver) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+      // SQLite keeps an existing file's mode and gives its -wal and -shm files the same one.
+      closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
+    }
     this.db = openSqlite(path, driver);
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
     migrate(this.db);

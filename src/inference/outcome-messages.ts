@@ -48,6 +48,7 @@ export function resultMessage(
     latencyMs: Math.round((context.now - photo.metadata.creationTimestamp) * 1000),
     reprocessed: context.reprocessed,
     detections: counted.detections,
+    ...(counted.heatMap !== undefined ? { heatMap: counted.heatMap } : {}),
     ...decisionOf(counted),
     ...(profileVersion !== undefined ? { profile: profileVersion } : {}),
   };

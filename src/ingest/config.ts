@@ -1,5 +1,6 @@
 /** The ingestion service's settings and their defaults (the CLI and `up` take these defaults from here). */
 import { DEFAULT_HOST } from '../core/config.js';
+import type { ConnectionLimits } from '../core/connection-limits.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../core/image.js';
 
 export interface IngestConfig {
@@ -17,6 +18,8 @@ export interface IngestConfig {
   mqttMaxQueuedBytes: number;
   watch: { dir: string; deviceId: string | undefined; moveTo: string | undefined } | undefined;
   camera: { command: string; deviceId: string; intervalMs: number; timeoutMs: number } | undefined;
+  /** Caps on the REST API's connections; default DEFAULT_CONNECTION_LIMITS. */
+  connectionLimits?: ConnectionLimits;
 }
 
 export const INGEST_DEFAULTS = {

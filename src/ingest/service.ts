@@ -3,6 +3,8 @@
  * topic, a watched folder and a camera command optionally). Starts even while the broker is down:
  * requests then get 503 until it is back.
  */
+
+import { refuseCrossSiteWrites } from '../core/cross-site.js';
 import type { DeviceAccess } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import { IMAGE_BUCKET } from '../core/ids.js';
@@ -80,13 +82,14 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     metrics,
     // Fastify refuses an oversize body while it streams in, before buffering all of it.
     bodyLimit: config.limits.maxBytes,
+    ...(config.connectionLimits ? { connectionLimits: config.connectionLimits } : {}),
     healthChecks: [
       { name: 'mqtt', check: () => mqtt.connected },
       { name: 'storage', check: () => storageWritable(store, instanceId) },
     ],
   });
-  // After the swagger plugin has loaded, so that the route appears in /openapi.json.
-  app.after(() => registerIngestRoutes(app, { ingestor, token: config.token, devices }));
+  // Devices are not browsers, but a page a browser on their network visits must not post photos.
+  refuseCrossSiteWrites(app, [], (routes) => registerIngestRoutes(routes, { ingestor, token: config.token, devices }));
 
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   let stopped = false;

@@ -23,6 +23,7 @@ import {
   type StorageConfig,
   validateMqttConfig,
 } from '../core/config.js';
+import type { ConnectionLimits } from '../core/connection-limits.js';
 import { DEVICE_REGISTRY_FILE, newDeviceSecret } from '../core/device-credentials.js';
 import { type DeviceAccess, LiveDeviceRegistry, registryAccess } from '../core/device-registry.js';
 import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '../core/http.js';
@@ -31,6 +32,7 @@ import type { Logger } from '../core/log.js';
 import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import { combineMetrics, createMetricsRegistry, DEFAULT_METRICS_PORT } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
+import { PRIVATE_DIR_MODE } from '../core/private-files.js';
 import { sameSecret } from '../core/secret.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
@@ -93,6 +95,8 @@ export interface StackConfig {
   engageToken?: string;
   /** Without `engageToken`: host names the dashboard answers besides loopback names and `host`. */
   allowedHosts?: string[];
+  /** Origins whose pages may change things besides the dashboard's own (a reverse proxy that rewrites Host). */
+  allowedOrigins?: string[];
   /** Play the JPEGs of a folder as a few simulated devices through the ingest REST API. */
   demo?: { dir: string; devices: number; intervalMs: number };
   /** Longest wait at stop for announced photos to be claimed and counted. */
@@ -101,6 +105,8 @@ export interface StackConfig {
   tuningRetentionMs?: number;
   /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
   tuningTilings?: readonly Tiling[];
+  /** Caps on the connections of every listener of the stack (broker, dashboard, ingest, metrics). */
+  connectionLimits?: ConnectionLimits;
   /** Stable name in instance IDs (persistent MQTT sessions resume after a restart); default the host name. */
   name?: string;
 }
@@ -240,7 +246,12 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       'the dashboard is reachable from the network and accepts changes without a token: set PEOPLE_COUNTER_ENGAGE_TOKEN',
     );
   }
-  await mkdir(config.dataDir, { recursive: true });
+  await mkdir(config.dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+
+  const limits = config.connectionLimits ? { connectionLimits: config.connectionLimits } : {};
+  // Connection counts of the parts without a registry of their own: the broker, the metrics server.
+  const brokerMetrics = createMetricsRegistry('broker', `${name}-broker`, { processMetrics: false });
+  const stackMetrics = createMetricsRegistry('up', name, { processMetrics: false });
 
   // 0. The device registry, followed while running (`people-counter devices add|revoke` and engage's API write it).
   const registry = await LiveDeviceRegistry.open(join(config.dataDir, DEVICE_REGISTRY_FILE), {
@@ -284,6 +295,8 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
           ...(config.devicePassword !== undefined ? { devicePassword: config.devicePassword } : {}),
         },
         access: { topics },
+        metrics: brokerMetrics,
+        ...limits,
       }),
     );
     parts.push({ name: 'broker', stop: broker.stop });
@@ -342,8 +355,10 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         ...(config.tuningRetentionMs !== undefined ? { tuningRetentionMs: config.tuningRetentionMs } : {}),
         openWrites: config.engageToken === undefined,
         allowedHosts: config.allowedHosts ?? [],
+        allowedOrigins: config.allowedOrigins ?? [],
         ...(config.engageToken !== undefined ? { token: config.engageToken } : {}),
         messageSecret,
+        ...limits,
       }),
       {
         logger: child('engage'),
@@ -442,6 +457,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         mqttMaxQueuedBytes: INGEST_DEFAULTS.mqttMaxQueuedBytes,
         watch: undefined,
         camera: undefined,
+        ...limits,
       },
       {
         store,
@@ -490,7 +506,15 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       title: 'People Counter (up)',
       description: 'Metrics of every part of the stack, labelled by service and instance.',
       logger: child('metrics'),
-      metrics: combineMetrics(() => [engageMetrics, ingestMetrics, ...instances.map((instance) => instance.metrics)]),
+      metrics: combineMetrics(() => [
+        ...(config.mqtt.url === undefined ? [brokerMetrics] : []),
+        stackMetrics,
+        engageMetrics,
+        ingestMetrics,
+        ...instances.map((instance) => instance.metrics),
+      ]),
+      connectionRegistry: stackMetrics,
+      ...limits,
       healthChecks: instances.map((instance) => ({ name: instance.instanceId, check: instance.isSubscribed })),
     });
     parts.push({ name: 'metrics', stop: () => app.close() });

@@ -94,7 +94,10 @@ describe('auto default: when to zoom, how far', () => {
 describe('auto default: counting', () => {
   it('street photo: counts the whole-frame pass, never asks for tiles', async () => {
     const first = { ...SIZE, detections: [person(50, 100, 300, 0.9), person(300, 120, 280, 0.3)] };
-    const counted = await countAuto(first, () => assert.fail('no second pass for a street photo'));
+    const counted = await countAuto(first, {
+      tiles: () => assert.fail('no second pass for a street photo'),
+      density: () => assert.fail('no density pass for a street photo'),
+    });
     assert.deepEqual(
       { count: counted.count, regime: counted.regime, tiling: counted.tiling, passes: counted.passes },
       { count: 1, regime: 'whole-frame', tiling: '1x1@0', passes: 1 },
@@ -102,15 +105,17 @@ describe('auto default: counting', () => {
     assert.deepEqual(counted.hints, []);
   });
 
-  it('small people: counts the zoomed tiles with the zoom threshold; flip doubles the passes', async () => {
+  it('small people without the density network: zoomed tiles with the zoom threshold; flip doubles the passes', async () => {
     const settings = { ...AUTO_DEFAULTS, zoomAtSmallCandidates: 10, zoomThreshold: 0.3 };
     const asked: Array<{ rows: number; minScore: number }> = [];
     const zoomed = [...crowd(15, 60, 0.5), ...crowd(5, 60, 0.25)];
     const counted = await countAuto(
       { ...SIZE, detections: crowd(12, 30, 0.3) },
-      async (tiling, minScore) => {
-        asked.push({ rows: tiling.rows, minScore });
-        return { ...SIZE, detections: zoomed };
+      {
+        tiles: async (tiling, minScore) => {
+          asked.push({ rows: tiling.rows, minScore });
+          return { ...SIZE, detections: zoomed };
+        },
       },
       { flip: true },
       settings,
@@ -123,11 +128,11 @@ describe('auto default: counting', () => {
     assert.deepEqual(counted.hints, [], 'five weak candidates left are not many');
   });
 
-  it('hints crowd-view when many candidates stay uncounted', async () => {
+  it('without the density network, hints crowd-view when many candidates stay uncounted', async () => {
     const settings = { ...AUTO_DEFAULTS, zoomAtSmallCandidates: 10, zoomThreshold: 0.4, hintAtUncounted: 10 };
     const counted = await countAuto(
       { ...SIZE, detections: crowd(12, 30, 0.3) },
-      async () => ({ ...SIZE, detections: [...crowd(3, 60, 0.5), ...crowd(10, 60, 0.25)] }),
+      { tiles: async () => ({ ...SIZE, detections: [...crowd(3, 60, 0.5), ...crowd(10, 60, 0.25)] }) },
       {},
       settings,
     );

@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { INPUT_SIZE } from '../../src/analytics/centernet.js';
 import { loadDataset } from '../../src/analytics/dataset.js';
-import { createDetector, type DetectOptions, type Detector, loadModelPass } from '../../src/analytics/detector.js';
+import {
+  createDetector,
+  type DetectOptions,
+  type Detector,
+  decodePhoto,
+  loadModelPass,
+} from '../../src/analytics/detector.js';
 import { iou } from '../../src/analytics/nms.js';
 import { countDetections, detectOptionsFor } from '../../src/analytics/postprocess.js';
 import { type ModelPass, RuntimeUnavailableError } from '../../src/analytics/runtime.js';
@@ -67,8 +73,9 @@ describe('ONNX Runtime vs tfjs-wasm on photos (same detector around the model)',
 
   /** Both runtimes' detections of one photo, after asserting they are the same boxes and scores. */
   async function compare(jpeg: Buffer, label: string, options: DetectOptions) {
-    const a = await wasm.detect(jpeg, options);
-    const b = await onnx.detect(jpeg, options);
+    const photo = await decodePhoto(jpeg);
+    const a = await wasm.detect(photo, options);
+    const b = await onnx.detect(photo, options);
     const from = Math.max(options.minScore ?? 0, await allClassFloor(jpeg)) + SCORE_MARGIN;
     assert.deepEqual(
       mismatches(a.detections, b.detections, from),

@@ -122,6 +122,17 @@ describe('startStack', () => {
       assert.match(metrics, /people_counter_inference_outcomes_total\{outcome="counted"[^}]*\} [1-9]/);
       assert.match(metrics, /people_counter_ingest_\w+\{[^}]*service="ingest"/);
       assert.match(metrics, /people_counter_engage_\w+\{[^}]*service="engage"/);
+      for (const [service, listener] of [
+        ['broker', 'mqtt'],
+        ['engage', 'http'],
+        ['ingest', 'http'],
+        ['up', 'http'],
+      ]) {
+        const series = new RegExp(
+          `people_counter_connections_refused_total\\{(?=[^}]*listener="${listener}")(?=[^}]*service="${service}")`,
+        );
+        assert.match(metrics, series, `connection caps of ${service}'s ${listener} listener in the metrics`);
+      }
       assert.equal((await fetch(`${stack.urls.metrics}/healthz`)).status, 200);
     } finally {
       await stack.stop();

@@ -1,16 +1,19 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { credentialsFromEnv, servicePasswordEnv } from '../../broker/access.js';
-import { DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
 import { ConfigError, DEFAULT_HOST, DEFAULT_MQTT_PORT, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { defaultMetadataTopic, makeTopics } from '../../core/topics.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addTopicOptions,
   byteSizeArg,
+  connectionLimitsFromOptions,
   deviceRegistryOption,
+  durationArg,
   ENV_PREFIX,
   identityFromOptions,
   intArg,
@@ -40,6 +43,11 @@ export function brokerCommand(): Command {
         .default(DEFAULT_MAX_PACKET_BYTES, `${DEFAULT_MAX_PACKET_BYTES} bytes (the largest photo + 64 KiB)`),
     )
     .addOption(
+      option('--connect-timeout <duration>', 'close a connection that has not sent MQTT CONNECT in this time')
+        .argParser(durationArg)
+        .default(DEFAULT_CONNECT_TIMEOUT_MS, '5s'),
+    )
+    .addOption(
       option('--ha-discovery-prefix <prefix>', 'where engage may publish Home Assistant discovery').default(
         DEFAULT_DISCOVERY_PREFIX,
       ),
@@ -58,6 +66,7 @@ Accounts (each password from the variable or <variable>_FILE):
 A client publishing anywhere else is disconnected; a revoked device at once. See docs/system.md.`,
     );
   addTopicOptions(command);
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   return command.action(async (raw: unknown) => {
     const options = parseOptions(
@@ -67,6 +76,7 @@ A client publishing anywhere else is disconnected; a revoked device at once. See
         username: z.string().optional(),
         allowAnonymous: z.boolean().optional(),
         maxPacketSize: z.number().int().positive(),
+        connectTimeout: z.number().int().positive(),
         haDiscoveryPrefix: z.string().min(1),
         topicPrefix: z.string(),
         metadataTopic: z.string().optional(),
@@ -94,6 +104,8 @@ A client publishing anywhere else is disconnected; a revoked device at once. See
       port: options.port,
       logger,
       maxPacketBytes: options.maxPacketSize,
+      connectTimeoutMs: options.connectTimeout,
+      connectionLimits: connectionLimitsFromOptions(raw),
       access: {
         topics: makeTopics(options.topicPrefix, options.metadataTopic ?? defaultMetadataTopic(options.topicPrefix)),
         discoveryPrefix: options.haDiscoveryPrefix,

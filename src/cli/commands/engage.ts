@@ -12,8 +12,11 @@ import { startEngageService } from '../../engage/service.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { instanceName } from '../../stack/stack.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addMqttOptions,
+  allowedOriginsOption,
+  connectionLimitsFromOptions,
   deviceRegistryOption,
   durationArg,
   hostList,
@@ -53,6 +56,7 @@ export function engageCommand(): Command {
         'with --open-writes: comma-separated host names answered besides loopback and --host (DNS rebinding)',
       ),
     )
+    .addOption(allowedOriginsOption())
     .addOption(
       option(
         '--ingest-url <url>',
@@ -89,6 +93,7 @@ export function engageCommand(): Command {
         .default(1),
     );
   addMqttOptions(command);
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   for (const shared of command.options) {
     if (shared.long === '--instance-id') {
@@ -112,6 +117,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
         protectReads: z.boolean(),
         openWrites: z.boolean(),
         allowedHosts: z.string().optional(),
+        allowedOrigins: z.string().optional(),
         ingestUrl: z.string(),
         webhookUrl: z.string().optional(),
         webhookTimeout: z.number(),
@@ -144,12 +150,14 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
       protectReads: options.protectReads,
       openWrites: options.openWrites,
       allowedHosts: hostList(options.allowedHosts),
+      allowedOrigins: hostList(options.allowedOrigins),
       ingestUrl: options.ingestUrl,
       webhookTimeoutMs: options.webhookTimeout,
       webhookRetries: options.webhookRetries,
       haDiscovery: options.haDiscovery,
       haDiscoveryPrefix: options.haDiscoveryPrefix,
       tuningRetentionMs: options.tuningRetention,
+      connectionLimits: connectionLimitsFromOptions(raw),
       ...(options.webhookUrl !== undefined ? { webhookUrl: options.webhookUrl } : {}),
       ...(token !== undefined ? { token } : {}),
       ...(ingestToken !== undefined ? { ingestToken } : {}),

@@ -14,10 +14,12 @@ import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-sp
 import { defaultSweepMinAgeMs, INFERENCE_DEFAULTS, startInferenceInstance } from '../../inference/inference-service.js';
 import { RedisClaimArbiter } from '../../inference/redis-arbiter.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
   batchSizeOption,
+  connectionLimitsFromOptions,
   durationArg,
   identityFromOptions,
   intArg,
@@ -112,6 +114,7 @@ export function inferenceCommand(): Command {
   addWorkerOptions(command);
   addMqttOptions(command);
   addStorageOptions(command);
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   return command.action(async (raw: unknown) => {
     const options = parseOptions(
@@ -196,6 +199,7 @@ export function inferenceCommand(): Command {
         description: 'Metrics and health of one inference instance.',
         logger,
         metrics: instance.metrics,
+        connectionLimits: connectionLimitsFromOptions(raw),
         healthChecks: [
           { name: 'mqtt', check: instance.connected },
           { name: 'subscribed', check: instance.isSubscribed },

@@ -11,10 +11,12 @@ import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { deviceIdRejection } from '../../ingest/photo-ingestor.js';
 import { startIngestService } from '../../ingest/service.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
   byteSizeArg,
+  connectionLimitsFromOptions,
   deviceRegistryOption,
   durationArg,
   ENV_PREFIX,
@@ -68,6 +70,7 @@ export function ingestConfigFromOptions(raw: unknown, env: NodeJS.ProcessEnv = p
     allowAnyDeviceId,
     maxClockSkewMs: options.maxClockSkew,
     token: readSecret(env, INGEST_TOKEN_ENV),
+    connectionLimits: connectionLimitsFromOptions(raw),
     mqttImages: options.mqttImages,
     mqttMaxQueuedBytes: options.mqttMaxQueued,
     watch:
@@ -163,6 +166,7 @@ Examples:
     );
   addMqttOptions(command);
   addStorageOptions(command);
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   return command.action(async (raw: unknown) => {
     const config = ingestConfigFromOptions(raw);

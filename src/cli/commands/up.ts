@@ -15,10 +15,13 @@ import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { instanceName, type RunningStack, STACK_DEFAULTS, StackStartError, startStack } from '../../stack/stack.js';
 import {
+  addConnectionLimitOptions,
   addLogOptions,
   addMqttOptions,
   addStorageOptions,
+  allowedOriginsOption,
   batchSizeOption,
+  connectionLimitsFromOptions,
   durationArg,
   hostList,
   identityFromOptions,
@@ -42,6 +45,7 @@ const upOptionsSchema = z.object({
   metricsPort: z.number(),
   metricsHost: z.string().min(1),
   allowedHosts: z.string().optional(),
+  allowedOrigins: z.string().optional(),
   mqttPort: z.number(),
   inferenceInstances: z.number(),
   analytics: z.string(),
@@ -91,6 +95,7 @@ export function upCommand(): Command {
         'without a dashboard token: comma-separated host names the dashboard answers besides loopback and --host',
       ),
     )
+    .addOption(allowedOriginsOption())
     .addOption(
       option('--metrics-host <address>', 'address of /metrics (it has no authentication; keep it private)').default(
         STACK_DEFAULTS.metricsHost,
@@ -149,6 +154,7 @@ Examples:
     );
   addMqttOptions(command);
   addStorageOptions(command, '<data-dir>/storage');
+  addConnectionLimitOptions(command);
   addLogOptions(command);
   // Without --mqtt-url, `up` starts its own broker; the instance ID names its parts.
   for (const shared of command.options) {
@@ -180,6 +186,7 @@ Examples:
           ...(options.metricsPort > 0 ? { metricsPort: options.metricsPort } : {}),
           metricsHost: options.metricsHost,
           allowedHosts: hostList(options.allowedHosts),
+          allowedOrigins: hostList(options.allowedOrigins),
           ...(devicePassword !== undefined ? { devicePassword } : {}),
           ...(messageSecret !== undefined ? { messageSecret } : {}),
           mqttPort: options.mqttPort,
@@ -200,6 +207,7 @@ Examples:
             ? { demo: { dir: options.demo, devices: options.demoDevices, intervalMs: options.demoInterval } }
             : {}),
           drainMs: STACK_DEFAULTS.drainMs,
+          connectionLimits: connectionLimitsFromOptions(raw),
           name,
         },
         { logger },

@@ -22,6 +22,7 @@ import { close, fsync, open, readFile, rename, unlink, write } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.js';
 import {
   assertSafeName,
   type GetOptions,
@@ -45,8 +46,8 @@ export class LocalObjectStore implements ObjectStore {
 
   async ensureBucket(bucket: string): Promise<void> {
     assertSafeName('bucket', bucket);
-    await mkdir(this.objectPath(bucket), { recursive: true });
-    await mkdir(this.metadataPath(bucket), { recursive: true });
+    await mkdir(this.objectPath(bucket), { recursive: true, mode: PRIVATE_DIR_MODE });
+    await mkdir(this.metadataPath(bucket), { recursive: true, mode: PRIVATE_DIR_MODE });
     this.createdBuckets.add(bucket);
   }
 
@@ -162,7 +163,7 @@ const readWhole = promisify(readFile);
 async function writeDurably(path: string, data: Buffer): Promise<void> {
   // Hidden name: list() skips it, so a reader never sees a half-written object.
   const temporary = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
-  const fd = await openFile(temporary, 'wx');
+  const fd = await openFile(temporary, 'wx', PRIVATE_FILE_MODE);
   try {
     await writeAll(fd, data);
     await syncFile(fd);

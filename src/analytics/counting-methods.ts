@@ -1,0 +1,88 @@
+/**
+ * The counting seam: every way of turning a photo into a count is one `CountingMethod` over the model
+ * passes of that photo, registered here by name. A profile names its method (`method`); without one,
+ * a profile with detector settings counts with the detector and an empty profile with `auto`, which
+ * looks at one detector pass and chooses. The local pool only binds the passes to a photo and its
+ * workers; the remote counter (http-counter.ts) sends the whole photo to a service that does the same.
+ */
+import type { Detection, HeatMap } from '../core/messages.js';
+import { type AutoSettings, countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
+import { countDensity, type DensityMap, heatMap } from './density.js';
+import type { DetectOptions } from './detector.js';
+import type { CameraProfile, CountDecision, CountingMethodName } from './people-counter.js';
+import { type CountableFrame, countDetections, detectOptionsFor, passesOf } from './postprocess.js';
+
+/** The model passes one photo may take. */
+export interface PhotoPasses {
+  detect(options: Required<DetectOptions> | DetectOptions): Promise<CountableFrame>;
+  /** Absent where the density network cannot run (the tfjs-wasm fallback has no density model). */
+  density?: () => Promise<DensityMap>;
+}
+
+export interface MethodCount extends CountDecision {
+  count: number;
+  detections: Detection[];
+  /** Density results only: people per cell, for the dashboard's overlay. */
+  heatMap?: HeatMap;
+}
+
+export interface CountingMethod {
+  count(passes: PhotoPasses, profile: CameraProfile): Promise<MethodCount>;
+}
+
+/** The detector under the profile's settings: threshold, tiles, flip, counting mode, ROI, correction. */
+export const detectorMethod: CountingMethod = {
+  async count(passes, profile) {
+    const options = detectOptionsFor(profile);
+    const counted = countDetections(await passes.detect(options), profile);
+    return { ...counted, method: 'detector', regime: 'profile', ...passesOf(options) };
+  },
+};
+
+/** The crowd-density network: the map's sum inside the ROI, times the profile's density scale. */
+export const densityMethod: CountingMethod = {
+  async count(passes, profile) {
+    const map = await densityOf(passes);
+    return {
+      count: countDensity(map, profile),
+      detections: [],
+      method: 'density',
+      regime: 'density',
+      passes: 1,
+      heatMap: heatMap(map),
+    };
+  },
+};
+
+function densityOf(passes: PhotoPasses): Promise<DensityMap> {
+  if (!passes.density) throw new Error('the density model needs ONNX Runtime, which cannot load here');
+  return passes.density();
+}
+
+/** The default: one detector pass; a view of few or large people is counted from it, a crowd by density. */
+export function autoMethod(settings?: AutoSettings): CountingMethod {
+  return {
+    async count(passes, profile) {
+      const first = await passes.detect(firstPassOptions(profile, settings));
+      return countAuto(
+        first,
+        {
+          tiles: (tiling, minScore) => passes.detect({ tiling, minScore, flip: profile.flip ?? false }),
+          ...(passes.density ? { density: passes.density } : {}),
+        },
+        profile,
+        settings,
+      );
+    },
+  };
+}
+
+export const COUNTING_METHODS: Record<CountingMethodName, CountingMethod> = {
+  auto: autoMethod(),
+  detector: detectorMethod,
+  density: densityMethod,
+};
+
+/** The method a profile asks for: its own `method`, else `auto` unless it has detector settings. */
+export const methodOf = (profile: CameraProfile = {}): CountingMethodName =>
+  profile.method ?? (usesAutoDefault(profile) ? 'auto' : 'detector');

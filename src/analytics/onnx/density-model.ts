@@ -1,0 +1,47 @@
+/**
+ * The crowd-density network on ONNX Runtime: one session per worker thread, created on the first
+ * photo that needs it (a street camera's workers never load it). Input and output follow the model
+ * card written by the training script.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { type DensityCard, type DensityMap, densityInputSize, MODELS_DIR, readDensityCard } from '../density.js';
+import type { DecodedPhoto } from '../detector.js';
+import { createOnnxSession, importOnnxRuntime } from './onnx-model.js';
+
+export interface DensityPass {
+  readonly card: DensityCard;
+  run(photo: DecodedPhoto): Promise<DensityMap>;
+}
+
+export async function loadDensityPass(card: DensityCard = readDensityCard()): Promise<DensityPass> {
+  const ort = await importOnnxRuntime();
+  const path = join(MODELS_DIR, card.file);
+  const model = new Uint8Array(await readFile(path));
+  const sha256 = createHash('sha256').update(model).digest('hex');
+  if (sha256 !== card.sha256) throw new Error(`${path} is not the file its model card describes (sha256 ${sha256})`);
+  const session = await createOnnxSession(ort, model);
+  return {
+    card,
+    async run(photo) {
+      const size = densityInputSize(photo.width, photo.height, card);
+      const pixels = await sharp(photo.pixels, { raw: { width: photo.width, height: photo.height, channels: 3 } })
+        .resize(size.width, size.height, { fit: 'fill' })
+        .raw()
+        .toBuffer();
+      const input = new ort.Tensor('float32', Float32Array.from(pixels), [1, size.height, size.width, 3]);
+      const output = (await session.run({ [card.input.name]: input }))[card.output.name];
+      if (!output) throw new Error(`the density model has no output "${card.output.name}"`);
+      const [, , rows, cols] = output.dims as number[];
+      return {
+        cols: cols as number,
+        rows: rows as number,
+        cells: output.data as Float32Array,
+        width: photo.width,
+        height: photo.height,
+      };
+    },
+  };
+}

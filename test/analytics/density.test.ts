@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AUTO_DEFAULTS, countAuto, looksLikeCrowd } from '../../src/analytics/auto-regime.js';
+import { methodOf } from '../../src/analytics/counting-methods.js';
+import {
+  countDensity,
+  DENSITY_CARD_PATH,
+  type DensityMap,
+  densityInputSize,
+  heatMap,
+  readDensityCard,
+} from '../../src/analytics/density.js';
+import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
+import type { Detection } from '../../src/core/messages.js';
+import { figuresJpeg } from '../helpers/fixtures.js';
+import { sharedDataset } from '../helpers/processes.js';
+
+const SIZE = { width: 512, height: 512 };
+const person = (x: number, y: number, height: number, score: number): Detection => ({
+  box: [x, y, x + height * 0.4, y + height],
+  score,
+});
+const map = (cols: number, rows: number, value: number): DensityMap => ({
+  cols,
+  rows,
+  cells: new Float32Array(cols * rows).fill(value),
+  width: cols * 8,
+  height: rows * 8,
+});
+
+describe('density: pure parts', () => {
+  const card = readDensityCard();
+
+  it('input size: longer side from the card, sides multiples of 32', () => {
+    assert.deepEqual(densityInputSize(1024, 768, card), { width: 1024, height: 768 });
+    assert.deepEqual(densityInputSize(640, 480, card), { width: 1024, height: 768 });
+    const portrait = densityInputSize(300, 400, card);
+    assert.equal(portrait.height, card.input.longSide);
+    assert.equal(portrait.width % card.input.sideMultiple, 0);
+  });
+
+  it('counts the map inside the ROI, times the profile scale; the heat map keeps the sum', () => {
+    const m = map(64, 48, 0.01); // 30.72 people
+    assert.equal(countDensity(m), 31);
+    assert.equal(countDensity(m, { density: { scale: 2 } }), 61);
+    const leftHalf: Array<[number, number]> = [
+      [0, 0],
+      [256, 0],
+      [256, 384],
+      [0, 384],
+    ];
+    assert.equal(countDensity(m, { roi: leftHalf }), 15);
+    const heat = heatMap(m);
+    assert.equal(heat.cols, 32);
+    assert.equal(heat.values.length, heat.cols * heat.rows);
+    assert.ok(Math.abs(heat.values.reduce((a, b) => a + b, 0) - 30.72) < 0.01);
+  });
+
+  it('regime: a few large people stay with the detector; many small candidates go to density', async () => {
+    const street = { ...SIZE, detections: [person(50, 100, 300, 0.9), person(300, 120, 280, 0.8)] };
+    assert.equal(looksLikeCrowd(street), false);
+    const counted = await countAuto(street, {
+      tiles: () => assert.fail('no tiles'),
+      density: () => assert.fail('no density pass for a street photo'),
+    });
+    assert.deepEqual([counted.method, counted.count, counted.passes], ['detector', 2, 1]);
+
+    const smallFigures = Array.from({ length: 20 }, (_, i) =>
+      person(10 + (i % 10) * 48, 40 + Math.floor(i / 10) * 200, 30, 0.3),
+    );
+    const crowd = { ...SIZE, detections: smallFigures };
+    assert.equal(looksLikeCrowd(crowd, AUTO_DEFAULTS), true);
+    const dense = await countAuto(crowd, {
+      tiles: () => assert.fail('density, not tiles'),
+      density: async () => map(64, 64, 0.05),
+    });
+    assert.deepEqual([dense.method, dense.regime, dense.count, dense.passes], ['density', 'density', 205, 2]);
+    assert.ok(dense.heatMap);
+  });
+
+  it('a profile names its method; detector settings imply the detector', () => {
+    assert.equal(methodOf({}), 'auto');
+    assert.equal(methodOf({ scoreThreshold: 0.3 }), 'detector');
+    assert.equal(methodOf({ method: 'density', scoreThreshold: 0.3 }), 'density');
+  });
+});
+
+describe('density: the shipped model in the worker pool', () => {
+  let pool: LocalPeopleCounter;
+  before(async () => {
+    pool = await createLocalPeopleCounter({ workers: 1 });
+  });
+  after(() => pool.close());
+
+  it('loads, maps a self-made photo and counts with method "density" when asked', async () => {
+    const jpeg = await figuresJpeg(3);
+    const density = await pool.density(jpeg);
+    assert.ok(density.cols > 0 && density.rows > 0);
+    assert.ok(density.cells.every((v) => Number.isFinite(v) && v >= 0));
+    const result = await pool.count(jpeg, { method: 'density' });
+    assert.equal(result.method, 'density');
+    assert.match(result.model, /^crowd-density@[0-9a-f]{8}$/);
+    assert.equal(result.passes, 1);
+  });
+
+  const card = JSON.parse(readFileSync(DENSITY_CARD_PATH, 'utf8')) as {
+    exportCheck: { file: string; onnxruntime: number };
+  };
+  const shb = sharedDataset('shanghaitech-b-train');
+  it('Node gives the sum Python gave at export on the same photo (a faithful export)', { skip: shb.skip }, async () => {
+    const jpeg = await readFile(join(shb.dir, card.exportCheck.file));
+    const sum = (await pool.density(jpeg)).cells.reduce((a, b) => a + b, 0);
+    const expected = card.exportCheck.onnxruntime;
+    assert.ok(Math.abs(sum - expected) <= 0.01 * expected + 0.05, `Node ${sum}, Python ${expected}`);
+  });
+});
