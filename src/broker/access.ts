@@ -4,7 +4,8 @@
  * deploy/mosquitto.acl). Pure: the broker asks, these functions answer.
  */
 import { randomBytes } from 'node:crypto';
-import { deviceIdProblem } from '../core/ids.js';
+import { type DeviceCredential, registrableDeviceIdProblem } from '../core/device-credentials.js';
+import type { LiveDeviceRegistry } from '../core/device-registry.js';
 import { sameSecret } from '../core/secret.js';
 import { type Topics, topicMatches } from '../core/topics.js';
 
@@ -18,13 +19,35 @@ export interface ServiceAccount {
   password: string;
 }
 
+/** What the broker needs of the device registry (src/core/device-registry.ts). */
+export type DeviceDirectory = Pick<LiveDeviceRegistry, 'has' | 'verify' | 'isCurrent' | 'onChange'>;
+
 export interface BrokerCredentials {
   services: ServiceAccount[];
-  /** Password every device shares; a device's username is its device ID. Undefined: no device may connect. */
+  /** Registered devices, each with its own secret; a device's username is its device ID. */
+  devices?: DeviceDirectory;
+  /**
+   * Deprecated: one password every *unregistered* device shares (a registered device must use its
+   * own secret). With neither, no device may connect.
+   */
   devicePassword?: string;
 }
 
-export type ClientIdentity = { role: ServiceRole; username: string } | { role: 'device'; deviceId: string };
+/** How a device proved who it is: its registered credential, or the deprecated shared password. */
+export type DeviceProof = DeviceCredential | 'shared-password';
+
+export type ClientIdentity =
+  | { role: ServiceRole; username: string }
+  | { role: 'device'; deviceId: string; proof: DeviceProof };
+
+/** Why a CONNECT was refused (for the log; the client only learns "not authorized"). */
+export type ConnectRefusal = { refused: 'credentials' | 'client-id'; reason: string };
+
+export interface ConnectAttempt {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+}
 
 export interface AccessRules {
   topics: Topics;
@@ -32,18 +55,52 @@ export interface AccessRules {
   discoveryPrefix: string;
 }
 
-/** The identity of a client that presented these credentials, or undefined when they are wrong. */
-export function authenticateClient(
+/**
+ * Why a device may not use this client ID, or null. A device's client ID is its device ID (or
+ * starts with `<deviceID>/`): it can then neither take over another device's session nor a
+ * service's (`pc-…`, which no registrable device ID starts with).
+ */
+export function deviceClientIdProblem(deviceId: string, clientId: string): string | null {
+  if (clientId === deviceId || clientId.startsWith(`${deviceId}/`)) return null;
+  return `a device's client ID must be its device ID (or start with "${deviceId}/")`;
+}
+
+/** The identity of a client that presented these credentials, or why it is refused. */
+export async function authenticateClient(
   credentials: BrokerCredentials,
-  username: string | undefined,
-  password: Buffer | undefined,
-): ClientIdentity | undefined {
-  if (username === undefined) return undefined;
+  { clientId, username, password }: ConnectAttempt,
+): Promise<ClientIdentity | ConnectRefusal> {
+  const wrong: ConnectRefusal = { refused: 'credentials', reason: 'unknown user or wrong password' };
+  if (username === undefined) return wrong;
   const service = credentials.services.find((account) => account.username === username);
   // A service's username is never a device's: a device calling itself "ingest" gets the service check.
-  if (service) return sameSecret(password, service.password) ? { role: service.role, username } : undefined;
-  if (credentials.devicePassword === undefined || deviceIdProblem(username) !== null) return undefined;
-  return sameSecret(password, credentials.devicePassword) ? { role: 'device', deviceId: username } : undefined;
+  if (service) return sameSecret(password, service.password) ? { role: service.role, username } : wrong;
+  const idProblem = registrableDeviceIdProblem(username);
+  if (idProblem !== null) return { refused: 'credentials', reason: idProblem };
+  const clientIdProblem = deviceClientIdProblem(username, clientId);
+  if (clientIdProblem !== null) return { refused: 'client-id', reason: clientIdProblem };
+  if (credentials.devices?.has(username)) {
+    const credential = await credentials.devices.verify(username, password);
+    return credential ? { role: 'device', deviceId: username, proof: credential } : wrong;
+  }
+  if (credentials.devicePassword !== undefined && sameSecret(password, credentials.devicePassword)) {
+    return { role: 'device', deviceId: username, proof: 'shared-password' };
+  }
+  return wrong;
+}
+
+export function isRefusal(result: ClientIdentity | ConnectRefusal): result is ConnectRefusal {
+  return 'refused' in result;
+}
+
+/**
+ * Whether a connected client may stay after the registry changed: a device whose credential was
+ * revoked or reissued may not, nor one on the shared password once it is registered.
+ */
+export function stillAuthorized(credentials: BrokerCredentials, identity: ClientIdentity): boolean {
+  if (identity.role !== 'device') return true;
+  if (identity.proof === 'shared-password') return !(credentials.devices?.has(identity.deviceId) ?? false);
+  return credentials.devices?.isCurrent(identity.proof) ?? false;
 }
 
 /** Topics each service publishes on (availability is checked separately: its own service name only). */

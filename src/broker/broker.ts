@@ -17,8 +17,10 @@ import {
   authenticateClient,
   type BrokerCredentials,
   type ClientIdentity,
+  isRefusal,
   mayPublish,
   maySubscribe,
+  stillAuthorized,
 } from './access.js';
 import { limitPacketSize } from './packet-size.js';
 
@@ -77,6 +79,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   };
   const maxPacketBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   const identities = new WeakMap<Client, ClientIdentity>();
+  /** Connected devices, looked at again when the device registry changes (a revocation disconnects). */
+  const devices = new Set<Client>();
   const refuse = (client: Client, what: string) => {
     logger.warn({ client: client.id, who: describe(identities.get(client)) }, `MQTT ${what} refused`);
     return new Error(`not authorized: ${what}`);
@@ -88,13 +92,21 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     authenticate: (client, username, password, done) => {
       if (credentials === undefined) return done(null, true);
-      const identity = authenticateClient(credentials, username, password);
-      if (!identity) {
-        logger.warn({ user: username, client: client.id }, 'MQTT authentication failed');
-        return done(null, false);
-      }
-      identities.set(client, identity);
-      done(null, true);
+      authenticateClient(credentials, { clientId: client.id, username, password }).then(
+        (result) => {
+          if (isRefusal(result)) {
+            logger.warn({ user: username, client: client.id, reason: result.reason }, 'MQTT connection refused');
+            return done(null, false);
+          }
+          identities.set(client, result);
+          if (result.role === 'device') devices.add(client);
+          done(null, true);
+        },
+        (error: unknown) => {
+          logger.error({ err: error, user: username, client: client.id }, 'MQTT authentication failed with an error');
+          done(null, false);
+        },
+      );
     },
     authorizePublish: (client, packet, done) => {
       const identity = client ? identities.get(client) : undefined;
@@ -114,6 +126,19 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     },
   });
   broker.on('clientError', (client, error) => logger.debug({ client: client.id, err: error }, 'MQTT client error'));
+  broker.on('clientDisconnect', (client) => devices.delete(client));
+  const disconnectRevoked = () => {
+    for (const client of devices) {
+      const identity = identities.get(client);
+      if (client.closed) devices.delete(client);
+      else if (credentials && identity && !stillAuthorized(credentials, identity)) {
+        logger.warn({ client: client.id, who: describe(identity) }, 'device credential revoked; disconnected');
+        devices.delete(client);
+        client.close();
+      }
+    }
+  };
+  const stopFollowingRegistry = credentials?.devices?.onChange(disconnectRevoked);
   const server: Server = createServer();
   limitConnections(server, {
     listener: 'mqtt',
@@ -157,6 +182,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     port,
     url,
     stop: async () => {
+      stopFollowingRegistry?.();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -22,6 +22,8 @@ import {
   validateMqttConfig,
 } from '../core/config.js';
 import { type ConnectionLimits, connectionLimitsSchema, DEFAULT_CONNECTION_LIMITS } from '../core/connection-limits.js';
+import { DEVICE_REGISTRY_FILE } from '../core/device-credentials.js';
+import { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger } from '../core/log.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
 import { ENGAGE_DEFAULTS } from '../engage/config.js';
@@ -235,6 +237,23 @@ export function tuningRetentionOption(): Option {
   )
     .argParser(durationArg)
     .default(ENGAGE_DEFAULTS.tuningRetentionMs, '24h');
+}
+
+/** `--device-registry`: shared by `broker`, `ingest` and `engage` (`up` uses the one in its data directory). */
+export function deviceRegistryOption(): Option {
+  return option(
+    '--device-registry <file>',
+    `registered devices and their hashed secrets, as written by \`people-counter devices\` (<data-dir>/${DEVICE_REGISTRY_FILE}); followed while running`,
+  );
+}
+
+/** The registry named by `--device-registry`, followed while running; undefined without the flag. */
+export async function openDeviceRegistryOption(
+  options: unknown,
+  logger: Logger,
+): Promise<LiveDeviceRegistry | undefined> {
+  const { deviceRegistry } = parseOptions(z.object({ deviceRegistry: z.string().min(1).optional() }), options);
+  return deviceRegistry === undefined ? undefined : LiveDeviceRegistry.open(deviceRegistry, { logger });
 }
 
 /** `--allowed-origins`: shared by `engage` and `up` (docs/security.md). */

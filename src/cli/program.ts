@@ -7,6 +7,7 @@ import { benchCommand } from './commands/bench.js';
 import { brokerCommand } from './commands/broker.js';
 import { calibrateCommand } from './commands/calibrate.js';
 import { countCommand } from './commands/count.js';
+import { devicesCommand } from './commands/devices.js';
 import { engageCommand } from './commands/engage.js';
 import { evalCommand } from './commands/eval.js';
 import { fitAutoCommand } from './commands/fit-auto.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   // One line per command; each lives in ./commands/<name>.ts.
   program.addCommand(upCommand());
   program.addCommand(brokerCommand());
+  program.addCommand(devicesCommand());
   program.addCommand(ingestCommand());
   program.addCommand(inferenceCommand());
   program.addCommand(analyticsCommand());

@@ -24,6 +24,8 @@ export interface ApiContext {
   writes: 'token' | 'open' | 'disabled';
   protectReads: boolean;
   maxUploadBytes: number;
+  /** Whether /api/devices/credentials manages a device registry. */
+  deviceCredentials: boolean;
 }
 
 const nullableNumber = z.number().nullable();
@@ -77,6 +79,7 @@ const dashboardConfigSchema = z.object({
   writes: z.enum(['token', 'open', 'disabled']),
   protectReads: z.boolean(),
   maxUploadBytes: z.number(),
+  deviceCredentials: z.boolean().describe('devices can be registered here (/api/devices/credentials)'),
 });
 /** What the dashboard learns about this server (`GET /api/config`). */
 export type DashboardConfig = z.infer<typeof dashboardConfigSchema>;
@@ -147,6 +150,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
       writes: context.writes,
       protectReads: context.protectReads,
       maxUploadBytes: context.maxUploadBytes,
+      deviceCredentials: context.deviceCredentials,
     }),
   );
 

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Tiling } from '../analytics/tiling.js';
 import type { TuningDetector } from '../analytics/tuning-fit.js';
 import { refuseCrossSiteWrites } from '../core/cross-site.js';
+import type { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth } from '../core/message-auth.js';
@@ -16,6 +17,7 @@ import type { ObjectStore } from '../core/storage/index.js';
 import { registerApi } from './api.js';
 import { authorize } from './auth.js';
 import type { EngageConfig } from './config.js';
+import { registerDeviceCredentialsApi } from './device-credentials-api.js';
 import { EngageEngine } from './engine.js';
 import { LiveEvents } from './events.js';
 import { HomeAssistantDiscovery } from './home-assistant.js';
@@ -46,6 +48,8 @@ export interface EngageDeps {
   tuningDetector?: () => Promise<TuningDetector>;
   /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
   tuningTilings?: readonly Tiling[];
+  /** The device registry, managed through /api/devices/credentials and the dashboard; without it those are off. */
+  devices?: LiveDeviceRegistry;
 }
 
 export interface EngageService {
@@ -194,7 +198,9 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       writes,
       protectReads: config.protectReads,
       maxUploadBytes: config.maxUploadBytes,
+      deviceCredentials: deps.devices !== undefined,
     });
+    if (deps.devices) registerDeviceCredentialsApi(routes, deps.devices, now);
     registerProfileApi(routes, profiles);
     if (tuning)
       registerTuningApi(routes, {

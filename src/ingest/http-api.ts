@@ -3,6 +3,7 @@
  * errors to HTTP statuses; the body is read as raw bytes up to the image size limit.
  */
 import { z } from 'zod';
+import type { DeviceAccess } from '../core/device-registry.js';
 import { bearerChallenge, bearerToken, errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { ImageRejectedError } from '../core/image.js';
 import { sameSecret } from '../core/secret.js';
@@ -67,11 +68,31 @@ export const INGEST_TOKEN_ENV = 'PEOPLE_COUNTER_INGEST_TOKEN';
 
 export interface IngestRoutesOptions {
   ingestor: PhotoIngestor;
-  /** When set, devices must send `Authorization: Bearer <token>`. */
+  /** A bearer token accepted for every device (engage's uploads, the simulator); required when set. */
   token: string | undefined;
+  /** Registered devices: while enforced, a device sends its own secret (or the shared token). */
+  devices: DeviceAccess | undefined;
 }
 
-export function registerIngestRoutes(app: HttpServer, { ingestor, token }: IngestRoutesOptions): void {
+/**
+ * Why a request may not post photos of `deviceId`, or null: the shared token passes for any device;
+ * otherwise an enforced registry wants the device's own secret, and a shared token alone wants itself.
+ */
+async function refusal(
+  { token, devices }: Pick<IngestRoutesOptions, 'token' | 'devices'>,
+  deviceId: string,
+  bearer: string | undefined,
+): Promise<string | null> {
+  if (token !== undefined && sameSecret(bearer, token)) return null;
+  if (devices?.enforced()) {
+    if (bearer === undefined) return `send "Authorization: Bearer <the device's secret>" (people-counter devices add)`;
+    return (await devices.accepts(deviceId, bearer)) ? null : `the secret is not device ${deviceId}'s`;
+  }
+  if (token !== undefined) return 'missing or wrong "Authorization: Bearer <token>"';
+  return null;
+}
+
+export function registerIngestRoutes(app: HttpServer, { ingestor, token, devices }: IngestRoutesOptions): void {
   app.addContentTypeParser(
     JPEG_CONTENT_TYPES,
     { parseAs: 'buffer', bodyLimit: ingestor.limits.maxBytes },
@@ -81,6 +102,15 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token }: Inges
   app.post(
     '/v1/devices/:deviceID/images',
     {
+      // Before the body is read: a refused client does not get to upload 10 MB first.
+      onRequest: async (request) => {
+        const { deviceID } = request.params as { deviceID: string };
+        const problem = await refusal({ token, devices }, deviceID, bearerToken(request.headers.authorization));
+        if (problem !== null) {
+          request.log.warn({ deviceID }, 'photo refused: not authorized');
+          throw bearerChallenge(problem);
+        }
+      },
       schema: {
         description:
           'Ingest one photo: the JPEG is validated, stored in bucket people-counter-images and announced on the ' +
@@ -104,11 +134,6 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token }: Inges
       },
     },
     async (request, reply) => {
-      if (token !== undefined) {
-        if (!sameSecret(bearerToken(request.headers.authorization), token)) {
-          throw bearerChallenge('missing or wrong "Authorization: Bearer <token>"');
-        }
-      }
       const body = request.body;
       if (body !== undefined && body !== null && !Buffer.isBuffer(body)) {
         throw new HttpError(415, 'unsupported-media-type', `send the JPEG as ${JPEG_CONTENT_TYPES.join(' or ')}`);

@@ -3,7 +3,9 @@
  * topic, a watched folder and a camera command optionally). Starts even while the broker is down:
  * requests then get 503 until it is back.
  */
+
 import { refuseCrossSiteWrites } from '../core/cross-site.js';
+import type { DeviceAccess } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
 import { IMAGE_BUCKET } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
@@ -24,6 +26,8 @@ export interface IngestDeps {
   logger: Logger;
   metrics: Registry;
   instanceId: string;
+  /** Registered devices and their secrets (REST); photos over MQTT are checked by the broker. */
+  devices?: DeviceAccess;
 }
 
 export interface RunningIngestService {
@@ -52,7 +56,7 @@ export async function storageWritable(store: ObjectStore, instanceId: string): P
 }
 
 export async function startIngestService(config: IngestConfig, deps: IngestDeps): Promise<RunningIngestService> {
-  const { store, mqtt, logger, metrics, instanceId } = deps;
+  const { store, mqtt, logger, metrics, instanceId, devices } = deps;
   const ingestor = new PhotoIngestor({
     store,
     mqtt,
@@ -85,7 +89,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     ],
   });
   // Devices are not browsers, but a page a browser on their network visits must not post photos.
-  refuseCrossSiteWrites(app, [], (routes) => registerIngestRoutes(routes, { ingestor, token: config.token }));
+  refuseCrossSiteWrites(app, [], (routes) => registerIngestRoutes(routes, { ingestor, token: config.token, devices }));
 
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   let stopped = false;

@@ -24,6 +24,8 @@ import {
   validateMqttConfig,
 } from '../core/config.js';
 import type { ConnectionLimits } from '../core/connection-limits.js';
+import { DEVICE_REGISTRY_FILE, newDeviceSecret } from '../core/device-credentials.js';
+import { type DeviceAccess, LiveDeviceRegistry, registryAccess } from '../core/device-registry.js';
 import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '../core/http.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -31,6 +33,7 @@ import { createMessageAuth, generateMessageSecret } from '../core/message-auth.j
 import { combineMetrics, createMetricsRegistry, DEFAULT_METRICS_PORT } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { PRIVATE_DIR_MODE } from '../core/private-files.js';
+import { sameSecret } from '../core/secret.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
 import { ENGAGE_DEFAULTS, engageConfig } from '../engage/config.js';
@@ -66,7 +69,10 @@ export interface StackConfig {
    * random account and username/password (if given) become an admin account for your own tools.
    */
   mqtt: Partial<MqttConfig>;
-  /** Password devices use on the embedded broker (username = device ID); none = devices cannot connect. */
+  /**
+   * Deprecated: a password every unregistered device may use on the embedded broker (username =
+   * device ID). Registered devices (`<dataDir>/devices.json`) use their own secrets.
+   */
   devicePassword?: string;
   /** Engage checks result messages' HMAC under this secret (docs/engage.md). */
   messageSecret?: string;
@@ -125,8 +131,21 @@ export interface StackDeps {
   logger: Logger;
 }
 
+/** How devices get in, as the start-up banner explains it. */
+export interface DeviceAdmission {
+  /** The registry file (`people-counter devices add --data-dir …` writes it). */
+  registryPath: string;
+  /** Devices registered at start. */
+  registered: number;
+  /** With an empty registry, photos over REST are accepted without a secret (loopback only). */
+  openWhileEmpty: boolean;
+  /** The deprecated shared device password is set. */
+  sharedPassword: boolean;
+}
+
 export interface RunningStack {
   urls: { engage: string; ingest: string; mqtt: string; metrics?: string };
+  devices: DeviceAdmission;
   topics: Topics;
   /** Where photos are stored (no secrets). */
   storage: string;
@@ -234,6 +253,24 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   const brokerMetrics = createMetricsRegistry('broker', `${name}-broker`, { processMetrics: false });
   const stackMetrics = createMetricsRegistry('up', name, { processMetrics: false });
 
+  // 0. The device registry, followed while running (`people-counter devices add|revoke` and engage's API write it).
+  const registry = await LiveDeviceRegistry.open(join(config.dataDir, DEVICE_REGISTRY_FILE), {
+    logger: child('devices'),
+  });
+  parts.push({ name: 'device-registry', stop: async () => registry.close() });
+  const admission: DeviceAdmission = {
+    registryPath: registry.path,
+    registered: registry.size,
+    openWhileEmpty: isLoopbackHost(config.host),
+    sharedPassword: config.devicePassword !== undefined,
+  };
+  if (!admission.openWhileEmpty && admission.registered === 0) {
+    logger.warn(
+      { host: config.host, registry: registry.path },
+      `no device is registered and the stack is reachable from the network: the ingest API refuses every device${admission.sharedPassword ? '' : ' and so does the broker'} until one is (people-counter devices add <uuid>)`,
+    );
+  }
+
   // 1. Broker.
   const prefix = config.mqtt.prefix ?? DEFAULT_PREFIX;
   const topics = makeTopics(prefix, config.mqtt.metadataTopic ?? defaultMetadataTopic(prefix));
@@ -254,6 +291,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         logger: child('broker'),
         credentials: {
           services: [...accounts, ...admin],
+          devices: registry,
           ...(config.devicePassword !== undefined ? { devicePassword: config.devicePassword } : {}),
         },
         access: { topics },
@@ -329,6 +367,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         ...(config.tuningTilings ? { tuningTilings: config.tuningTilings } : {}),
         // The shared model also serves tuning when it runs in this process.
         ...(isTuningDetector(counter) ? { tuningDetector: () => Promise.resolve(counter) } : {}),
+        devices: registry,
         ingestPhoto: async (deviceId, photo) => {
           if (!ingest) throw new HttpError(503, 'starting', 'ingestion is still starting');
           try {
@@ -383,6 +422,19 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   }
 
   // 6. Ingestion: REST (and raw JPEGs over MQTT).
+  const demoIds = config.demo ? demoDeviceIds(config.demo.devices) : [];
+  // The demo cameras are this process's own: without an ingest token they carry one made for this run,
+  // valid for their IDs only, so that they keep working once the registry is enforced.
+  const demoToken = config.demo && config.ingestToken === undefined ? newDeviceSecret() : undefined;
+  const registered = registryAccess(registry, { openWhileEmpty: admission.openWhileEmpty });
+  const deviceAccess: DeviceAccess =
+    demoToken === undefined
+      ? registered
+      : {
+          enforced: registered.enforced,
+          accepts: async (deviceId, secret) =>
+            (demoIds.includes(deviceId) && sameSecret(secret, demoToken)) || registered.accepts(deviceId, secret),
+        };
   const ingestId = `${name}-ingest`;
   const ingestMqtt = MqttConnection.start({
     config: mqttFor('ingest'),
@@ -413,6 +465,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         logger: child('ingest'),
         metrics: ingestMetrics,
         instanceId: ingestId,
+        devices: deviceAccess,
       },
     ),
   );
@@ -426,7 +479,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     const simulator = await step('the demo devices', '', () =>
       startSimulator({
         devices,
-        deviceIds: demoDeviceIds(devices),
+        deviceIds: demoIds,
         intervalMs,
         imagesDir: dir,
         via: 'rest',
@@ -434,7 +487,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         mqtt: undefined,
         count: undefined,
         jitter: true,
-        token: config.ingestToken,
+        token: config.ingestToken ?? demoToken,
         instanceId: `${name}-demo`,
         logger: child('demo'),
       }),
@@ -477,6 +530,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       mqtt: mqtt.url,
       ...(metricsUrl ? { metrics: metricsUrl } : {}),
     },
+    devices: admission,
     topics,
     storage: store.description,
     instanceIds,

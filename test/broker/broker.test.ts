@@ -1,14 +1,31 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { authenticateClient, type BrokerCredentials, mayPublish, maySubscribe } from '../../src/broker/access.js';
+import {
+  authenticateClient,
+  type BrokerCredentials,
+  deviceClientIdProblem,
+  mayPublish,
+  maySubscribe,
+} from '../../src/broker/access.js';
 import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { limitPacketSize, PacketSizeGuard } from '../../src/broker/packet-size.js';
+import { DEVICE_REGISTRY_FILE, mosquittoDeviceAcl, mosquittoPasswordFile } from '../../src/core/device-credentials.js';
+import {
+  LiveDeviceRegistry,
+  readDeviceRegistry,
+  registerDevice,
+  revokeDevice,
+} from '../../src/core/device-registry.js';
 import { silentLogger } from '../../src/core/log.js';
 import { makeTopics } from '../../src/core/topics.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { missingBinary } from '../helpers/binaries.js';
+import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
 
 const topics = makeTopics();
@@ -26,7 +43,7 @@ const credentials: BrokerCredentials = {
 
 describe('broker access rules', () => {
   test('a device publishes only its own image and availability', () => {
-    const device = { role: 'device' as const, deviceId: DEVICE };
+    const device = { role: 'device' as const, deviceId: DEVICE, proof: 'shared-password' as const };
     assert.ok(mayPublish(device, topics.deviceImage(DEVICE), rules));
     assert.ok(mayPublish(device, `people-counter/devices/${DEVICE}/availability`, rules));
     for (const topic of [
@@ -62,21 +79,42 @@ describe('broker access rules', () => {
     assert.equal(mayPublish(engage, topics.results, rules), false);
   });
 
-  test('credentials: services by name, devices by device ID and the shared device password', () => {
-    const password = (text: string) => Buffer.from(text);
-    assert.deepEqual(authenticateClient(credentials, 'ingest', password('ingest-secret')), {
+  test('credentials: services by name, devices by device ID and the shared device password', async () => {
+    const attempt = (username: string | undefined, password: string | undefined, clientId = username ?? 'x') => ({
+      clientId,
+      username,
+      password: password === undefined ? undefined : Buffer.from(password),
+    });
+    assert.deepEqual(await authenticateClient(credentials, attempt('ingest', 'ingest-secret', 'pc-ingest-1')), {
       role: 'ingest',
       username: 'ingest',
     });
-    assert.equal(authenticateClient(credentials, 'ingest', password('device-secret')), undefined);
-    assert.deepEqual(authenticateClient(credentials, DEVICE, password('device-secret')), {
+    assert.equal(await refusal(attempt('ingest', 'device-secret')), 'credentials');
+    assert.deepEqual(await authenticateClient(credentials, attempt(DEVICE, 'device-secret')), {
       role: 'device',
       deviceId: DEVICE,
+      proof: 'shared-password',
     });
-    assert.equal(authenticateClient(credentials, 'a/#', password('device-secret')), undefined);
-    assert.equal(authenticateClient(credentials, undefined, undefined), undefined);
+    assert.equal(await refusal(attempt('a/#', 'device-secret')), 'credentials');
+    assert.equal(await refusal(attempt('pc-ingest-1', 'device-secret')), 'credentials', 'a service client ID');
+    assert.equal(await refusal(attempt(DEVICE, 'device-secret', OTHER_DEVICE)), 'client-id');
+    assert.equal(await refusal(attempt(DEVICE, 'device-secret', 'pc-engage-host')), 'client-id');
+    assert.equal(await refusal(attempt(undefined, undefined)), 'credentials');
+  });
+
+  test("a device's client ID is its device ID, or starts with it and a slash", () => {
+    assert.equal(deviceClientIdProblem(DEVICE, DEVICE), null);
+    assert.equal(deviceClientIdProblem(DEVICE, `${DEVICE}/uploader`), null);
+    for (const clientId of [OTHER_DEVICE, `${DEVICE}x`, 'pc-ingest-host', 'mqttjs_1234', '']) {
+      assert.match(deviceClientIdProblem(DEVICE, clientId) ?? '', /must be its device ID/, clientId);
+    }
   });
 });
+
+async function refusal(attempt: Parameters<typeof authenticateClient>[1]): Promise<string | undefined> {
+  const result = await authenticateClient(credentials, attempt);
+  return 'refused' in result ? result.refused : undefined;
+}
 
 describe('PacketSizeGuard', () => {
   test('follows packet boundaries across chunks and reports the first oversize header', () => {
@@ -158,13 +196,13 @@ describe('embedded broker with accounts', () => {
       clientId: 'recorder-inference',
     });
     for (const topic of protectedTopics) {
-      const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+      const device = await client(broker.url, { username: DEVICE, password: 'device-secret', clientId: DEVICE });
       const gone = closed(device);
       device.publish(topic, JSON.stringify({ forged: true, count: 999_999_999 }), { qos: 1 });
       await gone;
     }
     // The device's own image topic works; once it arrived, everything before it has been decided.
-    const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    const device = await client(broker.url, { username: DEVICE, password: 'device-secret', clientId: DEVICE });
     await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
     await recorder.waitForCount(topics.deviceImage(DEVICE), 1);
     // A genuine inference message on each topic is delivered, after the forged ones were refused.
@@ -182,7 +220,7 @@ describe('embedded broker with accounts', () => {
   });
 
   test('a device may not subscribe to the coordination stream', async () => {
-    const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    const device = await client(broker.url, { username: DEVICE, password: 'device-secret', clientId: DEVICE });
     // MQTT.js turns the failure grant (0x80) into a rejection.
     await assert.rejects(device.subscribeAsync({ [topics.coordination]: { qos: 1 } }), /Subscribe error/);
     await device.endAsync();
@@ -193,11 +231,11 @@ describe('embedded broker with accounts', () => {
       ...inference,
       clientId: 'recorder-size',
     });
-    const device = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    const device = await client(broker.url, { username: DEVICE, password: 'device-secret', clientId: DEVICE });
     const gone = closed(device);
     device.publish(topics.deviceImage(DEVICE), Buffer.alloc(10_000, 1), { qos: 1 });
     await gone;
-    const small = await client(broker.url, { username: DEVICE, password: 'device-secret' });
+    const small = await client(broker.url, { username: DEVICE, password: 'device-secret', clientId: DEVICE });
     await small.publishAsync(topics.deviceImage(DEVICE), Buffer.alloc(1000, 2), { qos: 1 });
     const [delivered] = await recorder.waitForCount(topics.deviceImage(DEVICE), 1);
     assert.equal(delivered?.payload.length, 1000);
@@ -207,36 +245,163 @@ describe('embedded broker with accounts', () => {
   });
 });
 
-describe('the shipped Mosquitto ACL (deploy/mosquitto.acl)', () => {
-  test('drops a device publishing on the coordination topic and passes its own image', async () => {
-    const mosquitto = await startMosquitto({
-      users: { inference: 'inference-secret', ingest: 'ingest-secret', [DEVICE]: 'device-secret' },
-      aclFile: fileURLToPath(new URL('../../../deploy/mosquitto.acl', import.meta.url)),
+describe('embedded broker with registered devices', () => {
+  let dir: string;
+  let registry: LiveDeviceRegistry;
+  let broker: RunningBroker;
+  const secrets = new Map<string, string>();
+  const services = credentials.services;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pc-broker-devices-'));
+    registry = await LiveDeviceRegistry.open(join(dir, DEVICE_REGISTRY_FILE), { logger: silentLogger() });
+    for (const id of [DEVICE, OTHER_DEVICE]) secrets.set(id, (await registry.add(id, 1_800_000_000)).secret);
+    broker = await startBroker({
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger(),
+      credentials: { services, devices: registry },
     });
-    try {
-      const coordination = await MessageRecorder.start(mosquitto.url, [topics.coordination], {
-        username: 'inference',
-        password: 'inference-secret',
-      });
-      const images = await MessageRecorder.start(mosquitto.url, [topics.deviceImage(DEVICE)], {
-        username: 'ingest',
-        password: 'ingest-secret',
-      });
-      const device = await client(mosquitto.url, { username: DEVICE, password: 'device-secret' });
-      // Mosquitto acknowledges a refused publish and drops it; the acknowledgement means it was decided.
-      await device.publishAsync(topics.coordination, JSON.stringify({ forged: true }), { qos: 1 });
-      await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
-      const genuine = await client(mosquitto.url, { username: 'inference', password: 'inference-secret' });
-      await genuine.publishAsync(topics.coordination, 'genuine', { qos: 1 });
-      await coordination.waitForCount(topics.coordination, 1);
-      await images.waitForCount(topics.deviceImage(DEVICE), 1);
-      assert.deepEqual(
-        coordination.on(topics.coordination).map((message) => message.payload.toString()),
-        ['genuine'],
-      );
-      await Promise.all([device.endAsync(), genuine.endAsync(), coordination.stop(), images.stop()]);
-    } finally {
-      await mosquitto.stop();
+  });
+  after(async () => {
+    await broker.stop();
+    registry.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const asDevice = (id: string, overrides: IClientOptions = {}) =>
+    client(broker.url, { username: id, password: secrets.get(id) ?? '', clientId: id, ...overrides });
+
+  test("a device cannot publish a photo under another device's ID", async () => {
+    const ingest = await MessageRecorder.start(broker.url, [topics.deviceImageWildcard], {
+      username: 'ingest',
+      password: 'ingest-secret',
+      clientId: 'pc-ingest-recorder',
+    });
+    const device = await asDevice(DEVICE);
+    const gone = closed(device);
+    device.publish(topics.deviceImage(OTHER_DEVICE), Buffer.from('forged photo'), { qos: 1 });
+    await gone;
+    const honest = await asDevice(DEVICE);
+    await honest.publishAsync(topics.deviceImage(DEVICE), Buffer.from('own photo'), { qos: 1 });
+    await ingest.waitForCount(topics.deviceImage(DEVICE), 1);
+    assert.deepEqual(ingest.on(topics.deviceImage(OTHER_DEVICE)), []);
+    await Promise.all([honest.endAsync(), ingest.stop()]);
+  });
+
+  test("another device's secret, the shared-password style or a wrong secret is refused", async () => {
+    await assert.rejects(asDevice(DEVICE, { password: secrets.get(OTHER_DEVICE) ?? '' }), /Not authorized/);
+    await assert.rejects(asDevice(DEVICE, { password: 'device-secret' }), /Not authorized/);
+    await assert.rejects(asDevice('3c1d0f4e-2b6a-4e8f-9a7b-5c4d3e2f1a0b', { password: 'anything' }), /Not authorized/);
+  });
+
+  test("a foreign or a service's client ID is refused at CONNECT, and the service stays connected", async () => {
+    const service = await client(broker.url, {
+      username: 'ingest',
+      password: 'ingest-secret',
+      clientId: 'pc-ingest-x',
+    });
+    let serviceClosed = false;
+    service.on('close', () => {
+      serviceClosed = true;
+    });
+    for (const clientId of ['pc-ingest-x', OTHER_DEVICE, 'mqttjs_0123abcd']) {
+      await assert.rejects(asDevice(DEVICE, { clientId }), /Not authorized/, clientId);
     }
+    const mine = await asDevice(DEVICE, { clientId: `${DEVICE}/second-uploader` });
+    // A round trip after the refusals: a takeover would have closed the service's connection by now.
+    await service.publishAsync(topics.metadata, '{"probe":true}', { qos: 1 });
+    assert.equal(serviceClosed, false);
+    assert.ok(service.connected);
+    await Promise.all([mine.endAsync(), service.endAsync()]);
+  });
+
+  test('revoking a device (in the file, as the CLI does) disconnects it, and it cannot come back', async () => {
+    const device = await asDevice(OTHER_DEVICE);
+    const gone = closed(device);
+    assert.equal(await revokeDevice(registry.path, OTHER_DEVICE), true);
+    await gone;
+    await assert.rejects(asDevice(OTHER_DEVICE), /Not authorized/);
+    // The other device is unaffected.
+    const still = await asDevice(DEVICE);
+    await still.endAsync();
+  });
+});
+
+describe('the shipped Mosquitto set-up (deploy/mosquitto.conf, mosquitto.acl, the generated device files)', () => {
+  const skip = missingBinary('mosquitto');
+  let dir: string;
+  let mosquitto: RunningMosquitto;
+  const secrets = new Map<string, string>();
+  const ingestAccount = { username: 'ingest', password: 'ingest-secret' };
+  before(async () => {
+    if (skip) return;
+    dir = await mkdtemp(join(tmpdir(), 'pc-mosquitto-devices-'));
+    const registryPath = join(dir, DEVICE_REGISTRY_FILE);
+    for (const id of [DEVICE, OTHER_DEVICE]) secrets.set(id, (await registerDevice(registryPath, id, 1)).secret);
+    // What `people-counter devices mosquitto-passwd` and `… mosquitto-acl` write.
+    const passwordFile = join(dir, 'devices.passwd');
+    const aclFile = join(dir, 'devices.acl');
+    await writeFile(passwordFile, mosquittoPasswordFile(await readDeviceRegistry(registryPath)));
+    await writeFile(aclFile, mosquittoDeviceAcl(topics.prefix));
+    mosquitto = await startMosquitto({
+      users: { inference: 'inference-secret', ingest: 'ingest-secret' },
+      aclFile: fileURLToPath(new URL('../../../deploy/mosquitto.acl', import.meta.url)),
+      devices: { passwordFile, aclFile },
+    });
+  });
+  after(async () => {
+    if (skip) return;
+    await mosquitto.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const deviceUrl = () => mosquitto.deviceUrl ?? assert.fail('no device listener');
+  const asDevice = (id: string, overrides: IClientOptions = {}) =>
+    client(deviceUrl(), { username: id, password: secrets.get(id) ?? '', clientId: id, ...overrides });
+
+  test('a device publishes its own photo; its forged photo of another device and its coordination message are dropped', {
+    skip,
+  }, async () => {
+    const coordination = await MessageRecorder.start(mosquitto.url, [topics.coordination], {
+      username: 'inference',
+      password: 'inference-secret',
+    });
+    const images = await MessageRecorder.start(mosquitto.url, [topics.deviceImageWildcard], ingestAccount);
+    const device = await asDevice(DEVICE);
+    // Mosquitto acknowledges a refused publish and drops it; the acknowledgement means it was decided.
+    await device.publishAsync(topics.coordination, JSON.stringify({ forged: true }), { qos: 1 });
+    await device.publishAsync(topics.deviceImage(OTHER_DEVICE), Buffer.from('forged photo'), { qos: 1 });
+    await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
+    const genuine = await client(mosquitto.url, { username: 'inference', password: 'inference-secret' });
+    await genuine.publishAsync(topics.coordination, 'genuine', { qos: 1 });
+    await coordination.waitForCount(topics.coordination, 1);
+    await images.waitForCount(topics.deviceImage(DEVICE), 1);
+    assert.deepEqual(
+      coordination.on(topics.coordination).map((message) => message.payload.toString()),
+      ['genuine'],
+    );
+    assert.deepEqual(images.on(topics.deviceImage(OTHER_DEVICE)), []);
+    await Promise.all([device.endAsync(), genuine.endAsync(), coordination.stop(), images.stop()]);
+  });
+
+  test("a device using a service's client ID does not take over its session; it cannot log in where services do", {
+    skip,
+  }, async () => {
+    const service = await client(mosquitto.url, { ...ingestAccount, clientId: 'pc-ingest-x' });
+    let serviceClosed = false;
+    service.on('close', () => {
+      serviceClosed = true;
+    });
+    // Mosquitto makes the device's client ID its username (use_username_as_clientid).
+    const device = await asDevice(DEVICE, { clientId: 'pc-ingest-x' });
+    await device.publishAsync(topics.deviceImage(DEVICE), Buffer.from('jpeg bytes'), { qos: 1 });
+    await service.publishAsync(topics.metadata, '{"probe":true}', { qos: 1 });
+    assert.equal(serviceClosed, false);
+    await assert.rejects(
+      client(mosquitto.url, { username: DEVICE, password: secrets.get(DEVICE) ?? '', clientId: DEVICE }),
+      /Not authorized|Bad username/,
+    );
+    await assert.rejects(asDevice(DEVICE, { password: secrets.get(OTHER_DEVICE) ?? '' }), /Not authorized|Bad/);
+    await Promise.all([device.endAsync(), service.endAsync()]);
   });
 });

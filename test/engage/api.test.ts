@@ -1,9 +1,15 @@
 /** The REST API through fastify's inject: parameters, auth, history, CSV, rules, uploads. */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RunningBroker } from '../../src/broker/broker.js';
+import { DEVICE_REGISTRY_FILE } from '../../src/core/device-credentials.js';
+import { LiveDeviceRegistry } from '../../src/core/device-registry.js';
 import { HttpError } from '../../src/core/http.js';
+import { silentLogger } from '../../src/core/log.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
 import type { EngageService } from '../../src/engage/service.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
@@ -359,5 +365,55 @@ describe('photo uploads', () => {
       ingest.close();
       await engage.stop();
     }
+  });
+});
+
+describe('device credentials', () => {
+  let dir: string;
+  let registry: LiveDeviceRegistry;
+  let engage: EngageService;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pc-engage-devices-'));
+    registry = await LiveDeviceRegistry.open(join(dir, DEVICE_REGISTRY_FILE), { logger: silentLogger() });
+    engage = await startEngage(broker, { token: TOKEN }, { devices: registry });
+  });
+  after(async () => {
+    await engage.stop();
+    registry.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('register (secret once, with the token), list without secrets, revoke', async () => {
+    const deviceId = '0b7c1c5e-7a44-4c7e-9b8a-2f1d3c4e5a6b';
+    const url = '/api/devices/credentials';
+    const config = await engage.http.inject({ url: '/api/config' });
+    assert.equal(config.json().deviceCredentials, true);
+    const unauthorized = await engage.http.inject({ method: 'POST', url, payload: { deviceId } });
+    assert.equal(unauthorized.statusCode, 401);
+    const added = await engage.http.inject({ method: 'POST', url, payload: { deviceId }, headers: auth });
+    assert.equal(added.statusCode, 201);
+    const { secret } = added.json() as { secret: string };
+    assert.ok(await registry.verify(deviceId, secret));
+    const twice = await engage.http.inject({ method: 'POST', url, payload: { deviceId }, headers: auth });
+    assert.equal(twice.statusCode, 409);
+    const reserved = await engage.http.inject({
+      method: 'POST',
+      url,
+      payload: { deviceId: 'pc-ingest-x' },
+      headers: auth,
+    });
+    assert.equal(reserved.statusCode, 400);
+    const listed = await engage.http.inject({ url });
+    assert.deepEqual(
+      listed.json().map((device: { deviceId: string }) => device.deviceId),
+      [deviceId],
+    );
+    assert.equal(listed.body.includes(secret), false);
+    assert.equal((await engage.http.inject({ method: 'DELETE', url: `${url}/${deviceId}` })).statusCode, 401);
+    const revoked = await engage.http.inject({ method: 'DELETE', url: `${url}/${deviceId}`, headers: auth });
+    assert.equal(revoked.statusCode, 204);
+    assert.equal(await registry.verify(deviceId, secret), undefined);
+    const again = await engage.http.inject({ method: 'DELETE', url: `${url}/${deviceId}`, headers: auth });
+    assert.equal(again.statusCode, 404);
   });
 });

@@ -9,6 +9,8 @@ import { endChild } from './processes.js';
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** The device listener's URL, with `devices`. */
+  deviceUrl: string | undefined;
   /** Stops the broker (SIGTERM, SIGKILL if it has not exited after a while) and removes its folder. */
   stop(): Promise<void>;
   /**
@@ -25,6 +27,11 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** An ACL file (`acl_file`), e.g. the shipped deploy/mosquitto.acl. */
   aclFile?: string;
+  /**
+   * A second listener for devices, as deploy/mosquitto.conf has it: its own password file and ACL
+   * (`people-counter devices mosquitto-passwd|mosquitto-acl`), client ID = username.
+   */
+  devices?: { passwordFile: string; aclFile: string };
 }
 
 /** How long a SIGTERMed broker may take to exit before it is SIGKILLed. */
@@ -56,14 +63,33 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     await copyFile(options.aclFile, aclFile);
     await chmod(aclFile, 0o644);
   }
+  const devicePort = options.devices ? await freePort() : undefined;
+  const devicePasswordFile = join(dir, 'devices.passwd');
+  const deviceAclFile = join(dir, 'devices.acl');
+  if (options.devices) {
+    await copyFile(options.devices.passwordFile, devicePasswordFile);
+    await copyFile(options.devices.aclFile, deviceAclFile);
+    await Promise.all([chmod(devicePasswordFile, 0o644), chmod(deviceAclFile, 0o644)]);
+  }
   const [probeUser] = users;
   const probe: IClientOptions = probeUser ? { username: probeUser[0], password: probeUser[1] } : {};
   await writeFile(
     config,
     [
+      // Each listener its own accounts and ACL: devices cannot log in where the services do.
+      ...(options.devices ? ['per_listener_settings true'] : []),
       `listener ${port} 127.0.0.1`,
       ...(users.length > 0 ? ['allow_anonymous false', `password_file ${passwordFile}`] : ['allow_anonymous true']),
       ...(options.aclFile ? [`acl_file ${aclFile}`] : []),
+      ...(devicePort !== undefined
+        ? [
+            `listener ${devicePort} 127.0.0.1`,
+            'use_username_as_clientid true',
+            'allow_anonymous false',
+            `password_file ${devicePasswordFile}`,
+            `acl_file ${deviceAclFile}`,
+          ]
+        : []),
       'max_queued_messages 1000000',
       'max_inflight_messages 1000',
       ...(options.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
@@ -84,6 +110,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
   return {
     url,
     port,
+    deviceUrl: devicePort === undefined ? undefined : `mqtt://127.0.0.1:${devicePort}`,
     stop: async () => {
       await end('SIGTERM');
       await rm(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttConfig } from '../../src/core/config.js';
+import type { DeviceAccess } from '../../src/core/device-registry.js';
 import { DEFAULT_IMAGE_LIMITS } from '../../src/core/image.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetricsRegistry } from '../../src/core/metrics.js';
@@ -44,6 +45,7 @@ export async function startHarness(
   mqttConfig: MqttConfig,
   store: ObjectStore,
   overrides: Partial<IngestConfig> = {},
+  devices?: DeviceAccess,
 ): Promise<Harness> {
   const logger = silentLogger();
   const mqtt = await MqttConnection.connect({
@@ -60,6 +62,7 @@ export async function startHarness(
     logger,
     metrics: createMetricsRegistry('ingest', 'test'),
     instanceId: 'test',
+    ...(devices ? { devices } : {}),
   });
   return {
     service,

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
+import { DEVICE_REGISTRY_FILE } from '../../src/core/device-credentials.js';
+import { LiveDeviceRegistry, registryAccess, revokeDevice } from '../../src/core/device-registry.js';
 import { IMAGE_BUCKET, parseFilePath } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetricsRegistry } from '../../src/core/metrics.js';
@@ -364,6 +367,52 @@ describe('REST API failure modes', () => {
       assert.equal(lowerCase.status, 201);
     } finally {
       await harness.stop();
+      await broker.stop();
+      await local.remove();
+    }
+  });
+
+  test("registered devices: each posts with its own secret; another device's secret is 401 and stores nothing", async () => {
+    const broker = await startEmbeddedBroker();
+    const local = await temporaryStore();
+    const registry = await LiveDeviceRegistry.open(join(local.dir, DEVICE_REGISTRY_FILE), { logger: silentLogger() });
+    const [camera, other] = [randomUUID(), randomUUID()];
+    const { secret } = await registry.add(camera, 1_800_000_000);
+    const { secret: otherSecret } = await registry.add(other, 1_800_000_000);
+    const harness = await startHarness(
+      mqttConfigFor(broker.url),
+      local.store,
+      { token: 'shared-service-token' },
+      registryAccess(registry, { openWhileEmpty: true }),
+    );
+    const post = (deviceId: string, bearer?: string) =>
+      postPhoto(harness.service.url, deviceId, photo, {
+        'content-type': 'image/jpeg',
+        ...(bearer !== undefined ? { authorization: `Bearer ${bearer}` } : {}),
+      });
+    const photo = await solidJpeg();
+    try {
+      for (const [deviceId, bearer] of [
+        [camera, otherSecret],
+        [camera, undefined],
+        [camera, 'guess'],
+        [randomUUID(), secret],
+      ] as const) {
+        const denied = await post(deviceId, bearer);
+        assert.equal(denied.status, 401, `${deviceId} with ${bearer}`);
+        assert.equal(((await denied.json()) as ErrorBody).error, 'unauthorized');
+      }
+      assert.deepEqual(await local.store.list(IMAGE_BUCKET), [], 'nothing stored');
+      assert.equal((await post(camera, secret)).status, 201);
+      assert.equal((await post(other, 'shared-service-token')).status, 201, 'the shared token passes for any device');
+      // Revoked in the file (as `people-counter devices revoke` does): refused from then on.
+      const changed = new Promise<void>((resolve) => registry.onChange(resolve));
+      await revokeDevice(registry.path, camera);
+      await changed;
+      assert.equal((await post(camera, secret)).status, 401);
+    } finally {
+      await harness.stop();
+      registry.close();
       await broker.stop();
       await local.remove();
     }

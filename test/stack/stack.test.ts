@@ -148,28 +148,61 @@ describe('startStack', () => {
     }
   });
 
-  test('the embedded broker refuses anonymous clients; a device publishes its own photos and nothing else', async () => {
-    const stack = await startStack(configFor(dataDir, { devicePassword: 'device-password' }), {
-      logger: silentLogger(),
-    });
+  test('devices: open on loopback until one is registered; then each uses its own secret until revoked', async () => {
+    const deviceDir = await mkdtemp(join(tmpdir(), 'pc-stack-devices-'));
+    const stack = await startStack(configFor(deviceDir), { logger: silentLogger() });
     try {
+      assert.deepEqual(
+        { registered: stack.devices.registered, openWhileEmpty: stack.devices.openWhileEmpty },
+        { registered: 0, openWhileEmpty: true },
+      );
       const anonymous = await connectAsync(stack.urls.mqtt, { reconnectPeriod: 0 }).catch((error: Error) => error);
       assert.ok(anonymous instanceof Error, 'an anonymous client must be refused');
       const deviceId = randomUUID();
-      const device = await connectAsync(stack.urls.mqtt, {
-        username: deviceId,
-        password: 'device-password',
-        reconnectPeriod: 0,
-      });
       const jpeg = await solidJpeg(80, 60, { r: 10, g: 200, b: 10 });
+      await postPhoto(stack.urls.ingest, randomUUID(), jpeg);
+
+      // Registered through the dashboard's API (open writes on loopback); the secret comes back once.
+      const added = await fetch(`${stack.urls.engage}/api/devices/credentials`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ deviceId }),
+      });
+      assert.equal(added.status, 201);
+      const { secret } = (await added.json()) as { secret: string };
+      const listed = (await (await fetch(`${stack.urls.engage}/api/devices/credentials`)).json()) as unknown[];
+      assert.equal(JSON.stringify(listed).includes(secret), false);
+      const post = (id: string, bearer?: string) =>
+        fetch(`${stack.urls.ingest}/v1/devices/${id}/images`, {
+          method: 'POST',
+          headers: { 'content-type': 'image/jpeg', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+          body: new Uint8Array(jpeg),
+        });
+      assert.equal((await post(randomUUID())).status, 401, 'enforced once a device is registered');
+      assert.equal((await post(deviceId)).status, 401);
+      assert.equal((await post(deviceId, secret)).status, 201);
+
+      const connectDevice = () =>
+        connectAsync(stack.urls.mqtt, { username: deviceId, password: secret, clientId: deviceId, reconnectPeriod: 0 });
+      const device = await connectDevice();
       await device.publishAsync(stack.topics.deviceImage(deviceId), jpeg, { qos: 1 });
       await waitForCounts(stack.urls.engage, new Map([[deviceId, deterministicCount(jpeg)]]));
-      const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+      const closedByForgery = new Promise<void>((resolve) => device.once('close', () => resolve()));
       device.publish(stack.topics.results, JSON.stringify({ forged: true }), { qos: 1 });
-      await closed;
+      await closedByForgery;
       await device.endAsync(true);
+
+      const again = await connectDevice();
+      const closedByRevocation = new Promise<void>((resolve) => again.once('close', () => resolve()));
+      const revoked = await fetch(`${stack.urls.engage}/api/devices/credentials/${deviceId}`, { method: 'DELETE' });
+      assert.equal(revoked.status, 204);
+      await closedByRevocation;
+      await again.endAsync(true);
+      await assert.rejects(connectDevice(), /Not authorized/);
+      assert.equal((await post(deviceId, secret)).status, 201, 'the registry is empty again: open on loopback');
     } finally {
       await stack.stop();
+      await rm(deviceDir, { recursive: true, force: true });
     }
   });
 

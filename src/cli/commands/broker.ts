@@ -12,10 +12,12 @@ import {
   addTopicOptions,
   byteSizeArg,
   connectionLimitsFromOptions,
+  deviceRegistryOption,
   durationArg,
   ENV_PREFIX,
   identityFromOptions,
   intArg,
+  openDeviceRegistryOption,
   option,
   parseOptions,
 } from '../options.js';
@@ -33,6 +35,7 @@ export function brokerCommand(): Command {
         `an admin account that may do anything (password from ${ADMIN_PASSWORD_ENV} or ${ADMIN_PASSWORD_ENV}_FILE)`,
       ),
     )
+    .addOption(deviceRegistryOption())
     .addOption(option('--allow-anonymous', 'accept clients without credentials, with every right (tests only)'))
     .addOption(
       option('--max-packet-size <size>', 'close a connection that sends a larger MQTT packet (e.g. 11MB)')
@@ -56,9 +59,11 @@ Accounts (each password from the variable or <variable>_FILE):
   inference  ${servicePasswordEnv('inference')}: coordination, results, superseded, per-device counts
   ingest     ${servicePasswordEnv('ingest')}: the metadata topic
   engage     ${servicePasswordEnv('engage')}: alerts, site occupancy, Home Assistant discovery
-  devices    ${servicePasswordEnv('device')}: username = the device ID; only <prefix>/devices/<id>/image
-             and <prefix>/devices/<id>/availability
-A client publishing anywhere else is disconnected. See docs/system.md.`,
+  devices    --device-registry (people-counter devices add): username = the device ID, password = its
+             own secret, client ID = the device ID (or <id>/…); only <prefix>/devices/<id>/image and
+             <prefix>/devices/<id>/availability. Deprecated: ${servicePasswordEnv('device')}, one password
+             shared by every device that is not registered
+A client publishing anywhere else is disconnected; a revoked device at once. See docs/system.md.`,
     );
   addTopicOptions(command);
   addConnectionLimitOptions(command);
@@ -75,6 +80,7 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
         haDiscoveryPrefix: z.string().min(1),
         topicPrefix: z.string(),
         metadataTopic: z.string().optional(),
+        deviceRegistry: z.string().optional(),
       }),
       raw,
     );
@@ -85,7 +91,9 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
     }
     const admin =
       options.username !== undefined && password !== undefined ? { username: options.username, password } : undefined;
-    const credentials = credentialsFromEnv((name) => readSecret(process.env, name), admin);
+    const devices = await openDeviceRegistryOption(raw, logger);
+    const fromEnv = credentialsFromEnv((name) => readSecret(process.env, name), admin);
+    const credentials = devices ? { services: [], ...fromEnv, devices } : fromEnv;
     if (credentials === undefined && !options.allowAnonymous) {
       throw new ConfigError(
         `no broker accounts configured: set ${servicePasswordEnv('inference')} and the others (see --help), or pass --allow-anonymous`,
@@ -104,6 +112,17 @@ A client publishing anywhere else is disconnected. See docs/system.md.`,
       },
       ...(credentials !== undefined ? { credentials } : {}),
     });
-    await stopOnSignals([{ name: 'broker', stop: broker.stop }], logger);
+    await stopOnSignals(
+      [
+        {
+          name: 'broker',
+          stop: async () => {
+            await broker.stop();
+            devices?.close();
+          },
+        },
+      ],
+      logger,
+    );
   });
 }

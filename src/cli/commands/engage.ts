@@ -17,11 +17,13 @@ import {
   addMqttOptions,
   allowedOriginsOption,
   connectionLimitsFromOptions,
+  deviceRegistryOption,
   durationArg,
   hostList,
   identityFromOptions,
   intArg,
   mqttConfigFromOptions,
+  openDeviceRegistryOption,
   option,
   parseOptions,
   tuningRetentionOption,
@@ -35,6 +37,7 @@ export function engageCommand(): Command {
       option('--port <port>', 'dashboard and API port').argParser(intArg(0, 65535)).default(ENGAGE_DEFAULTS.port),
     )
     .addOption(option('--db <file>', 'SQLite history file (:memory: keeps nothing)').default(ENGAGE_DEFAULTS.dbPath))
+    .addOption(deviceRegistryOption())
     .addOption(
       option('--retention <duration>', 'keep counts and alerts this long')
         .argParser(durationArg)
@@ -124,6 +127,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
         tuningStorage: z.string().optional(),
         tuningRetention: z.number(),
         tuningWorkers: z.number(),
+        deviceRegistry: z.string().optional(),
       }),
       raw,
     );
@@ -162,8 +166,10 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
     const tuningStore =
       options.tuningStorage !== undefined ? createObjectStore(parseStorageSpec(options.tuningStorage)) : undefined;
     let model: Promise<LocalPeopleCounter> | undefined;
+    const devices = await openDeviceRegistryOption(raw, logger);
     const engage = await startEngageService(config, {
       logger,
+      ...(devices ? { devices } : {}),
       ...(tuningStore
         ? {
             tuningStore,
@@ -177,6 +183,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
     await stopOnSignals(
       [
         { name: 'engage', stop: engage.stop },
+        { name: 'device-registry', stop: async () => devices?.close() },
         { name: 'tuning model', stop: async () => (await model)?.close() },
       ],
       logger,

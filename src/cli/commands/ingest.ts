@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ConfigError, readSecret } from '../../core/config.js';
+import { registryAccess } from '../../core/device-registry.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { MqttConnection } from '../../core/mqtt.js';
@@ -16,11 +17,13 @@ import {
   addStorageOptions,
   byteSizeArg,
   connectionLimitsFromOptions,
+  deviceRegistryOption,
   durationArg,
   ENV_PREFIX,
   identityFromOptions,
   intArg,
   mqttConfigFromOptions,
+  openDeviceRegistryOption,
   option,
   parseOptions,
   storageConfigFromOptions,
@@ -127,6 +130,7 @@ export function ingestCommand(): Command {
         .argParser(byteSizeArg)
         .default(INGEST_DEFAULTS.mqttMaxQueuedBytes, '200MB'),
     )
+    .addOption(deviceRegistryOption())
     .addOption(option('--watch <dir>', 'also ingest JPEG files dropped into this folder (<dir>/<deviceID>/<file>)'))
     .addOption(option('--device <id>', 'device of every --watch file, or of --camera-command photos'))
     .addOption(option('--move-to <dir>', 'with --watch: move ingested files here instead of deleting them'))
@@ -147,7 +151,9 @@ export function ingestCommand(): Command {
       'after',
       `
 The REST API: POST /v1/devices/{deviceID}/images with a JPEG body (content-type image/jpeg).
-Set ${INGEST_TOKEN_ENV} (or ${INGEST_TOKEN_ENV}_FILE) to require "Authorization: Bearer <token>".
+With --device-registry, each device sends its own secret (people-counter devices add) as
+"Authorization: Bearer <secret>". ${INGEST_TOKEN_ENV} (or ${INGEST_TOKEN_ENV}_FILE) is a token accepted
+for every device (engage's uploads, the simulator); without a registry it is required of every request.
 MQTT publishes carry no token: with a token set, the broker must authenticate devices and let each publish
 only on its own image topic (deploy/mosquitto.acl), or use --no-mqtt-images. See docs/ingest.md.
 
@@ -169,16 +175,27 @@ Examples:
     const store = createObjectStore(storageConfigFromOptions(raw));
     const mqtt = MqttConnection.start({ config: mqttConfig, service: 'ingest', instanceId, logger });
     const metrics = createMetricsRegistry('ingest', instanceId);
+    const registry = await openDeviceRegistryOption(raw, logger);
     let service: Awaited<ReturnType<typeof startIngestService>>;
     try {
-      service = await startIngestService(config, { store, mqtt, logger, metrics, instanceId });
+      service = await startIngestService(config, {
+        store,
+        mqtt,
+        logger,
+        metrics,
+        instanceId,
+        // A registry given to a service is enforced from the start, even while empty.
+        ...(registry ? { devices: registryAccess(registry, { openWhileEmpty: false }) } : {}),
+      });
     } catch (error) {
+      registry?.close();
       await mqtt.close();
       await store.close();
       throw error;
     }
     await stopOnSignals(
       [
+        { name: 'device-registry', stop: async () => registry?.close() },
         { name: 'storage', stop: () => store.close() },
         { name: 'mqtt', stop: () => mqtt.close() },
         { name: 'ingest', stop: service.stop },

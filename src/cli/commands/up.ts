@@ -140,8 +140,11 @@ export function upCommand(): Command {
 Without --mqtt-url an embedded MQTT broker is started; without --storage photos wait in <data-dir>/storage.
 Tokens: ${INGEST_TOKEN_ENV} (devices → ingest API), ${TOKEN_ENV} (dashboard changes; without it the
 dashboard accepts changes from anyone who can reach it, which is fine on 127.0.0.1). The embedded broker
-gives every part its own random account; devices connect with their device ID as username and the
-password from ${DEVICE_PASSWORD_ENV} (unset: devices cannot use MQTT). Results carry an HMAC under
+gives every part its own random account. Each camera gets its own secret with
+\`people-counter devices add <uuid> --data-dir <data-dir>\`: its MQTT password (username and client ID =
+the device ID) and its bearer token on the ingest API, which then requires it. With no device registered,
+the ingest API stays open on a loopback --host only. Deprecated: ${DEVICE_PASSWORD_ENV}, one MQTT
+password shared by unregistered devices. Results carry an HMAC under
 ${MESSAGE_SECRET_ENV} when set. See docs/up.md.
 
 Examples:
@@ -230,14 +233,34 @@ export function banner(
   demo: string | undefined,
   externalBroker: boolean,
 ): string {
-  const auth = ingestToken ? ` -H "Authorization: Bearer $${INGEST_TOKEN_ENV}"` : '';
+  const { devices } = stack;
+  const enforced = devices.registered > 0 || !devices.openWhileEmpty;
+  const auth = enforced
+    ? ` -H "Authorization: Bearer $SECRET"`
+    : ingestToken
+      ? ` -H "Authorization: Bearer $${INGEST_TOKEN_ENV}"`
+      : '';
+  const register = `npx people-counter devices add <uuid> --data-dir ${dataDir}`;
+  const deviceLines =
+    devices.registered > 0
+      ? [`  Devices:     ${devices.registered} registered, each with its own secret (${register})`]
+      : devices.openWhileEmpty
+        ? [
+            `  Devices:     none registered: the ingest API ${ingestToken ? `takes $${INGEST_TOKEN_ENV} for any device` : 'accepts any device on loopback, for a first try'};`,
+            `               for MQTT, and to require secrets, register a camera: ${register}`,
+          ]
+        : [
+            `  Devices:     none registered: the ingest API${devices.sharedPassword ? '' : ' and the broker'} refuse every device until one is:`,
+            `               ${register}`,
+          ];
   const lines = [
     '',
     'People Counter is up.',
     `  Dashboard:   ${stack.urls.engage}/`,
     `  Ingest API:  ${stack.urls.ingest}  (OpenAPI: ${stack.urls.ingest}/openapi.json)`,
     `    send a photo:  curl -X POST -H 'content-type: image/jpeg'${auth} --data-binary @photo.jpg \\`,
-    `                     ${stack.urls.ingest}/v1/devices/${randomUUID()}/images`,
+    `                     ${stack.urls.ingest}/v1/devices/${enforced ? '<uuid>' : randomUUID()}/images`,
+    ...deviceLines,
     `  MQTT:        ${stack.urls.mqtt}${externalBroker ? '' : '  (embedded broker)'}`,
     `    metadata:     ${stack.topics.metadata}`,
     `    results:      ${stack.topics.results}`,

@@ -5,6 +5,7 @@ import { RuleEditor, renderAlerts, renderRules } from './alerts.js';
 import { ApiError, api, liveEvents, token } from './api.js';
 import { byId, control, h, messageOf, startRelativeClock } from './dom.js';
 import { HistoryChart, sameSubject, subjectKey } from './history.js';
+import { startRegisteredDevices } from './registered-devices.js';
 import { deviceLabel, deviceTile, placeTile, siteTile } from './tiles.js';
 import { onTuningEvent, startTuning } from './tuning.js';
 import { UploadPanel } from './upload.js';
@@ -251,6 +252,7 @@ async function start() {
   byId('rule-new').addEventListener('click', () => ruleEditor.open());
   startRelativeClock();
   await startTuning();
+  if (config.deviceCredentials) await startRegisteredDevices();
   liveEvents(
     {
       snapshot: (snapshot) => {
