@@ -19,15 +19,8 @@ import {
   zoomTiling,
 } from '../../src/analytics/auto-regime.js';
 import { decisionMix } from '../../src/analytics/evaluation.js';
-import type { Detection } from '../../src/core/messages.js';
+import { person, SIZE } from '../helpers/detections.js';
 
-/** A 512×512 frame, so box heights are model-input pixels. */
-const SIZE = { width: 512, height: 512 };
-/** A person `height` px tall standing at x, y (top-left), well inside the frame. */
-const person = (x: number, y: number, height: number, score: number): Detection => ({
-  box: [x, y, x + height * 0.4, y + height],
-  score,
-});
 /** `n` small people (`height` px) in a row, each with `score`. */
 const crowd = (n: number, height: number, score: number) =>
   Array.from({ length: n }, (_, i) => person(20 + (i % 20) * 22, 20 + Math.floor(i / 20) * 60, height, score));

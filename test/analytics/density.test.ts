@@ -14,15 +14,10 @@ import {
   readDensityCard,
 } from '../../src/analytics/density.js';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
-import type { Detection } from '../../src/core/messages.js';
+import { person, SIZE } from '../helpers/detections.js';
 import { figuresJpeg } from '../helpers/fixtures.js';
 import { sharedDataset } from '../helpers/processes.js';
 
-const SIZE = { width: 512, height: 512 };
-const person = (x: number, y: number, height: number, score: number): Detection => ({
-  box: [x, y, x + height * 0.4, y + height],
-  score,
-});
 const map = (cols: number, rows: number, value: number): DensityMap => ({
   cols,
   rows,
