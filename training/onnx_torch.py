@@ -47,7 +47,6 @@ class OnnxGraphModule(nn.Module):
             if node.op_type == "Constant":
                 consts[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
         self.params = nn.ParameterDict()
-        self.buffers_ = {}
         conv_inputs = {i for n in graph.node if n.op_type == "Conv" for i in n.input[1:]}
         for name, value in consts.items():
             key = _safe(name)
@@ -56,8 +55,6 @@ class OnnxGraphModule(nn.Module):
             else:
                 tensor = torch.from_numpy(np.array(value))
                 self.register_buffer(key, tensor, persistent=True)
-                self.buffers_[name] = key
-        self.const_names = set(consts)
         self.nodes = [
             (n.op_type, list(n.input), list(n.output), _attrs(n), n.name) for n in graph.node if n.op_type != "Constant"
         ]
