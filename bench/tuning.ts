@@ -1,8 +1,11 @@
 /**
  * The dashboard's "Tune counting" on Mall frames (docs/analytics.md#tuning-from-the-dashboard):
- * 1. `fit DIR [frames=12] [workers=2]`: times fitTuningProfile (the flow's model passes + fit) on
- *    `frames` labelled frames spread over the first 400 of DIR, with a pool of `workers` threads,
- *    each person marked (the set's head points, as a user clicks them).
+ * 1. `fit DIR [frames=12] [workers=2] [every=4] [skip=0]`: times fitTuningProfile (the flow's model
+ *    passes + fit) on `frames` labelled frames spread over the first half of DIR (after its first
+ *    `skip` frames), with a pool of `workers` threads, each person marked (the set's head points, as
+ *    a user clicks them). Then counts every `every`-th frame of the second half with the defaults and
+ *    with the fitted profile: what the dialog's cross-validated claim is worth on frames it never saw
+ *    (`every` 0: not measured). `skip 640` keeps to the Mall frames the density network never trained on.
  * 2. `compare DETECTIONS.json[,MORE.json] [frames=12] [DIR] [pool=400]`: on raw detections saved by
  *    `people-counter calibrate DIR --save-detections`, two-fold: the first `pool` frames fitted and the
  *    rest held out, then the other way round. Per fold, the flow's fit on `frames` of the fitted ones,
@@ -35,8 +38,10 @@ const spread = <T>(items: readonly T[], n: number, start = 0, pool = FIT_POOL) =
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'fit') {
-  const [dir = '../shared/data/mall-train', frames = '12', workers = '2'] = args;
-  const photos = spread(await loadDataset(dir), Number(frames));
+  const [dir = '../shared/data/mall-train', frames = '12', workers = '2', every = '4', skip = '0'] = args;
+  const dataset = (await loadDataset(dir)).slice(Number(skip));
+  const half = Math.floor(dataset.length / 2);
+  const photos = spread(dataset, Number(frames), 0, half);
   const labelled = await Promise.all(
     photos.map(async (p) => ({ id: p.file, jpeg: await readFile(p.path), truth: p.count, marks: p.heads ?? null })),
   );
@@ -45,15 +50,34 @@ if (mode === 'fit') {
     const t0 = performance.now();
     const report = await fitTuningProfile(counter, labelled);
     const seconds = (performance.now() - t0) / 1000;
+    const heldOut = Number(every) > 0 ? dataset.slice(half).filter((_, i) => i % Number(every) === 0) : [];
+    const truth: number[] = [];
+    const byDefaults: number[] = [];
+    const byFitted: number[] = [];
+    for (const photo of heldOut) {
+      const jpeg = await readFile(photo.path);
+      truth.push(photo.count);
+      byDefaults.push((await counter.count(jpeg)).count);
+      byFitted.push((await counter.count(jpeg, report.profile)).count);
+    }
+    const round = (value: number) => Math.round(value * 100) / 100;
     console.log(
       JSON.stringify({
         frames: report.frames,
         workers: counter.workers,
         seconds: Math.round(seconds * 10) / 10,
-        maeBefore: report.maeBefore,
-        maeAfter: report.maeAfter,
+        counter: report.counter,
+        maeBefore: round(report.maeBefore),
+        maeAfter: round(report.maeAfter),
         method: report.method,
         profile: report.profile,
+        ...(heldOut.length > 0
+          ? {
+              heldOutFrames: heldOut.length,
+              heldOutMaeBefore: round(meanAbsoluteError(truth, byDefaults)),
+              heldOutMaeAfter: round(meanAbsoluteError(truth, byFitted)),
+            }
+          : {}),
       }),
     );
   } finally {

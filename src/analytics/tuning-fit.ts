@@ -6,10 +6,15 @@
  * mode, threshold and correction on all frames. The error it reports is honest on few frames: the
  * whole choice is repeated with each fold of consecutive frames held out (nested cross-validation),
  * and the current profile's error is measured on the same frames. Both in people per frame.
+ *
+ * A camera the crowd-density network counts (most frames counted by `density` under its current
+ * profile) is tuned on that network instead: one scale factor on its map's sum inside the ROI, the
+ * same cross-validation, one density pass per frame.
  */
 import { forEachConcurrently } from '../core/concurrently.js';
 import type { Detection } from '../core/messages.js';
 import { calibrate, DEFAULT_CALIBRATION_TILINGS, thresholdGrid } from './calibration.js';
+import { densitySum } from './density.js';
 import { MIN_RAW_SCORE } from './detector.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { LocalPeopleCounter } from './local-counter.js';
@@ -17,7 +22,7 @@ import { fitMarkedFrames, type Mark, type MarkedFit } from './mark-fit.js';
 import { type CameraProfile, CounterBusyError, UnusableImageError } from './people-counter.js';
 import { countKeptScores, detectOptionsFor, passesOf } from './postprocess.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
-import type { Tiling } from './tiling.js';
+import { SINGLE_TILE, type Tiling, tilingLabel } from './tiling.js';
 
 /** Fewer frames cannot be both fitted and cross-validated. */
 export const MIN_TUNING_FRAMES = 4;
@@ -25,7 +30,7 @@ export const MIN_TUNING_FRAMES = 4;
 const OUTER_FOLDS = 4;
 const BUSY_RETRY_MS = 200;
 
-export type TuningDetector = Pick<LocalPeopleCounter, 'detect' | 'count' | 'workers'>;
+export type TuningDetector = Pick<LocalPeopleCounter, 'detect' | 'count' | 'density' | 'workers'>;
 
 /** The in-process model can look at raw detections; the HTTP client and the stand-in cannot. */
 export function isTuningDetector(counter: object): counter is TuningDetector {
@@ -45,6 +50,8 @@ export type TuningMethod = 'marks' | 'counts';
 
 export interface TuningFitReport {
   profile: CameraProfile;
+  /** Which counter the profile tunes: the detector's settings, or the density network's scale. */
+  counter: 'detector' | 'density';
   /** Frames fitted on (undecodable ones left out). */
   frames: number;
   /** The current profile (or the defaults) on these frames. */
@@ -92,47 +99,146 @@ export async function fitTuningProfile(
   options: TuningFitOptions = {},
 ): Promise<TuningFitReport> {
   const tilings = options.tilings ?? DEFAULT_CALIBRATION_TILINGS;
-  const total = frames.length * (tilings.length + 1);
   let done = 0;
-  const measured: Array<MeasuredFrame | undefined> = [];
-  const skipped: TuningFitReport['skipped'] = [];
-  const passes = [...tilings.map((tiling) => ({ tiling, minScore: MIN_RAW_SCORE })), undefined];
-  // Every pass of every frame is its own job, so that every model worker stays busy.
-  const results = frames.map(() => new Array<Detection[] | number>(passes.length));
-  const jobs = frames.flatMap((frame, f) => passes.map((pass, p) => ({ frame, f, pass, p })));
+  let total = frames.length * 2;
   const unusable = new Map<number, string>();
-  await forEachConcurrently(jobs, detector.workers * PHOTOS_IN_FLIGHT_PER_WORKER, async ({ frame, f, pass, p }) => {
-    if (!unusable.has(f)) {
-      try {
-        const row = results[f] as Array<Detection[] | number>;
-        row[p] = pass
-          ? (await whenFree(() => detector.detect(frame.jpeg, pass), options.signal)).detections
-          : (await whenFree(() => detector.count(frame.jpeg, options.current), options.signal)).count;
-      } catch (error) {
-        if (!(error instanceof UnusableImageError)) throw error;
-        unusable.set(f, error.message);
+  // Every model pass of every frame is its own job, so that every model worker stays busy.
+  const measure = async <T>(jobs: Array<{ f: number; pass: () => Promise<T> }>, into: Array<T[]>) =>
+    forEachConcurrently(jobs, detector.workers * PHOTOS_IN_FLIGHT_PER_WORKER, async ({ f, pass }) => {
+      if (!unusable.has(f)) {
+        try {
+          (into[f] as T[]).push(await whenFree(pass, options.signal));
+        } catch (error) {
+          if (!(error instanceof UnusableImageError)) throw error;
+          unusable.set(f, error.message);
+        }
       }
-    }
-    options.onProgress?.(++done, total);
-  });
+      options.onProgress?.(++done, total);
+    });
+
+  // First the current profile on every frame: the error to beat, and which counter counts this camera.
+  const currentCounts = frames.map(() => [] as Array<{ count: number; method: string | undefined }>);
+  await measure(
+    frames.map((frame, f) => ({
+      f,
+      pass: async () => {
+        const { count, method } = await detector.count(frame.jpeg, options.current);
+        return { count, method };
+      },
+    })),
+    currentCounts,
+  );
+  const countedByDensity = currentCounts.filter(([before]) => before?.method === 'density').length;
+  const byDensity = countedByDensity > currentCounts.filter(([before]) => before !== undefined).length / 2;
+
+  total = frames.length * (1 + (byDensity ? 1 : tilings.length));
+  const sums = frames.map(() => [] as number[]);
+  const detections = frames.map(() => [] as Array<{ p: number; detections: Detection[] }>);
+  if (byDensity) {
+    await measure(
+      frames.map((frame, f) => ({
+        f,
+        pass: async () => densitySum(await detector.density(frame.jpeg), options.current?.roi),
+      })),
+      sums,
+    );
+  } else {
+    await measure(
+      frames.flatMap((frame, f) =>
+        tilings.map((tiling, p) => ({
+          f,
+          pass: async () => ({
+            p,
+            detections: (await detector.detect(frame.jpeg, { tiling, minScore: MIN_RAW_SCORE })).detections,
+          }),
+        })),
+      ),
+      detections,
+    );
+  }
+
+  const skipped: TuningFitReport['skipped'] = [];
+  const usable: number[] = [];
   frames.forEach((frame, f) => {
     const problem = unusable.get(f);
-    if (problem !== undefined)
-      skipped.push({ id: frame.id, message: `skipped: the photo cannot be decoded (${problem})` });
-    const row = results[f] as Array<Detection[] | number>;
-    measured.push(
-      problem === undefined
-        ? {
-            truth: frame.truth,
-            marks: frame.marks ?? null,
-            detections: row.slice(0, tilings.length) as Detection[][],
-            before: row[tilings.length] as number,
-          }
-        : undefined,
-    );
+    if (problem === undefined) usable.push(f);
+    else skipped.push({ id: frame.id, message: `skipped: the photo cannot be decoded (${problem})` });
   });
-  const usable = measured.filter((m) => m !== undefined);
-  return { ...fitMeasuredFrames(usable, tilings), skipped };
+  const before = (f: number) => currentCounts[f]?.[0] as { count: number; method: string | undefined };
+  if (byDensity) {
+    const measured = usable.map((f) => ({
+      truth: (frames[f] as LabelledFrame).truth,
+      before: before(f).count,
+      densitySum: before(f).method === 'density' ? (sums[f]?.[0] as number) : undefined,
+    }));
+    return { ...fitDensityFrames(measured, options.current), skipped };
+  }
+  const measured = usable.map((f) => {
+    const frame = frames[f] as LabelledFrame;
+    const byTiling = [...(detections[f] ?? [])].sort((a, b) => a.p - b.p).map((d) => d.detections);
+    return { truth: frame.truth, marks: frame.marks ?? null, detections: byTiling, before: before(f).count };
+  });
+  return { ...fitMeasuredFrames(measured, tilings), skipped };
+}
+
+/** A frame for the density fit: its map's sum inside the ROI when density counted it, and the current count. */
+export interface DensityMeasuredFrame {
+  truth: number;
+  before: number;
+  /** Undefined where the current profile counted the frame with the detector (auto saw few or large people). */
+  densitySum: number | undefined;
+}
+
+/** The density scale's bounds: the profile schema's, and a floor that keeps a count from vanishing. */
+const DENSITY_SCALE_RANGE = [0.1, 10] as const;
+
+/** Σ truth ÷ Σ map over the density-counted frames (1 when there are none): one number, hard to overfit. */
+export function fitDensityScale(frames: readonly DensityMeasuredFrame[]): number {
+  const counted = frames.filter((f) => f.densitySum !== undefined);
+  const mapped = counted.reduce((sum, f) => sum + (f.densitySum as number), 0);
+  if (counted.length === 0 || mapped <= 0) return 1;
+  const truth = counted.reduce((sum, f) => sum + f.truth, 0);
+  return Math.min(DENSITY_SCALE_RANGE[1], Math.max(DENSITY_SCALE_RANGE[0], truth / mapped));
+}
+
+/** The pure density fit: the scale on every frame, its error cross-validated in consecutive folds. */
+export function fitDensityFrames(
+  measured: readonly DensityMeasuredFrame[],
+  current: CameraProfile = {},
+): Omit<TuningFitReport, 'skipped'> {
+  if (measured.length < MIN_TUNING_FRAMES)
+    throw new TuningInputError(
+      `fitting needs at least ${MIN_TUNING_FRAMES} labelled frames that decode; ${measured.length} ${measured.length === 1 ? 'is' : 'are'} usable`,
+    );
+  const countWith = (frame: DensityMeasuredFrame, scale: number) =>
+    frame.densitySum === undefined ? frame.before : Math.max(0, Math.round(frame.densitySum * scale));
+  const heldOutError = consecutiveFolds(measured.length, OUTER_FOLDS).reduce((sum, fold) => {
+    const scale = fitDensityScale(measured.filter((_, i) => !fold.includes(i)));
+    return (
+      sum +
+      fold.reduce((foldSum, i) => {
+        const frame = measured[i] as DensityMeasuredFrame;
+        return foldSum + Math.abs(frame.truth - countWith(frame, scale));
+      }, 0)
+    );
+  }, 0);
+  const scale = Math.round(fitDensityScale(measured) * 1000) / 1000;
+  const forced = current.method === 'density';
+  return {
+    profile: { ...current, density: { scale } },
+    counter: 'density',
+    frames: measured.length,
+    maeBefore: meanAbsoluteError(
+      measured.map((m) => m.truth),
+      measured.map((m) => m.before),
+    ),
+    maeAfter: heldOutError / measured.length,
+    method: 'counts',
+    // Auto runs the detector's whole-frame pass first, then the density network.
+    passes: forced ? 1 : 2,
+    tiling: tilingLabel(SINGLE_TILE),
+    wholeFrame: false,
+  };
 }
 
 /** A labelled frame as the fit needs it: raw detections per candidate tiling and the current profile's count. */
@@ -187,6 +293,7 @@ export function fitMeasuredFrames(
       measured.map((m) => m.before),
     ),
     maeAfter: heldOutErrors.reduce((a, b) => a + b, 0) / measured.length,
+    counter: 'detector',
     method: byMarks ? 'marks' : 'counts',
     ...passesOf(options),
     wholeFrame: options.wholeFrame,

@@ -20,6 +20,12 @@ export const tuningSummarySchema = z.object({
   frames: z.number().int().positive(),
   maeBefore: z.number().nullable().describe('current profile on the labelled frames, people per frame'),
   maeAfter: z.number().describe('the new profile, cross-validated on the labelled frames, people per frame'),
+  counter: z
+    .enum(['detector', 'density'])
+    .optional()
+    .describe(
+      "what the profile tunes: the detector's settings or the density network's scale; absent before 2026-12-05",
+    ),
   method: z
     .enum(['marks', 'counts'])
     .optional()

@@ -14,6 +14,7 @@ import {
   readDensityCard,
 } from '../../src/analytics/density.js';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
+import { fitTuningProfile } from '../../src/analytics/tuning-fit.js';
 import { person, SIZE } from '../helpers/detections.js';
 import { figuresJpeg } from '../helpers/fixtures.js';
 import { sharedDataset } from '../helpers/processes.js';
@@ -99,6 +100,24 @@ describe('density: the shipped model in the worker pool', () => {
     assert.equal(result.method, 'density');
     assert.match(result.model, /^crowd-density@[0-9a-f]{8}$/);
     assert.equal(result.passes, 1);
+  });
+
+  it('tuning a camera counted by density fits its scale from one density pass per frame', async () => {
+    const frames = await Promise.all(
+      [2, 3, 4, 5].map(async (people) => ({ id: `f${people}`, jpeg: await figuresJpeg(people), truth: people })),
+    );
+    const progress: number[] = [];
+    const report = await fitTuningProfile(pool, frames, {
+      current: { method: 'density' },
+      onProgress: (done) => progress.push(done),
+    });
+    assert.equal(report.counter, 'density');
+    assert.equal(report.profile.method, 'density');
+    assert.ok(report.profile.density && report.profile.density.scale > 0);
+    assert.equal(report.passes, 1);
+    assert.ok(Number.isFinite(report.maeAfter));
+    // The current profile once, then the density network once, per frame.
+    assert.equal(progress.at(-1), frames.length * 2);
   });
 
   const card = JSON.parse(readFileSync(DENSITY_CARD_PATH, 'utf8')) as {

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { profileHash } from '../../src/analytics/live-profile.js';
 import { SINGLE_TILE, type Tiling } from '../../src/analytics/tiling.js';
-import { consecutiveFolds, fitMeasuredFrames, TuningInputError } from '../../src/analytics/tuning-fit.js';
+import {
+  consecutiveFolds,
+  fitDensityFrames,
+  fitDensityScale,
+  fitMeasuredFrames,
+  TuningInputError,
+} from '../../src/analytics/tuning-fit.js';
 import type { Detection } from '../../src/core/messages.js';
 
 const box = (y: number, height: number, score: number): Detection => ({ box: [10, y, 30, y + height], score });
@@ -31,6 +37,53 @@ test('the fit needs 4 frames; it chooses on all and cross-validates the choice',
   assert.ok(report.maeAfter < 0.5, `cross-validated MAE ${report.maeAfter}`);
   // Dropping the noise by threshold or subtracting it by correction are both exact here.
   assert.ok(report.profile.scoreThreshold !== undefined);
+});
+
+test('a density-counted camera is tuned by one scale, its error cross-validated', () => {
+  // The map counts 80 % of the people on every frame; one frame was counted by the detector.
+  const frames = [30, 42, 25, 38, 33, 47, 29, 36].map((truth) => ({
+    truth,
+    before: Math.round(truth * 0.8),
+    densitySum: truth * 0.8,
+  }));
+  const sparse = { truth: 2, before: 2, densitySum: undefined };
+  assert.equal(fitDensityScale([...frames, sparse]), 1.25);
+  assert.equal(fitDensityScale([sparse]), 1, 'no density frame: the scale stays 1');
+  const report = fitDensityFrames([...frames, sparse], {
+    roi: [
+      [0, 0],
+      [10, 0],
+      [10, 10],
+    ],
+  });
+  assert.equal(report.counter, 'density');
+  assert.deepEqual(report.profile, {
+    roi: [
+      [0, 0],
+      [10, 0],
+      [10, 10],
+    ],
+    density: { scale: 1.25 },
+  });
+  assert.ok(report.maeBefore > 5);
+  assert.ok(report.maeAfter < 0.5, `cross-validated MAE ${report.maeAfter}`);
+  assert.equal(report.passes, 2, 'auto: the whole frame, then density');
+  assert.equal(fitDensityFrames(frames, { method: 'density' }).passes, 1);
+});
+
+test('the density scale is cross-validated: a frame unlike the others is not fitted to itself', () => {
+  // Three frames at 80 %, one at 40 %: the scale fitted without it (1.25) misses it by 15.
+  const frames = [
+    { truth: 40, before: 32, densitySum: 32 },
+    { truth: 40, before: 32, densitySum: 32 },
+    { truth: 40, before: 32, densitySum: 32 },
+    { truth: 40, before: 16, densitySum: 16 },
+  ];
+  const report = fitDensityFrames(frames);
+  assert.equal(
+    report.maeAfter,
+    (Math.abs(40 - Math.round(16 * 1.25)) + 3 * Math.abs(40 - Math.round(32 * (120 / 80)))) / 4,
+  );
 });
 
 test('the profile hash ignores field order and undefined fields', () => {

@@ -302,9 +302,11 @@ export class TuningDesk {
         },
       });
       const from =
-        report.method === 'marks'
-          ? 'fitted on the marked people'
-          : 'fitted on the counts (mark every frame for a better fit)';
+        report.counter === 'density'
+          ? `the crowd-density count scaled ×${report.profile.density?.scale ?? 1}, fitted on the counts`
+          : report.method === 'marks'
+            ? 'fitted on the marked people'
+            : 'fitted on the counts (mark every frame for a better fit)';
       const summary = `${report.frames} frames, ${from}: ${report.maeBefore.toFixed(1)} → ${report.maeAfter.toFixed(1)} people per frame (cross-validated); ${runsPerPhoto(report)}`;
       this.setFit(session, {
         state: 'done',
@@ -410,9 +412,12 @@ export class TuningDesk {
 
 /** What the new profile costs every photo of the camera, in the words the dashboard shows. */
 function runsPerPhoto({
+  counter,
   passes,
   tiling,
   wholeFrame,
-}: Pick<TuningFitReport, 'passes' | 'tiling' | 'wholeFrame'>): string {
-  return `${passes} model run${passes === 1 ? '' : 's'} per photo (tiling ${tiling}${wholeFrame ? ' + whole frame' : ''})`;
+}: Pick<TuningFitReport, 'counter' | 'passes' | 'tiling' | 'wholeFrame'>): string {
+  const runs = `${passes} model run${passes === 1 ? '' : 's'} per photo`;
+  if (counter === 'density') return `${runs} (${passes > 1 ? 'the whole frame, then ' : ''}the density network)`;
+  return `${runs} (tiling ${tiling}${wholeFrame ? ' + whole frame' : ''})`;
 }

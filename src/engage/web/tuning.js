@@ -360,7 +360,7 @@ function fitPanel(fit, labelled) {
       ? h(
           'p',
           { id: 'tuning-result' },
-          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore?.toFixed(1) ?? '?'}, tuned ${fit.result.maeAfter.toFixed(1)} people (${fit.result.method === 'counts' ? 'fitted on counts: some frames have no marks' : 'fitted on the marked people'}).${costOf(fit.result)}`,
+          `Error per frame, cross-validated on ${fit.result.frames} frames: now ${fit.result.maeBefore?.toFixed(1) ?? '?'}, tuned ${fit.result.maeAfter.toFixed(1)} people (${fittedFrom(fit.result)}).${costOf(fit.result)}`,
         )
       : null,
     fit && fit.state !== 'running' && fit.message && fit.state !== 'done'
@@ -370,12 +370,23 @@ function fitPanel(fit, labelled) {
 }
 
 /**
+ * @param {{ counter?: string, method?: string, profile: { density?: { scale: number } } }} result
+ */
+function fittedFrom({ counter, method, profile }) {
+  if (counter === 'density')
+    return `the crowd-density count scaled ×${profile.density?.scale ?? 1}, fitted on the counts`;
+  return method === 'counts' ? 'fitted on counts: some frames have no marks' : 'fitted on the marked people';
+}
+
+/**
  * What the tuned profile costs each photo of this camera: a finer tiling counts small people better
  * and runs the model more often.
- * @param {{ passes?: number, tiling?: string, wholeFrame?: boolean }} result
+ * @param {{ counter?: string, passes?: number, tiling?: string, wholeFrame?: boolean }} result
  */
-function costOf({ passes, tiling, wholeFrame }) {
+function costOf({ counter, passes, tiling, wholeFrame }) {
   if (passes === undefined) return '';
+  if (counter === 'density')
+    return ` It runs ${passes === 1 ? 'the density network once' : 'the whole frame, then the density network'} per photo.`;
   if (passes === 1) return ' It runs the model once per photo (the whole frame).';
   return ` It runs the model ${passes} times per photo (tiles ${tiling}${wholeFrame ? ' and the whole frame' : ''}).`;
 }
