@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import sharp from 'sharp';
+import { loadDataset } from '../../src/analytics/dataset.js';
 import { deterministicCount } from '../../src/analytics/fixed-delay-counter.js';
 import { silentLogger } from '../../src/core/log.js';
 import { EngageStore } from '../../src/engage/store.js';
@@ -23,9 +24,9 @@ import {
   StackStartError,
   startStack,
 } from '../../src/stack/stack.js';
-import { solidJpeg } from '../helpers/fixtures.js';
+import { figuresJpeg, solidJpeg } from '../helpers/fixtures.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { CLI, describeOutputs, type ServiceProcess, spawnProcess } from '../helpers/processes.js';
+import { CLI, describeOutputs, type ServiceProcess, sharedDataset, spawnProcess } from '../helpers/processes.js';
 
 interface DeviceView {
   id: string;
@@ -254,17 +255,64 @@ describe('startStack', () => {
     }
   });
 
-  test('the in-process model counts an empty scene as 0', async () => {
+  const mall = sharedDataset('mall-train');
+  test('the in-process models: an empty scene is 0; the density network counts and maps a crowd', async () => {
     const stack = await startStack(configFor(dataDir, { analytics: parseAnalyticsSpec('local'), workers: 1 }), {
       logger: silentLogger(),
     });
+    /** What engage knows of the camera's latest result: its count and, for density counts, the heat map. */
+    const latest = async (deviceId: string) => {
+      const tuning = (await (await fetch(`${stack.urls.engage}/api/tuning`)).json()) as {
+        devices: Array<{ deviceId: string; heatMap: { values: number[] } | null }>;
+      };
+      const heatMap = tuning.devices.find((d) => d.deviceId === deviceId)?.heatMap ?? null;
+      return { count: (await devices(stack.urls.engage)).get(deviceId)?.count, heatMap };
+    };
+    const countedWithMap = (deviceId: string) =>
+      waitFor(
+        async () => {
+          const seen = await latest(deviceId);
+          return typeof seen.count === 'number' && seen.heatMap
+            ? { count: seen.count, heatMap: seen.heatMap }
+            : undefined;
+        },
+        { timeoutMs: 60_000, message: 'a density count with its heat map' },
+      );
     try {
-      const deviceId = randomUUID();
-      await postPhoto(stack.urls.ingest, deviceId, await solidJpeg());
-      await waitFor(async () => (await devices(stack.urls.engage)).get(deviceId)?.count === 0, {
+      const empty = randomUUID();
+      await postPhoto(stack.urls.ingest, empty, await solidJpeg());
+      await waitFor(async () => (await latest(empty)).count === 0, {
         timeoutMs: 60_000,
         message: 'the model to count the photo',
       });
+      assert.equal((await latest(empty)).heatMap, null, "an empty scene is the detector's: no heat map");
+
+      // A profile that names the density method: the network loads in the worker and counts.
+      const forced = randomUUID();
+      const put = await fetch(`${stack.urls.engage}/api/devices/${forced}/profile`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ method: 'density' }),
+      });
+      assert.equal(put.status, 200, await put.text());
+      await postPhoto(stack.urls.ingest, forced, await figuresJpeg(4));
+      const byDensity = await countedWithMap(forced);
+      const mapped = byDensity.heatMap.values.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(mapped - byDensity.count) <= 1, `count ${byDensity.count}, heat map ${mapped}`);
+
+      // A Mall frame without a profile: auto sees a crowd and counts it by density (a frame the network
+      // never trained on).
+      if (!mall.skip) {
+        const photo = (await loadDataset(mall.dir)).at(-1);
+        assert.ok(photo);
+        const camera = randomUUID();
+        await postPhoto(stack.urls.ingest, camera, await readFile(photo.path));
+        const crowd = await countedWithMap(camera);
+        assert.ok(
+          Math.abs(crowd.count - photo.count) <= Math.max(5, photo.count * 0.25),
+          `counted ${crowd.count}, labelled ${photo.count}`,
+        );
+      }
     } finally {
       await stack.stop();
     }

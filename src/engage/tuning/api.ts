@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { MIN_TUNING_FRAMES } from '../../analytics/tuning-fit.js';
 import { errorBodySchema, HttpError, type HttpServer } from '../../core/http.js';
-import { deviceIdSchema } from '../../core/messages.js';
+import { deviceIdSchema, heatMapSchema } from '../../core/messages.js';
 import type { EngageEngine } from '../engine.js';
 import { profileRevisionSchema, profileSourceSchema, tuningSummarySchema } from '../profiles.js';
 import { photoBody, registerPhotoRoutes } from '../upload.js';
@@ -28,6 +28,9 @@ const statusSchema = z.object({
   deviceId: z.string(),
   sessionId: z.string().nullable(),
   hints: z.array(z.string()).describe('from the latest result, e.g. "crowd-view": counts may be low'),
+  heatMap: heatMapSchema
+    .nullable()
+    .describe("the latest result's heat map when the crowd-density network counted it (people per cell)"),
   profile: z
     .object({
       revision: z.number().int(),
@@ -58,7 +61,8 @@ export function registerTuningApi(
     '/api/tuning',
     {
       schema: {
-        description: "Per camera: its tuning session, the latest result's hints and its profile (the tile's badge).",
+        description:
+          "Per camera: its tuning session, the latest result's hints and heat map, and its profile (the tile's badge).",
         response: {
           200: z.object({ retentionSeconds: z.number(), minFrames: z.number(), devices: z.array(statusSchema) }),
         },

@@ -27,7 +27,7 @@ import { HttpError } from '../../core/http.js';
 import { parseFilePath } from '../../core/ids.js';
 import { looksLikeJpeg } from '../../core/image.js';
 import type { Logger } from '../../core/log.js';
-import type { ResultMessage } from '../../core/messages.js';
+import type { HeatMap, ResultMessage } from '../../core/messages.js';
 import { ObjectNotFoundError, type ObjectStore } from '../../core/storage/index.js';
 import type { Topics } from '../../core/topics.js';
 import type { LiveEvents } from '../events.js';
@@ -54,6 +54,8 @@ export interface DeviceTuningStatus {
   deviceId: string;
   sessionId: string | null;
   hints: string[];
+  /** The latest result's heat map when the crowd-density network counted it: the tile shows it. */
+  heatMap: HeatMap | null;
   profile: Pick<ProfileRevision, 'revision' | 'hash' | 'source' | 'tuning'> | null;
 }
 
@@ -77,7 +79,8 @@ export interface TuningDeskDeps {
 const sessionPrefix = (sessionId: string) => tuningKey(sessionId, '');
 
 export class TuningDesk {
-  private readonly hints = new Map<string, string[]>();
+  /** What the latest result of each camera said about how it was counted. */
+  private readonly looks = new Map<string, Pick<DeviceTuningStatus, 'hints' | 'heatMap'>>();
   private readonly fits = new Map<string, AbortController>();
   private readonly inspections = new Set<Promise<void>>();
   /** Results are taken in one at a time: counting kept frames must not race. */
@@ -86,7 +89,7 @@ export class TuningDesk {
   constructor(private readonly deps: TuningDeskDeps) {}
 
   status(deviceIds: readonly string[]): DeviceTuningStatus[] {
-    const ids = new Set([...deviceIds, ...this.hints.keys(), ...this.deps.profiles.all().map((p) => p.deviceId)]);
+    const ids = new Set([...deviceIds, ...this.looks.keys(), ...this.deps.profiles.all().map((p) => p.deviceId)]);
     return [...ids].sort().map((deviceId) => this.statusOf(deviceId));
   }
 
@@ -95,7 +98,8 @@ export class TuningDesk {
     return {
       deviceId,
       sessionId: this.deps.sessions.forDevice(deviceId)?.id ?? null,
-      hints: this.hints.get(deviceId) ?? [],
+      hints: this.looks.get(deviceId)?.hints ?? [],
+      heatMap: this.looks.get(deviceId)?.heatMap ?? null,
       profile: current
         ? { revision: current.revision, hash: current.hash, source: current.source, tuning: current.tuning }
         : null,
@@ -133,7 +137,7 @@ export class TuningDesk {
     };
   }
 
-  /** Takes in a counted photo: its hints, and its copy when the camera is collecting. One at a time, in order. */
+  /** Takes in a counted photo: its hints and heat map, and its copy when the camera is collecting. One at a time, in order. */
   onResult(result: ResultMessage): Promise<void> {
     const taken = this.results.then(() => this.takeResult(result));
     this.results = taken.catch(() => undefined);
@@ -141,9 +145,9 @@ export class TuningDesk {
   }
 
   private async takeResult(result: ResultMessage): Promise<void> {
-    const hints = result.hints ?? [];
-    const before = this.hints.get(result.deviceID) ?? [];
-    this.hints.set(result.deviceID, hints);
+    const look = { hints: result.hints ?? [], heatMap: result.heatMap ?? null };
+    const before = this.looks.get(result.deviceID);
+    this.looks.set(result.deviceID, look);
     const session = this.deps.sessions.forDevice(result.deviceID);
     const parsed = parseFilePath(result.filePath);
     if (session && !('problem' in parsed)) {
@@ -161,7 +165,8 @@ export class TuningDesk {
         return;
       }
     }
-    if (hints.join() !== before.join()) this.changed(result.deviceID);
+    if (look.heatMap !== null || look.hints.join() !== before?.hints.join() || before.heatMap !== null)
+      this.changed(result.deviceID);
   }
 
   async upload(id: string, jpeg: Buffer): Promise<FrameView> {

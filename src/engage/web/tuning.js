@@ -1,8 +1,9 @@
 // @ts-check
-// "Tune counting": per camera, the tuned badge or the crowd-view hint, and the dialog that collects,
+// "Tune counting": per camera, the latest heat map, the tuned badge or the crowd-view hint, and the dialog that collects,
 // labels, fits and applies a profile over /api/tuning (docs/engage.md#tuning-a-camera).
 import { api, withToken } from './api.js';
 import { byId, h, messageOf } from './dom.js';
+import { heatThumbnail } from './heat-map.js';
 
 /**
  * @typedef {import('../tuning/desk.js').DeviceTuningStatus} DeviceTuningStatus
@@ -69,6 +70,7 @@ function fill(slot, deviceId) {
   const crowd = !tuned && state?.hints?.includes('crowd-view');
   // replaceChildren would show a null as the text "null": only the parts that apply.
   const parts = [
+    state?.heatMap ? heatThumbnail(state.heatMap, deviceId) : null,
     tuned
       ? h(
           'span',

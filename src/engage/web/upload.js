@@ -3,6 +3,7 @@
 // boxed on the photo still in the browser (the server deletes it once counted).
 import { api } from './api.js';
 import { byId, h, messageOf } from './dom.js';
+import { heatCells, SVG } from './heat-map.js';
 
 /**
  * @typedef {import('../photo-outcomes.js').PhotoOutcome} PhotoOutcome
@@ -10,7 +11,6 @@ import { byId, h, messageOf } from './dom.js';
  */
 
 const NEW_DEVICE = '__new__';
-const SVG = 'http://www.w3.org/2000/svg';
 const HEIC = /\.(heic|heif)$/i;
 
 /**
@@ -161,26 +161,11 @@ export class UploadPanel {
   drawOverlay(detections, heat) {
     const image = byId('upload-preview', HTMLImageElement);
     const svg = byId('upload-boxes', SVGSVGElement);
-    const heatCells = () => {
-      if (!heat) return [];
-      const peak = Math.max(...heat.values, 1e-6);
-      const width = image.naturalWidth / heat.cols;
-      const height = image.naturalHeight / heat.rows;
-      return heat.values.flatMap((value, i) => {
-        if (value / peak < 0.05) return [];
-        const cell = document.createElementNS(SVG, 'rect');
-        const at = { x: (i % heat.cols) * width, y: Math.floor(i / heat.cols) * height, width, height };
-        for (const [name, v] of Object.entries(at)) cell.setAttribute(name, String(v));
-        cell.setAttribute('class', 'heat');
-        cell.setAttribute('fill-opacity', String(Math.min(0.75, (0.75 * value) / peak)));
-        return [cell];
-      });
-    };
     const draw = () => {
       svg.setAttribute('viewBox', `0 0 ${image.naturalWidth} ${image.naturalHeight}`);
       const stroke = Math.max(2, Math.round(image.naturalWidth / 200));
       svg.replaceChildren(
-        ...heatCells(),
+        ...(heat ? heatCells(heat, image.naturalWidth, image.naturalHeight) : []),
         ...detections.map(({ box: [x1, y1, x2, y2] }) => {
           const rect = document.createElementNS(SVG, 'rect');
           for (const [name, value] of Object.entries({ x: x1, y: y1, width: x2 - x1, height: y2 - y1 })) {
