@@ -183,12 +183,12 @@ export class OutboxLog {
     const temporary = join(this.dir, `.${OUTBOX_LOG_FILE}.${randomUUID()}.tmp`);
     const file = await open(temporary, 'wx', PRIVATE_FILE_MODE);
     try {
-      await file.write(serialize(records));
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
-    try {
+      try {
+        await file.write(serialize(records));
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
       await rename(temporary, this.path);
     } catch (error) {
       await rm(temporary, { force: true });
