@@ -27,6 +27,7 @@ import { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger } from '../core/log.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
 import { ENGAGE_DEFAULTS } from '../engage/config.js';
+import { INGEST_DEFAULTS } from '../ingest/config.js';
 
 export const ENV_PREFIX = 'PEOPLE_COUNTER_';
 
@@ -227,6 +228,16 @@ export function maxWaitOption(defaultMs: number, shown?: string): Option {
   return option('--max-wait <duration>', 'claim a partial batch after this wait')
     .argParser(durationArg)
     .default(defaultMs, shown);
+}
+
+/** `--outbox-max-devices`: shared by `ingest` and `up` (docs/ingest.md, "Broker outages"). */
+export function outboxMaxDevicesOption(): Option {
+  return option(
+    '--outbox-max-devices <n>',
+    'while the broker is away, REST photos of at most this many devices wait in the outbox (202; a newer photo of a device replaces its older one); beyond, 503. 0 = no outbox: 503 while the broker is away',
+  )
+    .argParser(intArg(0))
+    .default(INGEST_DEFAULTS.outboxMaxDevices);
 }
 
 /** `--tuning-retention`: shared by `engage` and `up`. */

@@ -1,5 +1,5 @@
 /** The ingestion service's settings and their defaults (the CLI and `up` take these defaults from here). */
-import { DEFAULT_HOST } from '../core/config.js';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST } from '../core/config.js';
 import type { ConnectionLimits } from '../core/connection-limits.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../core/image.js';
 
@@ -20,6 +20,14 @@ export interface IngestConfig {
   camera: { command: string; deviceId: string; intervalMs: number; timeoutMs: number } | undefined;
   /** Caps on the REST API's connections; default DEFAULT_CONNECTION_LIMITS. */
   connectionLimits?: ConnectionLimits;
+  /** Where REST photos' metadata waits while the broker is away; undefined = answer 503 instead. */
+  outbox?: OutboxConfig;
+}
+
+export interface OutboxConfig {
+  dir: string;
+  /** Devices whose photos may wait at most (one photo each: a newer one replaces the older). */
+  maxDevices: number;
 }
 
 export const INGEST_DEFAULTS = {
@@ -32,7 +40,21 @@ export const INGEST_DEFAULTS = {
   mqttMaxQueuedBytes: 200_000_000,
   cameraIntervalMs: 10_000,
   cameraTimeoutMs: 30_000,
+  /** Inside `up`'s data directory: `<data-dir>/ingest-outbox`. */
+  outboxDirName: 'ingest-outbox',
+  /**
+   * A site of a few thousand cameras rides out an outage; the photos held cost storage (10 000 ×
+   * a 500 kB photo = 5 GB) and the log about 200 bytes each.
+   */
+  outboxMaxDevices: 10_000,
 } as const;
+
+/** `<dir>` and the cap as an outbox config; a cap of 0 turns the outbox off. Pure. */
+export function outboxConfig(dir: string, maxDevices: number): OutboxConfig | undefined {
+  return maxDevices > 0 ? { dir, maxDevices } : undefined;
+}
+
+export const DEFAULT_OUTBOX_DIR = `${DEFAULT_DATA_DIR}/${INGEST_DEFAULTS.outboxDirName}`;
 
 /** The REST API of an ingest service started with the defaults (engage uploads there; the simulator sends there). */
 export const DEFAULT_INGEST_URL = `http://${INGEST_DEFAULTS.host}:${INGEST_DEFAULTS.port}`;

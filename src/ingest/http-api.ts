@@ -11,6 +11,7 @@ import {
   type IngestError,
   InvalidDeviceIdError,
   InvalidTimestampError,
+  OutboxFullError,
   type PhotoIngestor,
   PublishFailedError,
   StorageUnavailableIngestError,
@@ -50,6 +51,7 @@ export function httpErrorFor(error: IngestError): HttpError {
   if (error instanceof StorageUnavailableIngestError) {
     return new HttpError(503, 'storage-unavailable', error.message, retry);
   }
+  if (error instanceof OutboxFullError) return new HttpError(503, 'outbox-full', error.message, retry);
   return new HttpError(503, 'broker-unavailable', error.message, retry);
 }
 
@@ -59,7 +61,8 @@ export function isIngestError(error: unknown): error is IngestError {
     error instanceof InvalidTimestampError ||
     error instanceof ImageRejectedError ||
     error instanceof StorageUnavailableIngestError ||
-    error instanceof PublishFailedError
+    error instanceof PublishFailedError ||
+    error instanceof OutboxFullError
   );
 }
 
@@ -114,7 +117,9 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token, devices
       schema: {
         description:
           'Ingest one photo: the JPEG is validated, stored in bucket people-counter-images and announced on the ' +
-          'metadata topic (QoS 1). Responds with the metadata message that was published.',
+          'metadata topic (QoS 1). Responds 201 with the metadata message that was published, or, while the ' +
+          'broker is unavailable, 202 with the metadata queued in the outbox (published once the broker is back; ' +
+          'a newer photo of the same device replaces it). 503 with Retry-After when the outbox is full.',
         params: z.object({ deviceID: z.string().describe('device ID (a UUID v4 unless --allow-any-device-id)') }),
         querystring: z.object({
           creationTimestamp: z.coerce
@@ -124,6 +129,7 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token, devices
         }),
         response: {
           201: publishedMetadataSchema,
+          202: publishedMetadataSchema,
           400: errorBodySchema,
           401: errorBodySchema,
           413: errorBodySchema,
@@ -142,8 +148,12 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token, devices
         throw new HttpError(400, 'empty-body', 'the request body must be a JPEG (content-type image/jpeg)');
       }
       try {
-        const metadata = await ingestor.ingest(request.params.deviceID, body, request.query.creationTimestamp);
-        return reply.status(201).send(metadata);
+        const { metadata, queued } = await ingestor.ingestOrQueue(
+          request.params.deviceID,
+          body,
+          request.query.creationTimestamp,
+        );
+        return reply.status(queued ? 202 : 201).send(metadata);
       } catch (error) {
         if (isIngestError(error)) {
           const httpError = httpErrorFor(error);

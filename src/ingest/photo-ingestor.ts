@@ -1,9 +1,18 @@
 /**
  * The one path every photo takes into the system, whatever its source (REST, MQTT, folder,
  * camera command): validate → store durably → publish metadata. A photo whose metadata cannot be
- * published is deleted again, so nothing is left in the bucket that no instance will ever count.
+ * published is deleted again, so nothing is left in the bucket that no instance will ever count;
+ * or, for REST with an outbox, its metadata waits in the outbox until the broker is back.
  */
-import { deviceIdProblem, filePathOf, IMAGE_BUCKET, isUuidV4, newImageKey, photoObjectMetadata } from '../core/ids.js';
+import {
+  deviceIdProblem,
+  filePathOf,
+  IMAGE_BUCKET,
+  isUuidV4,
+  newImageKey,
+  parseFilePath,
+  photoObjectMetadata,
+} from '../core/ids.js';
 import { asJpeg, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { nowSeconds, type PhotoMetadata, unixSecondsSchema } from '../core/messages.js';
@@ -11,6 +20,7 @@ import { Counter, Histogram, type Registry } from '../core/metrics.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import { INGEST_DEFAULTS } from './config.js';
+import type { EnqueueOutcome, Outbox } from './outbox.js';
 
 export { ImageRejectedError };
 
@@ -40,12 +50,18 @@ export class PublishFailedError extends Error {
   }
 }
 
+/** The broker is away and the outbox holds as many devices as it may; nothing was kept. The caller may retry later. */
+export class OutboxFullError extends Error {
+  override name = 'OutboxFullError';
+}
+
 export type IngestError =
   | InvalidDeviceIdError
   | InvalidTimestampError
   | ImageRejectedError
   | StorageUnavailableIngestError
-  | PublishFailedError;
+  | PublishFailedError
+  | OutboxFullError;
 
 /** Why a device ID is refused under the given policy, or null. Pure. */
 export function deviceIdRejection(deviceId: string, allowAnyDeviceId: boolean): string | null {
@@ -73,6 +89,28 @@ export interface PhotoIngestorOptions {
   maxClockSkewMs?: number;
   /** Clock in unix seconds (tests). */
   now?: () => number;
+  /** Where ingestOrQueue puts metadata while the broker is away; none: it answers like ingest. */
+  outbox?: Outbox;
+}
+
+/** What ingestOrQueue did with a photo: published its metadata, or queued it in the outbox. */
+export interface IngestOutcome {
+  metadata: PhotoMetadata;
+  queued: boolean;
+}
+
+/** A photo that passed validation, in the form it is stored. */
+interface AcceptedPhoto {
+  deviceId: string;
+  creationTimestamp: number;
+  jpeg: Buffer;
+}
+
+/** Deletes the stored photo a metadata message names (deleting a missing one succeeds). */
+export async function deleteStoredPhoto(store: ObjectStore, filePath: string): Promise<void> {
+  const parsed = parseFilePath(filePath);
+  if ('problem' in parsed) throw new Error(`${filePath} is not a stored photo: ${parsed.problem}`);
+  await store.delete(parsed.bucket, parsed.key);
 }
 
 /** One spelling per device: a UUID in any case is the same device, stored and announced in lower case. Pure. */
@@ -98,7 +136,8 @@ export type RejectionReason =
   | 'invalid-timestamp'
   | ImageRejectedError['problem']
   | 'storage'
-  | 'publish';
+  | 'publish'
+  | 'outbox-full';
 
 export class PhotoIngestor {
   private readonly ingested: Counter;
@@ -122,7 +161,7 @@ export class PhotoIngestor {
     });
     this.bytes = new Counter({
       name: 'people_counter_ingest_bytes_total',
-      help: 'Bytes of photos ingested',
+      help: 'Bytes of photos stored',
       registers,
     });
     const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -149,7 +188,57 @@ export class PhotoIngestor {
    * one of the typed errors above, leaving nothing half-done behind.
    */
   async ingest(givenDeviceId: string, photo: Buffer, creationTimestamp?: number): Promise<PhotoMetadata> {
-    const { store, mqtt, logger, limits, allowAnyDeviceId } = this.options;
+    const metadata = await this.store(await this.accept(givenDeviceId, photo, creationTimestamp));
+    try {
+      await this.publish(metadata);
+    } catch (error) {
+      this.rejected.inc({ reason: 'publish' });
+      const photoRemoved = await this.removePhoto(metadata);
+      throw new PublishFailedError(`cannot publish the photo's metadata: ${(error as Error).message}`, photoRemoved, {
+        cause: error,
+      });
+    }
+    return metadata;
+  }
+
+  /**
+   * Like ingest, but while the broker is away (or the outbox still holds earlier photos) the photo is
+   * stored and its metadata queued in the outbox, to be published once the broker is back. With the
+   * outbox full, rejects with OutboxFullError and keeps nothing. Without an outbox, it is ingest.
+   */
+  async ingestOrQueue(givenDeviceId: string, photo: Buffer, creationTimestamp?: number): Promise<IngestOutcome> {
+    const { outbox } = this.options;
+    if (!outbox) return { metadata: await this.ingest(givenDeviceId, photo, creationTimestamp), queued: false };
+    const accepted = await this.accept(givenDeviceId, photo, creationTimestamp);
+    // Checked before storing too, so that a refused photo costs no write.
+    if (outbox.mustQueue && !outbox.hasRoomFor(accepted.deviceId)) throw this.outboxFull();
+    const metadata = await this.store(accepted);
+    if (!outbox.mustQueue) {
+      try {
+        await this.publish(metadata);
+        return { metadata, queued: false };
+      } catch (error) {
+        this.options.logger.warn({ err: error, filePath: metadata.filePath }, 'publish failed; queueing in the outbox');
+      }
+    }
+    let outcome: EnqueueOutcome;
+    try {
+      outcome = await outbox.enqueue(metadata);
+    } catch (error) {
+      // The entry stays queued in memory and may still be published: the photo stays too.
+      this.rejected.inc({ reason: 'storage' });
+      throw new StorageUnavailableIngestError(`cannot write the outbox: ${(error as Error).message}`, { cause: error });
+    }
+    if (outcome === 'full') {
+      await this.removePhoto(metadata);
+      throw this.outboxFull();
+    }
+    return { metadata, queued: true };
+  }
+
+  /** Validates the device ID, the timestamp and the image; the photo as it will be stored. */
+  private async accept(givenDeviceId: string, photo: Buffer, creationTimestamp?: number): Promise<AcceptedPhoto> {
+    const { limits, allowAnyDeviceId } = this.options;
     const deviceId = normalizeDeviceId(givenDeviceId);
     const deviceProblem = deviceIdRejection(deviceId, allowAnyDeviceId);
     if (deviceProblem) {
@@ -167,53 +256,63 @@ export class PhotoIngestor {
       this.rejected.inc({ reason: 'invalid-timestamp' });
       throw new InvalidTimestampError(timestampProblem);
     }
-    let jpeg: Buffer;
     try {
       // PNG and WebP are stored as JPEG: everything downstream reads JPEG only.
-      jpeg = await asJpeg(photo, limits);
+      const jpeg = await asJpeg(photo, limits);
       await inspectJpeg(jpeg, limits);
+      return { deviceId, creationTimestamp: timestamp, jpeg };
     } catch (error) {
       if (error instanceof ImageRejectedError) this.rejected.inc({ reason: error.problem });
       throw error;
     }
+  }
 
+  /** Stores the photo durably; its metadata, not yet published. */
+  private async store({ deviceId, creationTimestamp, jpeg }: AcceptedPhoto): Promise<PhotoMetadata> {
     const key = newImageKey();
     const stopStoreTimer = this.storeSeconds.startTimer();
     try {
-      await store.put(IMAGE_BUCKET, key, jpeg, photoObjectMetadata(deviceId, timestamp));
+      await this.options.store.put(IMAGE_BUCKET, key, jpeg, photoObjectMetadata(deviceId, creationTimestamp));
     } catch (error) {
       this.rejected.inc({ reason: 'storage' });
       throw new StorageUnavailableIngestError(`cannot store the photo: ${(error as Error).message}`, { cause: error });
     } finally {
       stopStoreTimer();
     }
+    this.bytes.inc(jpeg.length);
+    return buildPhotoMetadata(deviceId, key, creationTimestamp);
+  }
 
-    const metadata = buildPhotoMetadata(deviceId, key, timestamp);
+  private async publish(metadata: PhotoMetadata): Promise<void> {
+    const { mqtt, logger } = this.options;
     const stopPublishTimer = this.publishSeconds.startTimer();
     try {
       await mqtt.publishJson(mqtt.topics.metadata, metadata, { qos: 1 });
-    } catch (error) {
-      this.rejected.inc({ reason: 'publish' });
-      const photoRemoved = await store.delete(IMAGE_BUCKET, key).then(
-        () => true,
-        (deleteError: unknown) => {
-          logger.error(
-            { err: deleteError, filePath: metadata.filePath },
-            'publish failed and the stored photo could not be deleted: it is orphaned until inference recovers it',
-          );
-          return false;
-        },
-      );
-      throw new PublishFailedError(`cannot publish the photo's metadata: ${(error as Error).message}`, photoRemoved, {
-        cause: error,
-      });
     } finally {
       stopPublishTimer();
     }
-
     this.ingested.inc();
-    this.bytes.inc(jpeg.length);
-    logger.debug({ deviceID: deviceId, filePath: metadata.filePath, bytes: jpeg.length }, 'photo ingested');
-    return metadata;
+    logger.debug({ deviceID: metadata.deviceID, filePath: metadata.filePath }, 'photo ingested');
+  }
+
+  /** Deletes a stored photo whose metadata will not be published; false when that failed too. */
+  private removePhoto(metadata: PhotoMetadata): Promise<boolean> {
+    return deleteStoredPhoto(this.options.store, metadata.filePath).then(
+      () => true,
+      (deleteError: unknown) => {
+        this.options.logger.error(
+          { err: deleteError, filePath: metadata.filePath },
+          'the stored photo could not be deleted: it is orphaned until inference recovers it',
+        );
+        return false;
+      },
+    );
+  }
+
+  private outboxFull(): OutboxFullError {
+    this.rejected.inc({ reason: 'outbox-full' });
+    return new OutboxFullError(
+      'the broker is unavailable and the outbox holds as many devices as --outbox-max-devices allows',
+    );
   }
 }

@@ -1,9 +1,9 @@
 /**
  * The ingestion service: one PhotoIngestor behind every enabled source (REST always; MQTT image
  * topic, a watched folder and a camera command optionally). Starts even while the broker is down:
- * requests then get 503 until it is back.
+ * REST photos then wait in the outbox (202), or get 503 without one, until it is back.
  */
-
+import { ConfigError } from '../core/config.js';
 import { refuseCrossSiteWrites } from '../core/cross-site.js';
 import type { DeviceAccess } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
@@ -13,9 +13,10 @@ import type { Registry } from '../core/metrics.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import { startCameraSource } from './camera-source.js';
-import type { IngestConfig } from './config.js';
-import { registerIngestRoutes } from './http-api.js';
+import type { IngestConfig, OutboxConfig } from './config.js';
+import { RETRY_AFTER_SECONDS, registerIngestRoutes } from './http-api.js';
 import { startMqttImageSource } from './mqtt-source.js';
+import { Outbox } from './outbox.js';
 import { PhotoIngestor } from './photo-ingestor.js';
 import { startWatchSource } from './watch-source.js';
 
@@ -55,8 +56,21 @@ export async function storageWritable(store: ObjectStore, instanceId: string): P
   }
 }
 
+async function openOutbox(config: OutboxConfig, { store, mqtt, logger, metrics }: IngestDeps): Promise<Outbox> {
+  try {
+    return await Outbox.open({ ...config, store, mqtt, logger, metrics, retryMs: RETRY_AFTER_SECONDS * 1000 });
+  } catch (error) {
+    // Most likely a directory this user may not write (a container's read-only working directory).
+    throw new ConfigError(
+      `cannot open the ingest outbox in ${config.dir}: ${(error as Error).message}. Give it a writable directory (--outbox-dir), or turn it off with --outbox-max-devices 0 (photos are then refused with 503 while the broker is away)`,
+      { cause: error },
+    );
+  }
+}
+
 export async function startIngestService(config: IngestConfig, deps: IngestDeps): Promise<RunningIngestService> {
   const { store, mqtt, logger, metrics, instanceId, devices } = deps;
+  const outbox = config.outbox ? await openOutbox(config.outbox, deps) : undefined;
   const ingestor = new PhotoIngestor({
     store,
     mqtt,
@@ -65,6 +79,7 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
     limits: config.limits,
     allowAnyDeviceId: config.allowAnyDeviceId,
     maxClockSkewMs: config.maxClockSkewMs,
+    ...(outbox ? { outbox } : {}),
   });
 
   // The bucket may be unreachable right now; the service starts anyway and answers 503 meanwhile.
@@ -91,7 +106,10 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
   // Devices are not browsers, but a page a browser on their network visits must not post photos.
   refuseCrossSiteWrites(app, [], (routes) => registerIngestRoutes(routes, { ingestor, token: config.token, devices }));
 
-  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  // Stopped last (the list runs backwards): requests still being answered may queue photos.
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = outbox
+    ? [{ name: 'outbox', stop: () => outbox.stop() }]
+    : [];
   let stopped = false;
   const stopAllSources = async () => {
     if (stopped) return;

@@ -102,7 +102,8 @@ export async function startSimulator(config: SimulatorConfig): Promise<RunningSi
       body: new Uint8Array(jpeg),
       signal: AbortSignal.timeout(30_000),
     });
-    if (response.status !== 201) {
+    // 202: the broker is away and the photo waits in ingest's outbox; accepted all the same.
+    if (response.status !== 201 && response.status !== 202) {
       const text = await response.text().catch(() => '');
       throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`);
     }

@@ -46,13 +46,13 @@ import {
   type InferenceInstance,
   startInferenceInstance,
 } from '../inference/inference-service.js';
-import { INGEST_DEFAULTS } from '../ingest/config.js';
+import { INGEST_DEFAULTS, outboxConfig } from '../ingest/config.js';
 import { httpErrorFor, isIngestError } from '../ingest/http-api.js';
 import { type RunningIngestService, startIngestService } from '../ingest/service.js';
 import { startSimulator } from '../ingest/simulator.js';
 
 export interface StackConfig {
-  /** Holds storage/ (unless `storage` is given) and engage.db. Created if missing. */
+  /** Holds storage/ (unless `storage` is given), engage.db and ingest-outbox/. Created if missing. */
   dataDir: string;
   /** Address of the dashboard, the ingest REST API and the embedded broker. */
   host: string;
@@ -91,6 +91,8 @@ export interface StackConfig {
   maxWaitMs: number;
   /** Bearer token devices must send to the ingest REST API. */
   ingestToken?: string;
+  /** Devices whose REST photos may wait in `<dataDir>/ingest-outbox` while the broker is away; 0 = none. */
+  ingestOutboxMaxDevices?: number;
   /** Bearer token for dashboard writes; without it writes are open (a local single-user stack). */
   engageToken?: string;
   /** Without `engageToken`: host names the dashboard answers besides loopback names and `host`. */
@@ -455,6 +457,10 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         token: config.ingestToken,
         mqttImages: INGEST_DEFAULTS.mqttImages,
         mqttMaxQueuedBytes: INGEST_DEFAULTS.mqttMaxQueuedBytes,
+        outbox: outboxConfig(
+          join(config.dataDir, INGEST_DEFAULTS.outboxDirName),
+          config.ingestOutboxMaxDevices ?? INGEST_DEFAULTS.outboxMaxDevices,
+        ),
         watch: undefined,
         camera: undefined,
         ...limits,

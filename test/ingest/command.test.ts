@@ -25,6 +25,17 @@ describe('people-counter ingest options', () => {
     assert.equal(config.token, undefined);
     assert.equal(config.watch, undefined);
     assert.equal(config.camera, undefined);
+    assert.deepEqual(config.outbox, { dir: './people-counter-data/ingest-outbox', maxDevices: 10_000 });
+  });
+
+  test('the outbox: its directory and cap; a cap of 0 turns it off', () => {
+    const config = ingestConfigFromOptions(
+      optionsOf(['--outbox-dir', '/var/lib/pc/outbox', '--outbox-max-devices', '50']),
+      {},
+    );
+    assert.deepEqual(config.outbox, { dir: '/var/lib/pc/outbox', maxDevices: 50 });
+    assert.equal(ingestConfigFromOptions(optionsOf(['--outbox-max-devices', '0']), {}).outbox, undefined);
+    assert.throws(() => optionsOf(['--outbox-max-devices', '-1']), /whole number/);
   });
 
   test('sources, limits and the token from the environment', () => {

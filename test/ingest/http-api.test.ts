@@ -208,7 +208,7 @@ describe('REST API with the embedded broker and a local store', () => {
 });
 
 describe('REST API failure modes', () => {
-  test('broker down at publish time → 503 with Retry-After, no object left; serves again once it is back', async () => {
+  test('without an outbox, broker down at publish time → 503 with Retry-After, no object left; serves again once it is back', async () => {
     const broker = await startEmbeddedBroker();
     const local = await temporaryStore();
     const harness = await startHarness(mqttConfigFor(broker.url), local.store);
@@ -263,7 +263,7 @@ describe('REST API failure modes', () => {
     }
   });
 
-  test('starts while the broker is down (503 meanwhile) and serves once it is up', async () => {
+  test('without an outbox, starts while the broker is down (503 meanwhile) and serves once it is up', async () => {
     const port = await freePort();
     const url = `mqtt://127.0.0.1:${port}`;
     const local = await temporaryStore();

@@ -1,4 +1,4 @@
-/** What the system writes to disk is its own user's only: photos 0600, the data dir and buckets 0700, the history 0600. */
+/** What the system writes to disk is its own user's only: photos 0600, the data dir and buckets 0700, the history and the ingest outbox 0600. */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/core/log.js';
 import { LocalObjectStore } from '../../src/core/storage/index.js';
 import { EngageStore } from '../../src/engage/store.js';
 import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
+import { OUTBOX_LOG_FILE } from '../../src/ingest/outbox-log.js';
 import { startStack } from '../../src/stack/stack.js';
 import { solidJpeg } from '../helpers/fixtures.js';
 
@@ -45,7 +46,7 @@ test("engage's history file (and its WAL) is 0600 in a 0700 directory", async ()
   }
 });
 
-test('`up` creates its data dir 0700 with the history 0600 in it', async () => {
+test('`up` creates its data dir 0700 with the history and the ingest outbox 0600 in it', async () => {
   const dataDir = join(parent, 'up-data');
   const stack = await startStack(
     {
@@ -68,6 +69,8 @@ test('`up` creates its data dir 0700 with the history 0600 in it', async () => {
     assert.equal(await modeOf(dataDir), 0o700);
     assert.equal(await modeOf(join(dataDir, 'engage.db')), 0o600);
     assert.equal(await modeOf(join(dataDir, 'storage')), 0o700);
+    assert.equal(await modeOf(join(dataDir, 'ingest-outbox')), 0o700);
+    assert.equal(await modeOf(join(dataDir, 'ingest-outbox', OUTBOX_LOG_FILE)), 0o600);
   } finally {
     await stack.stop();
   }

@@ -207,6 +207,8 @@ describe('the distributed system, each service its own OS process', { skip }, ()
         ...common,
         PEOPLE_COUNTER_PORT: String(ingestPort),
         PEOPLE_COUNTER_INGEST_TOKEN: INGEST_TOKEN,
+        // Its own, not ./people-counter-data in the repository, which other runs would share.
+        PEOPLE_COUNTER_OUTBOX_DIR: join(dataDir, 'ingest-outbox'),
       }),
       inference: new Map(),
       engage: start('engage', ['engage'], {

@@ -6,7 +6,7 @@ import { stopOnSignals } from '../../core/lifecycle.js';
 import { createMetricsRegistry } from '../../core/metrics.js';
 import { MqttConnection } from '../../core/mqtt.js';
 import { createObjectStore } from '../../core/storage/index.js';
-import { INGEST_DEFAULTS, type IngestConfig } from '../../ingest/config.js';
+import { DEFAULT_OUTBOX_DIR, INGEST_DEFAULTS, type IngestConfig, outboxConfig } from '../../ingest/config.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { deviceIdRejection } from '../../ingest/photo-ingestor.js';
 import { startIngestService } from '../../ingest/service.js';
@@ -25,6 +25,7 @@ import {
   mqttConfigFromOptions,
   openDeviceRegistryOption,
   option,
+  outboxMaxDevicesOption,
   parseOptions,
   storageConfigFromOptions,
 } from '../options.js';
@@ -44,6 +45,8 @@ const ingestOptionsSchema = z.object({
   cameraCommand: z.string().min(1).optional(),
   interval: z.number().int().positive(),
   cameraTimeout: z.number().int().positive(),
+  outboxDir: z.string().min(1),
+  outboxMaxDevices: z.number().int().nonnegative(),
 });
 
 /** Options → service config, with the cross-option rules commander cannot express. */
@@ -73,6 +76,7 @@ export function ingestConfigFromOptions(raw: unknown, env: NodeJS.ProcessEnv = p
     connectionLimits: connectionLimitsFromOptions(raw),
     mqttImages: options.mqttImages,
     mqttMaxQueuedBytes: options.mqttMaxQueued,
+    outbox: outboxConfig(options.outboxDir, options.outboxMaxDevices),
     watch:
       options.watch === undefined
         ? undefined
@@ -129,6 +133,12 @@ export function ingestCommand(): Command {
       )
         .argParser(byteSizeArg)
         .default(INGEST_DEFAULTS.mqttMaxQueuedBytes, '200MB'),
+    )
+    .addOption(outboxMaxDevicesOption())
+    .addOption(
+      option('--outbox-dir <dir>', "where REST photos' metadata waits while the broker is away (created 0700)").default(
+        DEFAULT_OUTBOX_DIR,
+      ),
     )
     .addOption(deviceRegistryOption())
     .addOption(option('--watch <dir>', 'also ingest JPEG files dropped into this folder (<dir>/<deviceID>/<file>)'))

@@ -29,6 +29,7 @@ import {
   maxWaitOption,
   mqttConfigFromOptions,
   option,
+  outboxMaxDevicesOption,
   parseOptions,
   storageConfigFromOptions,
   tuningRetentionOption,
@@ -58,6 +59,7 @@ const upOptionsSchema = z.object({
   demo: z.string().min(1).optional(),
   demoDevices: z.number(),
   demoInterval: z.number().int().positive(),
+  outboxMaxDevices: z.number().int().nonnegative(),
   instanceId: z.string().optional(),
 });
 
@@ -65,9 +67,10 @@ export function upCommand(): Command {
   const command = new Command('up')
     .description('run the whole pipeline in one process: broker, storage, model, inference, ingest and dashboard')
     .addOption(
-      option('--data-dir <dir>', 'photos in flight (storage/) and the count history (engage.db)').default(
-        STACK_DEFAULTS.dataDir,
-      ),
+      option(
+        '--data-dir <dir>',
+        'photos in flight (storage/), the count history (engage.db) and the ingest outbox (ingest-outbox/)',
+      ).default(STACK_DEFAULTS.dataDir),
     )
     .addOption(
       option('--host <address>', 'address of the dashboard, the ingest API and the embedded broker').default(
@@ -121,6 +124,7 @@ export function upCommand(): Command {
       ),
     )
     .addOption(tuningRetentionOption())
+    .addOption(outboxMaxDevicesOption())
     .addOption(batchSizeOption(STACK_DEFAULTS.batchSize))
     .addOption(maxWaitOption(STACK_DEFAULTS.maxWaitMs, '1s'))
     .addOption(option('--demo <dir>', 'simulated devices play the JPEGs of this folder through the ingest API'))
@@ -202,6 +206,7 @@ Examples:
           batchSize: options.batchSize,
           maxWaitMs: options.maxWait,
           ...(ingestToken !== undefined ? { ingestToken } : {}),
+          ingestOutboxMaxDevices: options.outboxMaxDevices,
           ...(engageToken !== undefined ? { engageToken } : {}),
           ...(options.demo !== undefined
             ? { demo: { dir: options.demo, devices: options.demoDevices, intervalMs: options.demoInterval } }
