@@ -10,7 +10,7 @@
  * JSON.stringify verifies. Readers that do not check keep working: schemas ignore the extra key.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ConfigError, readSecret } from './config.js';
+import { ConfigError } from './config.js';
 
 /** Env var (or `<name>_FILE`) holding the shared secret. */
 export const MESSAGE_SECRET_ENV = 'PEOPLE_COUNTER_MESSAGE_SECRET';
@@ -114,9 +114,4 @@ function signedBodyOf(text: string): { body: string; signature: string } | undef
 function sameMac(signature: string, expected: Buffer): boolean {
   const given = Buffer.from(signature, 'base64url');
   return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-/** The message auth a service configures from its environment. */
-export function messageAuthFromEnv(env: NodeJS.ProcessEnv): MessageAuth {
-  return createMessageAuth(readSecret(env, MESSAGE_SECRET_ENV));
 }
