@@ -25,6 +25,7 @@ import { type ConnectionLimits, connectionLimitsSchema, DEFAULT_CONNECTION_LIMIT
 import { DEVICE_REGISTRY_FILE } from '../core/device-credentials.js';
 import { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger } from '../core/log.js';
+import { MESSAGE_SECRET_ENV } from '../core/message-auth.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
 import { ENGAGE_DEFAULTS } from '../engage/config.js';
 import { INGEST_DEFAULTS } from '../ingest/config.js';
@@ -248,6 +249,28 @@ export function tuningRetentionOption(): Option {
   )
     .argParser(durationArg)
     .default(ENGAGE_DEFAULTS.tuningRetentionMs, '24h');
+}
+
+/** `--insecure-unsigned`: shared by `inference` and `engage`, the services that sign or verify messages. */
+export function insecureUnsignedOption(): Option {
+  return option(
+    '--insecure-unsigned',
+    `start without ${MESSAGE_SECRET_ENV}: coordination and results are then neither signed nor verified, so any client of the broker can forge them (tests only)`,
+  ).default(false);
+}
+
+/**
+ * The secret that signs and verifies coordination and result messages, from the environment. A
+ * service refuses to start without one unless `--insecure-unsigned` says so: a recipe that forgot
+ * it would otherwise accept forged counts (docs/security.md).
+ */
+export function messageSecretFromOptions(options: unknown, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const { insecureUnsigned } = parseOptions(z.object({ insecureUnsigned: z.boolean() }), options);
+  const secret = readSecret(env, MESSAGE_SECRET_ENV);
+  if (secret !== undefined || insecureUnsigned) return secret;
+  throw new ConfigError(
+    `no message secret: set ${MESSAGE_SECRET_ENV} (or ${MESSAGE_SECRET_ENV}_FILE, a file holding it) to the secret that inference and engage share, e.g. one made with \`openssl rand -hex 32\`; or pass --insecure-unsigned to run without signatures (anyone who can publish on the broker can then forge results)`,
+  );
 }
 
 /** `--device-registry`: shared by `broker`, `ingest` and `engage` (`up` uses the one in its data directory). */

@@ -10,10 +10,14 @@
  * JSON.stringify verifies. Readers that do not check keep working: schemas ignore the extra key.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ConfigError, readSecret } from './config.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { ConfigError } from './config.js';
+import { PRIVATE_FILE_MODE } from './private-files.js';
 
 /** Env var (or `<name>_FILE`) holding the shared secret. */
 export const MESSAGE_SECRET_ENV = 'PEOPLE_COUNTER_MESSAGE_SECRET';
+/** Where `up` keeps the secret it made, in its data directory. */
+export const MESSAGE_SECRET_FILE = 'message-secret';
 export const SIGNATURE_FIELD = 'sig';
 const MIN_SECRET_LENGTH = 16;
 
@@ -33,6 +37,32 @@ export interface MessageAuth {
 /** A secret for a stack that makes its own (e.g. `up`). */
 export function generateMessageSecret(): string {
   return randomBytes(32).toString('base64url');
+}
+
+/**
+ * The secret kept in `path`, made there (mode 0600) if the file does not exist yet. Kept rather than
+ * made per start, so that a restarted stack still verifies what its earlier runs signed: results the
+ * broker queued for engage's persistent session, retained counts.
+ */
+export async function keptMessageSecret(path: string): Promise<string> {
+  let secret: string;
+  try {
+    // `wx`: a secret made by an earlier start is never replaced.
+    await writeFile(path, `${generateMessageSecret()}\n`, { mode: PRIVATE_FILE_MODE, flag: 'wx' }).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      },
+    );
+    secret = (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    throw new ConfigError(`cannot keep the message secret in ${path}: ${(error as Error).message}`);
+  }
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(
+      `${path} holds no message secret of at least ${MIN_SECRET_LENGTH} characters: delete it and a new one is made`,
+    );
+  }
+  return secret;
 }
 
 export function createMessageAuth(secret: string | undefined): MessageAuth {
@@ -114,9 +144,4 @@ function signedBodyOf(text: string): { body: string; signature: string } | undef
 function sameMac(signature: string, expected: Buffer): boolean {
   const given = Buffer.from(signature, 'base64url');
   return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-/** The message auth a service configures from its environment. */
-export function messageAuthFromEnv(env: NodeJS.ProcessEnv): MessageAuth {
-  return createMessageAuth(readSecret(env, MESSAGE_SECRET_ENV));
 }

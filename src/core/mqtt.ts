@@ -26,8 +26,11 @@ export interface MqttConnectionOptions {
   logger: Logger;
   /** Keep the session (subscriptions and queued QoS 1 messages) across disconnects. Default false. */
   persistentSession?: boolean;
-  /** Replaces the default will (retained `offline` on the availability topic). */
-  will?: LastWill;
+  /**
+   * Replaces the default will (retained `offline` on the availability topic). A function is asked
+   * again before every connect, so that each connection carries a will of its own.
+   */
+  will?: LastWill | (() => LastWill);
   /** Distinguishes a second connection of the same instance (client IDs must be unique). */
   clientIdSuffix?: string;
   /** Publish retained `online`/`offline` on the availability topic. Default true. */
@@ -54,6 +57,10 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
+function mqttWill(will: LastWill): NonNullable<IClientOptions['will']> {
+  return { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: will.retain };
+}
+
 export class MqttConnection {
   readonly topics: Topics;
   readonly client: MqttClient;
@@ -75,8 +82,11 @@ export class MqttConnection {
     const reconnectMinMs = options.reconnectMinMs ?? 500;
     this.reconnectDelay = reconnectMinMs;
     const announce = options.announceAvailability ?? true;
+    const given = options.will;
     const will =
-      options.will ?? (announce ? { topic: this.availabilityTopic, payload: 'offline', retain: true } : undefined);
+      typeof given === 'function'
+        ? given()
+        : (given ?? (announce ? { topic: this.availabilityTopic, payload: 'offline', retain: true } : undefined));
     const clientOptions: IClientOptions = {
       clientId: this.clientId,
       clean: !(options.persistentSession ?? false),
@@ -88,11 +98,15 @@ export class MqttConnection {
       queueQoSZero: false,
       ...(config.username !== undefined ? { username: config.username } : {}),
       ...(config.password !== undefined ? { password: config.password } : {}),
-      ...(will
-        ? { will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1 as const, retain: will.retain } }
-        : {}),
+      ...(will ? { will: mqttWill(will) } : {}),
     };
     this.client = connect(config.url, clientOptions);
+    if (typeof given === 'function') {
+      // MQTT.js emits `reconnect` just before it sends the next CONNECT, built from `options.will`.
+      this.client.on('reconnect', () => {
+        this.client.options.will = mqttWill(given());
+      });
+    }
     this.client.on('connect', (packet) => {
       // Small control messages (claims, acks) must not wait for Nagle's algorithm (~40 ms).
       const socket = this.client.stream as { setNoDelay?: (noDelay: boolean) => void };

@@ -5,14 +5,17 @@
  *
  * Rule: a claim wins exactly the items that are neither owned by an active claim nor finished
  * at its position in the stream; `done` finishes items, `expire`/`offline`/`release` end claims
- * and make their unfinished items claimable again.
+ * and make their unfinished items claimable again. An `offline` (a connection's will) ends only
+ * the claims made over that connection: replayed later, it names a session that holds none.
  */
 import { BoundedSet } from '../core/bounded-set.js';
-import type { CoordinationMessage } from './coordination-messages.js';
+import type { ClaimMessage, CoordinationMessage, RenewMessage } from './coordination-messages.js';
 
 export interface ActiveClaim {
   claimId: string;
   instanceId: string;
+  /** The connection of `instanceId` that made the claim (coordination-messages.ts). */
+  session: string;
   leaseMs: number;
   /** The items this claim won and has not finished yet. */
   items: Set<string>;
@@ -59,14 +62,14 @@ export class ClaimLedger {
   apply(message: CoordinationMessage): LedgerEvent[] {
     switch (message.type) {
       case 'claim':
-        return this.applyClaim(message.claimId, message.instanceId, message.leaseMs, message.filePaths);
+        return this.applyClaim(message);
       case 'renew': {
         if (this.active.has(message.claimId)) {
           return [{ kind: 'renewed', claimId: message.claimId, instanceId: message.instanceId, adopted: false }];
         }
         if (this.ended.has(message.claimId)) return [{ kind: 'ignored', reason: 'unknown-claim' }];
         // A claim made before this instance subscribed: adopt it so that this view learns of it.
-        const events = this.applyClaim(message.claimId, message.instanceId, message.leaseMs, message.filePaths);
+        const events = this.applyClaim(message);
         return [
           ...events,
           { kind: 'renewed', claimId: message.claimId, instanceId: message.instanceId, adopted: true },
@@ -86,7 +89,7 @@ export class ClaimLedger {
       }
       case 'offline':
         return [...this.active.values()]
-          .filter((claim) => claim.instanceId === message.instanceId)
+          .filter((claim) => claim.instanceId === message.instanceId && claim.session === message.session)
           .map((claim) => this.end(claim, 'offline'));
       case 'heartbeat':
         return [];
@@ -127,11 +130,12 @@ export class ClaimLedger {
     return [...this.active.values()];
   }
 
-  private applyClaim(claimId: string, instanceId: string, leaseMs: number, items: string[]): LedgerEvent[] {
+  private applyClaim(message: ClaimMessage | RenewMessage): LedgerEvent[] {
+    const { claimId, instanceId, session, leaseMs } = message;
     if (this.hasSeenClaim(claimId)) return [{ kind: 'ignored', reason: 'duplicate-claim' }];
-    const claim: ActiveClaim = { claimId, instanceId, leaseMs, items: new Set(), reprocessed: new Set() };
+    const claim: ActiveClaim = { claimId, instanceId, session, leaseMs, items: new Set(), reprocessed: new Set() };
     const lost: string[] = [];
-    for (const item of new Set(items)) {
+    for (const item of new Set(message.filePaths)) {
       if (this.isTaken(item)) {
         lost.push(item);
         continue;

@@ -44,6 +44,8 @@ export interface Claimer {
 /** What both claimers publish on the stream. */
 export interface ClaimerContext {
   instanceId: string;
+  /** The session of the current connection, which claims and renews name (its will ends them). */
+  session(): string;
   leaseMs: number;
   clock: Clock;
   retry: RetryPolicy;
@@ -57,6 +59,7 @@ function claimMessage(context: ClaimerContext, claimId: string, keys: string[]):
     version: COORDINATION_VERSION,
     claimId,
     instanceId: context.instanceId,
+    session: context.session(),
     filePaths: keys,
     leaseMs: context.leaseMs,
   };
@@ -68,6 +71,7 @@ function renewMessage(context: ClaimerContext, claimId: string, unfinished: stri
     version: COORDINATION_VERSION,
     claimId,
     instanceId: context.instanceId,
+    session: context.session(),
     filePaths: unfinished,
     leaseMs: context.leaseMs,
   };

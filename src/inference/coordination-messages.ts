@@ -4,12 +4,19 @@
  */
 import { z } from 'zod';
 
-export const COORDINATION_VERSION = 1;
+/**
+ * 2: `claim`, `renew` and `offline` name the session (one connection) of their instance, and an
+ * `offline` ends only that session's claims. Instances of another version ignore each other's
+ * messages (they fail the schema), so upgrade every inference instance together.
+ */
+export const COORDINATION_VERSION = 2;
 
 /** A claim names at most this many items (a batch), so a hostile claim cannot bloat every ledger. */
 export const MAX_CLAIM_ITEMS = 1000;
 
 const id = z.string().min(1).max(128);
+/** One connection of an instance: random per connect, named in that connection's will (`offline`). */
+const session = id;
 const itemKeys = z.array(z.string().min(1).max(600)).max(MAX_CLAIM_ITEMS);
 const version = z.literal(COORDINATION_VERSION);
 
@@ -18,6 +25,7 @@ export const claimMessageSchema = z.object({
   version,
   claimId: id,
   instanceId: id,
+  session,
   /** Item keys: the filePath of a photo, or `invalid:<hash>` for an unusable metadata message. */
   filePaths: itemKeys.min(1),
   leaseMs: z.number().int().positive().max(3_600_000),
@@ -27,6 +35,7 @@ export const renewMessageSchema = z.object({
   version,
   claimId: id,
   instanceId: id,
+  session,
   /** The claim's unfinished items, so that an instance that joined after the claim learns of it. */
   filePaths: itemKeys,
   leaseMs: z.number().int().positive().max(3_600_000),
@@ -39,7 +48,7 @@ export const doneMessageSchema = z.object({
   filePaths: itemKeys,
 });
 export const expireMessageSchema = z.object({ type: z.literal('expire'), version, claimId: id, by: id });
-export const offlineMessageSchema = z.object({ type: z.literal('offline'), version, instanceId: id });
+export const offlineMessageSchema = z.object({ type: z.literal('offline'), version, instanceId: id, session });
 export const releaseMessageSchema = z.object({ type: z.literal('release'), version, claimId: id, instanceId: id });
 export const heartbeatMessageSchema = z.object({
   type: z.literal('heartbeat'),

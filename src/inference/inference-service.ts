@@ -14,7 +14,7 @@ import type { Logger } from '../core/log.js';
 import { createMessageAuth, type MessageAuth } from '../core/message-auth.js';
 import { payloadExcerpt } from '../core/messages.js';
 import { createMetricsRegistry, type Registry } from '../core/metrics.js';
-import { MqttConnection } from '../core/mqtt.js';
+import { type LastWill, MqttConnection } from '../core/mqtt.js';
 import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy } from '../core/retry.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import { makeTopics } from '../core/topics.js';
@@ -115,8 +115,11 @@ export interface InferenceDeps {
   observer?: InferenceObserver;
   /** Time for every timer and lease of the instance (default: the system clock). */
   clock?: Clock;
-  /** The broker connection (default: MQTT from `config.mqtt`); unit tests pass a fake broker's. */
-  link?: BrokerLink;
+  /**
+   * Opens the broker connection, each connect of which carries `will()` as its last will (default:
+   * MQTT from `config.mqtt`); unit tests pass a fake broker's.
+   */
+  link?: (will: () => LastWill) => BrokerLink;
   /** Jitter source for the sweeper (default Math.random). */
   random?: () => number;
   /** Called when a run reaches a step (crash tests stop the process there). */
@@ -168,7 +171,20 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
     markSubscribed = resolve;
   });
 
-  const offline: CoordinationMessage = { type: 'offline', version: COORDINATION_VERSION, instanceId };
+  // Each connection is a session of its own, named in its will and in the claims made over it: a
+  // will replayed later ends no claim of a newer connection (docs/coordination.md, "Signatures").
+  let connectionSession = randomUUID();
+  const nextWill = (): LastWill => {
+    connectionSession = randomUUID();
+    const offline: CoordinationMessage = {
+      type: 'offline',
+      version: COORDINATION_VERSION,
+      instanceId,
+      session: connectionSession,
+    };
+    // Not retained: it is an event in the ordered stream, applied at its position.
+    return { topic: topics.coordination, payload: messageAuth.sign(topics.coordination, offline), retain: false };
+  };
   const connection = deps.link
     ? undefined
     : MqttConnection.start({
@@ -177,8 +193,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
         instanceId,
         logger,
         persistentSession: true,
-        // Not retained: it is an event in the ordered stream, applied at its position.
-        will: { topic: topics.coordination, payload: messageAuth.sign(topics.coordination, offline), retain: false },
+        will: nextWill,
         announceAvailability: false,
         withdrawOnDisconnect: true,
       });
@@ -193,7 +208,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
         logger: logger.child({ connection: 'availability' }),
         clientIdSuffix: '-presence',
       });
-  const link = deps.link ?? mqttBrokerLink(connection as MqttConnection);
+  const link = deps.link?.(nextWill) ?? mqttBrokerLink(connection as MqttConnection);
   // Before the stream subscribes, so that retained profiles arrive before the first photo. A fake
   // broker link (unit tests) has only the --profiles map and no tuning requests.
   const profiles = connection
@@ -213,6 +228,7 @@ export async function startInferenceInstance(config: InferenceConfig, deps: Infe
   );
   const claimerContext: ClaimerContext = {
     instanceId,
+    session: () => connectionSession,
     leaseMs: config.leaseMs,
     clock,
     retry: config.retry,

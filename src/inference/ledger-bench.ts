@@ -14,7 +14,7 @@ import type { PhotoMetadata } from '../core/messages.js';
 import { makeTopics } from '../core/topics.js';
 import { PendingSet } from './batcher.js';
 import { ClaimLedger } from './claim-ledger.js';
-import { COORDINATION_VERSION, coordinationMessageSchema } from './coordination-messages.js';
+import { COORDINATION_VERSION, type CoordinationMessage, coordinationMessageSchema } from './coordination-messages.js';
 import { classifyMetadataMessage } from './work-items.js';
 
 export interface LedgerBenchOptions {
@@ -90,8 +90,10 @@ export function runLedgerBench(options: LedgerBenchOptions): LedgerBenchResult {
       filePaths: filePaths.slice(start, start + options.batchSize),
     };
     const v = COORDINATION_VERSION;
-    claimPayloads.push(Buffer.from(auth.sign(topic, { type: 'claim', version: v, leaseMs: 30_000, ...claim })));
-    donePayloads.push(Buffer.from(auth.sign(topic, { type: 'done', version: v, ...claim })));
+    const claimed: CoordinationMessage = { type: 'claim', version: v, session: 'bench', leaseMs: 30_000, ...claim };
+    const done: CoordinationMessage = { type: 'done', version: v, ...claim };
+    claimPayloads.push(Buffer.from(auth.sign(topic, claimed)));
+    donePayloads.push(Buffer.from(auth.sign(topic, done)));
   }
   filePaths.length = 0;
   const n = Math.max(1, options.items);

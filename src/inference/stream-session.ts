@@ -129,11 +129,6 @@ export class StreamSession {
     return this.link.publish(this.topics.metadata, JSON.stringify(message), { qos: 1 });
   }
 
-  /** The will payload of this instance: a signed `offline`. */
-  signedCoordination(message: CoordinationMessage): string {
-    return this.auth.sign(this.topics.coordination, message);
-  }
-
   async stop(): Promise<void> {
     // A stopped instance should not have the broker queue the stream for it.
     await this.link.unsubscribe(this.filters).catch(() => undefined);

@@ -29,7 +29,7 @@ import { type DeviceAccess, LiveDeviceRegistry, registryAccess } from '../core/d
 import { createHttpServer, HttpError, isLoopbackHost, listen, urlHost } from '../core/http.js';
 import { type Stoppable, stopAll } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
-import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
+import { createMessageAuth, keptMessageSecret, MESSAGE_SECRET_FILE } from '../core/message-auth.js';
 import { combineMetrics, createMetricsRegistry, DEFAULT_METRICS_PORT } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
 import { PRIVATE_DIR_MODE } from '../core/private-files.js';
@@ -74,7 +74,10 @@ export interface StackConfig {
    * device ID). Registered devices (`<dataDir>/devices.json`) use their own secrets.
    */
   devicePassword?: string;
-  /** Engage checks result messages' HMAC under this secret (docs/engage.md). */
+  /**
+   * Signs and verifies coordination and results (docs/engage.md); default a secret made on the first
+   * start and kept in `<dataDir>/message-secret`.
+   */
   messageSecret?: string;
   /** Object storage; default a local directory `<dataDir>/storage`. */
   storage?: StorageConfig;
@@ -249,6 +252,8 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     );
   }
   await mkdir(config.dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  // Only the stack's own parts can sign coordination and results.
+  const messageSecret = config.messageSecret ?? (await keptMessageSecret(join(config.dataDir, MESSAGE_SECRET_FILE)));
 
   const limits = config.connectionLimits ? { connectionLimits: config.connectionLimits } : {};
   // Connection counts of the parts without a registry of their own: the broker, the metrics server.
@@ -346,8 +351,6 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   // 4. Engage (before inference, so that it sees every result). Uploads go to the ingestor, started below.
   const engageMetrics = createMetricsRegistry('engage', `${name}-engage`);
   let ingest: RunningIngestService | undefined;
-  // One secret per stack (or the operator's): only its own parts can sign coordination and results.
-  const messageSecret = config.messageSecret ?? generateMessageSecret();
   const engage = await step('the dashboard (engage)', 'use --engage-port', () =>
     startEngageService(
       engageConfig(mqttFor('engage'), `${name}-engage`, {

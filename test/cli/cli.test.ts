@@ -9,8 +9,10 @@ import type { Command } from 'commander';
 import { cameraProfileSchema } from '../../src/analytics/people-counter.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { renderCliReference } from '../../src/cli/reference.js';
+import { MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import { solidJpeg } from '../helpers/fixtures.js';
-import { CLI, REPO_ROOT, sharedDataset } from '../helpers/processes.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { CLI, REPO_ROOT, type ServiceProcess, sharedDataset, spawnProcess } from '../helpers/processes.js';
 
 function commandPaths(command: Command, path: string[] = []): string[][] {
   return command.commands.flatMap((sub) => [[...path, sub.name()], ...commandPaths(sub, [...path, sub.name()])]);
@@ -50,6 +52,45 @@ describe('people-counter CLI', () => {
     const broker = spawnSync(process.execPath, [CLI, 'broker', '--port', '0'], { encoding: 'utf8', env });
     assert.notEqual(broker.status, 0);
     assert.match(broker.stderr, /no broker accounts configured.*--allow-anonymous/);
+  });
+
+  test('inference and engage refuse to start without a message secret unless told to', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-unsigned-'));
+    // Nobody listens there: both services start while their broker is still unreachable.
+    const mqtt = ['--mqtt-url', `mqtt://127.0.0.1:${await freePort()}`];
+    const services = [
+      {
+        args: ['inference', ...mqtt, '--analytics', 'fixed-delay:5', '--storage', dir, '--metrics-port', '0'],
+        started: 'inference instance started',
+      },
+      { args: ['engage', ...mqtt, '--db', join(dir, 'engage.db'), '--port', '0'], started: 'API listening' },
+    ];
+    const isSecretWarning = (line: string) => line.includes('"level":40') && line.includes(MESSAGE_SECRET_ENV);
+    const running: ServiceProcess[] = [];
+    try {
+      for (const { args, started } of services) {
+        const refused = spawnProcess(args[0]!, args);
+        assert.equal((await refused.exited).code, 2, refused.output());
+        assert.match(
+          refused.output(),
+          /PEOPLE_COUNTER_MESSAGE_SECRET \(or PEOPLE_COUNTER_MESSAGE_SECRET_FILE.*openssl rand -hex 32.*--insecure-unsigned/,
+        );
+        const unsigned = spawnProcess(args[0]!, [...args, '--insecure-unsigned']);
+        running.push(unsigned);
+        await waitFor(() => unsigned.output().includes(started), { timeoutMs: 60_000, message: `${args[0]} to start` });
+        assert.ok(unsigned.output().split('\n').some(isSecretWarning), unsigned.output());
+      }
+      // The secret from a file: signed, so no warning.
+      const secretFile = join(dir, 'message-secret');
+      await writeFile(secretFile, `${'s'.repeat(32)}\n`);
+      const signed = spawnProcess('inference', services[0]!.args, { [`${MESSAGE_SECRET_ENV}_FILE`]: secretFile });
+      running.push(signed);
+      await waitFor(() => signed.output().includes(services[0]!.started), { timeoutMs: 60_000 });
+      assert.equal(signed.output().split('\n').some(isSecretWarning), false, signed.output());
+    } finally {
+      await Promise.all(running.map((service) => service.stop()));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('count: more photos than the model queue holds, one line each in the order given, errors included', async () => {

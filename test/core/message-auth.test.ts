@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../src/core/config.js';
-import { createMessageAuth, generateMessageSecret, SIGNATURE_FIELD } from '../../src/core/message-auth.js';
+import {
+  createMessageAuth,
+  generateMessageSecret,
+  keptMessageSecret,
+  MESSAGE_SECRET_FILE,
+  SIGNATURE_FIELD,
+} from '../../src/core/message-auth.js';
 
 const topic = 'people-counter/coordination';
 const message = { type: 'done', version: 1, claimId: 'c1', items: ['a', 'b'], at: 1700000000.123 };
@@ -74,5 +83,22 @@ describe('message auth', () => {
 
   test('a short secret is a configuration error', () => {
     assert.throws(() => createMessageAuth('short'), ConfigError);
+  });
+
+  test('a kept secret is made once, 0600, and read back on every later call', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-kept-secret-'));
+    try {
+      const path = join(dir, MESSAGE_SECRET_FILE);
+      const made = await keptMessageSecret(path);
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      assert.equal(await keptMessageSecret(path), made);
+      assert.equal(createMessageAuth(made).enabled, true, 'long enough to sign with');
+      await writeFile(path, 'short\n');
+      await assert.rejects(keptMessageSecret(path), (error: unknown) => {
+        return error instanceof ConfigError && error.message.includes(path) && /delete it/.test(error.message);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -56,6 +56,33 @@ describe('MqttConnection', () => {
     await recorder.stop();
   });
 
+  test('a will given as a function is asked again at every connect: each connection leaves its own', async () => {
+    const topic = 'people-counter/test/will';
+    const recorder = await MessageRecorder.start(broker.url, [topic]);
+    let connects = 0;
+    const connection = await MqttConnection.connect({
+      config: mqttConfigFor(broker.url),
+      service: 'inference',
+      instanceId: 'twice',
+      logger: silentLogger(),
+      announceAvailability: false,
+      reconnectMinMs: 20,
+      will: () => {
+        connects += 1;
+        return { topic, payload: `connection ${connects}`, retain: false };
+      },
+    });
+    for (const expected of ['connection 1', 'connection 2']) {
+      connection.client.stream.destroy();
+      await waitFor(() => recorder.on(topic).some((m) => m.payload.toString() === expected), {
+        message: `the will of ${expected}`,
+      });
+      await waitFor(() => connection.connected, { message: 'the reconnect' });
+    }
+    await connection.close();
+    await recorder.stop();
+  });
+
   test('publish fails fast while the broker is unreachable instead of queueing', async () => {
     const port = await freePort();
     const connection = MqttConnection.start({

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import { CLI } from '../helpers/processes.js';
 
 const WITHOUT_SQLITE = resolve(import.meta.dirname, '../helpers/without-sqlite.js');
@@ -12,6 +13,7 @@ function runWithoutSqlite(args: string[]) {
   return spawnSync(process.execPath, ['--import', WITHOUT_SQLITE, CLI, ...args], {
     encoding: 'utf8',
     timeout: 60_000,
+    env: { ...process.env, [MESSAGE_SECRET_ENV]: 'without-sqlite-message-secret-0123' },
   });
 }
 

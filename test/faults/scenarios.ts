@@ -286,17 +286,26 @@ export async function runRound(scenario: Scenario, round: number): Promise<Round
     }
     if (fault.kind === 'forged') {
       const claim = coordination().find((m) => m.type === 'claim') as
-        | { claimId?: string; instanceId?: string }
+        | { claimId?: string; instanceId?: string; session?: string }
         | undefined;
       const claimId = claim?.claimId ?? 'unknown';
       const instanceId = claim?.instanceId ?? 'unknown';
+      const session = claim?.session ?? 'unknown';
       const filePaths = announced.map((photo) => photo.filePath);
       const v = COORDINATION_VERSION;
       const forged = [
         { type: 'done', version: v, claimId, instanceId, filePaths },
-        { type: 'offline', version: v, instanceId },
+        { type: 'offline', version: v, instanceId, session },
         { type: 'expire', version: v, claimId, by: 'mallory' },
-        { type: 'claim', version: v, claimId: `mallory:${tag}`, instanceId: 'mallory', filePaths, leaseMs: 3_600_000 },
+        {
+          type: 'claim',
+          version: v,
+          claimId: `mallory:${tag}`,
+          instanceId: 'mallory',
+          session,
+          filePaths,
+          leaseMs: 3_600_000,
+        },
       ];
       for (const message of forged) {
         await attacker.publishAsync(topics.coordination, JSON.stringify(message), { qos: 1 });

@@ -8,8 +8,10 @@
  * - `stop()`: unrouted messages are lost (their publishers get an error), every client is
  *   disconnected one after the other and its will reaches the clients still connected at that
  *   moment; without persistence every session is forgotten;
- * - `kill(link)`: a client process dies: its will is published, its link hangs for ever.
+ * - `kill(link)`: a client process dies: its will is published, its link hangs for ever;
+ * - a will is asked for at every connect, as MQTT.js sends one in every CONNECT.
  */
+import type { LastWill } from '../../src/core/mqtt.js';
 import type { BrokerLink } from '../../src/inference/stream-session.js';
 
 type Operation =
@@ -31,8 +33,8 @@ export class FakeBroker {
   constructor(readonly options: { persistence: boolean } = { persistence: false }) {}
 
   /** A client; it connects at once (call `connect()` again after a drop or a broker restart). */
-  link(clientId: string, will?: { topic: string; payload: string }): FakeLink {
-    const link = new FakeLink(this, clientId, will);
+  link(clientId: string, willOf?: () => LastWill): FakeLink {
+    const link = new FakeLink(this, clientId, willOf);
     this.links.push(link);
     return link;
   }
@@ -128,6 +130,8 @@ export class FakeLink implements BrokerLink {
   connected = false;
   dead = false;
   session: { filters: Set<string>; backlog: Array<{ topic: string; payload: string }> } | undefined;
+  /** The will of the current (or last) connection. */
+  will: LastWill | undefined;
   private readonly connectListeners: Array<() => void> = [];
   private readonly disconnectListeners: Array<() => void> = [];
   private readonly messageListeners: Array<(topic: string, payload: Buffer) => void> = [];
@@ -135,7 +139,7 @@ export class FakeLink implements BrokerLink {
   constructor(
     private readonly broker: FakeBroker,
     readonly clientId: string,
-    readonly will: { topic: string; payload: string } | undefined,
+    private readonly willOf: (() => LastWill) | undefined,
   ) {
     this.connect();
   }
@@ -143,6 +147,7 @@ export class FakeLink implements BrokerLink {
   /** (Re)connects; a kept session's backlog is delivered first. */
   connect(): void {
     if (this.dead || this.connected || !this.broker.up) return;
+    this.will = this.willOf?.();
     this.connected = true;
     this.session ??= { filters: new Set(), backlog: [] } satisfies Session;
     for (const listener of this.connectListeners) listener();

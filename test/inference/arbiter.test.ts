@@ -122,6 +122,7 @@ describe('arbiter claimer (fake arbiter, manual clock)', () => {
     const arbiter = fakeArbiter(held, new Set(['p3']));
     const claimer = new ArbiterClaimer(arbiter, {
       instanceId: 'a',
+      session: () => 'a-session',
       leaseMs: 3_000,
       clock,
       retry: DEFAULT_RETRY,

@@ -6,13 +6,21 @@ import {
   COORDINATION_VERSION as version,
 } from '../../src/inference/coordination-messages.js';
 
-const claim = (claimId: string, instanceId: string, filePaths: string[]): CoordinationMessage => ({
+const claim = (claimId: string, instanceId: string, filePaths: string[], session = 's1'): CoordinationMessage => ({
   type: 'claim',
   version,
   claimId,
   instanceId,
+  session,
   filePaths,
   leaseMs: 1000,
+});
+/** The will of one connection (session) of an instance. */
+const offline = (instanceId: string, session: string): CoordinationMessage => ({
+  type: 'offline',
+  version,
+  instanceId,
+  session,
 });
 const done = (claimId: string, instanceId: string, filePaths: string[]): CoordinationMessage => ({
   type: 'done',
@@ -102,18 +110,37 @@ describe('ClaimLedger', () => {
     assert.ok(ledger.isFinished('p2'));
   });
 
-  test('offline releases every active claim of that instance and nobody else', () => {
+  test("offline releases every active claim of that instance's session and nobody else's", () => {
     const ledger = new ClaimLedger();
     ledger.apply(claim('a1', 'A', ['p1']));
     ledger.apply(claim('a2', 'A', ['p2']));
     ledger.apply(claim('b1', 'B', ['p3']));
-    const events = ledger.apply({ type: 'offline', version, instanceId: 'A' });
+    const events = ledger.apply(offline('A', 's1'));
     assert.deepEqual(
       events.map((e) => e.kind === 'claim-ended' && e.claimId),
       ['a1', 'a2'],
     );
     assert.equal(ledger.ownerOf('p1'), undefined);
     assert.equal(ledger.ownerOf('p3')?.claimId, 'b1');
+  });
+
+  test("a replayed will of an earlier session changes nothing; the current session's will releases its claims", () => {
+    const ledger = new ClaimLedger();
+    ledger.apply(claim('a1', 'A', ['p1'], 'first'));
+    const firstWill = offline('A', 'first');
+    ledger.apply(firstWill);
+    // A reconnected: a new session wins the item again.
+    ledger.apply(claim('a2', 'A', ['p1', 'p2'], 'second'));
+    assert.deepEqual(ledger.apply(firstWill), [], 'the replay ends no claim');
+    assert.equal(ledger.ownerOf('p1')?.claimId, 'a2');
+    assert.equal(ledger.ownerOf('p2')?.claimId, 'a2');
+    assert.deepEqual(applied(ledger.apply(claim('b1', 'B', ['p1', 'p2']))).won, [], 'still taken');
+    assert.deepEqual(ledger.apply(offline('A', 'second')), [
+      { kind: 'claim-ended', claimId: 'a2', instanceId: 'A', reason: 'offline', released: ['p1', 'p2'] },
+    ]);
+    const next = applied(ledger.apply(claim('b2', 'B', ['p1', 'p2'])));
+    assert.deepEqual(next.won, ['p1', 'p2']);
+    assert.deepEqual(next.reprocessed, ['p1', 'p2'], 'released by a will: unsafely');
   });
 
   test('release by its owner frees the items without marking them reprocessed; by others it is ignored', () => {
@@ -141,13 +168,22 @@ describe('ClaimLedger', () => {
       version,
       claimId: 'a1',
       instanceId: 'A',
+      session: 's1',
       filePaths: ['p1'],
       leaseMs: 500,
     });
     assert.ok(events.some((e) => e.kind === 'renewed' && e.adopted));
     assert.equal(ledger.ownerOf('p1')?.claimId, 'a1');
     ledger.apply(done('a1', 'A', ['p1']));
-    ledger.apply({ type: 'renew', version, claimId: 'a1', instanceId: 'A', filePaths: ['p1'], leaseMs: 500 });
+    ledger.apply({
+      type: 'renew',
+      version,
+      claimId: 'a1',
+      instanceId: 'A',
+      session: 's1',
+      filePaths: ['p1'],
+      leaseMs: 500,
+    });
     assert.equal(ledger.ownerOf('p1'), undefined);
   });
 

@@ -88,6 +88,41 @@ describe('coordination faults (fake broker, manual clock)', () => {
     await world.stop();
   });
 
+  test("a will replayed from an instance's earlier connection leaves its current claim alone", async () => {
+    const world = new World();
+    const owner = await world.start('owner');
+    await world.start('other', { maxWaitMs: 1_000 });
+    world.broker.drop(owner.link); // the broker publishes the will of this connection
+    await world.settle();
+    const will = world.coordination.find((m) => m.type === 'offline');
+    assert.ok(will, 'the will was published');
+    owner.link.connect();
+    await world.run(100);
+    owner.holdCounts = true;
+    await world.announce(4, 4);
+    await world.run(150); // the owner has claimed over its new connection and is counting
+    const claim = world.coordination.find((m) => m.type === 'claim') as { session?: string } | undefined;
+    assert.ok(claim, 'the owner claimed');
+    assert.notEqual(claim.session, (will as { session?: string }).session, 'a new connection, a new session');
+    const ended = world.coordination.length;
+    await world.replay(world.topics.coordination, will);
+    await world.settle();
+    owner.holdCounts = false;
+    owner.releaseCounts();
+    await world.run(5_000);
+    assertClean(world, 'replayed will');
+    assert.deepEqual(
+      world.coordination.slice(ended).filter((m) => m.type === 'expire'),
+      [],
+      'nobody expired the claim',
+    );
+    assert.ok(
+      world.outcomes.every((o) => o.instanceId === owner.id && !o.reprocessed),
+      'the owner published every outcome, none reprocessed',
+    );
+    await world.stop();
+  });
+
   for (const step of RUN_STEPS) {
     test(`an instance crashing ${step === 'before-done' ? 'before done' : `after ${step}`}: taken over without a second outcome`, async () => {
       const world = new World();
@@ -175,6 +210,7 @@ describe('coordination faults (fake broker, manual clock)', () => {
     await world.run(150);
     const claim = world.coordination.find((m) => m.type === 'claim') as unknown as {
       claimId: string;
+      session: string;
       filePaths: string[];
     };
     assert.ok(claim, 'the worker claimed');
@@ -187,13 +223,14 @@ describe('coordination faults (fake broker, manual clock)', () => {
       instanceId: 'worker',
       filePaths: claim.filePaths,
     });
-    await world.forge(coordination, { type: 'offline', version: v, instanceId: 'worker' });
+    await world.forge(coordination, { type: 'offline', version: v, instanceId: 'worker', session: claim.session });
     await world.forge(coordination, { type: 'expire', version: v, claimId: claim.claimId, by: 'mallory' });
     await world.forge(coordination, {
       type: 'claim',
       version: v,
       claimId: 'm:1',
       instanceId: 'mallory',
+      session: 'm',
       filePaths: world.announced.map((p) => p.filePath),
       leaseMs: 3_600_000,
     });

@@ -11,7 +11,6 @@ import { createMessageAuth, type MessageAuth } from '../../src/core/message-auth
 import type { PhotoMetadata } from '../../src/core/messages.js';
 import { makeTopics } from '../../src/core/topics.js';
 import type { RunStep } from '../../src/inference/claim-run.js';
-import { COORDINATION_VERSION } from '../../src/inference/coordination-messages.js';
 import {
   type InferenceConfig,
   type InferenceInstance,
@@ -108,16 +107,10 @@ export class World {
     overrides: Partial<InferenceConfig> = {},
     crashAt?: { step: RunStep; times?: number },
   ): Promise<WorldInstance> {
-    const will = this.auth.sign(this.topics.coordination, {
-      type: 'offline',
-      version: COORDINATION_VERSION,
-      instanceId: id,
-    });
-    const link = this.broker.link(`pc-inference-${id}`, { topic: this.topics.coordination, payload: will });
     const held: Array<() => void> = [];
     const entry: WorldInstance = {
       id,
-      link,
+      link: undefined as unknown as FakeLink,
       frozen: false,
       holdCounts: false,
       analyses: 0,
@@ -143,7 +136,10 @@ export class World {
       store: this.store.view(frozen),
       logger: silentLogger(),
       clock: this.clock,
-      link,
+      link: (will) => {
+        entry.link = this.broker.link(`pc-inference-${id}`, will);
+        return entry.link;
+      },
       random: () => 0.5,
       ...(crashAt
         ? {
@@ -186,6 +182,11 @@ export class World {
       await this.announcer.publish(this.topics.metadata, JSON.stringify(metadata)).catch(() => undefined);
     }
     await this.settle();
+  }
+
+  /** Publishes a genuine message again, byte for byte (signing is deterministic), as a recorder of the stream could. */
+  replay(topic: string, message: object): Promise<void> {
+    return this.announcer.publish(topic, this.auth.sign(topic, message));
   }
 
   /** Publishes a raw message as a client without the secret would. */

@@ -1,10 +1,14 @@
-/** What the system writes to disk is its own user's only: photos 0600, the data dir and buckets 0700, the history and the ingest outbox 0600. */
+/**
+ * What the system writes to disk is its own user's only: photos 0600, the data dir and buckets 0700,
+ * the history, the ingest outbox and `up`'s message secret 0600.
+ */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../src/core/log.js';
+import { MESSAGE_SECRET_FILE } from '../../src/core/message-auth.js';
 import { LocalObjectStore } from '../../src/core/storage/index.js';
 import { EngageStore } from '../../src/engage/store.js';
 import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
@@ -46,7 +50,7 @@ test("engage's history file (and its WAL) is 0600 in a 0700 directory", async ()
   }
 });
 
-test('`up` creates its data dir 0700 with the history and the ingest outbox 0600 in it', async () => {
+test('`up` creates its data dir 0700 with the history, the ingest outbox and the message secret 0600 in it', async () => {
   const dataDir = join(parent, 'up-data');
   const stack = await startStack(
     {
@@ -68,6 +72,7 @@ test('`up` creates its data dir 0700 with the history and the ingest outbox 0600
   try {
     assert.equal(await modeOf(dataDir), 0o700);
     assert.equal(await modeOf(join(dataDir, 'engage.db')), 0o600);
+    assert.equal(await modeOf(join(dataDir, MESSAGE_SECRET_FILE)), 0o600);
     assert.equal(await modeOf(join(dataDir, 'storage')), 0o700);
     assert.equal(await modeOf(join(dataDir, 'ingest-outbox')), 0o700);
     assert.equal(await modeOf(join(dataDir, 'ingest-outbox', OUTBOX_LOG_FILE)), 0o600);

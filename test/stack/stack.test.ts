@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { loadDataset } from '../../src/analytics/dataset.js';
 import { deterministicCount } from '../../src/analytics/fixed-delay-counter.js';
 import { silentLogger } from '../../src/core/log.js';
+import { createMessageAuth, MESSAGE_SECRET_FILE } from '../../src/core/message-auth.js';
 import { EngageStore } from '../../src/engage/store.js';
 import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
 import {
@@ -24,6 +25,7 @@ import {
   StackStartError,
   startStack,
 } from '../../src/stack/stack.js';
+import { result } from '../engage/fixtures.js';
 import { figuresJpeg, solidJpeg } from '../helpers/fixtures.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { CLI, describeOutputs, type ServiceProcess, sharedDataset, spawnProcess } from '../helpers/processes.js';
@@ -146,6 +148,41 @@ describe('startStack', () => {
       for (const [id, count] of expected) assert.equal(seen.get(id)?.count, count, `history of ${id}`);
     } finally {
       await again.stop();
+    }
+  });
+
+  test('up makes a message secret once and keeps it: a restarted stack accepts what the secret signed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-stack-secret-'));
+    const secretFile = join(dir, MESSAGE_SECRET_FILE);
+    const operator = { username: 'operator', password: 'operator-password-0123' };
+    const config = configFor(dir, { inferenceInstances: 1, mqtt: operator });
+    try {
+      const given = await startStack(
+        { ...config, messageSecret: 'the-operators-own-secret-0123' },
+        { logger: silentLogger() },
+      );
+      await given.stop();
+      await assert.rejects(stat(secretFile), { code: 'ENOENT' }, 'a given secret is not written down');
+
+      const first = await startStack(config, { logger: silentLogger() });
+      await first.stop();
+      const kept = await readFile(secretFile, 'utf8');
+      const again = await startStack(config, { logger: silentLogger() });
+      const client = await connectAsync(again.urls.mqtt, { ...operator, reconnectPeriod: 0 });
+      try {
+        assert.equal(await readFile(secretFile, 'utf8'), kept, 'reused, not replaced');
+        // Signed as the first run's inference signed its results.
+        const deviceId = randomUUID();
+        const { results } = again.topics;
+        const signed = createMessageAuth(kept.trim()).sign(results, result(deviceId, 7, Date.now() / 1000));
+        await client.publishAsync(results, signed, { qos: 1 });
+        await waitForCounts(again.urls.engage, new Map([[deviceId, 7]]));
+      } finally {
+        await client.endAsync();
+        await again.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

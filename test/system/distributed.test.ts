@@ -17,6 +17,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { keyId } from '../../src/analytics/api-keys.js';
 import { IMAGE_BUCKET } from '../../src/core/ids.js';
+import { MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import { makeTopics } from '../../src/core/topics.js';
 import { missingBinary } from '../helpers/binaries.js';
 import { solidJpeg } from '../helpers/fixtures.js';
@@ -40,6 +41,8 @@ const MQTT_USER = { name: 'people-counter', password: 'system-test-mqtt-password
 const ANALYTICS_API_KEY = 'system-test-analytics-key';
 const ENGAGE_TOKEN = 'system-test-engage-token';
 const INGEST_TOKEN = 'system-test-device-token';
+/** Shared by inference and engage, as compose's MESSAGE_SECRET. */
+const MESSAGE_SECRET = 'system-test-message-secret-0123456789';
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const S3RVER_CLI = resolve(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js');
 /** Generous: two cores shared with other work; waits poll, nothing asserts on time. */
@@ -135,6 +138,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       PEOPLE_COUNTER_ANALYTICS: urls.analytics,
       PEOPLE_COUNTER_ANALYTICS_API_KEY: ANALYTICS_API_KEY,
       PEOPLE_COUNTER_INSTANCE_ID: instanceId,
+      [MESSAGE_SECRET_ENV]: MESSAGE_SECRET,
       PEOPLE_COUNTER_BATCH_SIZE: '3',
       PEOPLE_COUNTER_MAX_WAIT: '300ms',
       PEOPLE_COUNTER_LEASE: '10s',
@@ -218,6 +222,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
         PEOPLE_COUNTER_INGEST_URL: urls.ingest,
         PEOPLE_COUNTER_ENGAGE_TOKEN: ENGAGE_TOKEN,
         PEOPLE_COUNTER_INGEST_TOKEN: INGEST_TOKEN,
+        [MESSAGE_SECRET_ENV]: MESSAGE_SECRET,
       }),
     };
     for (const id of ['infer-a', 'infer-b']) await startInference(id);

@@ -21,7 +21,9 @@ import {
   durationArg,
   hostList,
   identityFromOptions,
+  insecureUnsignedOption,
   intArg,
+  messageSecretFromOptions,
   mqttConfigFromOptions,
   openDeviceRegistryOption,
   option,
@@ -57,6 +59,7 @@ export function engageCommand(): Command {
       ),
     )
     .addOption(allowedOriginsOption())
+    .addOption(insecureUnsignedOption())
     .addOption(
       option(
         '--ingest-url <url>',
@@ -104,7 +107,8 @@ export function engageCommand(): Command {
     'after',
     `
 Results are checked for an HMAC under ${MESSAGE_SECRET_ENV} (or ${MESSAGE_SECRET_ENV}_FILE), the secret the
-inference instances sign with; unsigned or wrongly signed results are dropped and counted. See docs/engage.md.`,
+inference instances sign with; unsigned or wrongly signed results are dropped and counted. Without the
+secret engage refuses to start, unless --insecure-unsigned. See docs/engage.md.`,
   );
   return command.action(async (raw: unknown) => {
     const options = parseOptions(
@@ -137,7 +141,7 @@ inference instances sign with; unsigned or wrongly signed results are dropped an
       ...given,
       instanceId: given.instanceId ?? instanceName(hostname()),
     });
-    const messageSecret = readSecret(process.env, MESSAGE_SECRET_ENV);
+    const messageSecret = messageSecretFromOptions(raw);
     const token = readSecret(process.env, TOKEN_ENV);
     // The same variable as the ingest service's, so one setting serves both (as in deploy/).
     const ingestToken = readSecret(process.env, INGEST_TOKEN_ENV);

@@ -6,7 +6,7 @@ import { readProfiles } from '../../analytics/profile-file.js';
 import { DEFAULT_HOST, readSecret } from '../../core/config.js';
 import { createHttpServer, listen } from '../../core/http.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
-import { MESSAGE_SECRET_ENV, messageAuthFromEnv } from '../../core/message-auth.js';
+import { createMessageAuth, MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
 import { DEFAULT_METRICS_PORT } from '../../core/metrics.js';
 import { createObjectStore } from '../../core/storage/index.js';
 import { crashAtStepFromEnv } from '../../inference/claim-run.js';
@@ -22,8 +22,10 @@ import {
   connectionLimitsFromOptions,
   durationArg,
   identityFromOptions,
+  insecureUnsignedOption,
   intArg,
   maxWaitOption,
+  messageSecretFromOptions,
   mqttConfigFromOptions,
   option,
   parseOptions,
@@ -34,7 +36,7 @@ import { addWorkerOptions, analyticsSpecOption, workerOptionsShape } from './ana
 export function inferenceCommand(): Command {
   const command = new Command('inference')
     .description(
-      `count people on photos: batch metadata, claim batches with the other instances, publish outcomes (signed with ${MESSAGE_SECRET_ENV} when set)`,
+      `count people on photos: batch metadata, claim batches with the other instances, publish outcomes (signed with ${MESSAGE_SECRET_ENV})`,
     )
     .addOption(batchSizeOption(INFERENCE_DEFAULTS.batchSize))
     .addOption(maxWaitOption(INFERENCE_DEFAULTS.maxWaitMs))
@@ -105,6 +107,7 @@ export function inferenceCommand(): Command {
         .default('2'),
     )
     .addOption(analyticsSpecOption())
+    .addOption(insecureUnsignedOption())
     .addOption(
       option('--metrics-port <port>', 'Prometheus /metrics and /healthz port (0 = off)')
         .argParser(intArg(0, 65535))
@@ -144,6 +147,11 @@ export function inferenceCommand(): Command {
       raw,
     );
     const { instanceId, logger } = identityFromOptions('inference', raw);
+    // Before anything is loaded: a missing secret is a configuration error, not a runtime one.
+    const messageAuth = createMessageAuth(messageSecretFromOptions(raw));
+    if (!messageAuth.enabled) {
+      logger.warn(`${MESSAGE_SECRET_ENV} is not set: coordination and result messages are neither signed nor verified`);
+    }
     const mqtt = mqttConfigFromOptions(raw);
     const profiles = readProfiles(options.profiles);
     const analytics = parseAnalyticsSpec(options.analytics);
@@ -154,10 +162,6 @@ export function inferenceCommand(): Command {
     const arbiter = options.arbiter
       ? new RedisClaimArbiter({ url: options.arbiter, memoryMs: options.arbiterMemory })
       : undefined;
-    const messageAuth = messageAuthFromEnv(process.env);
-    if (!messageAuth.enabled) {
-      logger.warn(`${MESSAGE_SECRET_ENV} is not set: coordination and result messages are neither signed nor verified`);
-    }
     const stepReached = crashAtStepFromEnv(process.env, logger);
     const instance = await startInferenceInstance(
       {

@@ -9,7 +9,7 @@ import { RUNTIMES } from '../../analytics/runtime.js';
 import { servicePasswordEnv } from '../../broker/access.js';
 import { readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
-import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
+import { MESSAGE_SECRET_ENV, MESSAGE_SECRET_FILE } from '../../core/message-auth.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
@@ -148,8 +148,9 @@ gives every part its own random account. Each camera gets its own secret with
 \`people-counter devices add <uuid> --data-dir <data-dir>\`: its MQTT password (username and client ID =
 the device ID) and its bearer token on the ingest API, which then requires it. With no device registered,
 the ingest API stays open on a loopback --host only. Deprecated: ${DEVICE_PASSWORD_ENV}, one MQTT
-password shared by unregistered devices. Results carry an HMAC under
-${MESSAGE_SECRET_ENV} when set. See docs/up.md.
+password shared by unregistered devices. Coordination and results carry an HMAC under
+${MESSAGE_SECRET_ENV} (or ${MESSAGE_SECRET_ENV}_FILE), else under a secret made on the first start and
+kept in <data-dir>/${MESSAGE_SECRET_FILE}. See docs/up.md.
 
 Examples:
   people-counter up
