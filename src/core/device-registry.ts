@@ -3,7 +3,7 @@
  * live view. Every process that checks devices (the broker, ingest, engage) opens the live view: it
  * watches the file's folder and re-reads the file when it is replaced, so `people-counter devices
  * revoke` takes effect in running services without a restart. Writers (the CLI, engage's API)
- * read, change and replace the whole file.
+ * read, change and replace the whole file, one at a time across processes (`devices.json.lock`).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
@@ -20,6 +20,7 @@ import {
   withDevice,
   withoutDevice,
 } from './device-credentials.js';
+import { withFileLock } from './file-lock.js';
 import type { Logger } from './log.js';
 import { describeZodError } from './messages.js';
 
@@ -79,6 +80,23 @@ export interface RegisteredDevice {
   createdAt: number;
 }
 
+/**
+ * Reads the registry, changes it and writes it back, exclusive of every other writer in any process
+ * (the lock next to the file): without it, a `devices revoke` could be undone by an `add` that read
+ * the file before it. `change` returns the new registry (undefined: nothing to write) and a result.
+ */
+export async function updateDeviceRegistry<T>(
+  path: string,
+  change: (registry: DeviceRegistryFile) => { registry: DeviceRegistryFile | undefined; result: T },
+): Promise<T> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  return withFileLock(path, async () => {
+    const { registry, result } = change(await readDeviceRegistry(path));
+    if (registry) await writeDeviceRegistry(path, registry);
+    return result;
+  });
+}
+
 /** Adds a device to the file and returns its secret (shown once, never stored in clear). */
 export async function registerDevice(
   path: string,
@@ -87,17 +105,18 @@ export async function registerDevice(
 ): Promise<{ secret: string; device: RegisteredDevice }> {
   const problem = registrableDeviceIdProblem(deviceId);
   if (problem) throw new InvalidDeviceIdForRegistryError(problem);
+  // Hashed before the lock is taken: scrypt and PBKDF2 take tens of milliseconds.
   const { secret, credential } = await issueDeviceCredential(deviceId, nowSeconds);
-  await writeDeviceRegistry(path, withDevice(await readDeviceRegistry(path), credential));
+  await updateDeviceRegistry(path, (registry) => ({ registry: withDevice(registry, credential), result: undefined }));
   return { secret, device: { deviceId, createdAt: credential.createdAt } };
 }
 
 /** Removes a device from the file; false when it was not registered. */
-export async function revokeDevice(path: string, deviceId: string): Promise<boolean> {
-  const remaining = withoutDevice(await readDeviceRegistry(path), deviceId);
-  if (!remaining) return false;
-  await writeDeviceRegistry(path, remaining);
-  return true;
+export function revokeDevice(path: string, deviceId: string): Promise<boolean> {
+  return updateDeviceRegistry(path, (registry) => {
+    const remaining = withoutDevice(registry, deviceId);
+    return { registry: remaining, result: remaining !== undefined };
+  });
 }
 
 function listed(registry: DeviceRegistryFile): RegisteredDevice[] {
