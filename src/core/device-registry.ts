@@ -3,11 +3,11 @@
  * live view. Every process that checks devices (the broker, ingest, engage) opens the live view: it
  * watches the file's folder and re-reads the file when it is replaced, so `people-counter devices
  * revoke` takes effect in running services without a restart. Writers (the CLI, engage's API)
- * read, change and replace the whole file.
+ * read, change and replace the whole file, one at a time across processes (`devices.json.lock`).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   type DeviceCredential,
@@ -15,11 +15,13 @@ import {
   deviceRegistryFileSchema,
   EMPTY_REGISTRY,
   issueDeviceCredential,
+  mosquittoPasswordFile,
   registrableDeviceIdProblem,
   secretMatches,
   withDevice,
   withoutDevice,
 } from './device-credentials.js';
+import { withFileLock } from './file-lock.js';
 import type { Logger } from './log.js';
 import { describeZodError } from './messages.js';
 
@@ -79,25 +81,72 @@ export interface RegisteredDevice {
   createdAt: number;
 }
 
+/** What else a change of the registry rewrites, inside the same lock. */
+export interface RegistryWriteOptions {
+  /**
+   * Mosquitto's password file of the device listener, rewritten from the registry as it now is: in
+   * the lock, so that of two changes the later one's file is the one left.
+   */
+  mosquittoPasswordFile?: string;
+}
+
+/**
+ * Reads the registry, changes it and writes it back, exclusive of every other writer in any process
+ * (the lock next to the file): without it, a `devices revoke` could be undone by an `add` that read
+ * the file before it. `change` returns the new registry (undefined: nothing to write) and a result.
+ */
+export async function updateDeviceRegistry<T>(
+  path: string,
+  change: (registry: DeviceRegistryFile) => { registry: DeviceRegistryFile | undefined; result: T },
+  options: RegistryWriteOptions = {},
+): Promise<T> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  return withFileLock(path, async () => {
+    const current = await readDeviceRegistry(path);
+    const { registry, result } = change(current);
+    if (registry) await writeDeviceRegistry(path, registry);
+    if (options.mosquittoPasswordFile !== undefined) {
+      // In place, not renamed over: the file keeps the owner and mode Mosquitto reads it with.
+      await writeFile(options.mosquittoPasswordFile, mosquittoPasswordFile(registry ?? current), { mode: 0o600 });
+    }
+    return result;
+  });
+}
+
+/** Writes Mosquitto's password file for the registry at `path` (`devices mosquitto-passwd`). */
+export function exportMosquittoPasswordFile(path: string, out: string): Promise<void> {
+  return updateDeviceRegistry(path, () => ({ registry: undefined, result: undefined }), { mosquittoPasswordFile: out });
+}
+
 /** Adds a device to the file and returns its secret (shown once, never stored in clear). */
 export async function registerDevice(
   path: string,
   deviceId: string,
   nowSeconds: number,
+  options: RegistryWriteOptions = {},
 ): Promise<{ secret: string; device: RegisteredDevice }> {
   const problem = registrableDeviceIdProblem(deviceId);
   if (problem) throw new InvalidDeviceIdForRegistryError(problem);
+  // Hashed before the lock is taken: scrypt and PBKDF2 take tens of milliseconds.
   const { secret, credential } = await issueDeviceCredential(deviceId, nowSeconds);
-  await writeDeviceRegistry(path, withDevice(await readDeviceRegistry(path), credential));
+  await updateDeviceRegistry(
+    path,
+    (registry) => ({ registry: withDevice(registry, credential), result: undefined }),
+    options,
+  );
   return { secret, device: { deviceId, createdAt: credential.createdAt } };
 }
 
 /** Removes a device from the file; false when it was not registered. */
-export async function revokeDevice(path: string, deviceId: string): Promise<boolean> {
-  const remaining = withoutDevice(await readDeviceRegistry(path), deviceId);
-  if (!remaining) return false;
-  await writeDeviceRegistry(path, remaining);
-  return true;
+export function revokeDevice(path: string, deviceId: string, options: RegistryWriteOptions = {}): Promise<boolean> {
+  return updateDeviceRegistry(
+    path,
+    (registry) => {
+      const remaining = withoutDevice(registry, deviceId);
+      return { registry: remaining, result: remaining !== undefined };
+    },
+    options,
+  );
 }
 
 function listed(registry: DeviceRegistryFile): RegisteredDevice[] {

@@ -27,6 +27,7 @@ import { makeTopics } from '../../src/core/topics.js';
 import { missingBinary } from '../helpers/binaries.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
+import { waitFor } from '../helpers/net.js';
 
 const topics = makeTopics();
 const rules = { topics, discoveryPrefix: 'homeassistant' };
@@ -330,13 +331,14 @@ describe('embedded broker with registered devices', () => {
 describe('the shipped Mosquitto set-up (deploy/mosquitto.conf, mosquitto.acl, the generated device files)', () => {
   const skip = missingBinary('mosquitto');
   let dir: string;
+  let registryPath: string;
   let mosquitto: RunningMosquitto;
   const secrets = new Map<string, string>();
   const ingestAccount = { username: 'ingest', password: 'ingest-secret' };
   before(async () => {
     if (skip) return;
     dir = await mkdtemp(join(tmpdir(), 'pc-mosquitto-devices-'));
-    const registryPath = join(dir, DEVICE_REGISTRY_FILE);
+    registryPath = join(dir, DEVICE_REGISTRY_FILE);
     for (const id of [DEVICE, OTHER_DEVICE]) secrets.set(id, (await registerDevice(registryPath, id, 1)).secret);
     // What `people-counter devices mosquitto-passwd` and `… mosquitto-acl` write.
     const passwordFile = join(dir, 'devices.passwd');
@@ -403,5 +405,34 @@ describe('the shipped Mosquitto set-up (deploy/mosquitto.conf, mosquitto.acl, th
     );
     await assert.rejects(asDevice(DEVICE, { password: secrets.get(OTHER_DEVICE) ?? '' }), /Not authorized|Bad/);
     await Promise.all([device.endAsync(), service.endAsync()]);
+  });
+
+  test('revoke --mosquitto-passwd, then SIGHUP: Mosquitto disconnects the revoked device and refuses it; the other stays', {
+    skip,
+  }, async () => {
+    // Measured on Debian's Mosquitto 2.0.11: SIGHUP reads the password file again and closes the
+    // connections whose account is gone from it (docs/security.md).
+    const write = { mosquittoPasswordFile: mosquitto.devicePasswordFile ?? assert.fail('no device listener') };
+    for (const id of ['lost-camera', 'kept-camera']) {
+      secrets.set(id, (await registerDevice(registryPath, id, 1, write)).secret);
+    }
+    mosquitto.reload();
+    const lost = await waitFor(() => asDevice('lost-camera').catch(() => undefined), {
+      message: 'the added device to be let in after the reload',
+    });
+    const kept = await asDevice('kept-camera');
+    let keptClosed = false;
+    kept.on('close', () => {
+      keptClosed = true;
+    });
+    const gone = closed(lost);
+    assert.equal(await revokeDevice(registryPath, 'lost-camera', write), true);
+    mosquitto.reload();
+    await gone;
+    await assert.rejects(asDevice('lost-camera'), /Not authorized/);
+    // A round trip after the reload: the other device was not disconnected.
+    await kept.publishAsync(topics.deviceImage('kept-camera'), Buffer.from('jpeg bytes'), { qos: 1 });
+    assert.equal(keptClosed, false);
+    await kept.endAsync();
   });
 });

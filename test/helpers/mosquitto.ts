@@ -11,6 +11,10 @@ export interface RunningMosquitto {
   port: number;
   /** The device listener's URL, with `devices`. */
   deviceUrl: string | undefined;
+  /** The device listener's password file as the broker reads it (a copy of the one given), with `devices`. */
+  devicePasswordFile: string | undefined;
+  /** SIGHUP: Mosquitto reads its configuration, password files and ACLs again. */
+  reload(): void;
   /** Stops the broker (SIGTERM, SIGKILL if it has not exited after a while) and removes its folder. */
   stop(): Promise<void>;
   /**
@@ -111,6 +115,10 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
     url,
     port,
     deviceUrl: devicePort === undefined ? undefined : `mqtt://127.0.0.1:${devicePort}`,
+    devicePasswordFile: options.devices ? devicePasswordFile : undefined,
+    reload: () => {
+      child?.kill('SIGHUP');
+    },
     stop: async () => {
       await end('SIGTERM');
       await rm(dir, { recursive: true, force: true });

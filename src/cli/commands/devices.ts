@@ -12,10 +12,11 @@ import {
   DEVICE_REGISTRY_FILE,
   DeviceAlreadyRegisteredError,
   mosquittoDeviceAcl,
-  mosquittoPasswordFile,
 } from '../../core/device-credentials.js';
 import {
+  exportMosquittoPasswordFile,
   InvalidDeviceIdForRegistryError,
+  type RegistryWriteOptions,
   readDeviceRegistry,
   registerDevice,
   revokeDevice,
@@ -40,19 +41,48 @@ function withDataDir(command: Command): Command {
   );
 }
 
+/**
+ * `--mosquitto-passwd`, on `add` and `revoke`: Mosquitto reads its password file again on SIGHUP and
+ * then disconnects the accounts no longer in it (test/broker/broker.test.ts), so the change is one
+ * command and a signal.
+ */
+function withMosquittoPasswd(command: Command): Command {
+  return command.addOption(
+    option(
+      '--mosquitto-passwd <file>',
+      'also rewrite this Mosquitto password file (as `devices mosquitto-passwd --out`); then send Mosquitto a SIGHUP',
+    ),
+  );
+}
+
+function registryWriteOptions(raw: unknown): RegistryWriteOptions {
+  const { mosquittoPasswd } = parseOptions(z.object({ mosquittoPasswd: z.string().min(1).optional() }), raw);
+  return mosquittoPasswd === undefined ? {} : { mosquittoPasswordFile: mosquittoPasswd };
+}
+
+/** What to do after --mosquitto-passwd, printed for the operator. */
+function mosquittoReloadHint({ mosquittoPasswordFile }: RegistryWriteOptions): string {
+  return mosquittoPasswordFile === undefined
+    ? ''
+    : `Wrote ${mosquittoPasswordFile}. Apply it: kill -HUP $(pidof mosquitto) (Docker: see docs/system.md).\n`;
+}
+
 function addCommand(): Command {
-  return withDataDir(
-    new Command('add')
-      .description('register a device and print its secret (shown once: it is stored only as a hash)')
-      .argument('<deviceID>', 'the device ID (a UUID v4 unless --allow-any-device-id)')
-      .addOption(option('--allow-any-device-id', 'accept any ID that is safe as a topic level, not only UUID v4')),
+  return withMosquittoPasswd(
+    withDataDir(
+      new Command('add')
+        .description('register a device and print its secret (shown once: it is stored only as a hash)')
+        .argument('<deviceID>', 'the device ID (a UUID v4 unless --allow-any-device-id)')
+        .addOption(option('--allow-any-device-id', 'accept any ID that is safe as a topic level, not only UUID v4')),
+    ),
   ).action(async (deviceId: string, raw: unknown) => {
     const { allowAnyDeviceId } = parseOptions(z.object({ allowAnyDeviceId: z.boolean().optional() }), raw);
     const rejection = deviceIdRejection(deviceId, allowAnyDeviceId ?? false);
     if (rejection) throw new ConfigError(rejection);
+    const writeOptions = registryWriteOptions(raw);
     let secret: string;
     try {
-      ({ secret } = await registerDevice(registryPath(raw), deviceId, nowSeconds()));
+      ({ secret } = await registerDevice(registryPath(raw), deviceId, nowSeconds(), writeOptions));
     } catch (error) {
       if (error instanceof DeviceAlreadyRegisteredError || error instanceof InvalidDeviceIdForRegistryError) {
         throw new ConfigError(error.message);
@@ -68,7 +98,7 @@ function addCommand(): Command {
         `MQTT: username ${deviceId}, password the secret, client ID ${deviceId}`,
         `REST: Authorization: Bearer <the secret> on /v1/devices/${deviceId}/images`,
         '',
-      ].join('\n'),
+      ].join('\n') + mosquittoReloadHint(writeOptions),
     );
   });
 }
@@ -86,15 +116,18 @@ function listCommand(): Command {
 }
 
 function revokeCommand(): Command {
-  return withDataDir(
-    new Command('revoke')
-      .description('revoke a device: running services disconnect and refuse it from now on')
-      .argument('<deviceID>', 'the device ID'),
+  return withMosquittoPasswd(
+    withDataDir(
+      new Command('revoke')
+        .description('revoke a device: running services disconnect and refuse it from now on')
+        .argument('<deviceID>', 'the device ID'),
+    ),
   ).action(async (deviceId: string, raw: unknown) => {
-    if (!(await revokeDevice(registryPath(raw), deviceId))) {
+    const writeOptions = registryWriteOptions(raw);
+    if (!(await revokeDevice(registryPath(raw), deviceId, writeOptions))) {
       throw new ConfigError(`device ${deviceId} is not registered`);
     }
-    process.stdout.write(`Revoked device ${deviceId}.\n`);
+    process.stdout.write(`Revoked device ${deviceId}.\n${mosquittoReloadHint(writeOptions)}`);
   });
 }
 
@@ -105,7 +138,7 @@ function mosquittoPasswdCommand(): Command {
       .requiredOption('--out <file>', 'where to write it (mode 0600)'),
   ).action(async (raw: unknown) => {
     const { out } = parseOptions(z.object({ out: z.string().min(1) }), raw);
-    await writeFile(out, mosquittoPasswordFile(await readDeviceRegistry(registryPath(raw))), { mode: 0o600 });
+    await exportMosquittoPasswordFile(registryPath(raw), out);
   });
 }
 
@@ -133,7 +166,8 @@ export function devicesCommand(): Command {
       `
 Example:
   people-counter devices add "$(cat /proc/sys/kernel/random/uuid)"
-  people-counter devices revoke 0b7c1c5e-7a44-4c7e-9b8a-2f1d3c4e5a6b
+  people-counter devices revoke 0b7c1c5e-7a44-4c7e-9b8a-2f1d3c4e5a6b --mosquitto-passwd /etc/mosquitto/devices.passwd
+  kill -HUP "$(pidof mosquitto)"    # Mosquitto reloads the file and disconnects the revoked device
 See docs/ingest.md and docs/security.md.`,
     );
 }
