@@ -1,0 +1,114 @@
+/**
+ * What counting crowds costs `people-counter up` in memory and time (docs/analytics.md#crowds):
+ * `node dist/bench/up-memory.js [DIR=../shared/data/mall-train] [photos=20] [skip=640]`
+ * starts `up` as a user does (in-process model, its default workers), counts one empty photo (the
+ * detector loaded), then `photos` frames of DIR after its first `skip` (crowds: the density network
+ * loads on the first), one at a time. Prints the process's resident memory (VmRSS) after the empty
+ * photo, after the first crowd and at its peak, the median time from posting a crowd photo to its count
+ * on the dashboard's API (polled every 20 ms; batching waits up to `up`'s --max-wait), and the MAE.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { loadDataset } from '../src/analytics/dataset.js';
+
+const [dir = '../shared/data/mall-train', photos = '20', skip = '640'] = process.argv.slice(2);
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+
+const rssMb = (pid: number) => {
+  const line = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Math.round(Number(line?.[1]) / 1024);
+};
+
+const dataDir = await mkdtemp(join(tmpdir(), 'pc-up-memory-'));
+const [engagePort, ingestPort, mqttPort, metricsPort] = [
+  await freePort(),
+  await freePort(),
+  await freePort(),
+  await freePort(),
+];
+const up = spawn(
+  process.execPath,
+  [
+    'bin/people-counter.js',
+    'up',
+    ...['--data-dir', dataDir, '--engage-port', String(engagePort), '--ingest-port', String(ingestPort)],
+    ...['--mqtt-port', String(mqttPort), '--metrics-port', String(metricsPort), '--log-level', 'warn'],
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PEOPLE_COUNTER_ENGAGE_TOKEN: '' } },
+);
+const pid = up.pid as number;
+try {
+  await new Promise<void>((resolve, reject) => {
+    let banner = '';
+    up.stdout?.on('data', (chunk: Buffer) => {
+      banner += chunk.toString();
+      if (banner.includes('Dashboard:')) resolve();
+    });
+    up.once('exit', (code) => reject(new Error(`up exited with ${code}`)));
+  });
+  const engage = `http://127.0.0.1:${engagePort}`;
+  /** Posts a photo as a new camera and polls engage until that camera has a count. */
+  const counted = async (jpeg: Buffer) => {
+    const deviceId = randomUUID();
+    const response = await fetch(`http://127.0.0.1:${ingestPort}/v1/devices/${deviceId}/images`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: new Uint8Array(jpeg),
+    });
+    if (response.status !== 201) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
+    for (;;) {
+      const device = await fetch(`${engage}/api/devices/${deviceId}`);
+      const count = device.ok ? ((await device.json()) as { count: number | null }).count : null;
+      if (count !== null) return count;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const blank = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#808080' } })
+    .jpeg()
+    .toBuffer();
+  await counted(blank);
+  const afterDetector = rssMb(pid);
+  const frames = (await loadDataset(dir)).slice(Number(skip), Number(skip) + Number(photos));
+  const rss: number[] = [];
+  const wall: number[] = [];
+  let error = 0;
+  for (const frame of frames) {
+    const t0 = performance.now();
+    const count = await counted(await readFile(frame.path));
+    wall.push(performance.now() - t0);
+    error += Math.abs(count - frame.count);
+    rss.push(rssMb(pid));
+  }
+  const sorted = [...wall].sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      photos: frames.length,
+      rssAfterDetectorMb: afterDetector,
+      rssAfterFirstCrowdMb: rss[0],
+      rssPeakMb: Math.max(...rss),
+      rssGrowthMb: Math.max(...rss) - afterDetector,
+      medianPostToCountMs: Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0),
+      mae: Math.round((error / frames.length) * 100) / 100,
+    }),
+  );
+} finally {
+  up.kill('SIGINT');
+  await new Promise((resolve) => up.once('exit', resolve));
+  await rm(dataDir, { recursive: true, force: true });
+}
