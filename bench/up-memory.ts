@@ -7,28 +7,17 @@
  * photo, after the first crowd and at its peak, the median time from posting a crowd photo to its count
  * on the dashboard's API (polled every 20 ms; batching waits up to `up`'s --max-wait), and the MAE.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { loadDataset } from '../src/analytics/dataset.js';
+import { solidJpeg } from '../test/helpers/fixtures.js';
+import { freePort, waitFor } from '../test/helpers/net.js';
+import { spawnProcess } from '../test/helpers/processes.js';
 
 const [dir = '../shared/data/mall-train', photos = '20', skip = '640'] = process.argv.slice(2);
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 
 const rssMb = (pid: number) => {
   const line = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -42,26 +31,18 @@ const [engagePort, ingestPort, mqttPort, metricsPort] = [
   await freePort(),
   await freePort(),
 ];
-const up = spawn(
-  process.execPath,
+const up = spawnProcess(
+  'up',
   [
-    'bin/people-counter.js',
     'up',
     ...['--data-dir', dataDir, '--engage-port', String(engagePort), '--ingest-port', String(ingestPort)],
     ...['--mqtt-port', String(mqttPort), '--metrics-port', String(metricsPort), '--log-level', 'warn'],
   ],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PEOPLE_COUNTER_ENGAGE_TOKEN: '' } },
+  { PEOPLE_COUNTER_ENGAGE_TOKEN: '' },
 );
-const pid = up.pid as number;
+const pid = up.child.pid as number;
 try {
-  await new Promise<void>((resolve, reject) => {
-    let banner = '';
-    up.stdout?.on('data', (chunk: Buffer) => {
-      banner += chunk.toString();
-      if (banner.includes('Dashboard:')) resolve();
-    });
-    up.once('exit', (code) => reject(new Error(`up exited with ${code}`)));
-  });
+  await waitFor(() => up.stdout().includes('Dashboard:'), { timeoutMs: 120_000, message: "up's banner" });
   const engage = `http://127.0.0.1:${engagePort}`;
   /** Posts a photo as a new camera and polls engage until that camera has a count. */
   const counted = async (jpeg: Buffer) => {
@@ -72,17 +53,17 @@ try {
       body: new Uint8Array(jpeg),
     });
     if (response.status !== 201) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
-    for (;;) {
-      const device = await fetch(`${engage}/api/devices/${deviceId}`);
-      const count = device.ok ? ((await device.json()) as { count: number | null }).count : null;
-      if (count !== null) return count;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const seen = await waitFor(
+      async () => {
+        const device = await fetch(`${engage}/api/devices/${deviceId}`);
+        const { count } = device.ok ? ((await device.json()) as { count: number | null }) : { count: null };
+        return count === null ? undefined : { count };
+      },
+      { timeoutMs: 300_000, intervalMs: 20, message: `the count of camera ${deviceId}` },
+    );
+    return seen.count;
   };
-  const blank = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#808080' } })
-    .jpeg()
-    .toBuffer();
-  await counted(blank);
+  await counted(await solidJpeg(640, 480));
   const afterDetector = rssMb(pid);
   const frames = (await loadDataset(dir)).slice(Number(skip), Number(skip) + Number(photos));
   const rss: number[] = [];
@@ -108,7 +89,6 @@ try {
     }),
   );
 } finally {
-  up.kill('SIGINT');
-  await new Promise((resolve) => up.once('exit', resolve));
+  await up.stop('SIGINT');
   await rm(dataDir, { recursive: true, force: true });
 }
