@@ -26,6 +26,9 @@ export const tilingSchema = z.union([
   }),
 ]);
 
+/** The largest density scale a profile may carry (tuning's fit stays within it). */
+export const MAX_DENSITY_SCALE = 10;
+
 /** The counting methods a profile can name (see counting-methods.ts). */
 export const COUNTING_METHOD_NAMES = ['auto', 'detector', 'density'] as const;
 export type CountingMethodName = (typeof COUNTING_METHOD_NAMES)[number];
@@ -38,7 +41,7 @@ export const cameraProfileSchema = z.object({
    */
   method: z.enum(COUNTING_METHOD_NAMES).optional(),
   /** The density method's count is scaled by this (fitted from labelled frames by tuning). */
-  density: z.object({ scale: z.number().positive().max(10) }).optional(),
+  density: z.object({ scale: z.number().positive().max(MAX_DENSITY_SCALE) }).optional(),
   /**
    * Minimum detection score to count a person (with `thresholdShift`: for a box half the frame tall
    * that does not touch the frame edge). Without it the default, size- and edge-aware threshold applies.

@@ -19,7 +19,7 @@ import { MIN_RAW_SCORE } from './detector.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { LocalPeopleCounter } from './local-counter.js';
 import { fitMarkedFrames, type Mark, type MarkedFit } from './mark-fit.js';
-import { type CameraProfile, CounterBusyError, UnusableImageError } from './people-counter.js';
+import { type CameraProfile, CounterBusyError, MAX_DENSITY_SCALE, UnusableImageError } from './people-counter.js';
 import { countKeptScores, detectOptionsFor, passesOf } from './postprocess.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
 import { SINGLE_TILE, type Tiling, tilingLabel } from './tiling.js';
@@ -102,12 +102,13 @@ export async function fitTuningProfile(
   let done = 0;
   let total = frames.length * 2;
   const unusable = new Map<number, string>();
-  // Every model pass of every frame is its own job, so that every model worker stays busy.
-  const measure = async <T>(jobs: Array<{ f: number; pass: () => Promise<T> }>, into: Array<T[]>) =>
+  // Every model pass of every frame is its own job, so that every model worker stays busy. Each job
+  // keeps its own result; a frame that cannot be decoded is left out of the rest.
+  const measure = (jobs: Array<{ f: number; pass: () => Promise<void> }>) =>
     forEachConcurrently(jobs, detector.workers * PHOTOS_IN_FLIGHT_PER_WORKER, async ({ f, pass }) => {
       if (!unusable.has(f)) {
         try {
-          (into[f] as T[]).push(await whenFree(pass, options.signal));
+          await whenFree(pass, options.signal);
         } catch (error) {
           if (!(error instanceof UnusableImageError)) throw error;
           unusable.set(f, error.message);
@@ -117,43 +118,44 @@ export async function fitTuningProfile(
     });
 
   // First the current profile on every frame: the error to beat, and which counter counts this camera.
-  const currentCounts = frames.map(() => [] as Array<{ count: number; method: string | undefined }>);
+  const current: Array<{ count: number; method: string | undefined }> = [];
   await measure(
     frames.map((frame, f) => ({
       f,
       pass: async () => {
         const { count, method } = await detector.count(frame.jpeg, options.current);
-        return { count, method };
+        current[f] = { count, method };
       },
     })),
-    currentCounts,
   );
-  const countedByDensity = currentCounts.filter(([before]) => before?.method === 'density').length;
-  const byDensity = countedByDensity > currentCounts.filter(([before]) => before !== undefined).length / 2;
+  const countedByDensity = frames.map((_, f) => f).filter((f) => current[f]?.method === 'density');
+  const byDensity = countedByDensity.length > current.filter((c) => c !== undefined).length / 2;
 
-  total = frames.length * (1 + (byDensity ? 1 : tilings.length));
-  const sums = frames.map(() => [] as number[]);
-  const detections = frames.map(() => [] as Array<{ p: number; detections: Detection[] }>);
+  const sums: number[] = [];
+  const detections = frames.map(() => [] as Detection[][]);
   if (byDensity) {
+    // Only the frames density counted: the others keep their detector count.
+    total = frames.length + countedByDensity.length;
     await measure(
-      frames.map((frame, f) => ({
+      countedByDensity.map((f) => ({
         f,
-        pass: async () => densitySum(await detector.density(frame.jpeg), options.current?.roi),
+        pass: async () => {
+          sums[f] = densitySum(await detector.density((frames[f] as LabelledFrame).jpeg), options.current?.roi);
+        },
       })),
-      sums,
     );
   } else {
+    total = frames.length * (1 + tilings.length);
     await measure(
       frames.flatMap((frame, f) =>
         tilings.map((tiling, p) => ({
           f,
-          pass: async () => ({
-            p,
-            detections: (await detector.detect(frame.jpeg, { tiling, minScore: MIN_RAW_SCORE })).detections,
-          }),
+          pass: async () => {
+            const row = detections[f] as Detection[][];
+            row[p] = (await detector.detect(frame.jpeg, { tiling, minScore: MIN_RAW_SCORE })).detections;
+          },
         })),
       ),
-      detections,
     );
   }
 
@@ -164,19 +166,18 @@ export async function fitTuningProfile(
     if (problem === undefined) usable.push(f);
     else skipped.push({ id: frame.id, message: `skipped: the photo cannot be decoded (${problem})` });
   });
-  const before = (f: number) => currentCounts[f]?.[0] as { count: number; method: string | undefined };
+  const before = (f: number) => (current[f] as { count: number }).count;
   if (byDensity) {
     const measured = usable.map((f) => ({
       truth: (frames[f] as LabelledFrame).truth,
-      before: before(f).count,
-      densitySum: before(f).method === 'density' ? (sums[f]?.[0] as number) : undefined,
+      before: before(f),
+      densitySum: sums[f],
     }));
     return { ...fitDensityFrames(measured, options.current), skipped };
   }
   const measured = usable.map((f) => {
     const frame = frames[f] as LabelledFrame;
-    const byTiling = [...(detections[f] ?? [])].sort((a, b) => a.p - b.p).map((d) => d.detections);
-    return { truth: frame.truth, marks: frame.marks ?? null, detections: byTiling, before: before(f).count };
+    return { truth: frame.truth, marks: frame.marks ?? null, detections: detections[f] ?? [], before: before(f) };
   });
   return { ...fitMeasuredFrames(measured, tilings), skipped };
 }
@@ -189,8 +190,8 @@ export interface DensityMeasuredFrame {
   densitySum: number | undefined;
 }
 
-/** The density scale's bounds: the profile schema's, and a floor that keeps a count from vanishing. */
-const DENSITY_SCALE_RANGE = [0.1, 10] as const;
+/** A floor for the fitted density scale that keeps a count from vanishing (the ceiling is the profile schema's). */
+const MIN_DENSITY_SCALE = 0.1;
 
 /** Σ truth ÷ Σ map over the density-counted frames (1 when there are none): one number, hard to overfit. */
 export function fitDensityScale(frames: readonly DensityMeasuredFrame[]): number {
@@ -198,7 +199,7 @@ export function fitDensityScale(frames: readonly DensityMeasuredFrame[]): number
   const mapped = counted.reduce((sum, f) => sum + (f.densitySum as number), 0);
   if (counted.length === 0 || mapped <= 0) return 1;
   const truth = counted.reduce((sum, f) => sum + f.truth, 0);
-  return Math.min(DENSITY_SCALE_RANGE[1], Math.max(DENSITY_SCALE_RANGE[0], truth / mapped));
+  return Math.min(MAX_DENSITY_SCALE, Math.max(MIN_DENSITY_SCALE, truth / mapped));
 }
 
 /** The pure density fit: the scale on every frame, its error cross-validated in consecutive folds. */
