@@ -5,10 +5,10 @@
  * revoke` takes effect in running services without a restart. Writers (the CLI, engage's API)
  * read, change and replace the whole file, one at a time across processes (`devices.json.lock`).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import {
   type DeviceCredential,
   type DeviceRegistryFile,
@@ -24,6 +24,7 @@ import {
 import { withFileLock } from './file-lock.js';
 import type { Logger } from './log.js';
 import { describeZodError } from './messages.js';
+import { PRIVATE_DIR_MODE, replaceFilePrivately } from './private-files.js';
 
 /** The registry file is missing a piece or is not what this version writes. */
 export class DeviceRegistryFileError extends Error {
@@ -58,21 +59,8 @@ export async function readDeviceRegistry(path: string): Promise<DeviceRegistryFi
 
 /** Replaces the file at once (temporary file in the same folder, then rename), readable by its owner only. */
 export async function writeDeviceRegistry(path: string, registry: DeviceRegistryFile): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const file = await open(temporary, 'wx', 0o600);
-  try {
-    await file.writeFile(`${JSON.stringify(registry, null, 2)}\n`);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+  await replaceFilePrivately(path, `${JSON.stringify(registry, null, 2)}\n`);
 }
 
 /** A device as listed: never its hashes. */
@@ -100,7 +88,7 @@ export async function updateDeviceRegistry<T>(
   change: (registry: DeviceRegistryFile) => { registry: DeviceRegistryFile | undefined; result: T },
   options: RegistryWriteOptions = {},
 ): Promise<T> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
   return withFileLock(path, async () => {
     const current = await readDeviceRegistry(path);
     const { registry, result } = change(current);
@@ -184,7 +172,7 @@ export class LiveDeviceRegistry {
     const live = new LiveDeviceRegistry(path, options.logger);
     live.registry = await readDeviceRegistry(path);
     if (options.watch ?? true) {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
       const name = basename(path);
       // The folder, not the file: each write renames a new file over the old one.
       live.watcher = watch(dirname(path), { persistent: false }, (_event, changed) => {

@@ -6,12 +6,11 @@
  * replaces the log with the current state: temporary file, fsync, rename, directory fsync.
  * A kill mid-append leaves at most a torn last line, which was never acknowledged; reading skips it.
  */
-import { randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { filePathSchema, photoMetadataSchema } from '../core/messages.js';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../core/private-files.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, replaceFilePrivately } from '../core/private-files.js';
 import type { OutboxEntry } from './outbox-queue.js';
 
 export const OUTBOX_LOG_FILE = 'outbox.jsonl';
@@ -180,20 +179,7 @@ export class OutboxLog {
   }
 
   private async replace(records: readonly OutboxRecord[]): Promise<void> {
-    const temporary = join(this.dir, `.${OUTBOX_LOG_FILE}.${randomUUID()}.tmp`);
-    const file = await open(temporary, 'wx', PRIVATE_FILE_MODE);
-    try {
-      try {
-        await file.write(serialize(records));
-        await file.datasync();
-      } finally {
-        await file.close();
-      }
-      await rename(temporary, this.path);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await replaceFilePrivately(this.path, serialize(records));
     // The rename is durable only once the directory is: otherwise a crash could bring back the old log.
     const directory = await open(this.dir, 'r');
     try {
