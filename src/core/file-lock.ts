@@ -8,6 +8,7 @@ import { type FileHandle, open, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { parseJsonMessage } from './messages.js';
 
 /** The lock was still held when the wait ran out. */
 export class FileLockTimeoutError extends Error {
@@ -113,12 +114,8 @@ async function readLock(lockPath: string): Promise<LockState | undefined> {
 }
 
 function parseHolder(text: string): Holder | undefined {
-  try {
-    const parsed = holderSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJsonMessage(holderSchema, text);
+  return parsed.ok ? parsed.value : undefined;
 }
 
 function abandoned({ holder, mtimeMs }: LockState, staleMs: number): boolean {

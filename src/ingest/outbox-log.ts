@@ -9,7 +9,7 @@
 import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { filePathSchema, photoMetadataSchema } from '../core/messages.js';
+import { filePathSchema, parseJsonMessage, photoMetadataSchema } from '../core/messages.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, replaceFilePrivately } from '../core/private-files.js';
 import type { OutboxEntry } from './outbox-queue.js';
 
@@ -65,12 +65,8 @@ export function stateRecords(entries: readonly OutboxEntry[], supersededPhotos: 
 }
 
 function parseRecord(line: string): OutboxRecord | undefined {
-  try {
-    const parsed = outboxRecordSchema.safeParse(JSON.parse(line));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJsonMessage(outboxRecordSchema, line);
+  return parsed.ok ? parsed.value : undefined;
 }
 
 function serialize(records: readonly OutboxRecord[]): string {
