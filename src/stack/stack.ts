@@ -1,7 +1,8 @@
 /**
  * `people-counter up`: the whole pipeline in one process. Starts consumers before producers
- * (broker → storage → model → engage → inference → ingest → demo devices) so that nothing published
- * is missed, and stops in reverse, letting inference finish the photos already announced.
+ * (broker → storage → engage → inference → ingest → demo devices) so that nothing published is
+ * missed, then loads the model (its URLs are shown meanwhile; counts wait for it), and stops in
+ * reverse, letting inference finish the photos already announced.
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
