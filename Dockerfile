@@ -6,7 +6,8 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY scripts ./scripts
 COPY src ./src
-RUN npm ci && npm prune --omit=dev
+# The image's npm 10 ignores package.json's allowScripts: skip onnxruntime-node's CUDA download (README).
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production \

@@ -24,7 +24,7 @@ import {
 import { type ConnectionLimits, connectionLimitsSchema, DEFAULT_CONNECTION_LIMITS } from '../core/connection-limits.js';
 import { DEVICE_REGISTRY_FILE } from '../core/device-credentials.js';
 import { LiveDeviceRegistry } from '../core/device-registry.js';
-import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger } from '../core/log.js';
+import { createLogger, DEFAULT_LOG_LEVEL, type LogFormat, type Logger, type LoggerOptions } from '../core/log.js';
 import { MESSAGE_SECRET_ENV } from '../core/message-auth.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, type ServiceName } from '../core/topics.js';
 import { ENGAGE_DEFAULTS } from '../engage/config.js';
@@ -178,7 +178,11 @@ export interface ServiceIdentity {
   logFormat: LogFormat | undefined;
 }
 
-export function identityFromOptions(service: ServiceName | 'up', options: unknown): ServiceIdentity {
+export function identityFromOptions(
+  service: ServiceName | 'up',
+  options: unknown,
+  outputs?: LoggerOptions['outputs'],
+): ServiceIdentity {
   const parsed = parseOptions(logOptionsSchema, options);
   const instanceId = parsed.instanceId ?? randomBytes(4).toString('hex');
   const logger = createLogger({
@@ -186,6 +190,7 @@ export function identityFromOptions(service: ServiceName | 'up', options: unknow
     instanceId,
     level: parsed.logLevel,
     ...(parsed.logFormat ? { format: parsed.logFormat } : {}),
+    ...(outputs ? { outputs } : {}),
   });
   return { instanceId, logger, logLevel: parsed.logLevel, logFormat: parsed.logFormat };
 }

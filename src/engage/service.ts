@@ -63,6 +63,8 @@ export interface EngageService {
   tuning: TuningDesk | undefined;
   /** Resolves once subscribed to results and availability. */
   subscribed: Promise<void>;
+  /** What the dashboards are told live (a device's new count, an alert, …), for listeners in this process. */
+  events: Pick<LiveEvents, 'subscribe'>;
   stop(): Promise<void>;
 }
 
@@ -247,6 +249,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     profiles,
     tuning,
     subscribed,
+    events,
     async stop() {
       clearInterval(tick);
       clearInterval(pruneTimer);

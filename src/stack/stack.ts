@@ -1,7 +1,8 @@
 /**
  * `people-counter up`: the whole pipeline in one process. Starts consumers before producers
- * (broker → storage → model → engage → inference → ingest → demo devices) so that nothing published
- * is missed, and stops in reverse, letting inference finish the photos already announced.
+ * (broker → storage → engage → inference → ingest → demo devices) so that nothing published is
+ * missed, then loads the model (its URLs are shown meanwhile; counts wait for it), and stops in
+ * reverse, letting inference finish the photos already announced.
  */
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
 import type { Runtime } from '../analytics/runtime.js';
 import type { Tiling } from '../analytics/tiling.js';
-import { isTuningDetector } from '../analytics/tuning-fit.js';
+import { isTuningDetector, type TuningDetector } from '../analytics/tuning-fit.js';
 import { generateServiceAccounts, type ServiceAccount, type ServiceRole } from '../broker/access.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import {
@@ -37,7 +38,7 @@ import { sameSecret } from '../core/secret.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
 import { ENGAGE_DEFAULTS, engageConfig } from '../engage/config.js';
-import { startEngageService } from '../engage/service.js';
+import { type EngageService, startEngageService } from '../engage/service.js';
 import type { EngageStore } from '../engage/store.js';
 import { type AnalyticsSpec, createCounterFor } from '../inference/counter-spec.js';
 import {
@@ -50,6 +51,7 @@ import { INGEST_DEFAULTS, outboxConfig } from '../ingest/config.js';
 import { httpErrorFor, isIngestError } from '../ingest/http-api.js';
 import { type RunningIngestService, startIngestService } from '../ingest/service.js';
 import { startSimulator } from '../ingest/simulator.js';
+import { LateModel } from './late-model.js';
 
 export interface StackConfig {
   /** Holds storage/ (unless `storage` is given), engage.db and ingest-outbox/. Created if missing. */
@@ -132,8 +134,13 @@ export const STACK_DEFAULTS = {
   demoIntervalMs: 4000,
 } as const;
 
+/** The full log of `up`, in its data dir (the console shows status lines only, unless --verbose). */
+export const UP_LOG_FILE = 'up.log';
+
 export interface StackDeps {
   logger: Logger;
+  /** Loads the model (default: the one `analytics` names); tests give one that fails. */
+  loadModel?: typeof createCounterFor;
 }
 
 /** How devices get in, as the start-up banner explains it. */
@@ -157,6 +164,13 @@ export interface RunningStack {
   instanceIds: string[];
   /** Device IDs of the demo devices (empty without `demo`). */
   demoDevices: string[];
+  /**
+   * The model, loading while everything else already runs: its name and load time once ready; a
+   * StackStartError if it cannot load (photos then fail with that error; stop the stack).
+   */
+  model: Promise<{ name: string; ms: number }>;
+  /** Engage's live events (a device's new count, an alert, …): what `up` tells the console about. */
+  events: EngageService['events'];
   stop(): Promise<void>;
 }
 
@@ -204,6 +218,11 @@ export function nameDemoCameras(store: EngageStore, deviceIds: string[], now: nu
 /** Enough queue for every instance's whole batch, so instances do not see CounterBusy in normal use. */
 export function modelQueueLimit(workers: number, instances: number, batchSize: number): number {
   return Math.max(4 * workers, instances * batchSize);
+}
+
+function tuningDetectorOf(counter: PeopleCounter): TuningDetector {
+  if (!isTuningDetector(counter)) throw new Error(`${counter.model} cannot look at tuning photos`);
+  return counter;
 }
 
 function startFailure(part: string, error: unknown, hint: string): StackStartError {
@@ -334,19 +353,25 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
   );
   parts.push({ name: 'storage', stop: () => store.close() });
 
-  // 3. One model shared by every inference instance.
+  // 3. One model shared by every inference instance, loaded last (below): the dashboard's URL comes
+  // first, and photos that arrive meanwhile wait for the model.
   const workers = config.workers ?? availableParallelism();
-  const counter: PeopleCounter = await step('the people-counting model', '', () =>
-    createCounterFor(config.analytics, config.analyticsApiKey, {
-      workers,
-      queueLimit: modelQueueLimit(workers, config.inferenceInstances, config.batchSize),
-      runtime: config.runtime,
+  let loading = false;
+  let beginLoading = () => {};
+  const model = new LateModel(
+    new Promise<PeopleCounter>((resolve) => {
+      beginLoading = () =>
+        resolve(
+          (deps.loadModel ?? createCounterFor)(config.analytics, config.analyticsApiKey, {
+            workers,
+            queueLimit: modelQueueLimit(workers, config.inferenceInstances, config.batchSize),
+            runtime: config.runtime,
+          }),
+        );
     }),
   );
-  parts.push({ name: 'counter', stop: () => counter.close() });
-  if (config.analytics.kind === 'fixed-delay') {
-    logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
-  }
+  // Stopped after inference (parts stop in reverse); a model never asked for has nothing to close.
+  parts.push({ name: 'counter', stop: async () => (loading ? model.close() : undefined) });
 
   // 4. Engage (before inference, so that it sees every result). Uploads go to the ingestor, started below.
   const engageMetrics = createMetricsRegistry('engage', `${name}-engage`);
@@ -371,7 +396,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         tuningStore: store,
         ...(config.tuningTilings ? { tuningTilings: config.tuningTilings } : {}),
         // The shared model also serves tuning when it runs in this process.
-        ...(isTuningDetector(counter) ? { tuningDetector: () => Promise.resolve(counter) } : {}),
+        ...(config.analytics.kind === 'local' ? { tuningDetector: () => model.ready.then(tuningDetectorOf) } : {}),
         devices: registry,
         ingestPhoto: async (deviceId, photo) => {
           if (!ingest) throw new HttpError(503, 'starting', 'ingestion is still starting');
@@ -417,7 +442,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
           countConcurrency: Math.max(1, Math.ceil(workers / config.inferenceInstances)),
           messageAuth,
         },
-        { counter, store, logger: child(`inference-${instances.length + 1}`) },
+        { counter: model, store, logger: child(`inference-${instances.length + 1}`) },
       ),
     );
     instances.push(instance);
@@ -531,6 +556,21 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
       listen(app, config.metricsHost ?? STACK_DEFAULTS.metricsHost, metricsPort),
     );
   }
+  // 9. The model, now that the URLs can be shown.
+  const loadStarted = Date.now();
+  loading = true;
+  beginLoading();
+  const loaded = model.ready.then(
+    (counter) => {
+      if (config.analytics.kind === 'fixed-delay') {
+        logger.warn({ model: counter.model }, 'using the fixed-delay stand-in, not a model');
+      }
+      return { name: counter.model, ms: Date.now() - loadStarted };
+    },
+    (error: unknown) => {
+      throw startFailure('the people-counting model', error, '');
+    },
+  );
   let stopping: Promise<void> | undefined;
   return {
     urls: {
@@ -544,6 +584,8 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     storage: store.description,
     instanceIds,
     demoDevices,
+    model: loaded,
+    events: engage.events,
     stop: () => {
       stopping ??= stopAll(parts, logger).then(() => logger.info('every part stopped'));
       return stopping;

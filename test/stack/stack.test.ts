@@ -3,13 +3,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import sharp from 'sharp';
 import { loadDataset } from '../../src/analytics/dataset.js';
-import { deterministicCount } from '../../src/analytics/fixed-delay-counter.js';
+import { deterministicCount, FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
+import type { PeopleCounter } from '../../src/analytics/people-counter.js';
+import { superviseStack } from '../../src/cli/commands/up.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMessageAuth, MESSAGE_SECRET_FILE } from '../../src/core/message-auth.js';
 import { EngageStore } from '../../src/engage/store.js';
@@ -292,6 +295,47 @@ describe('startStack', () => {
     }
   });
 
+  test('the URLs come before the model: a photo sent while it loads waits for it and is counted', async () => {
+    let finishLoading: ((counter: PeopleCounter) => void) | undefined;
+    const stack = await startStack(configFor(dataDir), {
+      logger: silentLogger(),
+      loadModel: () =>
+        new Promise<PeopleCounter>((resolve) => {
+          finishLoading = resolve;
+        }),
+    });
+    try {
+      const deviceId = randomUUID();
+      const jpeg = await solidJpeg(64, 48, { r: 9, g: 8, b: 7 });
+      await postPhoto(stack.urls.ingest, deviceId, jpeg);
+      assert.equal((await devices(stack.urls.engage)).get(deviceId)?.count ?? null, null, 'nothing counted yet');
+      assert.ok(finishLoading, 'the model is loading once the stack runs');
+      const stand = new FixedDelayCounter(5);
+      finishLoading(stand);
+      assert.equal((await stack.model).name, stand.model);
+      await waitForCounts(stack.urls.engage, new Map([[deviceId, deterministicCount(jpeg)]]));
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  test('a model that cannot load: up says so after the banner, stops the stack and exits with status 1', async () => {
+    const stack = await startStack(configFor(dataDir), {
+      logger: silentLogger(),
+      loadModel: () => Promise.reject(new Error('no such model file')),
+    });
+    await assert.rejects(
+      stack.model,
+      (error: unknown) =>
+        error instanceof StackStartError &&
+        error.message === 'cannot start the people-counting model: no such model file',
+    );
+    const lines: string[] = [];
+    assert.equal(await superviseStack(stack, (line) => lines.push(line), silentLogger(), 'up.log'), 1);
+    assert.deepEqual(lines, ['Model: warming up… (photos that arrive meanwhile wait for it)']);
+    await assert.rejects(fetch(`${stack.urls.engage}/api/devices`), 'the dashboard is stopped');
+  });
+
   const mall = sharedDataset('mall-train');
   test('the in-process models: an empty scene is 0; the density network counts and maps a crowd', async () => {
     const stack = await startStack(configFor(dataDir, { analytics: parseAnalyticsSpec('local'), workers: 1 }), {
@@ -407,6 +451,38 @@ describe('people-counter up (CLI)', () => {
     assert.match(run.stderr, /--profiles .*none\.json/);
   });
 
+  test('a dashboard port in use: exits with status 1 and the flag to change, without loading the model', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const [ingestPort, mqttPort] = [await freePort(), await freePort()];
+      const run = spawnProcess('up', [
+        'up',
+        '--data-dir',
+        dataDir,
+        '--engage-port',
+        String(port),
+        '--ingest-port',
+        String(ingestPort),
+        '--mqtt-port',
+        String(mqttPort),
+        '--metrics-port',
+        '0',
+      ]);
+      assert.equal((await run.exited).code, 1, describeOutputs([run]));
+      assert.match(
+        run.output(),
+        new RegExp(
+          `cannot start the dashboard \\(engage\\): the port is already in use .*:${port}\\); use --engage-port`,
+        ),
+      );
+      assert.doesNotMatch(run.output(), /Model/, 'the model is loaded only once every port is open');
+    } finally {
+      taken.close();
+    }
+  });
+
   test('prints where everything is, counts a photo, and stops cleanly on SIGINT', async () => {
     const [engagePort, ingestPort, mqttPort, metricsPort] = [
       await freePort(),
@@ -432,8 +508,6 @@ describe('people-counter up (CLI)', () => {
         'fixed-delay:5',
         '--max-wait',
         '200ms',
-        '--log-level',
-        'warn',
       ],
       // Open writes on purpose: the test posts without a token.
       { PEOPLE_COUNTER_ENGAGE_TOKEN: '' },
@@ -458,6 +532,22 @@ describe('people-counter up (CLI)', () => {
     const jpeg = await solidJpeg(64, 48, { r: 1, g: 2, b: 3 });
     await postPhoto(`http://127.0.0.1:${ingestPort}`, deviceId, jpeg);
     await waitForCounts(`http://127.0.0.1:${engagePort}`, new Map([[deviceId, deterministicCount(jpeg)]]));
+    await waitFor(() => /First count from camera \S+: \d+ (person|people)/.test(running.stdout()), {
+      timeoutMs: 10_000,
+      message: "the camera's first count on the console",
+    });
+
+    // Quiet by default: one status line, then the banner; the log goes to <data-dir>/up.log.
+    const printed = running.stdout();
+    const beforeUrl = printed.slice(0, printed.indexOf('  Dashboard:')).trimEnd().split('\n');
+    assert.equal(beforeUrl.length, 3, printed);
+    assert.match(beforeUrl[0] ?? '', /^\d\d:\d\d:\d\d {2}Starting People Counter in \S+ \(log: up\.log there\)…$/);
+    assert.deepEqual(beforeUrl.slice(1), ['', 'People Counter is up.']);
+    assert.match(printed, /Model ready after \d+\.\d s/);
+    assert.doesNotMatch(printed, /"level"|msg/);
+    const log = await readFile(join(dataDir, 'up.log'), 'utf8');
+    assert.match(log, /"msg":"engage dashboard and API listening"/);
+    assert.equal((await stat(join(dataDir, 'up.log'))).mode & 0o777, 0o600);
 
     assert.equal((await running.stop('SIGINT')).code, 0, describeOutputs([running]));
     assert.deepEqual(await storedPhotos(join(dataDir, 'storage')), []);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
@@ -9,11 +10,21 @@ import { RUNTIMES } from '../../analytics/runtime.js';
 import { servicePasswordEnv } from '../../broker/access.js';
 import { readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
+import type { Logger } from '../../core/log.js';
 import { MESSAGE_SECRET_ENV, MESSAGE_SECRET_FILE } from '../../core/message-auth.js';
+import { PRIVATE_DIR_MODE } from '../../core/private-files.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
 import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
-import { instanceName, type RunningStack, STACK_DEFAULTS, StackStartError, startStack } from '../../stack/stack.js';
+import { ACTIVITY_SUMMARY_MS, Activity } from '../../stack/activity.js';
+import {
+  instanceName,
+  type RunningStack,
+  STACK_DEFAULTS,
+  StackStartError,
+  startStack,
+  UP_LOG_FILE,
+} from '../../stack/stack.js';
 import {
   addConnectionLimitOptions,
   addLogOptions,
@@ -61,6 +72,7 @@ const upOptionsSchema = z.object({
   demoInterval: z.number().int().positive(),
   outboxMaxDevices: z.number().int().nonnegative(),
   instanceId: z.string().optional(),
+  verbose: z.boolean(),
 });
 
 export function upCommand(): Command {
@@ -138,6 +150,12 @@ export function upCommand(): Command {
         .argParser(durationArg)
         .default(STACK_DEFAULTS.demoIntervalMs, '4s'),
     )
+    .addOption(
+      option(
+        '--verbose',
+        `print the full log on the console too (it always goes to <data-dir>/${UP_LOG_FILE}); without it, a status line per event worth attention`,
+      ).default(false),
+    )
     .addHelpText(
       'after',
       `
@@ -171,7 +189,14 @@ Examples:
   return command.action(async (raw: unknown, self: Command) => {
     const options = parseOptions(upOptionsSchema, raw);
     const name = options.instanceId ?? instanceName(hostname());
-    const { logger } = identityFromOptions('up', { ...(raw as object), instanceId: name });
+    const dataDir = resolve(options.dataDir);
+    // The log file lives in the data dir, which is the user's own (0700) from the start.
+    mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    const { logger } = identityFromOptions(
+      'up',
+      { ...(raw as object), instanceId: name },
+      { file: join(dataDir, UP_LOG_FILE), console: options.verbose ? 'all' : 'warnings' },
+    );
     const explicit = (key: string) => self.getOptionValueSource(key) !== 'default';
     const mqtt = mqttConfigFromOptions(raw);
     const ingestToken = readSecret(process.env, INGEST_TOKEN_ENV);
@@ -180,11 +205,13 @@ Examples:
     const devicePassword = readSecret(process.env, DEVICE_PASSWORD_ENV);
     const messageSecret = readSecret(process.env, MESSAGE_SECRET_ENV);
     const { url, ...mqttSettings } = mqtt;
+    const status = (line: string) => process.stdout.write(`${clockTime(new Date())}  ${line}\n`);
+    status(`Starting People Counter in ${dataDir} (log: ${UP_LOG_FILE} there)…`);
     let stack: RunningStack;
     try {
       stack = await startStack(
         {
-          dataDir: resolve(options.dataDir),
+          dataDir,
           host: options.host,
           engagePort: options.engagePort,
           ingestPort: options.ingestPort,
@@ -224,11 +251,53 @@ Examples:
       process.exitCode = 1;
       return;
     }
-    process.stdout.write(
-      banner(stack, resolve(options.dataDir), ingestToken !== undefined, options.demo, explicit('mqttUrl')),
-    );
-    await stopOnSignals([{ name: 'stack', stop: stack.stop }], logger);
+    process.stdout.write(banner(stack, dataDir, ingestToken !== undefined, options.demo, explicit('mqttUrl')));
+    process.exitCode = await superviseStack(stack, status, logger, join(dataDir, UP_LOG_FILE));
   });
+}
+
+/**
+ * After the banner: status lines while the model warms up and photos come in, until SIGINT/SIGTERM
+ * (exit status 0) or until the model turns out not to load — nothing could be counted, so the stack
+ * stops and says why (status 1).
+ */
+export async function superviseStack(
+  stack: RunningStack,
+  status: (line: string) => void,
+  logger: Logger,
+  logFile: string,
+): Promise<number> {
+  const activity = new Activity(Date.now() / 1000, status);
+  const unsubscribe = stack.events.subscribe((event) => activity.see(event));
+  const summaries = setInterval(() => activity.summarize(), ACTIVITY_SUMMARY_MS);
+  summaries.unref();
+  status('Model: warming up… (photos that arrive meanwhile wait for it)');
+  const stop = async () => {
+    clearInterval(summaries);
+    unsubscribe();
+    await stack.stop();
+  };
+  const stopped = stopOnSignals([{ name: 'stack', stop }], logger).then(() => undefined);
+  const failed = await Promise.race([
+    stopped,
+    stack.model.then(
+      (model) => {
+        status(`Model ready after ${(model.ms / 1000).toFixed(1)} s (${model.name})`);
+        return stopped;
+      },
+      (error: unknown) => error as Error,
+    ),
+  ]);
+  if (!failed) return 0;
+  console.error(`people-counter up: ${failed.message}; stopping (details in ${logFile})`);
+  logger.error({ err: failed }, 'the model did not load; stopping');
+  await stop();
+  return 1;
+}
+
+/** `14:03:07`: the time in front of each status line. */
+function clockTime(date: Date): string {
+  return date.toTimeString().slice(0, 8);
 }
 
 /** The short human-readable block printed once everything runs. */
