@@ -127,6 +127,7 @@ function serviceTopics(role: Exclude<ServiceRole, 'admin'>, rules: AccessRules):
         topics.deadLetter,
         topics.deviceProfileWildcard,
         topics.deviceCollectWildcard,
+        topics.deviceStateWildcard,
         `${rules.discoveryPrefix}/#`,
       ];
   }

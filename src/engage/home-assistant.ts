@@ -1,14 +1,14 @@
 /**
  * Home Assistant MQTT discovery: one retained config message per device and per site so each
- * appears as a "people" sensor, the convention Zigbee2MQTT and Frigate users know. Device sensors
- * read the retained per-device result topic; site sensors read engage's retained occupancy topic.
- * Payload builders are pure; `HomeAssistantDiscovery` publishes only what changed.
+ * appears as a "people" sensor, the convention Zigbee2MQTT and Frigate users know. Both read a
+ * retained state that engage publishes from its history (device state, site occupancy), so Home
+ * Assistant shows the last count after either side restarts; the state's other fields are the
+ * sensor's attributes. Payload builders are pure; `HomeAssistantDiscovery` publishes only what
+ * changed. docs/home-assistant.md shows the payloads (scripts/ha-reference.js writes them).
  */
 import type { MqttConnection } from '../core/mqtt.js';
 import type { Topics } from '../core/topics.js';
 import type { DeviceRecord } from './occupancy.js';
-
-export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
 
 export interface DiscoveryMessage {
   topic: string;
@@ -33,18 +33,17 @@ function sensor(
   name: string,
   stateTopic: string,
   device: Record<string, unknown>,
-  /** Expose the state message's other fields as attributes (site occupancy: which devices are live). */
-  withAttributes: boolean,
 ): DiscoveryMessage {
   return {
     topic: `${context.discoveryPrefix}/sensor/${uniqueId}/config`,
     payload: {
       name,
       unique_id: uniqueId,
-      object_id: uniqueId,
+      // Not `object_id`: deprecated by Home Assistant 2025.10, no longer supported from 2026.4.
+      default_entity_id: `sensor.${uniqueId}`,
       state_topic: stateTopic,
       value_template: '{{ value_json.count }}',
-      ...(withAttributes ? { json_attributes_topic: stateTopic } : {}),
+      json_attributes_topic: stateTopic,
       unit_of_measurement: 'people',
       state_class: 'measurement',
       icon: 'mdi:account-group',
@@ -59,38 +58,24 @@ function sensor(
 
 export function deviceDiscovery(context: DiscoveryContext, device: DeviceRecord): DiscoveryMessage {
   const uniqueId = haObjectId('device', device.id);
-  return sensor(
-    context,
-    uniqueId,
-    'People',
-    context.topics.deviceCount(device.id),
-    {
-      identifiers: [uniqueId],
-      name: device.name ?? `Camera ${device.id}`,
-      manufacturer: 'People Counter',
-      model: 'Counting camera',
-      ...(device.site ? { suggested_area: device.site } : {}),
-    },
-    false,
-  );
+  return sensor(context, uniqueId, 'People', context.topics.deviceState(device.id), {
+    identifiers: [uniqueId],
+    name: device.name ?? `Camera ${device.id}`,
+    manufacturer: 'People Counter',
+    model: 'Counting camera',
+    ...(device.site ? { suggested_area: device.site } : {}),
+  });
 }
 
 export function siteDiscovery(context: DiscoveryContext, site: string): DiscoveryMessage {
   const uniqueId = haObjectId('site', site);
-  return sensor(
-    context,
-    uniqueId,
-    'Occupancy',
-    context.topics.siteOccupancy(site),
-    {
-      identifiers: [uniqueId],
-      name: `Site ${site}`,
-      manufacturer: 'People Counter',
-      model: 'Site occupancy',
-      suggested_area: site,
-    },
-    true,
-  );
+  return sensor(context, uniqueId, 'Occupancy', context.topics.siteOccupancy(site), {
+    identifiers: [uniqueId],
+    name: `Site ${site}`,
+    manufacturer: 'People Counter',
+    model: 'Site occupancy',
+    suggested_area: site,
+  });
 }
 
 export class HomeAssistantDiscovery {

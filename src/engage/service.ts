@@ -96,6 +96,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
         onFailure: () => metrics.webhookFailures.inc(),
       })
     : undefined;
+  const { devices } = deps;
   const engine = new EngageEngine({
     store,
     events,
@@ -115,7 +116,10 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
         }
       : {}),
     ...(webhook ? { webhook } : {}),
+    // Once cameras are registered, a revoked one leaves MQTT (its retained state and Home Assistant).
+    ...(devices ? { publishesDevice: (id: string) => devices.size === 0 || devices.has(id) } : {}),
   });
+  const stopFollowingDevices = devices?.onChange(() => void engine.refresh());
 
   const publishRetained = (topic: string, payload: string) => mqtt.publish(topic, payload, { retain: true });
   const profiles = new ProfileBook(store.db, topics, publishRetained, now);
@@ -233,6 +237,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     clearInterval(tick);
     clearInterval(pruneTimer);
     clearInterval(tuningTimer);
+    stopFollowingDevices?.();
     await mqtt.close();
     store.close();
     throw error;
@@ -252,6 +257,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       clearInterval(pruneTimer);
       outcomes.close();
       clearInterval(tuningTimer);
+      stopFollowingDevices?.();
       await app.close();
       await tuning?.stop();
       await mqtt.close();

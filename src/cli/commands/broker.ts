@@ -4,8 +4,7 @@ import { credentialsFromEnv, servicePasswordEnv } from '../../broker/access.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
 import { ConfigError, DEFAULT_HOST, DEFAULT_MQTT_PORT, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
-import { defaultMetadataTopic, makeTopics } from '../../core/topics.js';
-import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
+import { DEFAULT_DISCOVERY_PREFIX, defaultMetadataTopic, makeTopics } from '../../core/topics.js';
 import {
   addConnectionLimitOptions,
   addLogOptions,
