@@ -57,7 +57,9 @@ export function brokerCommand(): Command {
 Accounts (each password from the variable or <variable>_FILE):
   inference  ${servicePasswordEnv('inference')}: coordination, results, superseded, per-device counts
   ingest     ${servicePasswordEnv('ingest')}: the metadata topic
-  engage     ${servicePasswordEnv('engage')}: alerts, site occupancy, Home Assistant discovery
+  engage     ${servicePasswordEnv('engage')}: alerts, device state, site occupancy, Home Assistant discovery
+  homeassistant  ${servicePasswordEnv('homeassistant')}: for Home Assistant; reads discovery, device
+             state, site occupancy, engage's availability and alerts; writes only <discovery prefix>/status
   devices    --device-registry (people-counter devices add): username = the device ID, password = its
              own secret, client ID = the device ID (or <id>/…); only <prefix>/devices/<id>/image and
              <prefix>/devices/<id>/availability. Deprecated: ${servicePasswordEnv('device')}, one password
