@@ -7,10 +7,12 @@
  * the broker kept for devices engage does not know are cleared.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { z } from 'zod';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import { makeTopics } from '../../src/core/topics.js';
+import { renderHomeAssistantReference } from '../../src/engage/home-assistant-reference.js';
 import type { EngageService } from '../../src/engage/service.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
 import { MessageRecorder, type ReceivedMessage } from '../helpers/mqtt.js';
@@ -338,6 +340,13 @@ describe('retained device state', () => {
       await watcher.stop();
       await other.stop();
     }
+  });
+});
+
+describe('docs/home-assistant.md', () => {
+  test('shows the payloads the code publishes (node scripts/ha-reference.js writes them)', async () => {
+    const guide = await readFile(new URL('../../../docs/home-assistant.md', import.meta.url), 'utf8');
+    assert.ok(guide.includes(renderHomeAssistantReference()), 'the guide is current: run npm run docs:ha');
   });
 });
 
