@@ -6,6 +6,8 @@
  * sensor's attributes. Payload builders are pure; `HomeAssistantDiscovery` publishes only what
  * changed. docs/home-assistant.md shows the payloads (scripts/ha-reference.js writes them).
  */
+import { z } from 'zod';
+import type { Logger } from '../core/log.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { Topics } from '../core/topics.js';
 import type { DeviceRecord } from './occupancy.js';
@@ -78,14 +80,63 @@ export function siteDiscovery(context: DiscoveryContext, site: string): Discover
   });
 }
 
+/** What a retained config must say to be one of ours: a state topic under our prefix. */
+const retainedConfigSchema = z.object({ state_topic: z.string() });
+
 export class HomeAssistantDiscovery {
   /** Last payload published per config topic, to publish only changes. */
   private readonly published = new Map<string, string>();
+  /** Whether `published` is what this connection wants (a sync ran since the last forget). */
+  private synced = false;
+  /** Configs of ours that the broker retained, seen before the first sync: sync decides. */
+  private readonly retainedBeforeSync = new Set<string>();
 
   constructor(
     private readonly mqtt: MqttConnection,
     private readonly context: DiscoveryContext,
+    private readonly logger: Logger,
   ) {}
+
+  /**
+   * Reads the sensor configs the broker retained (at each connect), to remove ours that are no
+   * longer wanted: a camera revoked while engage was stopped, on a broker that keeps retained
+   * messages. Ours = object ID `people_counter_…` and a state topic under our prefix, so that
+   * another People Counter on the same broker under another prefix keeps its own.
+   */
+  start(): void {
+    const filter = `${this.context.discoveryPrefix}/sensor/+/config`;
+    this.mqtt.onMessage(filter, (topic, payload, packet) => {
+      if (!packet.retain || payload.length === 0 || !this.isOurs(topic, payload)) return;
+      if (!this.synced) {
+        this.retainedBeforeSync.add(topic);
+        return;
+      }
+      if (this.published.has(topic)) return;
+      this.remove(topic).catch((error: unknown) =>
+        this.logger.warn({ err: error, topic }, 'could not remove a retained Home Assistant config'),
+      );
+    });
+    const subscribe = () =>
+      void this.mqtt
+        .subscribe([filter], 0)
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not read retained Home Assistant configs'));
+    this.mqtt.client.on('connect', subscribe);
+    if (this.mqtt.connected) subscribe();
+  }
+
+  private isOurs(topic: string, payload: Buffer): boolean {
+    if (!topic.startsWith(`${this.context.discoveryPrefix}/sensor/people_counter_`)) return false;
+    try {
+      const parsed = retainedConfigSchema.safeParse(JSON.parse(payload.toString('utf8')));
+      return parsed.success && parsed.data.state_topic.startsWith(`${this.context.topics.prefix}/`);
+    } catch {
+      return false;
+    }
+  }
+
+  private remove(topic: string): Promise<void> {
+    return this.mqtt.publish(topic, '', { retain: true });
+  }
 
   /** Publishes configs for these devices and sites; removes (empty retained) those that went away. */
   async sync(devices: DeviceRecord[], sites: string[]): Promise<void> {
@@ -103,13 +154,19 @@ export class HomeAssistantDiscovery {
     }
     for (const topic of [...this.published.keys()]) {
       if (wanted.has(topic)) continue;
-      await this.mqtt.publish(topic, '', { retain: true });
+      await this.remove(topic);
       this.published.delete(topic);
+    }
+    this.synced = true;
+    for (const topic of this.retainedBeforeSync) {
+      this.retainedBeforeSync.delete(topic);
+      if (!wanted.has(topic)) await this.remove(topic);
     }
   }
 
   /** After a reconnect the broker may have lost retained messages: publish everything again. */
   forget(): void {
     this.published.clear();
+    this.synced = false;
   }
 }

@@ -97,6 +97,14 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       })
     : undefined;
   const { devices } = deps;
+  const homeAssistant = config.haDiscovery
+    ? new HomeAssistantDiscovery(
+        mqtt,
+        { topics, discoveryPrefix: config.haDiscoveryPrefix, availabilityTopic: mqtt.availability },
+        logger,
+      )
+    : undefined;
+  homeAssistant?.start();
   const engine = new EngageEngine({
     store,
     events,
@@ -106,15 +114,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     staleAfterMs: config.staleAfterMs,
     nowSeconds: now,
     publish: (topic, payload, retain) => mqtt.publish(topic, payload, { retain }),
-    ...(config.haDiscovery
-      ? {
-          homeAssistant: new HomeAssistantDiscovery(mqtt, {
-            topics,
-            discoveryPrefix: config.haDiscoveryPrefix,
-            availabilityTopic: mqtt.availability,
-          }),
-        }
-      : {}),
+    ...(homeAssistant ? { homeAssistant } : {}),
     ...(webhook ? { webhook } : {}),
     // Once cameras are registered, a revoked one leaves MQTT (its retained state and Home Assistant).
     ...(devices ? { publishesDevice: (id: string) => devices.size === 0 || devices.has(id) } : {}),

@@ -343,6 +343,48 @@ describe('retained device state', () => {
   });
 });
 
+describe('retained discovery configs', () => {
+  test("ours that are no longer wanted are removed; another installation's and other integrations' stay", async () => {
+    const other = await startEmbeddedBroker();
+    const config = (id: string, stateTopic: string) => ({
+      topic: `homeassistant/sensor/${id}/config`,
+      payload: JSON.stringify({ unique_id: id, state_topic: stateTopic }),
+    });
+    const gone = config('people_counter_device_gone', topics.deviceState('gone'));
+    const foreign = config('people_counter_device_elsewhere', 'other-site/devices/elsewhere/state');
+    const zigbee = config('0x00158d0001_temperature', 'zigbee2mqtt/0x00158d0001');
+    const watcher = await MessageRecorder.start(other.url, ['homeassistant/#']);
+    try {
+      for (const { topic, payload } of [gone, foreign, zigbee]) {
+        await watcher.client.publishAsync(topic, payload, { qos: 1, retain: true });
+      }
+      await watcher.waitForCount(zigbee.topic, 1);
+      const fresh = await startEngage(other);
+      try {
+        await waitFor(() => watcher.on(gone.topic).some((message) => message.payload.length === 0), {
+          message: 'the config of the gone camera removed',
+        });
+      } finally {
+        // Stopped: nothing it does can remove a config after this.
+        await fresh.stop();
+      }
+      const later = await MessageRecorder.start(other.url, [foreign.topic, zigbee.topic, gone.topic]);
+      try {
+        await later.waitForCount(foreign.topic, 1);
+        await later.waitForCount(zigbee.topic, 1);
+        assert.equal(later.on(foreign.topic)[0]?.payload.toString(), foreign.payload);
+        assert.equal(later.on(zigbee.topic)[0]?.payload.toString(), zigbee.payload);
+        assert.deepEqual(later.on(gone.topic), []);
+      } finally {
+        await later.stop();
+      }
+    } finally {
+      await watcher.stop();
+      await other.stop();
+    }
+  });
+});
+
 describe('docs/home-assistant.md', () => {
   test('shows the payloads the code publishes (node scripts/ha-reference.js writes them)', async () => {
     const guide = await readFile(new URL('../../../docs/home-assistant.md', import.meta.url), 'utf8');
