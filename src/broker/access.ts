@@ -9,9 +9,16 @@ import type { LiveDeviceRegistry } from '../core/device-registry.js';
 import { sameSecret } from '../core/secret.js';
 import { type Topics, topicMatches } from '../core/topics.js';
 
-/** Services with a broker account of their own; `admin` may do anything (operators' tools). */
-export const serviceRoles = ['inference', 'ingest', 'engage', 'admin'] as const;
-export type ServiceRole = (typeof serviceRoles)[number];
+/** The parts of the pipeline, each with a broker account of its own. */
+const pipelineRoles = ['inference', 'ingest', 'engage'] as const;
+type PipelineRole = (typeof pipelineRoles)[number];
+/**
+ * Accounts that are not devices: the pipeline's services; `homeassistant`, which may only read what
+ * Home Assistant shows (docs/home-assistant.md); `admin`, which may do anything (operators' tools).
+ */
+export type ServiceRole = PipelineRole | 'homeassistant' | 'admin';
+/** The username of the Home Assistant account. */
+export const HOME_ASSISTANT_USERNAME = 'homeassistant';
 
 export interface ServiceAccount {
   role: ServiceRole;
@@ -104,7 +111,7 @@ export function stillAuthorized(credentials: BrokerCredentials, identity: Client
 }
 
 /** Topics each service publishes on (availability is checked separately: its own service name only). */
-function serviceTopics(role: Exclude<ServiceRole, 'admin'>, rules: AccessRules): string[] {
+function serviceTopics(role: PipelineRole, rules: AccessRules): string[] {
   const { topics } = rules;
   switch (role) {
     case 'inference':
@@ -127,9 +134,30 @@ function serviceTopics(role: Exclude<ServiceRole, 'admin'>, rules: AccessRules):
         topics.deadLetter,
         topics.deviceProfileWildcard,
         topics.deviceCollectWildcard,
+        topics.deviceStateWildcard,
         `${rules.discoveryPrefix}/#`,
       ];
   }
+}
+
+/**
+ * What Home Assistant reads: discovery configs, the retained states its sensors show, engage's
+ * availability, and alerts (for automations). Nothing of photos, results, coordination or profiles.
+ */
+export function homeAssistantReads(rules: AccessRules): string[] {
+  const { topics } = rules;
+  return [
+    `${rules.discoveryPrefix}/#`,
+    topics.deviceStateWildcard,
+    topics.siteOccupancy('+'),
+    topics.availability('engage', '+'),
+    topics.alerts,
+  ];
+}
+
+/** Home Assistant's birth and last-will topic (its MQTT integration's default), the only one it writes. */
+export function homeAssistantStatus(rules: AccessRules): string {
+  return `${rules.discoveryPrefix}/status`;
 }
 
 export function mayPublish(identity: ClientIdentity, topic: string, rules: AccessRules): boolean {
@@ -138,12 +166,20 @@ export function mayPublish(identity: ClientIdentity, topic: string, rules: Acces
   if (identity.role === 'device') {
     return topic === topics.deviceImage(identity.deviceId) || topic === deviceAvailability(topics, identity.deviceId);
   }
+  if (identity.role === 'homeassistant') return topic === homeAssistantStatus(rules);
   if (topicMatches(topics.availability(identity.role, '+'), topic)) return true;
   return serviceTopics(identity.role, rules).some((filter) => topicMatches(filter, topic));
 }
 
-/** Services read what they like; a device reads only its own topics (e.g. its retained count). */
+/**
+ * Services read what they like; Home Assistant only what it shows (a filter within one of
+ * homeAssistantReads); a device only its own topics (e.g. its retained count).
+ */
 export function maySubscribe(identity: ClientIdentity, filter: string, rules: AccessRules): boolean {
+  // A filter lies within an allowed one when the allowed one matches it level by level, its
+  // wildcards taken as plain levels: `a/+/b` lies within `a/+/b` and `a/#`, not `a/#` within `a/+/b`.
+  if (identity.role === 'homeassistant')
+    return homeAssistantReads(rules).some((allowed) => topicMatches(allowed, filter));
   if (identity.role !== 'device') return true;
   const own = `${rules.topics.prefix}/devices/${identity.deviceId}/`;
   return filter.startsWith(own) && !/[#+]/.test(filter.slice(own.length));
@@ -160,14 +196,14 @@ export function servicePasswordEnv(role: Exclude<ServiceRole, 'admin'> | 'device
 
 /**
  * The accounts an operator configured: one per service whose password is set (username = the
- * role's name), the admin account if given, and the shared device password.
+ * role's name; Home Assistant's too), the admin account if given, and the shared device password.
  */
 export function credentialsFromEnv(
   readSecret: (name: string) => string | undefined,
   admin: { username: string; password: string } | undefined,
 ): BrokerCredentials | undefined {
   const services: ServiceAccount[] = [];
-  for (const role of ['inference', 'ingest', 'engage'] as const) {
+  for (const role of [...pipelineRoles, 'homeassistant'] as const) {
     const password = readSecret(servicePasswordEnv(role));
     if (password !== undefined) services.push({ role, username: role, password });
   }
@@ -179,7 +215,7 @@ export function credentialsFromEnv(
 
 /** Fresh random accounts for the services of a stack that runs its own broker (`up`). */
 export function generateServiceAccounts(): ServiceAccount[] {
-  return (['inference', 'ingest', 'engage'] as const).map((role) => ({
+  return pipelineRoles.map((role) => ({
     role,
     username: role,
     password: randomBytes(24).toString('base64url'),

@@ -11,7 +11,7 @@ import { type ConnectionLimits, limitConnections } from '../core/connection-limi
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import type { Registry } from '../core/metrics.js';
-import { makeTopics } from '../core/topics.js';
+import { DEFAULT_DISCOVERY_PREFIX, makeTopics } from '../core/topics.js';
 import {
   type AccessRules,
   authenticateClient,
@@ -39,8 +39,6 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 /** Room for the largest photo a device may publish, its topic and the MQTT header. */
 export const DEFAULT_MAX_PACKET_BYTES = DEFAULT_IMAGE_LIMITS.maxBytes + 65_536;
-
-import { DEFAULT_DISCOVERY_PREFIX } from '../engage/home-assistant.js';
 
 export interface BrokerOptions {
   host: string;

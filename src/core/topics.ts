@@ -4,6 +4,8 @@
  * topic) works as a value. See docs/messages.md.
  */
 export const DEFAULT_PREFIX = 'people-counter';
+/** Where Home Assistant looks for MQTT discovery configs (its own default), outside the prefix. */
+export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
 
 export type ServiceName = 'broker' | 'ingest' | 'inference' | 'analytics' | 'engage' | 'simulate';
 
@@ -25,8 +27,15 @@ export interface Topics {
   siteOccupancy(site: string): string;
   /** Retained `online`/`offline` a device may publish about itself. */
   deviceAvailabilityWildcard: string;
-  /** Retained latest result of one device. */
+  /** Retained latest result of one device, published by inference (signed result message). */
   deviceCount(deviceId: string): string;
+  /**
+   * Retained live state of one device (its count, staleness, availability: the JSON of
+   * `GET /api/devices/{id}`), published by engage from its history, so it survives a broker that
+   * keeps nothing; empty once the device is gone. Home Assistant's device sensors read it.
+   */
+  deviceState(deviceId: string): string;
+  deviceStateWildcard: string;
   /** Raw JPEG bytes published by a device. */
   deviceImage(deviceId: string): string;
   /** Wildcard subscription for deviceImage. */
@@ -58,6 +67,8 @@ export function makeTopics(prefix = DEFAULT_PREFIX, metadataTopic = defaultMetad
     siteOccupancy: (site) => `${prefix}/sites/${site}/occupancy`,
     deviceAvailabilityWildcard: `${prefix}/devices/+/availability`,
     deviceCount: (deviceId) => `${prefix}/devices/${deviceId}/count`,
+    deviceState: (deviceId) => `${prefix}/devices/${deviceId}/state`,
+    deviceStateWildcard: `${prefix}/devices/+/state`,
     deviceImage: (deviceId) => `${prefix}/devices/${deviceId}/image`,
     deviceImageWildcard: `${prefix}/devices/+/image`,
     deviceProfile: (deviceId) => `${prefix}/devices/${deviceId}/profile`,

@@ -5,8 +5,8 @@ import { connectionLimitsSchema } from '../core/connection-limits.js';
 import { originSchema } from '../core/cross-site.js';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { describeZodError } from '../core/messages.js';
+import { DEFAULT_DISCOVERY_PREFIX } from '../core/topics.js';
 import { DEFAULT_INGEST_URL } from '../ingest/config.js';
-import { DEFAULT_DISCOVERY_PREFIX } from './home-assistant.js';
 
 /** Every default of engage's settings; the CLI and `up` show and use these. */
 export const ENGAGE_DEFAULTS = {

@@ -1,8 +1,8 @@
 /**
  * The live picture: device and site states from the store plus availability, recomputed after
  * every change and on a clock tick (counts go stale without any message). Whatever changed is
- * pushed to dashboards, published as retained site occupancy and Home Assistant discovery, and
- * run through the alert rules.
+ * pushed to dashboards, published as retained device state, site occupancy and Home Assistant
+ * discovery, and run through the alert rules.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/log.js';
@@ -45,6 +45,11 @@ export interface EngineDeps {
   publish?: (topic: string, payload: string, retain: boolean) => Promise<void>;
   homeAssistant?: HomeAssistantDiscovery;
   webhook?: WebhookSender;
+  /**
+   * Whether a device's state is published on MQTT (retained state, Home Assistant); default every
+   * device. A device that stops qualifying (a revoked camera) gets its retained state cleared.
+   */
+  publishesDevice?: (deviceId: string) => boolean;
 }
 
 export class EngageEngine {
@@ -53,6 +58,8 @@ export class EngageEngine {
   /** Last state sent per device / site, to push only changes. */
   private readonly sentDevices = new Map<string, string>();
   private readonly sentSites = new Map<string, string>();
+  /** Last retained state published per device (cleared to publish everything again). */
+  private readonly publishedDevices = new Map<string, string>();
   private sentRules = '';
   /** Since when each rule's count has asked for a change (hold time running). In memory: a restart restarts the wait. */
   private readonly pendingSince = new Map<string, number>();
@@ -138,9 +145,13 @@ export class EngageEngine {
     return this.refreshing;
   }
 
-  /** After an MQTT reconnect: publish retained occupancy and discovery again. */
+  /**
+   * After an MQTT (re)connect: publish retained device state, occupancy and discovery again (the
+   * broker may keep retained messages in memory only, as the embedded one does).
+   */
   republish(): Promise<void> {
     this.sentSites.clear();
+    this.publishedDevices.clear();
     this.deps.homeAssistant?.forget();
     return this.refresh();
   }
@@ -175,6 +186,20 @@ export class EngageEngine {
       this.deps.events.emit({ type: 'rules', data: rules });
     }
     await this.publishMqtt(devices, sites, siteChanges, removedSites);
+  }
+
+  /** Whether the device's state belongs on MQTT: it is known here and still qualifies. */
+  private publishes(deviceId: string): boolean {
+    return this.deps.store.getDevice(deviceId) !== undefined && (this.deps.publishesDevice?.(deviceId) ?? true);
+  }
+
+  /**
+   * A retained state the broker kept for a device this engage does not publish (deleted or revoked
+   * while engage was away): clear it, so that nobody reads a count of a camera that is gone.
+   */
+  async clearOrphanedState(deviceId: string): Promise<void> {
+    if (this.publishes(deviceId) || this.publishedDevices.has(deviceId)) return;
+    await this.deps.publish?.(this.deps.topics.deviceState(deviceId), '', true);
   }
 
   private applyAlertRules(devices: DeviceView[], sites: SiteOccupancy[]): void {
@@ -236,13 +261,25 @@ export class EngageEngine {
   ): Promise<void> {
     const { publish, topics, logger, homeAssistant } = this.deps;
     if (!publish) return;
+    const published = devices.filter((device) => this.deps.publishesDevice?.(device.id) ?? true);
+    const deviceChanges = published.filter((device) => this.publishedDevices.get(device.id) !== JSON.stringify(device));
+    const goneDevices = [...this.publishedDevices.keys()].filter((id) => !published.some((device) => device.id === id));
     try {
+      for (const device of deviceChanges) {
+        const state = JSON.stringify(device);
+        await publish(topics.deviceState(device.id), state, true);
+        this.publishedDevices.set(device.id, state);
+      }
+      for (const id of goneDevices) {
+        await publish(topics.deviceState(id), '', true);
+        this.publishedDevices.delete(id);
+      }
       for (const site of siteChanges) {
         await publish(topics.siteOccupancy(site.site), JSON.stringify(site), true);
       }
       for (const site of removedSites) await publish(topics.siteOccupancy(site), '', true);
       await homeAssistant?.sync(
-        devices,
+        published,
         sites.map((site) => site.site),
       );
     } catch (error) {

@@ -1,14 +1,16 @@
 /**
  * Home Assistant MQTT discovery: one retained config message per device and per site so each
- * appears as a "people" sensor, the convention Zigbee2MQTT and Frigate users know. Device sensors
- * read the retained per-device result topic; site sensors read engage's retained occupancy topic.
- * Payload builders are pure; `HomeAssistantDiscovery` publishes only what changed.
+ * appears as a "people" sensor, the convention Zigbee2MQTT and Frigate users know. Both read a
+ * retained state that engage publishes from its history (device state, site occupancy), so Home
+ * Assistant shows the last count after either side restarts; the state's other fields are the
+ * sensor's attributes. Payload builders are pure; `HomeAssistantDiscovery` publishes only what
+ * changed. docs/home-assistant.md shows the payloads (scripts/ha-reference.js writes them).
  */
+import { z } from 'zod';
+import type { Logger } from '../core/log.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { Topics } from '../core/topics.js';
 import type { DeviceRecord } from './occupancy.js';
-
-export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
 
 export interface DiscoveryMessage {
   topic: string;
@@ -33,18 +35,17 @@ function sensor(
   name: string,
   stateTopic: string,
   device: Record<string, unknown>,
-  /** Expose the state message's other fields as attributes (site occupancy: which devices are live). */
-  withAttributes: boolean,
 ): DiscoveryMessage {
   return {
     topic: `${context.discoveryPrefix}/sensor/${uniqueId}/config`,
     payload: {
       name,
       unique_id: uniqueId,
-      object_id: uniqueId,
+      // Not `object_id`: deprecated by Home Assistant 2025.10, no longer supported from 2026.4.
+      default_entity_id: `sensor.${uniqueId}`,
       state_topic: stateTopic,
       value_template: '{{ value_json.count }}',
-      ...(withAttributes ? { json_attributes_topic: stateTopic } : {}),
+      json_attributes_topic: stateTopic,
       unit_of_measurement: 'people',
       state_class: 'measurement',
       icon: 'mdi:account-group',
@@ -59,48 +60,83 @@ function sensor(
 
 export function deviceDiscovery(context: DiscoveryContext, device: DeviceRecord): DiscoveryMessage {
   const uniqueId = haObjectId('device', device.id);
-  return sensor(
-    context,
-    uniqueId,
-    'People',
-    context.topics.deviceCount(device.id),
-    {
-      identifiers: [uniqueId],
-      name: device.name ?? `Camera ${device.id}`,
-      manufacturer: 'People Counter',
-      model: 'Counting camera',
-      ...(device.site ? { suggested_area: device.site } : {}),
-    },
-    false,
-  );
+  return sensor(context, uniqueId, 'People', context.topics.deviceState(device.id), {
+    identifiers: [uniqueId],
+    name: device.name ?? `Camera ${device.id}`,
+    manufacturer: 'People Counter',
+    model: 'Counting camera',
+    ...(device.site ? { suggested_area: device.site } : {}),
+  });
 }
 
 export function siteDiscovery(context: DiscoveryContext, site: string): DiscoveryMessage {
   const uniqueId = haObjectId('site', site);
-  return sensor(
-    context,
-    uniqueId,
-    'Occupancy',
-    context.topics.siteOccupancy(site),
-    {
-      identifiers: [uniqueId],
-      name: `Site ${site}`,
-      manufacturer: 'People Counter',
-      model: 'Site occupancy',
-      suggested_area: site,
-    },
-    true,
-  );
+  return sensor(context, uniqueId, 'Occupancy', context.topics.siteOccupancy(site), {
+    identifiers: [uniqueId],
+    name: `Site ${site}`,
+    manufacturer: 'People Counter',
+    model: 'Site occupancy',
+    suggested_area: site,
+  });
 }
+
+/** What a retained config must say to be one of ours: a state topic under our prefix. */
+const retainedConfigSchema = z.object({ state_topic: z.string() });
 
 export class HomeAssistantDiscovery {
   /** Last payload published per config topic, to publish only changes. */
   private readonly published = new Map<string, string>();
+  /** Whether `published` is what this connection wants (a sync ran since the last forget). */
+  private synced = false;
+  /** Configs of ours that the broker retained, seen before the first sync: sync decides. */
+  private readonly retainedBeforeSync = new Set<string>();
 
   constructor(
     private readonly mqtt: MqttConnection,
     private readonly context: DiscoveryContext,
+    private readonly logger: Logger,
   ) {}
+
+  /**
+   * Reads the sensor configs the broker retained (at each connect), to remove ours that are no
+   * longer wanted: a camera revoked while engage was stopped, on a broker that keeps retained
+   * messages. Ours = object ID `people_counter_…` and a state topic under our prefix, so that
+   * another People Counter on the same broker under another prefix keeps its own.
+   */
+  start(): void {
+    const filter = `${this.context.discoveryPrefix}/sensor/+/config`;
+    this.mqtt.onMessage(filter, (topic, payload, packet) => {
+      if (!packet.retain || payload.length === 0 || !this.isOurs(topic, payload)) return;
+      if (!this.synced) {
+        this.retainedBeforeSync.add(topic);
+        return;
+      }
+      if (this.published.has(topic)) return;
+      this.remove(topic).catch((error: unknown) =>
+        this.logger.warn({ err: error, topic }, 'could not remove a retained Home Assistant config'),
+      );
+    });
+    const subscribe = () =>
+      void this.mqtt
+        .subscribe([filter], 0)
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'could not read retained Home Assistant configs'));
+    this.mqtt.client.on('connect', subscribe);
+    if (this.mqtt.connected) subscribe();
+  }
+
+  private isOurs(topic: string, payload: Buffer): boolean {
+    if (!topic.startsWith(`${this.context.discoveryPrefix}/sensor/people_counter_`)) return false;
+    try {
+      const parsed = retainedConfigSchema.safeParse(JSON.parse(payload.toString('utf8')));
+      return parsed.success && parsed.data.state_topic.startsWith(`${this.context.topics.prefix}/`);
+    } catch {
+      return false;
+    }
+  }
+
+  private remove(topic: string): Promise<void> {
+    return this.mqtt.publish(topic, '', { retain: true });
+  }
 
   /** Publishes configs for these devices and sites; removes (empty retained) those that went away. */
   async sync(devices: DeviceRecord[], sites: string[]): Promise<void> {
@@ -118,13 +154,19 @@ export class HomeAssistantDiscovery {
     }
     for (const topic of [...this.published.keys()]) {
       if (wanted.has(topic)) continue;
-      await this.mqtt.publish(topic, '', { retain: true });
+      await this.remove(topic);
       this.published.delete(topic);
+    }
+    this.synced = true;
+    for (const topic of this.retainedBeforeSync) {
+      this.retainedBeforeSync.delete(topic);
+      if (!wanted.has(topic)) await this.remove(topic);
     }
   }
 
   /** After a reconnect the broker may have lost retained messages: publish everything again. */
   forget(): void {
     this.published.clear();
+    this.synced = false;
   }
 }

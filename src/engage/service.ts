@@ -98,6 +98,15 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
         onFailure: () => metrics.webhookFailures.inc(),
       })
     : undefined;
+  const { devices } = deps;
+  const homeAssistant = config.haDiscovery
+    ? new HomeAssistantDiscovery(
+        mqtt,
+        { topics, discoveryPrefix: config.haDiscoveryPrefix, availabilityTopic: mqtt.availability },
+        logger,
+      )
+    : undefined;
+  homeAssistant?.start();
   const engine = new EngageEngine({
     store,
     events,
@@ -107,17 +116,12 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     staleAfterMs: config.staleAfterMs,
     nowSeconds: now,
     publish: (topic, payload, retain) => mqtt.publish(topic, payload, { retain }),
-    ...(config.haDiscovery
-      ? {
-          homeAssistant: new HomeAssistantDiscovery(mqtt, {
-            topics,
-            discoveryPrefix: config.haDiscoveryPrefix,
-            availabilityTopic: mqtt.availability,
-          }),
-        }
-      : {}),
+    ...(homeAssistant ? { homeAssistant } : {}),
     ...(webhook ? { webhook } : {}),
+    // Once cameras are registered, a revoked one leaves MQTT (its retained state and Home Assistant).
+    ...(devices ? { publishesDevice: (id: string) => devices.size === 0 || devices.has(id) } : {}),
   });
+  const stopFollowingDevices = devices?.onChange(() => void engine.refresh());
 
   const publishRetained = (topic: string, payload: string) => mqtt.publish(topic, payload, { retain: true });
   const profiles = new ProfileBook(store.db, topics, publishRetained, now);
@@ -235,6 +239,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     clearInterval(tick);
     clearInterval(pruneTimer);
     clearInterval(tuningTimer);
+    stopFollowingDevices?.();
     await mqtt.close();
     store.close();
     throw error;
@@ -255,6 +260,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       clearInterval(pruneTimer);
       outcomes.close();
       clearInterval(tuningTimer);
+      stopFollowingDevices?.();
       await app.close();
       await tuning?.stop();
       await mqtt.close();

@@ -3,7 +3,8 @@
  * dead-lettered) and the retained availability of services and devices. Subscribes again on every
  * (re)connect, QoS 1 on a persistent session, so that results published while engage was away are
  * delivered when it is back; the retained per-device counts fill in the latest count of any device
- * whose results the broker could not keep (e.g. it restarted without persistence).
+ * whose results the broker could not keep (e.g. it restarted without persistence). Retained device
+ * states that the broker kept for a device engage no longer publishes are cleared.
  */
 import type { z } from 'zod';
 import type { Logger } from '../core/log.js';
@@ -127,6 +128,13 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
     if (failed?.filePath) outcomes.settle(failed.filePath, outcomeOfDeadLetter(failed));
   });
 
+  mqtt.onMessage(topics.deviceStateWildcard, (topic, payload, packet) => {
+    const deviceId = wildcardLevel(topics.deviceStateWildcard, topic);
+    if (!packet.retain || payload.length === 0 || deviceId === undefined) return;
+    engine
+      .clearOrphanedState(deviceId)
+      .catch((error: unknown) => logger.warn({ err: error, deviceId }, 'could not clear a retained device state'));
+  });
   mqtt.onMessage(topics.availabilityWildcard, (topic, payload) => {
     const [, service, instanceId] = topic.slice(topics.prefix.length).split('/');
     const state = availabilityOf(payload);
@@ -152,6 +160,7 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
         [
           topics.results,
           deviceCounts,
+          topics.deviceStateWildcard,
           topics.superseded,
           topics.deadLetter,
           topics.availabilityWildcard,

@@ -12,7 +12,12 @@ import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.j
 import type { Runtime } from '../analytics/runtime.js';
 import type { Tiling } from '../analytics/tiling.js';
 import { isTuningDetector, type TuningDetector } from '../analytics/tuning-fit.js';
-import { generateServiceAccounts, type ServiceAccount, type ServiceRole } from '../broker/access.js';
+import {
+  generateServiceAccounts,
+  HOME_ASSISTANT_USERNAME,
+  type ServiceAccount,
+  type ServiceRole,
+} from '../broker/access.js';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import {
   ConfigError,
@@ -76,6 +81,11 @@ export interface StackConfig {
    * device ID). Registered devices (`<dataDir>/devices.json`) use their own secrets.
    */
   devicePassword?: string;
+  /**
+   * The password of a `homeassistant` account on the embedded broker, which may read only what Home
+   * Assistant shows (docs/home-assistant.md); none: no such account.
+   */
+  homeAssistantPassword?: string;
   /**
    * Signs and verifies coordination and results (docs/engage.md); default a secret made on the first
    * start and kept in `<dataDir>/message-secret`.
@@ -310,13 +320,17 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
     }
     const admin: ServiceAccount[] =
       username !== undefined && password !== undefined ? [{ role: 'admin', username, password }] : [];
+    const homeAssistant: ServiceAccount[] =
+      config.homeAssistantPassword !== undefined
+        ? [{ role: 'homeassistant', username: HOME_ASSISTANT_USERNAME, password: config.homeAssistantPassword }]
+        : [];
     const broker: RunningBroker = await step('the embedded MQTT broker', 'use --mqtt-port or --mqtt-url', () =>
       startBroker({
         host: config.host,
         port: config.mqttPort,
         logger: child('broker'),
         credentials: {
-          services: [...accounts, ...admin],
+          services: [...accounts, ...admin, ...homeAssistant],
           devices: registry,
           ...(config.devicePassword !== undefined ? { devicePassword: config.devicePassword } : {}),
         },

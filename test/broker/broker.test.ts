@@ -80,6 +80,47 @@ describe('broker access rules', () => {
     assert.equal(mayPublish(engage, topics.results, rules), false);
   });
 
+  test('Home Assistant reads only what it shows and writes only its birth and will', () => {
+    const ha = { role: 'homeassistant' as const, username: 'homeassistant' };
+    assert.ok(mayPublish(ha, 'homeassistant/status', rules));
+    for (const topic of [
+      'homeassistant/sensor/x/config',
+      topics.deviceState(DEVICE),
+      topics.siteOccupancy('lobby'),
+      topics.results,
+      topics.deviceImage(DEVICE),
+      topics.availability('engage', 'e'),
+      'people-counter/homeassistant/x/availability',
+    ]) {
+      assert.equal(mayPublish(ha, topic, rules), false, topic);
+    }
+    for (const filter of [
+      'homeassistant/#',
+      'homeassistant/sensor/+/config',
+      topics.deviceStateWildcard,
+      topics.deviceState(DEVICE),
+      topics.siteOccupancy('lobby'),
+      topics.availability('engage', 'e-1'),
+      topics.alerts,
+    ]) {
+      assert.ok(maySubscribe(ha, filter, rules), filter);
+    }
+    for (const filter of [
+      '#',
+      'people-counter/#',
+      'people-counter/devices/#',
+      'people-counter/devices/+/+',
+      topics.deviceCount(DEVICE),
+      topics.results,
+      topics.coordination,
+      topics.deviceImageWildcard,
+      topics.deviceProfileWildcard,
+      topics.availability('inference', '+'),
+    ]) {
+      assert.equal(maySubscribe(ha, filter, rules), false, filter);
+    }
+  });
+
   test('credentials: services by name, devices by device ID and the shared device password', async () => {
     const attempt = (username: string | undefined, password: string | undefined, clientId = username ?? 'x') => ({
       clientId,
@@ -346,7 +387,12 @@ describe('the shipped Mosquitto set-up (deploy/mosquitto.conf, mosquitto.acl, th
     await writeFile(passwordFile, mosquittoPasswordFile(await readDeviceRegistry(registryPath)));
     await writeFile(aclFile, mosquittoDeviceAcl(topics.prefix));
     mosquitto = await startMosquitto({
-      users: { inference: 'inference-secret', ingest: 'ingest-secret' },
+      users: {
+        inference: 'inference-secret',
+        ingest: 'ingest-secret',
+        engage: 'engage-secret',
+        homeassistant: 'ha-secret',
+      },
       aclFile: fileURLToPath(new URL('../../../deploy/mosquitto.acl', import.meta.url)),
       devices: { passwordFile, aclFile },
     });
@@ -384,6 +430,22 @@ describe('the shipped Mosquitto set-up (deploy/mosquitto.conf, mosquitto.acl, th
     );
     assert.deepEqual(images.on(topics.deviceImage(OTHER_DEVICE)), []);
     await Promise.all([device.endAsync(), genuine.endAsync(), coordination.stop(), images.stop()]);
+  });
+
+  test('Home Assistant reads the device state engage publishes, not its profiles', { skip }, async () => {
+    const ha = await client(mosquitto.url, { username: 'homeassistant', password: 'ha-secret' });
+    const received: string[] = [];
+    ha.on('message', (topic) => received.push(topic));
+    // Mosquitto may refuse a subscription or grant it and withhold the messages: either way nothing arrives.
+    await ha.subscribeAsync([topics.deviceProfileWildcard, topics.deviceStateWildcard], { qos: 1 });
+    await ha.publishAsync('homeassistant/status', 'online', { qos: 1 });
+    const engage = await client(mosquitto.url, { username: 'engage', password: 'engage-secret' });
+    // One publisher, one subscriber, QoS 1: the state arrives after the profile would have.
+    await engage.publishAsync(topics.deviceProfile(DEVICE), '{"profile":{}}', { qos: 1 });
+    await engage.publishAsync(topics.deviceState(DEVICE), '{"count":3}', { qos: 1 });
+    await waitFor(() => received.includes(topics.deviceState(DEVICE)), { message: 'the device state' });
+    assert.deepEqual(received, [topics.deviceState(DEVICE)]);
+    await Promise.all([ha.endAsync(), engage.endAsync()]);
   });
 
   test("a device using a service's client ID does not take over its session; it cannot log in where services do", {

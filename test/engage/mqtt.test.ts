@@ -122,7 +122,7 @@ test('Home Assistant discovery: a retained sensor config per device and per site
     const device = late.on(deviceTopic).at(-1)!;
     assert.equal(device.retain, true);
     const config = device.json<Record<string, unknown>>();
-    assert.equal(config.state_topic, topics.deviceCount('cam-a'));
+    assert.equal(config.state_topic, topics.deviceState('cam-a'));
     assert.equal(config.value_template, '{{ value_json.count }}');
     assert.equal(config.unit_of_measurement, 'people');
     assert.equal(config.state_class, 'measurement');

@@ -4,8 +4,7 @@ import { credentialsFromEnv, servicePasswordEnv } from '../../broker/access.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_PACKET_BYTES, startBroker } from '../../broker/broker.js';
 import { ConfigError, DEFAULT_HOST, DEFAULT_MQTT_PORT, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
-import { defaultMetadataTopic, makeTopics } from '../../core/topics.js';
-import { DEFAULT_DISCOVERY_PREFIX } from '../../engage/home-assistant.js';
+import { DEFAULT_DISCOVERY_PREFIX, defaultMetadataTopic, makeTopics } from '../../core/topics.js';
 import {
   addConnectionLimitOptions,
   addLogOptions,
@@ -58,7 +57,9 @@ export function brokerCommand(): Command {
 Accounts (each password from the variable or <variable>_FILE):
   inference  ${servicePasswordEnv('inference')}: coordination, results, superseded, per-device counts
   ingest     ${servicePasswordEnv('ingest')}: the metadata topic
-  engage     ${servicePasswordEnv('engage')}: alerts, site occupancy, Home Assistant discovery
+  engage     ${servicePasswordEnv('engage')}: alerts, device state, site occupancy, Home Assistant discovery
+  homeassistant  ${servicePasswordEnv('homeassistant')}: for Home Assistant; reads discovery, device
+             state, site occupancy, engage's availability and alerts; writes only <discovery prefix>/status
   devices    --device-registry (people-counter devices add): username = the device ID, password = its
              own secret, client ID = the device ID (or <id>/…); only <prefix>/devices/<id>/image and
              <prefix>/devices/<id>/availability. Deprecated: ${servicePasswordEnv('device')}, one password

@@ -48,6 +48,7 @@ import {
 import { analyticsSpecOption, runtimeOption } from './analytics-options.js';
 
 const DEVICE_PASSWORD_ENV = servicePasswordEnv('device');
+const HOME_ASSISTANT_PASSWORD_ENV = servicePasswordEnv('homeassistant');
 
 const upOptionsSchema = z.object({
   dataDir: z.string().min(1),
@@ -166,9 +167,10 @@ gives every part its own random account. Each camera gets its own secret with
 \`people-counter devices add <uuid> --data-dir <data-dir>\`: its MQTT password (username and client ID =
 the device ID) and its bearer token on the ingest API, which then requires it. With no device registered,
 the ingest API stays open on a loopback --host only. Deprecated: ${DEVICE_PASSWORD_ENV}, one MQTT
-password shared by unregistered devices. Coordination and results carry an HMAC under
-${MESSAGE_SECRET_ENV} (or ${MESSAGE_SECRET_ENV}_FILE), else under a secret made on the first start and
-kept in <data-dir>/${MESSAGE_SECRET_FILE}. See docs/up.md.
+password shared by unregistered devices. Home Assistant: ${HOME_ASSISTANT_PASSWORD_ENV} (or _FILE) makes
+an account "homeassistant" that may read only what Home Assistant shows (docs/home-assistant.md).
+Coordination and results carry an HMAC under ${MESSAGE_SECRET_ENV} (or ${MESSAGE_SECRET_ENV}_FILE),
+else under a secret made on the first start and kept in <data-dir>/${MESSAGE_SECRET_FILE}. See docs/up.md.
 
 Examples:
   people-counter up
@@ -203,6 +205,7 @@ Examples:
     const engageToken = readSecret(process.env, TOKEN_ENV);
     const analyticsApiKey = readSecret(process.env, ANALYTICS_API_KEY_ENV);
     const devicePassword = readSecret(process.env, DEVICE_PASSWORD_ENV);
+    const homeAssistantPassword = readSecret(process.env, HOME_ASSISTANT_PASSWORD_ENV);
     const messageSecret = readSecret(process.env, MESSAGE_SECRET_ENV);
     const { url, ...mqttSettings } = mqtt;
     const status = (line: string) => process.stdout.write(`${clockTime(new Date())}  ${line}\n`);
@@ -220,6 +223,7 @@ Examples:
           allowedHosts: hostList(options.allowedHosts),
           allowedOrigins: hostList(options.allowedOrigins),
           ...(devicePassword !== undefined ? { devicePassword } : {}),
+          ...(homeAssistantPassword !== undefined ? { homeAssistantPassword } : {}),
           ...(messageSecret !== undefined ? { messageSecret } : {}),
           mqttPort: options.mqttPort,
           mqtt: explicit('mqttUrl') ? mqtt : mqttSettings,
