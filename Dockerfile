@@ -19,7 +19,7 @@ COPY --from=build /app/bin ./bin
 COPY --from=build /app/dist ./dist
 # The dashboard's static files are served from the source tree.
 COPY --from=build /app/src/engage/web ./src/engage/web
-# The crowd-density network (trained in training/), read at run time from models/.
+# The crowd-density network and the int8 person detector (built in training/), read at run time from models/
 COPY models ./models
 RUN mkdir -p /data && chown node:node /data
 USER node

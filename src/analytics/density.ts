@@ -6,18 +6,14 @@
  * This file is the pure part: the model card (the one declaration of the input rule and output stride,
  * written by the training script), the input size, counting a map under a profile, and the heat map.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { HeatMap } from '../core/messages.js';
+import { MODELS_DIR, modelCardSchema, readModelCard } from './model-card.js';
 import type { CameraProfile } from './people-counter.js';
 import { insidePolygon } from './roi.js';
 
-const cardSchema = z.object({
-  model: z.string(),
-  file: z.string(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+const cardSchema = modelCardSchema.extend({
   input: z.object({
     name: z.string(),
     layout: z.literal('NHWC'),
@@ -28,23 +24,10 @@ const cardSchema = z.object({
 });
 export type DensityCard = z.infer<typeof cardSchema>;
 
-/** The model identifier results carry, e.g. `crowd-density@1a2b3c4d` (file hash prefix). */
-export const densityModelId = (card: DensityCard): string => `${card.model}@${card.sha256.slice(0, 8)}`;
-
-/** `models/` at the package root (this file runs from dist/src/analytics/). */
-export const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
 export const DENSITY_CARD_PATH = join(MODELS_DIR, 'crowd-density.json');
 
 export function readDensityCard(path = DENSITY_CARD_PATH): DensityCard {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new Error(`cannot read the density model card ${path}: ${(error as Error).message}`);
-  }
-  const parsed = cardSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`density model card ${path}: ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
+  return readModelCard(path, cardSchema, 'density model card');
 }
 
 /** The size the photo is resized to for the model: the longer side `longSide`, both sides multiples of `sideMultiple`. */

@@ -3,7 +3,7 @@
  * tfjs-wasm, see runtime.ts) finds people, NMS and tiling merge the boxes. One Detector per thread;
  * not thread-safe.
  */
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import type { Detection } from '../core/messages.js';
 import { INPUT_SIZE } from './centernet.js';
@@ -46,8 +46,10 @@ export interface FrameDetections {
 
 export interface Detector {
   readonly backend: string;
+  /** The weights, as results report them. */
+  readonly model: string;
   /** Person boxes in frame pixels, after NMS, with scores ≥ minScore. */
-  detect(photo: DecodedPhoto, options: DetectOptions): Promise<FrameDetections>;
+  detect(photo: Photo, options: DetectOptions): Promise<FrameDetections>;
 }
 
 /** A decoded photo: RGB pixels, 3 bytes each. */
@@ -57,23 +59,85 @@ export interface DecodedPhoto {
   height: number;
 }
 
-/** Decodes (EXIF-rotated, sRGB, no alpha) for every pass; a broken or oversized image is a DecodeError. */
-export async function decodePhoto(jpeg: Buffer): Promise<DecodedPhoto> {
+/**
+ * A photo as the passes read it: its size (EXIF-rotated), its full decode (made once, when a pass first
+ * needs it) and the model input of any region. A whole-frame region is decoded straight from the JPEG at
+ * the model's resolution (libjpeg shrink-on-load, letterboxed in the same pipeline), always, so its input
+ * does not depend on which passes ran before, and a whole-frame pass never holds the full-size pixels.
+ */
+export interface Photo {
+  readonly width: number;
+  readonly height: number;
+  decoded(): Promise<DecodedPhoto>;
+  /** `region` letterboxed into the model's square input (top-left aligned, black): RGB floats 0–255. */
+  modelInput(region: Region, mirrored: boolean): Promise<Float32Array>;
+}
+
+/** Decoding options for every photo: a broken scan fails, a decompression bomb is refused in-process too. */
+const decodeOptions = () => ({ failOn: 'truncated' as const, limitInputPixels: DEFAULT_IMAGE_LIMITS.maxPixels });
+
+/** EXIF-rotated, sRGB, no alpha: what every decode of a photo starts with. */
+function rgb(image: Sharp): Sharp {
+  return image.autoOrient().removeAlpha().toColourspace('srgb');
+}
+
+/**
+ * Letterboxes an image into the model's square float input, top-left aligned on black: sharp scales it to
+ * fit and the bytes are widened into the zeroed input row by row (sharp's own `contain` gives the same
+ * pixels but embeds and copies once more).
+ */
+async function letterbox(image: Sharp, mirrored: boolean): Promise<Float32Array> {
+  const { data, info } = await image
+    .flop(mirrored)
+    .resize(INPUT_SIZE, INPUT_SIZE, { fit: 'inside' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const input = new Float32Array(INPUT_SIZE * INPUT_SIZE * 3);
+  const row = info.width * 3;
+  for (let y = 0; y < info.height; y++) {
+    const from = y * row;
+    input.set(data.subarray(from, from + row), y * INPUT_SIZE * 3);
+  }
+  return input;
+}
+
+async function decoding<T>(work: () => Promise<T>): Promise<T> {
   try {
-    // The pixel limit refuses decompression bombs in-process too (the REST service checks before).
-    const { data, info } = await sharp(jpeg, {
-      failOn: 'truncated',
-      limitInputPixels: DEFAULT_IMAGE_LIMITS.maxPixels,
-    })
-      .autoOrient()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    return { pixels: data, width: info.width, height: info.height };
+    return await work();
   } catch (error) {
     throw new DecodeError(`cannot decode image: ${(error as Error).message}`);
   }
+}
+
+/** A photo from its encoded bytes: only the header is read here; a broken or oversized image is a DecodeError. */
+export async function openPhoto(encoded: Buffer): Promise<Photo> {
+  const { autoOrient } = await decoding(() => sharp(encoded, decodeOptions()).metadata());
+  let full: Promise<DecodedPhoto> | undefined;
+  const decoded = () => {
+    full ??= decoding(async () => {
+      const { data, info } = await rgb(sharp(encoded, decodeOptions())).raw().toBuffer({ resolveWithObject: true });
+      return { pixels: data, width: info.width, height: info.height };
+    });
+    return full;
+  };
+  return {
+    width: autoOrient.width,
+    height: autoOrient.height,
+    decoded,
+    async modelInput(region, mirrored) {
+      const whole =
+        region.left === 0 &&
+        region.top === 0 &&
+        region.width === autoOrient.width &&
+        region.height === autoOrient.height;
+      if (whole) return decoding(() => letterbox(rgb(sharp(encoded, decodeOptions())), mirrored));
+      const frame = await decoded();
+      return letterbox(
+        sharp(frame.pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } }).extract(region),
+        mirrored,
+      );
+    },
+  };
 }
 
 export interface LoadedPass {
@@ -109,20 +173,10 @@ export function createDetector(pass: ModelPass): Detector {
   const backend = pass.backend;
 
   /** Letterboxes one region into the model's square input (top-left aligned, so boxes only need scaling). */
-  async function inferRegion(
-    frame: DecodedPhoto,
-    region: Region,
-    minScore: number,
-    mirrored: boolean,
-  ): Promise<Detection[]> {
+  async function inferRegion(photo: Photo, region: Region, minScore: number, mirrored: boolean): Promise<Detection[]> {
     const scale = INPUT_SIZE / Math.max(region.width, region.height);
-    const input = await sharp(frame.pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } })
-      .extract(region)
-      .flop(mirrored)
-      .resize(INPUT_SIZE, INPUT_SIZE, { fit: 'contain', position: 'left top', background: { r: 0, g: 0, b: 0 } })
-      .raw()
-      .toBuffer();
-    const rows = await pass.run(Float32Array.from(input));
+    const input = await photo.modelInput(region, mirrored);
+    const rows = await pass.run(input);
     const found: Detection[] = [];
     const clip = (v: number, max: number) => Math.min(max, Math.max(0, v / scale));
     for (let row = 0; row + ROW <= rows.length; row += ROW) {
@@ -143,12 +197,7 @@ export function createDetector(pass: ModelPass): Detector {
     return mirrored ? unflip(kept, region.width) : kept;
   }
 
-  async function detectTiled(
-    frame: DecodedPhoto,
-    tiling: Tiling,
-    minScore: number,
-    flip: boolean,
-  ): Promise<Detection[]> {
+  async function detectTiled(frame: Photo, tiling: Tiling, minScore: number, flip: boolean): Promise<Detection[]> {
     const perTile = [];
     for (const tile of tileLayout(frame.width, frame.height, tiling)) {
       if (!flip) {
@@ -165,6 +214,7 @@ export function createDetector(pass: ModelPass): Detector {
 
   return {
     backend,
+    model: pass.model,
     async detect(frame, { tiling, minScore = MIN_RAW_SCORE, flip = false, wholeFrame = false }) {
       const detections = await detectTiled(frame, tiling, minScore, flip);
       const singleTile = tileCount(tiling) === 1;

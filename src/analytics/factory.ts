@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createHttpPeopleCounter } from './http-counter.js';
 import { createLocalPeopleCounter } from './local-counter.js';
 import type { PeopleCounter } from './people-counter.js';
-import { RUNTIMES } from './runtime.js';
+import { PRECISIONS, RUNTIMES } from './runtime.js';
 
 export const peopleCounterConfigSchema = z.discriminatedUnion('kind', [
   z.object({
@@ -11,6 +11,7 @@ export const peopleCounterConfigSchema = z.discriminatedUnion('kind', [
     workers: z.number().int().min(1).optional(),
     queueLimit: z.number().int().min(0).optional(),
     runtime: z.enum(RUNTIMES).optional(),
+    precision: z.enum(PRECISIONS).optional(),
   }),
   z.object({ kind: z.literal('http'), url: z.url(), apiKey: z.string().min(1).optional() }),
 ]);
@@ -23,6 +24,7 @@ export async function createPeopleCounter(config: PeopleCounterConfig): Promise<
         ...(valid.workers !== undefined ? { workers: valid.workers } : {}),
         ...(valid.queueLimit !== undefined ? { queueLimit: valid.queueLimit } : {}),
         ...(valid.runtime !== undefined ? { runtime: valid.runtime } : {}),
+        ...(valid.precision !== undefined ? { precision: valid.precision } : {}),
       })
     : createHttpPeopleCounter({ url: valid.url, ...(valid.apiKey !== undefined ? { apiKey: valid.apiKey } : {}) });
 }

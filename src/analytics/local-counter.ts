@@ -6,8 +6,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { looksLikeJpeg } from '../core/image.js';
 import { COUNTING_METHODS, methodOf, type PhotoPasses } from './counting-methods.js';
-import { type DensityMap, densityModelId, readDensityCard } from './density.js';
-import { type DetectOptions, type FrameDetections, MODEL_ID, wasmFallbackWarning } from './detector.js';
+import { type DensityMap, readDensityCard } from './density.js';
+import { type DetectOptions, type FrameDetections, wasmFallbackWarning } from './detector.js';
+import { cardModelId } from './model-card.js';
 import { onnxRuntimeLoadProblem } from './onnx/onnx-probe.js';
 import {
   type CameraProfile,
@@ -16,7 +17,7 @@ import {
   type PeopleCounter,
   UnusableImageError,
 } from './people-counter.js';
-import { DEFAULT_RUNTIME, type Runtime } from './runtime.js';
+import { DEFAULT_PRECISION, DEFAULT_RUNTIME, type Precision, type Runtime } from './runtime.js';
 import type { PassRequest, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface LocalCounterConfig {
@@ -26,6 +27,8 @@ export interface LocalCounterConfig {
   queueLimit?: number;
   /** Model runtime; `onnx` falls back to `wasm` (with one warning) where ONNX Runtime cannot load. */
   runtime?: Runtime;
+  /** The detector's weights on ONNX Runtime: fp32 or the int8 build (tfjs-wasm runs fp32). */
+  precision?: Precision;
   /** Where that one warning goes. Default: one line on stderr. */
   onWarning?: (message: string) => void;
 }
@@ -72,15 +75,17 @@ const WORKER_URL = new URL('./detector-worker.js', import.meta.url);
 interface Spawned {
   worker: Worker;
   backend: string;
+  model: string;
   warning?: string | undefined;
 }
 
-function spawn(runtime: Runtime): Promise<Spawned> {
+function spawn(workerData: WorkerData): Promise<Spawned> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_URL, { workerData: { runtime } satisfies WorkerData });
+    const worker = new Worker(WORKER_URL, { workerData });
     const onReady = (reply: WorkerReply) => {
       worker.off('error', onError);
-      if (reply.type === 'ready') resolve({ worker, backend: reply.backend, warning: reply.warning });
+      if (reply.type === 'ready')
+        resolve({ worker, backend: reply.backend, model: reply.model, warning: reply.warning });
       else {
         void worker.terminate();
         reject(new Error(reply.type === 'fatal' ? reply.message : `unexpected first message ${reply.type}`));
@@ -99,7 +104,8 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   // A native library that crashes while loading would kill this process from a worker thread.
   const loadProblem = (config.runtime ?? DEFAULT_RUNTIME) === 'onnx' ? await onnxRuntimeLoadProblem() : undefined;
   const runtime: Runtime = loadProblem === undefined ? (config.runtime ?? DEFAULT_RUNTIME) : 'wasm';
-  const started = await Promise.allSettled(Array.from({ length: size }, () => spawn(runtime)));
+  const workerData: WorkerData = { runtime, precision: config.precision ?? DEFAULT_PRECISION };
+  const started = await Promise.allSettled(Array.from({ length: size }, () => spawn(workerData)));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     for (const s of started) if (s.status === 'fulfilled') await s.value.worker.terminate();
@@ -107,12 +113,13 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   }
   const ready = started.map((s) => (s as PromiseFulfilledResult<Spawned>).value);
   const backend = ready[0]?.backend ?? 'none';
+  const model = ready[0]?.model ?? 'none';
   const warning =
     loadProblem === undefined ? ready.find((r) => r.warning !== undefined)?.warning : wasmFallbackWarning(loadProblem);
   if (warning !== undefined) (config.onWarning ?? ((m) => console.error(`warning: ${m}`)))(warning);
   // The density network runs on ONNX Runtime only; its card is read now so a broken install fails at start.
   const densityAvailable = backend === 'onnx';
-  const densityModel = densityModelId(readDensityCard());
+  const densityModel = cardModelId(readDensityCard());
   const slots: Slot[] = [];
   const queue: Job[] = [];
   let nextId = 1;
@@ -143,7 +150,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       slots.splice(slots.indexOf(slot), 1);
       slot.job?.reject(new Error('analytics worker exited unexpectedly'));
       slot.job = undefined;
-      spawn(runtime).then(
+      spawn(workerData).then(
         ({ worker }) => {
           if (closed) return void worker.terminate();
           const replacement: Slot = { worker, job: undefined };
@@ -216,7 +223,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   }
 
   return {
-    model: MODEL_ID,
+    model,
     backend,
     workers: size,
     detect: (jpeg, options) => submit(jpeg, { kind: 'detect', options }, false) as Promise<RawDetections>,
@@ -228,7 +235,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
       const passes = passesFor(jpeg);
       const counted = await COUNTING_METHODS[methodOf(profile)].count(passes, profile);
-      return { ...counted, model: counted.method === 'density' ? densityModel : MODEL_ID, backend, ms: passes.ms() };
+      return { ...counted, model: counted.method === 'density' ? densityModel : model, backend, ms: passes.ms() };
     },
     async close() {
       if (closed) return;

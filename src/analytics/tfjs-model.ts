@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tf from '@tensorflow/tfjs-core';
-import { centerNetModelPath, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from './centernet.js';
+import { centerNetModelPath, INPUT_NAME, INPUT_SIZE, MODEL_ID, OUTPUT_NAME } from './centernet.js';
 import type { ModelPass } from './runtime.js';
 
 const require = createRequire(import.meta.url);
@@ -59,6 +59,7 @@ export async function loadTfjsModelPass(): Promise<ModelPass> {
   const model = await loadTfjsGraphModel(centerNetModelPath());
   return {
     backend: 'wasm',
+    model: MODEL_ID,
     async run(image) {
       const output = tf.tidy(() => {
         const input = tf.tensor(image, [1, INPUT_SIZE, INPUT_SIZE, 3], 'float32');

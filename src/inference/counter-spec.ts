@@ -6,7 +6,7 @@
 import { createPeopleCounter } from '../analytics/factory.js';
 import { FixedDelayCounter } from '../analytics/fixed-delay-counter.js';
 import type { PeopleCounter } from '../analytics/people-counter.js';
-import type { Runtime } from '../analytics/runtime.js';
+import type { Precision, Runtime } from '../analytics/runtime.js';
 import { ConfigError } from '../core/config.js';
 
 export type AnalyticsSpec =
@@ -35,6 +35,7 @@ export interface LocalModelOptions {
   workers?: number | undefined;
   queueLimit?: number | undefined;
   runtime?: Runtime | undefined;
+  precision?: Precision | undefined;
 }
 
 /** The PeopleCounter for a spec: the model in this process, the REST service, or the stand-in. */
@@ -52,6 +53,7 @@ export async function createCounterFor(
         ...(local.workers !== undefined ? { workers: local.workers } : {}),
         ...(local.queueLimit !== undefined ? { queueLimit: local.queueLimit } : {}),
         ...(local.runtime !== undefined ? { runtime: local.runtime } : {}),
+        ...(local.precision !== undefined ? { precision: local.precision } : {}),
       });
     case 'http':
       return createPeopleCounter({ kind: 'http', url: spec.url, ...(apiKey !== undefined ? { apiKey } : {}) });

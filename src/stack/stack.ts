@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
-import type { Runtime } from '../analytics/runtime.js';
+import type { Precision, Runtime } from '../analytics/runtime.js';
 import type { Tiling } from '../analytics/tiling.js';
 import { isTuningDetector, type TuningDetector } from '../analytics/tuning-fit.js';
 import {
@@ -99,6 +99,8 @@ export interface StackConfig {
   workers?: number;
   /** Runtime of the in-process model (default onnx, falling back to wasm where it cannot load). */
   runtime?: Runtime;
+  /** The detector's weights on ONNX Runtime (default: DEFAULT_PRECISION). */
+  precision?: Precision;
   /** Camera profile per device ID (from `calibrate`); devices without one use the defaults. */
   profiles?: Record<string, CameraProfile>;
   inferenceInstances: number;
@@ -380,6 +382,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
             workers,
             queueLimit: modelQueueLimit(workers, config.inferenceInstances, config.batchSize),
             runtime: config.runtime,
+            precision: config.precision,
           }),
         );
     }),

@@ -14,8 +14,8 @@ import {
   createDetector,
   type DetectOptions,
   type Detector,
-  decodePhoto,
   loadModelPass,
+  openPhoto,
 } from '../../src/analytics/detector.js';
 import { iou } from '../../src/analytics/nms.js';
 import { countDetections, detectOptionsFor } from '../../src/analytics/postprocess.js';
@@ -73,7 +73,7 @@ describe('ONNX Runtime vs tfjs-wasm on photos (same detector around the model)',
 
   /** Both runtimes' detections of one photo, after asserting they are the same boxes and scores. */
   async function compare(jpeg: Buffer, label: string, options: DetectOptions) {
-    const photo = await decodePhoto(jpeg);
+    const photo = await openPhoto(jpeg);
     const a = await wasm.detect(photo, options);
     const b = await onnx.detect(photo, options);
     const from = Math.max(options.minScore ?? 0, await allClassFloor(jpeg)) + SCORE_MARGIN;

@@ -69,7 +69,7 @@ describe('person-only head on ONNX Runtime', () => {
   before(async () => {
     graph = await readTfGraph(centerNetModelPath());
     fullSession = await createOnnxSession(ort, translateTfGraph(graph, { outputs: [OUTPUT_NAME] }));
-    personPass = await loadOnnxModelPass();
+    personPass = await loadOnnxModelPass('fp32');
   });
 
   it('gives the person rows of the shipped graph down to where its top 100 of all classes stops', async () => {

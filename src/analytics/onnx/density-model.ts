@@ -3,12 +3,10 @@
  * photo that needs it (a street camera's workers never load it). Input and output follow the model
  * card written by the training script.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import sharp from 'sharp';
-import { type DensityCard, type DensityMap, densityInputSize, MODELS_DIR, readDensityCard } from '../density.js';
+import { type DensityCard, type DensityMap, densityInputSize, readDensityCard } from '../density.js';
 import type { DecodedPhoto } from '../detector.js';
+import { readModelFile } from '../model-card.js';
 import { createOnnxSession, importOnnxRuntime } from './onnx-model.js';
 
 export interface DensityPass {
@@ -18,11 +16,7 @@ export interface DensityPass {
 
 export async function loadDensityPass(card: DensityCard = readDensityCard()): Promise<DensityPass> {
   const ort = await importOnnxRuntime();
-  const path = join(MODELS_DIR, card.file);
-  const model = new Uint8Array(await readFile(path));
-  const sha256 = createHash('sha256').update(model).digest('hex');
-  if (sha256 !== card.sha256) throw new Error(`${path} is not the file its model card describes (sha256 ${sha256})`);
-  const session = await createOnnxSession(ort, model);
+  const session = await createOnnxSession(ort, await readModelFile(card));
   return {
     card,
     async run(photo) {

@@ -3,8 +3,11 @@
  * ONNX in memory when the worker loads (no file, no download) and handed to one session per worker.
  * The graph runs up to its raw person head; the peaks are decoded in TypeScript (person-head.ts).
  */
-import { centerNetModelPath, INPUT_NAME, INPUT_SIZE } from '../centernet.js';
-import { type ModelPass, RuntimeUnavailableError } from '../runtime.js';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { centerNetModelPath, INPUT_NAME, INPUT_SIZE, MODEL_ID } from '../centernet.js';
+import { cardModelId, MODELS_DIR, modelCardSchema, readModelCard, readModelFile } from '../model-card.js';
+import { DEFAULT_PRECISION, type ModelPass, type Precision, RuntimeUnavailableError } from '../runtime.js';
 import { BOX_SIDES_NAME, CLASS_LOGITS_NAME, decodePersonPeaks, HEAD, personOnlyHead } from './person-head.js';
 import { readTfGraph } from './tfjs-graph.js';
 import { translateTfGraph } from './translate.js';
@@ -33,15 +36,42 @@ export async function createOnnxSession(ort: OnnxRuntime, model: Uint8Array) {
   });
 }
 
+/** The shipped detector as ONNX bytes, up to its raw person head (also what the int8 build starts from). */
+export async function personDetectorOnnx(): Promise<Uint8Array> {
+  const graph = personOnlyHead(await readTfGraph(centerNetModelPath()));
+  return translateTfGraph(graph, { outputs: [CLASS_LOGITS_NAME, BOX_SIDES_NAME] });
+}
+
+/** The int8 build's card: it must derive from the shipped model and take the same input. */
+const int8CardSchema = modelCardSchema.extend({
+  model: z.literal(MODEL_ID),
+  precision: z.literal('int8'),
+  input: z.object({ name: z.literal(INPUT_NAME), size: z.literal(INPUT_SIZE) }),
+});
+export type Int8DetectorCard = z.infer<typeof int8CardSchema>;
+export const INT8_CARD_PATH = join(MODELS_DIR, 'person-detector-int8.json');
+
+export function readInt8DetectorCard(path = INT8_CARD_PATH): Int8DetectorCard {
+  return readModelCard(path, int8CardSchema, 'int8 detector card');
+}
+
+/** The weights for a precision and the id results report: `MODEL_ID`, or `MODEL_ID+int8@<file hash>`. */
+async function detectorWeights(precision: Precision): Promise<{ model: string; bytes: Uint8Array }> {
+  if (precision === 'fp32') return { model: MODEL_ID, bytes: await personDetectorOnnx() };
+  const card = readInt8DetectorCard();
+  return { model: cardModelId(card, '+int8'), bytes: await readModelFile(card) };
+}
+
 export async function loadOnnxModelPass(
+  precision: Precision = DEFAULT_PRECISION,
   loadRuntime: () => Promise<OnnxRuntime> = importOnnxRuntime,
 ): Promise<ModelPass> {
   const ort = await loadRuntime();
-  const graph = personOnlyHead(await readTfGraph(centerNetModelPath()));
-  const model = translateTfGraph(graph, { outputs: [CLASS_LOGITS_NAME, BOX_SIDES_NAME] });
-  const session = await createOnnxSession(ort, model);
+  const { model, bytes } = await detectorWeights(precision);
+  const session = await createOnnxSession(ort, bytes);
   return {
     backend: 'onnx',
+    model,
     async run(image) {
       const input = new ort.Tensor('float32', image, [1, INPUT_SIZE, INPUT_SIZE, 3]);
       const outputs = await session.run({ [INPUT_NAME]: input });

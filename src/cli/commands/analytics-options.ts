@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
-import { DEFAULT_RUNTIME, RUNTIMES } from '../../analytics/runtime.js';
+import { DEFAULT_PRECISION, DEFAULT_RUNTIME, PRECISIONS, RUNTIMES } from '../../analytics/runtime.js';
 import { DEFAULT_ANALYTICS_SPEC } from '../../inference/counter-spec.js';
 import { intArg, option } from '../options.js';
 
@@ -13,6 +13,15 @@ export function runtimeOption() {
   return option('--runtime <runtime>', RUNTIME_HELP)
     .choices([...RUNTIMES])
     .default(DEFAULT_RUNTIME);
+}
+
+export function precisionOption() {
+  return option(
+    '--precision <precision>',
+    'person detector weights on ONNX Runtime: int8 (quantized, models/person-detector-int8.json) or fp32; results name the one that ran; tfjs-wasm always runs fp32',
+  )
+    .choices([...PRECISIONS])
+    .default(DEFAULT_PRECISION);
 }
 
 /** `--analytics`: the model an inference instance counts with (inference, up). */
@@ -32,7 +41,8 @@ export function addWorkerOptions(command: Command): Command {
         'photos that may wait for a worker before new ones are refused (default 4 × workers)',
       ).argParser(intArg(0, 100_000)),
     )
-    .addOption(runtimeOption());
+    .addOption(runtimeOption())
+    .addOption(precisionOption());
 }
 
 /** The fields addWorkerOptions adds, for each command's option schema. */
@@ -40,12 +50,14 @@ export const workerOptionsShape = {
   workers: z.number().optional(),
   queueLimit: z.number().optional(),
   runtime: z.enum(RUNTIMES).optional(),
+  precision: z.enum(PRECISIONS).optional(),
 };
 
 export interface WorkerOptions {
   workers?: number | undefined;
   queueLimit?: number | undefined;
   runtime?: (typeof RUNTIMES)[number] | undefined;
+  precision?: (typeof PRECISIONS)[number] | undefined;
 }
 
 export function workerConfig(options: WorkerOptions) {
@@ -53,5 +65,6 @@ export function workerConfig(options: WorkerOptions) {
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
     ...(options.queueLimit !== undefined ? { queueLimit: options.queueLimit } : {}),
     ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
+    ...(options.precision !== undefined ? { precision: options.precision } : {}),
   };
 }

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { readProfiles } from '../../analytics/profile-file.js';
-import { RUNTIMES } from '../../analytics/runtime.js';
+import { PRECISIONS, RUNTIMES } from '../../analytics/runtime.js';
 import { servicePasswordEnv } from '../../broker/access.js';
 import { readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
@@ -45,7 +45,7 @@ import {
   storageConfigFromOptions,
   tuningRetentionOption,
 } from '../options.js';
-import { analyticsSpecOption, runtimeOption } from './analytics-options.js';
+import { analyticsSpecOption, precisionOption, runtimeOption } from './analytics-options.js';
 
 const DEVICE_PASSWORD_ENV = servicePasswordEnv('device');
 const HOME_ASSISTANT_PASSWORD_ENV = servicePasswordEnv('homeassistant');
@@ -64,6 +64,7 @@ const upOptionsSchema = z.object({
   analytics: z.string(),
   workers: z.number().optional(),
   runtime: z.enum(RUNTIMES),
+  precision: z.enum(PRECISIONS),
   profiles: z.string().optional(),
   tuningRetention: z.number(),
   batchSize: z.number(),
@@ -130,6 +131,7 @@ export function upCommand(): Command {
     .addOption(analyticsSpecOption())
     .addOption(option('--workers <n>', 'model worker threads (default: number of cores)').argParser(intArg(1, 64)))
     .addOption(runtimeOption())
+    .addOption(precisionOption())
     .addOption(
       option(
         '--profiles <file>',
@@ -232,6 +234,7 @@ Examples:
           ...(analyticsApiKey !== undefined ? { analyticsApiKey } : {}),
           ...(options.workers !== undefined ? { workers: options.workers } : {}),
           runtime: options.runtime,
+          precision: options.precision,
           profiles: readProfiles(options.profiles),
           tuningRetentionMs: options.tuningRetention,
           inferenceInstances: options.inferenceInstances,
