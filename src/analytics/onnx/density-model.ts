@@ -16,7 +16,7 @@ export interface DensityPass {
 
 export async function loadDensityPass(card: DensityCard = readDensityCard()): Promise<DensityPass> {
   const ort = await importOnnxRuntime();
-  const session = await createOnnxSession(ort, await readModelFile(card));
+  const session = await createOnnxSession(ort, await readModelFile(card), 'per-photo');
   return {
     card,
     async run(photo) {
