@@ -27,11 +27,7 @@ export async function importOnnxRuntime(): Promise<OnnxRuntime> {
  * One session per worker thread with one intra-op thread: the pool already runs one worker per core,
  * and more threads per session were slower on a loaded 2-core machine (team note model.md).
  */
-export async function createOnnxSession(
-  ort: OnnxRuntime,
-  model: Uint8Array,
-  shapes: 'fixed' | 'per-photo' = 'fixed',
-) {
+export async function createOnnxSession(ort: OnnxRuntime, model: Uint8Array, shapes: 'fixed' | 'per-photo' = 'fixed') {
   return ort.InferenceSession.create(model, {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
