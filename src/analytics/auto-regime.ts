@@ -1,15 +1,20 @@
 /**
  * The default for a camera without counting settings (`auto`). One whole-frame pass tells how large
- * the people in the view are and how many weak candidates there are. Few or large people: that pass is
- * the count, with the size- and edge-aware threshold fitted on street photos. Many small people or many
- * candidates: a crowd, which the detector cannot resolve (detectors lose most people below COCO's
- * "medium" size, and dense crowds are heads, not bodies), so the crowd-density network counts it: two
- * passes. Where that network cannot run (the tfjs-wasm fallback), the frame is cut into tiles that
- * magnify the smallest person seen to a height the detector resolves (1 + k² passes).
+ * the people in the view are. Many small people: a crowd, which the detector cannot resolve (detectors
+ * lose most people below COCO's "medium" size, and dense crowds are heads, not bodies), so the
+ * crowd-density network counts it. Otherwise the density network still checks the view, because the
+ * densest crowds give the detector nothing at all (a tenth of the ShanghaiTech-A photos yield no
+ * candidate): if it finds at least `crowdAtDensityCount` people the view is a crowd and density counts
+ * it, else the detector's count stands. Either way at most two passes. A camera whose check found no
+ * crowd is not checked again for `densityCheckEveryMs` (crowd-memory.ts), so a quiet camera costs one
+ * pass per photo in the steady state. Where the density network cannot run (the tfjs-wasm fallback), a
+ * view of small people is cut into tiles that magnify the smallest person seen to a height the detector
+ * resolves (1 + k² passes).
  *
- * Only three numbers are fitted (on both labelled sets together, see docs/analytics.md): how many small
- * candidates, and what share of all candidates, make a view of small people, and the threshold of the
- * zoomed count. The sizes are physical: the model's input, COCO's medium-object bound, and a cost cap.
+ * Fitted numbers (docs/analytics.md): how many small candidates, and what share of all candidates, make
+ * a view of small people, and the zoomed count's threshold (on Penn-Fudan and Mall); the density check's
+ * crowd count (on the folds the density network trained on, never on its held-out fold). The sizes are
+ * physical: the model's input, COCO's medium-object bound, and a cost cap.
  */
 import type { Detection, HeatMap } from '../core/messages.js';
 import { countDensity, type DensityMap, heatMap } from './density.js';
@@ -50,6 +55,14 @@ export interface AutoSettings {
    * has small candidates (at most 11 in Penn-Fudan), so the hint speaks of crowds, not background figures.
    */
   hintAtUncounted: number;
+  /**
+   * A density check that finds at least this many people makes the view a crowd, counted by density.
+   * Fitted on the density network's training folds: 12–15 score alike there (the highest sum on a
+   * street photo is 10.5); the top of that plateau leaves the most room for street photos.
+   */
+  crowdAtDensityCount: number;
+  /** A camera whose last density check found no crowd is checked again after this long. */
+  densityCheckEveryMs: number;
 }
 
 export const AUTO_DEFAULTS: AutoSettings = {
@@ -62,6 +75,8 @@ export const AUTO_DEFAULTS: AutoSettings = {
   overlap: 0.25,
   zoomThreshold: 0.25,
   hintAtUncounted: 12,
+  crowdAtDensityCount: 15,
+  densityCheckEveryMs: 60_000,
 };
 
 /** Hint: many candidates the count left out; the view may hold more people than counted. */
@@ -133,41 +148,39 @@ export function looksLikeCrowd(first: CountableFrame, settings: AutoSettings = A
 }
 
 /**
- * Counts a frame under the auto default. A street view is the first pass's count. A crowd is counted by
- * the density network (one more pass) where it runs, else by zoomed tiles (1 + k² more passes).
+ * Counts a frame under the auto default. A view of small people is counted by the density network
+ * where it runs (one more pass), else by zoomed tiles (1 + k² more passes). Any other view is checked
+ * by the density network when `checkDensity` (one more pass): a crowd by its sum, else the first pass's
+ * count. `densityChecked` tells whether the density network ran.
  */
 export async function countAuto(
   first: CountableFrame,
   crowd: CrowdPasses,
   profile: CameraProfile = {},
   settings: AutoSettings = AUTO_DEFAULTS,
-): Promise<AutoCount> {
+  checkDensity = true,
+): Promise<AutoCount & { densityChecked: boolean }> {
   const runs = profile.flip ? 2 : 1;
   const tiling = zoomTiling(first, settings);
-  if (crowd.density && looksLikeCrowd(first, settings)) {
+  if (crowd.density && (tiling || checkDensity)) {
     const map = await crowd.density();
-    return {
-      count: countDensity(map, profile),
-      detections: [],
-      method: 'density',
-      regime: 'density',
-      tiling: tilingLabel(SINGLE_TILE),
-      passes: runs + 1,
-      hints: [],
-      heatMap: heatMap(map),
-    };
+    const count = countDensity(map, profile);
+    if (tiling || count >= settings.crowdAtDensityCount) {
+      return {
+        count,
+        detections: [],
+        method: 'density',
+        regime: 'density',
+        tiling: tilingLabel(SINGLE_TILE),
+        passes: runs + 1,
+        hints: [],
+        heatMap: heatMap(map),
+        densityChecked: true,
+      };
+    }
+    return { ...wholeFrameCount(first, profile, settings), passes: runs + 1, densityChecked: true };
   }
-  if (!tiling) {
-    const counted = countDetections(first, profile);
-    return {
-      ...counted,
-      method: 'detector',
-      regime: 'whole-frame',
-      tiling: tilingLabel(SINGLE_TILE),
-      passes: runs,
-      hints: hintsFor(first, counted.detections, profile, settings),
-    };
-  }
+  if (!tiling) return { ...wholeFrameCount(first, profile, settings), passes: runs, densityChecked: false };
   const zoomed = await crowd.tiles(tiling, Math.min(settings.candidateScore, settings.zoomThreshold));
   const counted = countDetections(zoomed, zoomProfile(tiling, profile, settings));
   return {
@@ -177,6 +190,19 @@ export async function countAuto(
     tiling: tilingLabel(tiling),
     passes: runs * (1 + tileCount(tiling)),
     hints: hintsFor(zoomed, counted.detections, profile, settings),
+    densityChecked: false,
+  };
+}
+
+/** The first pass's own count (the passes are the caller's to tell). */
+function wholeFrameCount(first: CountableFrame, profile: CameraProfile, settings: AutoSettings) {
+  const counted = countDetections(first, profile);
+  return {
+    ...counted,
+    method: 'detector' as const,
+    regime: 'whole-frame' as const,
+    tiling: tilingLabel(SINGLE_TILE),
+    hints: hintsFor(first, counted.detections, profile, settings),
   };
 }
 

@@ -5,8 +5,11 @@
  * looks at one detector pass and chooses. The local pool only binds the passes to a photo and its
  * workers; the remote counter (http-counter.ts) sends the whole photo to a service that does the same.
  */
+
+import type { Clock } from '../core/clock.js';
 import type { Detection, HeatMap } from '../core/messages.js';
-import { type AutoSettings, countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
+import { AUTO_DEFAULTS, type AutoSettings, countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
+import { CrowdMemory } from './crowd-memory.js';
 import { countDensity, type DensityMap, heatMap } from './density.js';
 import type { DetectOptions } from './detector.js';
 import type { CameraProfile, CountDecision, CountingMethodName } from './people-counter.js';
@@ -27,7 +30,8 @@ export interface MethodCount extends CountDecision {
 }
 
 export interface CountingMethod {
-  count(passes: PhotoPasses, profile: CameraProfile): Promise<MethodCount>;
+  /** `camera` identifies the view across photos, for methods that remember it (auto). */
+  count(passes: PhotoPasses, profile: CameraProfile, camera?: string): Promise<MethodCount>;
 }
 
 /** The detector under the profile's settings: threshold, tiles, flip, counting mode, ROI, correction. */
@@ -59,12 +63,15 @@ function densityOf(passes: PhotoPasses): Promise<DensityMap> {
   return passes.density();
 }
 
-/** The default: one detector pass; a view of few or large people is counted from it, a crowd by density. */
-export function autoMethod(settings?: AutoSettings): CountingMethod {
+/**
+ * The default: one detector pass; a view of small people is counted by density, any other is checked by
+ * density when the camera's memory asks for it, and counted by density if that finds a crowd.
+ */
+export function autoMethod(memory: CrowdMemory, settings: AutoSettings = AUTO_DEFAULTS): CountingMethod {
   return {
-    async count(passes, profile) {
+    async count(passes, profile, camera) {
       const first = await passes.detect(firstPassOptions(profile, settings));
-      return countAuto(
+      const { densityChecked, ...counted } = await countAuto(
         first,
         {
           tiles: (tiling, minScore) => passes.detect({ tiling, minScore, flip: profile.flip ?? false }),
@@ -72,16 +79,22 @@ export function autoMethod(settings?: AutoSettings): CountingMethod {
         },
         profile,
         settings,
+        memory.needsCheck(camera),
       );
+      if (densityChecked) memory.checked(camera, counted.method === 'density');
+      return counted;
     },
   };
 }
 
-export const COUNTING_METHODS: Record<CountingMethodName, CountingMethod> = {
-  auto: autoMethod(),
-  detector: detectorMethod,
-  density: densityMethod,
-};
+/** The methods by name, `auto` with its own per-camera memory on `clock`. */
+export function countingMethods(clock: Pick<Clock, 'now'>): Record<CountingMethodName, CountingMethod> {
+  return {
+    auto: autoMethod(new CrowdMemory(clock, AUTO_DEFAULTS.densityCheckEveryMs)),
+    detector: detectorMethod,
+    density: densityMethod,
+  };
+}
 
 /** The method a profile asks for: its own `method`, else `auto` unless it has detector settings. */
 export const methodOf = (profile: CameraProfile = {}): CountingMethodName =>

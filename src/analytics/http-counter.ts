@@ -28,8 +28,9 @@ export function createHttpPeopleCounter(config: HttpCounterConfig): PeopleCounte
     get model() {
       return model;
     },
-    async count(jpeg: Buffer, profile?: CameraProfile): Promise<CountResult> {
+    async count(jpeg: Buffer, profile?: CameraProfile, camera?: string): Promise<CountResult> {
       const query = new URLSearchParams();
+      if (camera !== undefined) query.set('camera', camera);
       // The service accepts a profile as JSON in the query so every client setting travels with the photo.
       if (profile && Object.keys(profile).length > 0) query.set('profileJson', JSON.stringify(profile));
       const response = await fetch(`${base}/v1/count${query.size ? `?${query}` : ''}`, {

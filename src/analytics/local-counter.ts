@@ -4,8 +4,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { type Clock, systemClock } from '../core/clock.js';
 import { looksLikeJpeg } from '../core/image.js';
-import { COUNTING_METHODS, methodOf, type PhotoPasses } from './counting-methods.js';
+import { countingMethods, methodOf, type PhotoPasses } from './counting-methods.js';
 import { type DensityMap, readDensityCard } from './density.js';
 import { type DetectOptions, type FrameDetections, wasmFallbackWarning } from './detector.js';
 import { cardModelId } from './model-card.js';
@@ -31,6 +32,8 @@ export interface LocalCounterConfig {
   precision?: Precision;
   /** Where that one warning goes. Default: one line on stderr. */
   onWarning?: (message: string) => void;
+  /** Times the auto default's per-camera density checks. Default: the system clock. */
+  clock?: Pick<Clock, 'now'>;
 }
 
 /** Person boxes in frame pixels after NMS, every score ≥ the requested minimum. */
@@ -120,6 +123,7 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   // The density network runs on ONNX Runtime only; its card is read now so a broken install fails at start.
   const densityAvailable = backend === 'onnx';
   const densityModel = cardModelId(readDensityCard());
+  const methods = countingMethods(config.clock ?? systemClock);
   const slots: Slot[] = [];
   const queue: Job[] = [];
   let nextId = 1;
@@ -232,9 +236,9 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
       return density ? density() : Promise.reject(new Error('the density model needs ONNX Runtime'));
     },
     queued: () => queue.length,
-    async count(jpeg: Buffer, profile: CameraProfile = {}): Promise<CountResult> {
+    async count(jpeg: Buffer, profile: CameraProfile = {}, camera?: string): Promise<CountResult> {
       const passes = passesFor(jpeg);
-      const counted = await COUNTING_METHODS[methodOf(profile)].count(passes, profile);
+      const counted = await methods[methodOf(profile)].count(passes, profile, camera);
       return { ...counted, model: counted.method === 'density' ? densityModel : model, backend, ms: passes.ms() };
     },
     async close() {

@@ -149,6 +149,7 @@ export class CounterBusyError extends Error {
 
 export interface PeopleCounter {
   readonly model: string;
-  count(jpeg: Buffer, profile?: CameraProfile): Promise<CountResult>;
+  /** `camera` (a device ID) lets the counter remember the view across photos (the auto default's crowd checks). */
+  count(jpeg: Buffer, profile?: CameraProfile, camera?: string): Promise<CountResult>;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { bearerChallenge, bearerToken, createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
+import { MAX_DEVICE_ID_LENGTH } from '../core/ids.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { Counter, Histogram, type Registry } from '../core/metrics.js';
@@ -126,6 +127,14 @@ export async function startAnalyticsService(
               ),
             profile: z.string().optional().describe('name of a configured camera profile'),
             profileJson: z.string().optional().describe('a whole camera profile as JSON'),
+            camera: z
+              .string()
+              .min(1)
+              .max(MAX_DEVICE_ID_LENGTH)
+              .optional()
+              .describe(
+                'the camera (device ID) the photo comes from: the auto default then checks a quiet view for crowds once a minute instead of on every photo',
+              ),
           }),
           response: { 200: countResponseSchema },
         },
@@ -169,7 +178,7 @@ export async function startAnalyticsService(
           throw new HttpError(problemStatus[error.problem], error.problem, error.message);
         }
         try {
-          const result = await counter.count(body, profile);
+          const result = await counter.count(body, profile, request.query.camera);
           meter.photo(key, result.ms);
           computeSeconds.observe(result.ms / 1000);
           requests.inc({ outcome: 'counted' });

@@ -201,7 +201,7 @@ async function countAndPublish(run: ClaimRun, photo: PhotoItem, superseded: numb
   let counted: CountResult;
   try {
     counted = await withRetry(
-      () => deps.counter.count(jpeg, chosen?.profile),
+      () => deps.counter.count(jpeg, chosen?.profile, photo.metadata.deviceID),
       retry,
       {
         isPermanent: (error) => error instanceof UnusableImageError || error instanceof ImageRejectedError,

@@ -22,8 +22,8 @@ export class LateModel implements PeopleCounter {
     return this.loaded?.model ?? 'loading';
   }
 
-  async count(jpeg: Buffer, profile?: CameraProfile): Promise<CountResult> {
-    return (await this.ready).count(jpeg, profile);
+  async count(jpeg: Buffer, profile?: CameraProfile, camera?: string): Promise<CountResult> {
+    return (await this.ready).count(jpeg, profile, camera);
   }
 
   async close(): Promise<void> {

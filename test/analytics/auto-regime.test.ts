@@ -85,12 +85,18 @@ describe('auto default: when to zoom, how far', () => {
 });
 
 describe('auto default: counting', () => {
-  it('street photo: counts the whole-frame pass, never asks for tiles', async () => {
+  it('street photo of a camera checked lately: counts the whole-frame pass alone, never asks for tiles', async () => {
     const first = { ...SIZE, detections: [person(50, 100, 300, 0.9), person(300, 120, 280, 0.3)] };
-    const counted = await countAuto(first, {
-      tiles: () => assert.fail('no second pass for a street photo'),
-      density: () => assert.fail('no density pass for a street photo'),
-    });
+    const counted = await countAuto(
+      first,
+      {
+        tiles: () => assert.fail('no second pass for a street photo'),
+        density: () => assert.fail('no density pass for a quiet camera checked lately'),
+      },
+      {},
+      AUTO_DEFAULTS,
+      false,
+    );
     assert.deepEqual(
       { count: counted.count, regime: counted.regime, tiling: counted.tiling, passes: counted.passes },
       { count: 1, regime: 'whole-frame', tiling: '1x1@0', passes: 1 },

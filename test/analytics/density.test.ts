@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AUTO_DEFAULTS, countAuto, looksLikeCrowd } from '../../src/analytics/auto-regime.js';
 import { methodOf } from '../../src/analytics/counting-methods.js';
+import { CrowdMemory } from '../../src/analytics/crowd-memory.js';
 import {
   countDensity,
   DENSITY_CARD_PATH,
@@ -55,26 +56,76 @@ describe('density: pure parts', () => {
     assert.ok(Math.abs(heat.values.reduce((a, b) => a + b, 0) - 30.72) < 0.01);
   });
 
-  it('regime: a few large people stay with the detector; many small candidates go to density', async () => {
+  it('regime: a few large people stay with the detector when density finds no crowd (or is not asked)', async () => {
     const street = { ...SIZE, detections: [person(50, 100, 300, 0.9), person(300, 120, 280, 0.8)] };
     assert.equal(looksLikeCrowd(street), false);
-    const counted = await countAuto(street, {
+    const checked = await countAuto(street, {
       tiles: () => assert.fail('no tiles'),
-      density: () => assert.fail('no density pass for a street photo'),
+      density: async () => map(64, 64, 0.0005), // ≈ 2 people: no crowd
     });
-    assert.deepEqual([counted.method, counted.count, counted.passes], ['detector', 2, 1]);
+    assert.deepEqual([checked.method, checked.count, checked.passes, checked.densityChecked], ['detector', 2, 2, true]);
+    const unchecked = await countAuto(
+      street,
+      { tiles: () => assert.fail('no tiles'), density: () => assert.fail('a quiet camera is not checked') },
+      {},
+      AUTO_DEFAULTS,
+      false,
+    );
+    assert.deepEqual([unchecked.method, unchecked.count, unchecked.passes], ['detector', 2, 1]);
+  });
 
+  it('regime: many small candidates go to density; so does a crowd the detector cannot see at all', async () => {
     const smallFigures = Array.from({ length: 20 }, (_, i) =>
       person(10 + (i % 10) * 48, 40 + Math.floor(i / 10) * 200, 30, 0.3),
     );
     const crowd = { ...SIZE, detections: smallFigures };
     assert.equal(looksLikeCrowd(crowd, AUTO_DEFAULTS), true);
-    const dense = await countAuto(crowd, {
-      tiles: () => assert.fail('density, not tiles'),
-      density: async () => map(64, 64, 0.05),
-    });
+    const dense = await countAuto(
+      crowd,
+      { tiles: () => assert.fail('density, not tiles'), density: async () => map(64, 64, 0.05) },
+      {},
+      AUTO_DEFAULTS,
+      false,
+    );
     assert.deepEqual([dense.method, dense.regime, dense.count, dense.passes], ['density', 'density', 205, 2]);
     assert.ok(dense.heatMap);
+
+    // Heads only: the detector finds nobody, the density check finds hundreds.
+    const heads = await countAuto(
+      { ...SIZE, detections: [] },
+      {
+        tiles: () => assert.fail('no tiles'),
+        density: async () => map(64, 64, 0.1),
+      },
+    );
+    assert.deepEqual([heads.method, heads.count, heads.passes], ['density', 410, 2]);
+    const justBelow = AUTO_DEFAULTS.crowdAtDensityCount - 1;
+    const few = await countAuto(
+      { ...SIZE, detections: [] },
+      {
+        tiles: () => assert.fail('no tiles'),
+        density: async () => map(1, 1, justBelow),
+      },
+    );
+    assert.deepEqual([few.method, few.count], ['detector', 0]);
+  });
+
+  it('memory: a quiet camera is checked once per interval, a crowd camera on every photo', () => {
+    let now = 0;
+    const memory = new CrowdMemory({ now: () => now }, 60_000, 2);
+    assert.equal(memory.needsCheck(undefined), true, 'a photo without a camera is always checked');
+    assert.equal(memory.needsCheck('quiet'), true, 'a new camera is checked');
+    memory.checked('quiet', false);
+    now = 59_999;
+    assert.equal(memory.needsCheck('quiet'), false);
+    now = 60_000;
+    assert.equal(memory.needsCheck('quiet'), true);
+    memory.checked('busy', true);
+    assert.equal(memory.needsCheck('busy'), true);
+    memory.checked('quiet', false);
+    memory.checked('third', false);
+    assert.equal(memory.needsCheck('busy'), true, 'beyond capacity the oldest camera is forgotten, so checked');
+    assert.equal(memory.needsCheck('quiet'), false);
   });
 
   it('a profile names its method; detector settings imply the detector', () => {
