@@ -4,8 +4,10 @@
  * lose most people below COCO's "medium" size, and dense crowds are heads, not bodies), so the
  * crowd-density network counts it. Otherwise the density network still checks the view, because the
  * densest crowds give the detector nothing at all (a tenth of the ShanghaiTech-A photos yield no
- * candidate): if it finds at least `crowdAtDensityCount` people the view is a crowd and density counts
- * it, else the detector's count stands. Either way at most two passes. A camera whose check found no
+ * candidate): below `crowdAtDensityCount` people the detector's count stands; from twice that on the
+ * view is a crowd and density counts it; in between the two counts are blended, density's weight
+ * growing with its count (a street photo of large people can reach 15 on the density map). Either way
+ * at most two passes. A camera whose check found no
  * crowd is not checked again for `densityCheckEveryMs` (crowd-memory.ts), so a quiet camera costs one
  * pass per photo in the steady state. Where the density network cannot run (the tfjs-wasm fallback), a
  * view of small people is cut into tiles that magnify the smallest person seen to a height the detector
@@ -56,9 +58,11 @@ export interface AutoSettings {
    */
   hintAtUncounted: number;
   /**
-   * A density check that finds at least this many people makes the view a crowd, counted by density.
-   * Fitted on the density network's training folds: 12–15 score alike there (the highest sum on a
-   * street photo is 10.5); the top of that plateau leaves the most room for street photos.
+   * Below this many people found by a density check, the detector's count stands; from twice this
+   * many, density's count does; in between they are blended linearly. Fitted on the density network's
+   * training folds: 12–15 score alike there (the highest sum on a street photo is 10.5); the top of
+   * that plateau leaves the most room for street photos. The blend band (docs/analytics.md) is there
+   * because a held-out street photo reached 14.7.
    */
   crowdAtDensityCount: number;
   /** A camera whose last density check found no crowd is checked again after this long. */
@@ -118,7 +122,7 @@ export function zoomProfile(tiling: Tiling, profile: CameraProfile, settings: Au
   return { ...profile, scoreThreshold: settings.zoomThreshold, tiling };
 }
 
-export type Regime = 'whole-frame' | 'zoom' | 'density';
+export type Regime = 'whole-frame' | 'zoom' | 'density' | 'blend';
 
 export interface AutoCount {
   count: number;
@@ -165,7 +169,8 @@ export async function countAuto(
   if (crowd.density && (tiling || checkDensity)) {
     const map = await crowd.density();
     const count = countDensity(map, profile);
-    if (tiling || count >= settings.crowdAtDensityCount) {
+    const weight = tiling ? 1 : densityWeight(count, settings);
+    if (weight === 1) {
       return {
         count,
         detections: [],
@@ -178,7 +183,15 @@ export async function countAuto(
         densityChecked: true,
       };
     }
-    return { ...wholeFrameCount(first, profile, settings), passes: runs + 1, densityChecked: true };
+    const counted = { ...wholeFrameCount(first, profile, settings), passes: runs + 1, densityChecked: true };
+    if (weight === 0) return counted;
+    return {
+      ...counted,
+      count: Math.round((1 - weight) * counted.count + weight * count),
+      method: weight >= 0.5 ? 'density' : 'detector',
+      regime: 'blend',
+      heatMap: heatMap(map),
+    };
   }
   if (!tiling) return { ...wholeFrameCount(first, profile, settings), passes: runs, densityChecked: false };
   const zoomed = await crowd.tiles(tiling, Math.min(settings.candidateScore, settings.zoomThreshold));
@@ -192,6 +205,12 @@ export async function countAuto(
     hints: hintsFor(zoomed, counted.detections, profile, settings),
     densityChecked: false,
   };
+}
+
+/** Density's share of a blended count: 0 below `crowdAtDensityCount`, 1 from twice that, linear between. */
+export function densityWeight(densityCount: number, settings: AutoSettings = AUTO_DEFAULTS): number {
+  const from = settings.crowdAtDensityCount;
+  return Math.min(1, Math.max(0, (densityCount - from) / from));
 }
 
 /** The first pass's own count (the passes are the caller's to tell). */

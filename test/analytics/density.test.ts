@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AUTO_DEFAULTS, countAuto, looksLikeCrowd } from '../../src/analytics/auto-regime.js';
+import { AUTO_DEFAULTS, countAuto, densityWeight, looksLikeCrowd } from '../../src/analytics/auto-regime.js';
 import { methodOf } from '../../src/analytics/counting-methods.js';
 import { CrowdMemory } from '../../src/analytics/crowd-memory.js';
 import {
@@ -108,6 +108,20 @@ describe('density: pure parts', () => {
       },
     );
     assert.deepEqual([few.method, few.count], ['detector', 0]);
+    // Between one and two times that: a blend, density's weight growing with its count.
+    const between = AUTO_DEFAULTS.crowdAtDensityCount * 1.6;
+    const blended = await countAuto(
+      { ...SIZE, detections: [person(50, 100, 300, 0.9)] },
+      {
+        tiles: () => assert.fail('no tiles'),
+        density: async () => map(1, 1, between),
+      },
+    );
+    assert.equal(densityWeight(Math.round(between)), 0.6);
+    assert.deepEqual(
+      [blended.method, blended.regime, blended.count, blended.passes],
+      ['density', 'blend', Math.round(0.4 * 1 + 0.6 * Math.round(between)), 2],
+    );
   });
 
   it('memory: a quiet camera is checked once per interval, a crowd camera on every photo', () => {
