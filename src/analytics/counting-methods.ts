@@ -6,10 +6,10 @@
  * workers; the remote counter (http-counter.ts) sends the whole photo to a service that does the same.
  */
 import type { Detection, HeatMap } from '../core/messages.js';
+import type { CameraProfile, CountDecision, CountingMethodName } from '../core/people-counter.js';
 import { type AutoSettings, countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
 import { countDensity, type DensityMap, heatMap } from './density.js';
 import type { DetectOptions } from './detector.js';
-import type { CameraProfile, CountDecision, CountingMethodName } from './people-counter.js';
 import { type CountableFrame, countDetections, detectOptionsFor, passesOf } from './postprocess.js';
 
 /** The model passes one photo may take. */

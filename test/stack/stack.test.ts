@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import sharp from 'sharp';
+import { parseAnalyticsSpec } from '../../src/analytics/counter-spec.js';
 import { loadDataset } from '../../src/analytics/dataset.js';
 import { deterministicCount, FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
-import type { PeopleCounter } from '../../src/analytics/people-counter.js';
 import { superviseStack } from '../../src/cli/commands/up.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMessageAuth, MESSAGE_SECRET_FILE } from '../../src/core/message-auth.js';
+import type { PeopleCounter } from '../../src/core/people-counter.js';
 import { EngageStore } from '../../src/engage/store.js';
-import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
 import {
   DEMO_SITE,
   demoDeviceIds,

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
+import { createCounterFor, parseAnalyticsSpec } from '../../analytics/counter-spec.js';
 import { loadDataset, loadProfile } from '../../analytics/dataset.js';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
@@ -9,7 +10,6 @@ import { formatModelBench, runModelBench, syntheticPhotos } from '../../analytic
 import { detectOptionsFor } from '../../analytics/postprocess.js';
 import { DEFAULT_RUNTIME, RUNTIMES, type Runtime } from '../../analytics/runtime.js';
 import { readSecret } from '../../core/config.js';
-import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { formatLedgerBench, runLedgerBench } from '../../inference/ledger-bench.js';
 import { formatBenchResult, pacedPhotoCount, runPipelineBench } from '../../inference/pipeline-bench.js';
 import { durationArg, intArg, option, parseOptions } from '../options.js';
