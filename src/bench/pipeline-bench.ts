@@ -19,9 +19,9 @@ import type { PhotoMetadata } from '../core/messages.js';
 import { MqttConnection, redactUrl } from '../core/mqtt.js';
 import type { PeopleCounter } from '../core/people-counter.js';
 import { LocalObjectStore, type ObjectStore } from '../core/storage/index.js';
-import { type InferenceInstance, startInferenceInstance } from './inference-service.js';
-import { type ClaimArbiter, RedisClaimArbiter } from './redis-arbiter.js';
-import type { OutcomeQos } from './stream-session.js';
+import { type InferenceInstance, startInferenceInstance } from '../inference/inference-service.js';
+import { type ClaimArbiter, RedisClaimArbiter } from '../inference/redis-arbiter.js';
+import type { OutcomeQos } from '../inference/stream-session.js';
 
 export interface PipelineBenchOptions {
   devices: number;
