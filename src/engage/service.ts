@@ -159,7 +159,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       : {}),
   });
   // The broker may have lost retained state: profiles and collect requests are published again.
-  mqtt.client.on('connect', () => {
+  mqtt.onConnect(() => {
     void Promise.all([profiles.republish(), tuning?.republish()]).catch((error: unknown) =>
       logger.warn({ err: error }, 'could not publish profiles again'),
     );

@@ -7,6 +7,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+// MQTT.js directly: checks what the broker lets plain clients (devices, operators, anonymous) do.
 import { connectAsync } from 'mqtt';
 import sharp from 'sharp';
 import { parseAnalyticsSpec } from '../../src/analytics/counter-spec.js';

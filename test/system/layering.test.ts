@@ -23,14 +23,18 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** Every relative module specifier of static imports and re-exports, side-effect imports and `import()`. */
-export function relativeImports(source: string): string[] {
+/** Every module specifier of static imports and re-exports, side-effect imports and `import()`. */
+export function importSpecifiers(source: string): string[] {
   const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const specifiers = [
     ...code.matchAll(/\b(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?['"]([^'"]+)['"]/g),
     ...code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
   ].map((match) => match[1] as string);
-  return specifiers.filter((specifier) => specifier.startsWith('.'));
+  return specifiers;
+}
+
+export function relativeImports(source: string): string[] {
+  return importSpecifiers(source).filter((specifier) => specifier.startsWith('.'));
 }
 
 /** The top folder under src/ of a path (core, engage, …). */
@@ -84,4 +88,11 @@ test('the import scan sees every form of relative import', () => {
 test('services import only core and themselves; core imports only core; only stack, cli and bench join services', () => {
   assert.ok(sourceFiles(SRC).length > 100, `found the sources in ${SRC}`);
   assert.deepEqual(violations(), []);
+});
+
+test('only the core MQTT wrapper imports MQTT.js', () => {
+  const importers = sourceFiles(SRC)
+    .filter((file) => importSpecifiers(readFileSync(file, 'utf8')).some((s) => s === 'mqtt' || s.startsWith('mqtt/')))
+    .map((file) => relative(SRC, file).split(sep).join('/'));
+  assert.deepEqual(importers, ['core/mqtt.ts']);
 });
