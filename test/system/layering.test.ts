@@ -96,3 +96,26 @@ test('only the core MQTT wrapper imports MQTT.js', () => {
     .map((file) => relative(SRC, file).split(sep).join('/'));
   assert.deepEqual(importers, ['core/mqtt.ts']);
 });
+
+/** The src/ modules `file` imports, directly or through others (relative imports only). */
+function importClosure(file: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (path: string) => {
+    for (const specifier of relativeImports(readFileSync(path, 'utf8'))) {
+      const target = resolve(dirname(path), specifier).replace(/\.js$/, '.ts');
+      if (seen.has(target) || !target.startsWith(SRC) || !target.endsWith('.ts')) continue;
+      seen.add(target);
+      visit(target);
+    }
+  };
+  visit(file);
+  return seen;
+}
+
+test("engage's live events import no engine code: no circle through the engine or the tuning desk", () => {
+  const reached = [...importClosure(join(SRC, 'engage/events.ts'))].map((path) =>
+    relative(SRC, path).split(sep).join('/'),
+  );
+  for (const emitter of ['engage/events.ts', 'engage/engine.ts', 'engage/tuning/desk.ts', 'engage/service.ts'])
+    assert.ok(!reached.includes(emitter), `events.ts reaches ${emitter}: ${reached.join(', ')}`);
+});

@@ -11,9 +11,8 @@ import { parseFilePath } from '../../core/ids.js';
 import { looksLikeJpeg } from '../../core/image.js';
 import { type CollectMessage, PROFILE_MESSAGE_VERSION, TUNING_BUCKET, tuningKey } from '../../core/live-profile.js';
 import type { Logger } from '../../core/log.js';
-import type { HeatMap, ResultMessage } from '../../core/messages.js';
-import type { Tiling } from '../../core/people-counter.js';
-import { UnusableImageError } from '../../core/people-counter.js';
+import type { ResultMessage } from '../../core/messages.js';
+import { type Tiling, UnusableImageError } from '../../core/people-counter.js';
 import { ObjectNotFoundError, type ObjectStore } from '../../core/storage/index.js';
 import type { Topics } from '../../core/topics.js';
 import {
@@ -23,34 +22,15 @@ import {
   TuningInputError,
   type TuningModel,
 } from '../../core/tuning.js';
-import type { LiveEvents } from '../events.js';
+import type { DeviceTuningStatus, LiveEvents, SessionView } from '../events.js';
 import type { ProfileBook, ProfileRevision, PublishRetained } from '../profiles.js';
 import type { FitState, FrameView, SessionRow, TuningSessions } from './sessions.js';
 
 export const DEFAULT_TUNING_FRAMES = 12;
 export const MAX_TUNING_FRAMES = 50;
 
-export interface SessionView {
-  id: string;
-  deviceId: string;
-  target: number;
-  collecting: boolean;
-  createdAt: number;
-  expiresAt: number;
-  frames: FrameView[];
-  labelled: number;
-  fit: FitState | null;
-}
-
-/** What the dashboard shows on a camera's tile. */
-export interface DeviceTuningStatus {
-  deviceId: string;
-  sessionId: string | null;
-  hints: string[];
-  /** The latest result's heat map when the crowd-density network counted it: the tile shows it. */
-  heatMap: HeatMap | null;
-  profile: Pick<ProfileRevision, 'revision' | 'hash' | 'source' | 'tuning'> | null;
-}
+/** The live-event shapes are declared in ../events.js; the dashboard's JSDoc imports this one from here. */
+export type { DeviceTuningStatus, SessionView };
 
 export interface TuningDeskDeps {
   sessions: TuningSessions;
