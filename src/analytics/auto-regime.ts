@@ -19,9 +19,9 @@
  * physical: the model's input, COCO's medium-object bound, and a cost cap.
  */
 import type { Detection, HeatMap } from '../core/messages.js';
+import type { CameraProfile } from '../core/people-counter.js';
 import { countDensity, type DensityMap, heatMap } from './density.js';
 import type { DetectOptions } from './detector.js';
-import type { CameraProfile } from './people-counter.js';
 import { type CountableFrame, countDetections, detectOptionsFor } from './postprocess.js';
 import { withinRoi } from './roi.js';
 import { type GridTiling, SINGLE_TILE, type Tiling, tileCount, tilingLabel } from './tiling.js';

@@ -15,10 +15,10 @@
  *   into the held-out score.
  */
 import type { Detection } from '../core/messages.js';
+import { type CameraProfile, tilingSchema } from '../core/people-counter.js';
 import { applyCorrection, type Correction, fitCorrection, fitScale } from './correction.js';
 import { binHistogram, type Counting, countScores, fitScoreBins } from './counting.js';
 import { meanAbsoluteError } from './evaluation.js';
-import { type CameraProfile, tilingSchema } from './people-counter.js';
 import { withinRoi } from './roi.js';
 import { SINGLE_TILE, type Tiling, tileCount, wholeFrameIndexOf } from './tiling.js';
 

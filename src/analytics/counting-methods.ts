@@ -5,14 +5,13 @@
  * looks at one detector pass and chooses. The local pool only binds the passes to a photo and its
  * workers; the remote counter (http-counter.ts) sends the whole photo to a service that does the same.
  */
-
 import type { Clock } from '../core/clock.js';
 import type { Detection, HeatMap } from '../core/messages.js';
+import type { CameraProfile, CountDecision, CountingMethodName } from '../core/people-counter.js';
 import { AUTO_DEFAULTS, type AutoSettings, countAuto, firstPassOptions, usesAutoDefault } from './auto-regime.js';
 import { CrowdMemory } from './crowd-memory.js';
 import { countDensity, type DensityMap, heatMap } from './density.js';
 import type { DetectOptions } from './detector.js';
-import type { CameraProfile, CountDecision, CountingMethodName } from './people-counter.js';
 import { type CountableFrame, countDetections, detectOptionsFor, passesOf } from './postprocess.js';
 
 /** The model passes one photo may take. */

@@ -3,7 +3,7 @@
  * throws away how sure the model is; in crowds many people get low scores, so summing scores or
  * weighting score bins (fitted per camera) tracks the true count better.
  */
-import type { CameraProfile } from './people-counter.js';
+import type { CameraProfile } from '../core/people-counter.js';
 
 export type Counting = NonNullable<CameraProfile['counting']>;
 

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, readJsonFile } from '../core/config.js';
 import { detectionSchema } from '../core/messages.js';
+import { type CameraProfile, cameraProfileSchema, tilingSchema } from '../core/people-counter.js';
 import type { Box } from './nms.js';
-import { type CameraProfile, cameraProfileSchema, tilingSchema } from './people-counter.js';
 
 const labelsSchema = z.object({
   images: z.array(

@@ -9,8 +9,8 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { HeatMap } from '../core/messages.js';
+import type { CameraProfile } from '../core/people-counter.js';
 import { MODELS_DIR, modelCardSchema, readModelCard } from './model-card.js';
-import type { CameraProfile } from './people-counter.js';
 import { insidePolygon } from './roi.js';
 
 const cardSchema = modelCardSchema.extend({

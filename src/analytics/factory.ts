@@ -1,8 +1,8 @@
 /** Chooses the analytics platform by config: the model in this process, or a remote REST service. */
 import { z } from 'zod';
+import type { PeopleCounter } from '../core/people-counter.js';
 import { createHttpPeopleCounter } from './http-counter.js';
 import { createLocalPeopleCounter } from './local-counter.js';
-import type { PeopleCounter } from './people-counter.js';
 import { PRECISIONS, RUNTIMES } from './runtime.js';
 
 export const peopleCounterConfigSchema = z.discriminatedUnion('kind', [

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CountResult, PeopleCounter } from './people-counter.js';
+import type { CountResult, PeopleCounter } from '../core/people-counter.js';
 
 export class FixedDelayCounter implements PeopleCounter {
   readonly model: string;

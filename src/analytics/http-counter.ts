@@ -7,7 +7,7 @@ import {
   countResponseSchema,
   type PeopleCounter,
   UnusableImageError,
-} from './people-counter.js';
+} from '../core/people-counter.js';
 
 /** The analytics service's API key a client sends (`*_FILE` also works: core/config.ts readSecret). */
 export const ANALYTICS_API_KEY_ENV = 'PEOPLE_COUNTER_ANALYTICS_API_KEY';

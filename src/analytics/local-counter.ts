@@ -6,18 +6,18 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type Clock, systemClock } from '../core/clock.js';
 import { looksLikeJpeg } from '../core/image.js';
-import { countingMethods, methodOf, type PhotoPasses } from './counting-methods.js';
-import { type DensityMap, readDensityCard } from './density.js';
-import { type DetectOptions, type FrameDetections, wasmFallbackWarning } from './detector.js';
-import { cardModelId } from './model-card.js';
-import { onnxRuntimeLoadProblem } from './onnx/onnx-probe.js';
 import {
   type CameraProfile,
   CounterBusyError,
   type CountResult,
   type PeopleCounter,
   UnusableImageError,
-} from './people-counter.js';
+} from '../core/people-counter.js';
+import { countingMethods, methodOf, type PhotoPasses } from './counting-methods.js';
+import { type DensityMap, readDensityCard } from './density.js';
+import { type DetectOptions, type FrameDetections, wasmFallbackWarning } from './detector.js';
+import { cardModelId } from './model-card.js';
+import { onnxRuntimeLoadProblem } from './onnx/onnx-probe.js';
 import { DEFAULT_PRECISION, DEFAULT_RUNTIME, type Precision, type Runtime } from './runtime.js';
 import type { PassRequest, WorkerData, WorkerReply, WorkerRequest } from './worker-protocol.js';
 

@@ -14,13 +14,13 @@
  * Measured against the count-only fit in docs/analytics.md ("Tuning from the dashboard").
  */
 import type { Detection } from '../core/messages.js';
+import type { CameraProfile } from '../core/people-counter.js';
+import type { Mark } from '../core/tuning.js';
 import { binEdgesFrom } from './calibration.js';
 import { binHistogram } from './counting.js';
-import type { CameraProfile } from './people-counter.js';
 import { type Tiling, tileCount, wholeFrameIndexOf } from './tiling.js';
 
-/** One clicked person, [x, y] in image pixels. */
-export type Mark = readonly [number, number];
+export type { Mark };
 
 export interface MarkedFrame {
   marks: readonly Mark[];

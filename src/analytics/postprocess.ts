@@ -1,9 +1,9 @@
 /** From merged raw detections to a count under a camera profile: threshold → ROI → counting mode → correction. */
 import type { Detection } from '../core/messages.js';
+import type { CameraProfile } from '../core/people-counter.js';
 import { applyCorrection } from './correction.js';
 import { countScores, needsWholeFrame } from './counting.js';
 import type { DetectOptions, FrameDetections } from './detector.js';
-import type { CameraProfile } from './people-counter.js';
 import { withinRoi } from './roi.js';
 import {
   lowestShiftedThreshold,

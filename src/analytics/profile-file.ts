@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { ConfigError, readJsonFile } from '../core/config.js';
 import { describeZodError, deviceIdSchema } from '../core/messages.js';
-import { type CameraProfile, cameraProfileSchema } from './people-counter.js';
+import { type CameraProfile, cameraProfileSchema } from '../core/people-counter.js';
 
 export function readProfiles(
   path: string | undefined,

@@ -8,7 +8,6 @@ import { MAX_DEVICE_ID_LENGTH } from '../core/ids.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { Counter, Histogram, type Registry } from '../core/metrics.js';
-import { ANALYTICS_API_KEYS_ENV, createKeyRing, UsageMeter } from './api-keys.js';
 import {
   type CameraProfile,
   CounterBusyError,
@@ -16,7 +15,8 @@ import {
   countResponseSchema,
   type PeopleCounter,
   UnusableImageError,
-} from './people-counter.js';
+} from '../core/people-counter.js';
+import { ANALYTICS_API_KEYS_ENV, createKeyRing, UsageMeter } from './api-keys.js';
 
 export const DEFAULT_ANALYTICS_PORT = 8082;
 

@@ -1,27 +1,10 @@
 /** Splitting a frame into overlapping tiles (small people become larger for the model) and merging back. */
 import type { Detection } from '../core/messages.js';
+import type { BandTiling, GridTiling, Tiling } from '../core/people-counter.js';
 import { nonMaxSuppression } from './nms.js';
 
-/** rows × cols tiles of equal size. */
-export interface GridTiling {
-  rows: number;
-  cols: number;
-  /** Fraction of a tile's size shared with its neighbour. */
-  overlap: number;
-}
-
-/**
- * Horizontal bands from top to bottom, each with its own number of columns: in a fixed camera the
- * far rows hold the smallest people, so their band can be cut into more (hence more zoomed) tiles.
- */
-export interface BandTiling {
-  /** Band i ends at `to` × frame height (ascending, the last ends at 1) and is cut into `cols` tiles. */
-  bands: Array<{ to: number; cols: number }>;
-  /** Columns share this fraction of a tile's width; each band extends past its inner edges by this fraction of its height. */
-  overlap: number;
-}
-
-export type Tiling = GridTiling | BandTiling;
+/** The tiling types are declared with the profile schema in core; analytics imports them from here. */
+export type { BandTiling, GridTiling, Tiling };
 
 /** A region of the frame in whole pixels. */
 export interface Region {

@@ -13,19 +13,27 @@
  */
 import { forEachConcurrently } from '../core/concurrently.js';
 import type { Detection } from '../core/messages.js';
+import { type CameraProfile, CounterBusyError, MAX_DENSITY_SCALE, UnusableImageError } from '../core/people-counter.js';
+import {
+  type LabelledFrame,
+  type Mark,
+  MIN_TUNING_FRAMES,
+  TuningCancelledError,
+  type TuningFitOptions,
+  type TuningFitReport,
+  TuningInputError,
+  type TuningModel,
+} from '../core/tuning.js';
 import { calibrate, DEFAULT_CALIBRATION_TILINGS, thresholdGrid } from './calibration.js';
 import { densitySum } from './density.js';
 import { MIN_RAW_SCORE } from './detector.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { LocalPeopleCounter } from './local-counter.js';
-import { fitMarkedFrames, type Mark, type MarkedFit } from './mark-fit.js';
-import { type CameraProfile, CounterBusyError, MAX_DENSITY_SCALE, UnusableImageError } from './people-counter.js';
+import { fitMarkedFrames, type MarkedFit } from './mark-fit.js';
 import { countKeptScores, detectOptionsFor, passesOf } from './postprocess.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
 import { SINGLE_TILE, type Tiling, tilingLabel } from './tiling.js';
 
-/** Fewer frames cannot be both fitted and cross-validated. */
-export const MIN_TUNING_FRAMES = 4;
 /** Outer folds of the reported cross-validated error. */
 const OUTER_FOLDS = 4;
 const BUSY_RETRY_MS = 200;
@@ -37,49 +45,13 @@ export function isTuningDetector(counter: object): counter is TuningDetector {
   return 'detect' in counter && typeof counter.detect === 'function' && 'workers' in counter;
 }
 
-export interface LabelledFrame {
-  id: string;
-  jpeg: Buffer;
-  truth: number;
-  /** One per person when the user clicked them (then marks.length = truth); null when only counted. */
-  marks?: readonly Mark[] | null;
-}
-
-/** What the profile was fitted from: the marked people, or the counts alone (some frame unmarked). */
-export type TuningMethod = 'marks' | 'counts';
-
-export interface TuningFitReport {
-  profile: CameraProfile;
-  /** Which counter the profile tunes: the detector's settings, or the density network's scale. */
-  counter: 'detector' | 'density';
-  /** Frames fitted on (undecodable ones left out). */
-  frames: number;
-  /** The current profile (or the defaults) on these frames. */
-  maeBefore: number;
-  /** The new profile, cross-validated on these frames. */
-  maeAfter: number;
-  method: TuningMethod;
-  /** Model runs per photo under the new profile, its tiling and whether it adds a whole-frame pass: what the tuning costs every photo. */
-  passes: number;
-  tiling: string;
-  wholeFrame: boolean;
-  skipped: Array<{ id: string; message: string }>;
-}
-
-export class TuningInputError extends Error {
-  override name = 'TuningInputError';
-}
-
-export class TuningCancelledError extends Error {
-  override name = 'TuningCancelledError';
-}
-
-export interface TuningFitOptions {
-  current?: CameraProfile | undefined;
-  tilings?: readonly Tiling[];
-  /** Model passes done of the total (frames × (tilings + 1)). */
-  onProgress?: (done: number, total: number) => void;
-  signal?: AbortSignal;
+/** What engage's tuning desk takes (core/tuning.ts): this detector's candidates at the raw floor, and the fit on it. */
+export function tuningModelOf(detector: TuningDetector): TuningModel {
+  return {
+    candidates: async (jpeg) =>
+      (await detector.detect(jpeg, { tiling: SINGLE_TILE, minScore: MIN_RAW_SCORE })).detections,
+    fit: (frames, options) => fitTuningProfile(detector, frames, options),
+  };
 }
 
 /** Consecutive folds of 0..n-1 (neighbouring frames are alike, so they are held out together). */

@@ -109,6 +109,9 @@ export const DEFAULT_MQTT_URL = `mqtt://${DEFAULT_HOST}:${DEFAULT_MQTT_PORT}`;
 export const DEFAULT_MQTT_PROTOCOL = 4;
 /** Where photos in flight (`storage/`) and the count history (`engage.db`) are kept on one machine. */
 export const DEFAULT_DATA_DIR = './people-counter-data';
+/** The ingestion REST API's port, and its URL with the defaults (engage uploads there; the simulator sends there). */
+export const DEFAULT_INGEST_PORT = 8081;
+export const DEFAULT_INGEST_URL = `http://${DEFAULT_HOST}:${DEFAULT_INGEST_PORT}`;
 
 export type StorageConfig =
   | { kind: 'local'; dir: string }

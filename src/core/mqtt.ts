@@ -63,7 +63,7 @@ function mqttWill(will: LastWill): NonNullable<IClientOptions['will']> {
 
 export class MqttConnection {
   readonly topics: Topics;
-  readonly client: MqttClient;
+  private readonly client: MqttClient;
   readonly clientId: string;
   private readonly handlers: Array<{ matches: (topic: string) => boolean; handler: MessageHandler }> = [];
   private readonly availabilityTopic: string;
@@ -193,12 +193,34 @@ export class MqttConnection {
     this.handlers.push({ matches: topicFilter(filter), handler });
   }
 
+  /** Calls `listener` on every (re)connect, after the connection's own handling; returns what removes it. */
+  onConnect(listener: () => void): () => void {
+    const handler = () => listener();
+    this.client.on('connect', handler);
+    return () => {
+      this.client.off('connect', handler);
+    };
+  }
+
+  /** Calls `listener` whenever the connection closes (dropped or ended); returns what removes it. */
+  onDisconnect(listener: () => void): () => void {
+    const handler = () => listener();
+    this.client.on('close', handler);
+    return () => {
+      this.client.off('close', handler);
+    };
+  }
+
   async subscribe(filters: string[], qos: 0 | 1 = 1): Promise<void> {
     const granted = await this.client.subscribeAsync(Object.fromEntries(filters.map((filter) => [filter, { qos }])));
     const refused = granted.filter((grant) => grant.qos === 128);
     if (refused.length > 0) {
       throw new Error(`broker refused subscription to ${refused.map((grant) => grant.topic).join(', ')}`);
     }
+  }
+
+  async unsubscribe(filters: string | string[]): Promise<void> {
+    await this.client.unsubscribeAsync(filters);
   }
 
   /**

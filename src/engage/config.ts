@@ -1,12 +1,11 @@
 /** Engage's settings, validated once; the CLI (src/cli/commands/engage.ts) and `up` build them. */
 import { z } from 'zod';
-import { ConfigError, DEFAULT_DATA_DIR, DEFAULT_HOST, type MqttConfig } from '../core/config.js';
+import { ConfigError, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_INGEST_URL, type MqttConfig } from '../core/config.js';
 import { connectionLimitsSchema } from '../core/connection-limits.js';
 import { originSchema } from '../core/cross-site.js';
 import { DEFAULT_IMAGE_LIMITS } from '../core/image.js';
 import { describeZodError } from '../core/messages.js';
 import { DEFAULT_DISCOVERY_PREFIX } from '../core/topics.js';
-import { DEFAULT_INGEST_URL } from '../ingest/config.js';
 
 /** Every default of engage's settings; the CLI and `up` show and use these. */
 export const ENGAGE_DEFAULTS = {

@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.js';
 import { type AlertMessage, MESSAGE_VERSION } from '../core/messages.js';
 import type { Topics } from '../core/topics.js';
 import { type AlertRule, type AlertSubject, evaluateRules, type RuleState } from './alerts.js';
-import type { LiveEvents } from './events.js';
+import type { LiveEvents, RuleView } from './events.js';
 import type { HomeAssistantDiscovery } from './home-assistant.js';
 import type { EngageMetrics } from './metrics.js';
 import {
@@ -31,7 +31,8 @@ export interface ServiceStatus {
 }
 
 /** A rule with its current state, as the dashboard shows it. */
-export type RuleView = AlertRule & RuleState;
+/** Declared with the live events; the dashboard's JSDoc imports it from here. */
+export type { RuleView };
 
 export interface EngineDeps {
   store: EngageStore;

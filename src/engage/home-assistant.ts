@@ -120,7 +120,7 @@ export class HomeAssistantDiscovery {
       void this.mqtt
         .subscribe([filter], 0)
         .catch((error: unknown) => this.logger.warn({ err: error }, 'could not read retained Home Assistant configs'));
-    this.mqtt.client.on('connect', subscribe);
+    this.mqtt.onConnect(subscribe);
     if (this.mqtt.connected) subscribe();
   }
 

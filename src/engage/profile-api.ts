@@ -1,8 +1,8 @@
 /** `/api/devices/{id}/profile`: a camera's live profile, its history and revert (writes need the token). */
 import { z } from 'zod';
-import { cameraProfileSchema } from '../analytics/people-counter.js';
 import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { deviceIdSchema } from '../core/messages.js';
+import { cameraProfileSchema } from '../core/people-counter.js';
 import { type ProfileBook, profileRevisionSchema } from './profiles.js';
 
 const params = z.object({ id: deviceIdSchema });

@@ -10,8 +10,8 @@ import {
   type ProfileMessage,
   profileHash,
   profileMessageSchema,
-} from '../analytics/live-profile.js';
-import { type CameraProfile, cameraProfileSchema } from '../analytics/people-counter.js';
+} from '../core/live-profile.js';
+import { type CameraProfile, cameraProfileSchema } from '../core/people-counter.js';
 import type { Topics } from '../core/topics.js';
 import type { SqlDatabase } from './sqlite.js';
 

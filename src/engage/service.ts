@@ -3,8 +3,6 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
-import type { Tiling } from '../analytics/tiling.js';
-import type { TuningDetector } from '../analytics/tuning-fit.js';
 import { refuseCrossSiteWrites } from '../core/cross-site.js';
 import type { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
@@ -13,7 +11,9 @@ import { createMessageAuth } from '../core/message-auth.js';
 import { nowSeconds as systemNowSeconds } from '../core/messages.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
+import type { Tiling } from '../core/people-counter.js';
 import type { ObjectStore } from '../core/storage/index.js';
+import type { TuningModel } from '../core/tuning.js';
 import { registerApi } from './api.js';
 import { authorize } from './auth.js';
 import type { EngageConfig } from './config.js';
@@ -45,7 +45,7 @@ export interface EngageDeps {
   /** Object storage for photos kept while tuning a camera; without it the tuning flow is off. */
   tuningStore?: ObjectStore;
   /** The model that looks at tuning photos and fits profiles (created on first use); without it no fits. */
-  tuningDetector?: () => Promise<TuningDetector>;
+  tuningModel?: () => Promise<TuningModel>;
   /** Candidate tilings of tuning fits (default: calibrate's; tests use fewer). */
   tuningTilings?: readonly Tiling[];
   /** The device registry, managed through /api/devices/credentials and the dashboard; without it those are off. */
@@ -130,7 +130,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
         sessions: new TuningSessions(store.db),
         profiles,
         store: deps.tuningStore,
-        detector: deps.tuningDetector,
+        model: deps.tuningModel,
         topics,
         publishRetained,
         events,
@@ -159,7 +159,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
       : {}),
   });
   // The broker may have lost retained state: profiles and collect requests are published again.
-  mqtt.client.on('connect', () => {
+  mqtt.onConnect(() => {
     void Promise.all([profiles.republish(), tuning?.republish()]).catch((error: unknown) =>
       logger.warn({ err: error }, 'could not publish profiles again'),
     );

@@ -151,10 +151,10 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
     markSubscribed = resolve;
   });
   let subscribedNow = false;
-  mqtt.client.on('close', () => {
+  mqtt.onDisconnect(() => {
     subscribedNow = false;
   });
-  mqtt.client.on('connect', () => {
+  mqtt.onConnect(() => {
     mqtt
       .subscribe(
         [

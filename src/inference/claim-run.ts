@@ -5,14 +5,15 @@
  * view lost, arbiter refused the renew); an outcome already seen on the stream for an item (an
  * earlier owner crashed after publishing it) is never published again.
  */
-import type { CountResult, PeopleCounter } from '../analytics/people-counter.js';
-import { UnusableImageError } from '../analytics/people-counter.js';
+
 import { type Clock, every } from '../core/clock.js';
 import { forEachConcurrently } from '../core/concurrently.js';
 import { parseFilePath } from '../core/ids.js';
 import { ImageRejectedError } from '../core/image.js';
 import type { Logger } from '../core/log.js';
 import { type DeadLetterReason, toLegacyResult } from '../core/messages.js';
+import type { CountResult, PeopleCounter } from '../core/people-counter.js';
+import { UnusableImageError } from '../core/people-counter.js';
 import { RetryAbortedError, type RetryPolicy, withRetry } from '../core/retry.js';
 import { ObjectNotFoundError, type ObjectStore } from '../core/storage/index.js';
 import type { Topics } from '../core/topics.js';

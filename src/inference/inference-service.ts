@@ -6,7 +6,6 @@
  * deletes the photos (docs/coordination.md).
  */
 import { randomUUID } from 'node:crypto';
-import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
 import { BoundedSet } from '../core/bounded-set.js';
 import { type Cancel, type Clock, systemClock } from '../core/clock.js';
 import type { MqttConfig } from '../core/config.js';
@@ -15,6 +14,7 @@ import { createMessageAuth, type MessageAuth } from '../core/message-auth.js';
 import { payloadExcerpt } from '../core/messages.js';
 import { createMetricsRegistry, type Registry } from '../core/metrics.js';
 import { type LastWill, MqttConnection } from '../core/mqtt.js';
+import type { CameraProfile, PeopleCounter } from '../core/people-counter.js';
 import { DEFAULT_RETRY, RetryAbortedError, type RetryPolicy } from '../core/retry.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import { makeTopics } from '../core/topics.js';

@@ -3,8 +3,6 @@
  * superseded, and failed (`dead-letter`). Every item gets exactly one of them.
  */
 import { randomUUID } from 'node:crypto';
-import type { CountResult } from '../analytics/people-counter.js';
-import { decisionOf, UnusableImageError } from '../analytics/people-counter.js';
 import { ImageRejectedError, imageRejectionReason } from '../core/image.js';
 import {
   type DeadLetterMessage,
@@ -13,6 +11,8 @@ import {
   type ResultMessage,
   type SupersededMessage,
 } from '../core/messages.js';
+import type { CountResult } from '../core/people-counter.js';
+import { decisionOf, UnusableImageError } from '../core/people-counter.js';
 import type { InvalidItem, PhotoItem } from './work-items.js';
 
 /** Who publishes, for which batch, and whether an earlier owner may have processed the item. */

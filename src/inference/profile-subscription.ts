@@ -4,10 +4,10 @@
  * `--profiles` file (the seed); without either the defaults apply. The version a result carries is
  * the profile's short hash (the same for the same profile from either source).
  */
-import { profileHash, profileMessageSchema } from '../analytics/live-profile.js';
-import type { CameraProfile } from '../analytics/people-counter.js';
+import { profileHash, profileMessageSchema } from '../core/live-profile.js';
 import type { Logger } from '../core/log.js';
 import type { MqttConnection } from '../core/mqtt.js';
+import type { CameraProfile } from '../core/people-counter.js';
 import { watchRetainedDeviceState } from './retained-device-state.js';
 
 export interface ProfileChoice {

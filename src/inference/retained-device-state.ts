@@ -52,14 +52,14 @@ export function watchRetainedDeviceState<T extends { deviceID: string }>(options
       .subscribe([wildcard], 1)
       .then(markSubscribed)
       .catch((error: unknown) => logger.error({ err: error, wildcard }, 'subscribe failed'));
-  connection.client.on('connect', subscribe);
+  const stopSubscribing = connection.onConnect(subscribe);
   if (connection.connected) void subscribe();
   return {
     get: (deviceId) => values.get(deviceId),
     subscribed,
     stop() {
       stopped = true;
-      connection.client.off('connect', subscribe);
+      stopSubscribing();
     },
   };
 }

@@ -35,11 +35,13 @@ export function mqttBrokerLink(connection: MqttConnection): BrokerLink {
     },
     publish: (topic, payload, options) => connection.publish(topic, payload, options),
     subscribe: (filters) => connection.subscribe(filters, 1),
-    unsubscribe: async (filters) => {
-      await connection.client.unsubscribeAsync(filters);
+    unsubscribe: (filters) => connection.unsubscribe(filters),
+    onConnect: (listener) => {
+      connection.onConnect(listener);
     },
-    onConnect: (listener) => connection.client.on('connect', () => listener()),
-    onDisconnect: (listener) => connection.client.on('close', listener),
+    onDisconnect: (listener) => {
+      connection.onDisconnect(listener);
+    },
     onMessage: (listener) => connection.onMessage('#', (topic, payload) => listener(topic, payload)),
     close: () => connection.close(),
   };

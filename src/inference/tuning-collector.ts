@@ -5,7 +5,7 @@
  * from then on (labels them, deletes them on apply, cancel or expiry). A failed copy is logged and
  * never holds up counting.
  */
-import { collectMessageSchema, TUNING_BUCKET, tuningKey } from '../analytics/live-profile.js';
+import { collectMessageSchema, TUNING_BUCKET, tuningKey } from '../core/live-profile.js';
 import type { Logger } from '../core/log.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';

@@ -1,5 +1,5 @@
 /** The ingestion service's settings and their defaults (the CLI and `up` take these defaults from here). */
-import { DEFAULT_DATA_DIR, DEFAULT_HOST } from '../core/config.js';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_INGEST_PORT } from '../core/config.js';
 import type { ConnectionLimits } from '../core/connection-limits.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../core/image.js';
 
@@ -32,7 +32,7 @@ export interface OutboxConfig {
 
 export const INGEST_DEFAULTS = {
   host: DEFAULT_HOST,
-  port: 8081,
+  port: DEFAULT_INGEST_PORT,
   limits: DEFAULT_IMAGE_LIMITS,
   /** How far in the future a creationTimestamp may lie (device clocks drift); later ones are refused. */
   maxClockSkewMs: 300_000,
@@ -55,6 +55,3 @@ export function outboxConfig(dir: string, maxDevices: number): OutboxConfig | un
 }
 
 export const DEFAULT_OUTBOX_DIR = `${DEFAULT_DATA_DIR}/${INGEST_DEFAULTS.outboxDirName}`;
-
-/** The REST API of an ingest service started with the defaults (engage uploads there; the simulator sends there). */
-export const DEFAULT_INGEST_URL = `http://${INGEST_DEFAULTS.host}:${INGEST_DEFAULTS.port}`;

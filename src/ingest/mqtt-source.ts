@@ -114,7 +114,12 @@ export async function startMqttImageSource(options: MqttImageSourceOptions): Pro
   const subscribe = () =>
     mqtt.subscribe([filter]).catch((error: unknown) => logger.error({ err: error, filter }, 'cannot subscribe'));
   if (mqtt.connected) await subscribe();
-  else mqtt.client.once('connect', () => void subscribe());
+  else {
+    const stopWaiting = mqtt.onConnect(() => {
+      stopWaiting();
+      void subscribe();
+    });
+  }
 
   const idle = async () => {
     while (running.size > 0 || waiting.length > 0) await Promise.allSettled([...running]);
@@ -123,7 +128,7 @@ export async function startMqttImageSource(options: MqttImageSourceOptions): Pro
     idle,
     stop: async () => {
       stopped = true;
-      if (mqtt.connected) await mqtt.client.unsubscribeAsync(filter).catch(() => undefined);
+      if (mqtt.connected) await mqtt.unsubscribe(filter).catch(() => undefined);
       await idle();
     },
   };

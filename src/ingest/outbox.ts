@@ -39,7 +39,8 @@ export class Outbox {
   private readonly logger: Logger;
   private readonly superseded: Counter;
   private readonly published: Counter;
-  private readonly onConnect = () => this.wakeDrain();
+  /** Stops waking the drain on every (re)connect. */
+  private stopWakingOnConnect: () => void = () => undefined;
   private readonly logWriteFailed = (error: unknown) =>
     this.logger.warn({ err: error }, 'cannot write the outbox log; its next write rewrites it whole');
   private drainWanted = false;
@@ -100,7 +101,7 @@ export class Outbox {
     }
     await log.compact();
     for (const filePath of replayed.supersededPhotos) await outbox.deletePhoto(filePath);
-    options.mqtt.client.on('connect', outbox.onConnect);
+    outbox.stopWakingOnConnect = options.mqtt.onConnect(() => outbox.wakeDrain());
     if (options.mqtt.connected) outbox.wakeDrain();
     return outbox;
   }
@@ -155,7 +156,7 @@ export class Outbox {
     if (this.stopped) return;
     this.stopped = true;
     this.cancelRetry();
-    this.options.mqtt.client.off('connect', this.onConnect);
+    this.stopWakingOnConnect();
     await this.draining;
     await this.log.close();
   }

@@ -3,7 +3,7 @@
  * a photo that arrives while it loads waits for it (it is not dropped), and fails with the load's error
  * if the model cannot load.
  */
-import type { CameraProfile, CountResult, PeopleCounter } from '../analytics/people-counter.js';
+import type { CameraProfile, CountResult, PeopleCounter } from '../core/people-counter.js';
 
 export class LateModel implements PeopleCounter {
   private loaded: PeopleCounter | undefined;

@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
-import type { CameraProfile, PeopleCounter } from '../analytics/people-counter.js';
+import { type AnalyticsSpec, createCounterFor } from '../analytics/counter-spec.js';
 import type { Precision, Runtime } from '../analytics/runtime.js';
 import type { Tiling } from '../analytics/tiling.js';
-import { isTuningDetector, type TuningDetector } from '../analytics/tuning-fit.js';
+import { isTuningDetector, tuningModelOf } from '../analytics/tuning-fit.js';
 import {
   generateServiceAccounts,
   HOME_ASSISTANT_USERNAME,
@@ -38,14 +38,15 @@ import type { Logger } from '../core/log.js';
 import { createMessageAuth, keptMessageSecret, MESSAGE_SECRET_FILE } from '../core/message-auth.js';
 import { combineMetrics, createMetricsRegistry, DEFAULT_METRICS_PORT } from '../core/metrics.js';
 import { MqttConnection } from '../core/mqtt.js';
+import type { CameraProfile, PeopleCounter } from '../core/people-counter.js';
 import { PRIVATE_DIR_MODE } from '../core/private-files.js';
 import { sameSecret } from '../core/secret.js';
 import { createObjectStore, type ObjectStore } from '../core/storage/index.js';
 import { DEFAULT_PREFIX, defaultMetadataTopic, makeTopics, type Topics } from '../core/topics.js';
+import type { TuningModel } from '../core/tuning.js';
 import { ENGAGE_DEFAULTS, engageConfig } from '../engage/config.js';
 import { type EngageService, startEngageService } from '../engage/service.js';
 import type { EngageStore } from '../engage/store.js';
-import { type AnalyticsSpec, createCounterFor } from '../inference/counter-spec.js';
 import {
   defaultInferenceConfig,
   INFERENCE_DEFAULTS,
@@ -232,9 +233,9 @@ export function modelQueueLimit(workers: number, instances: number, batchSize: n
   return Math.max(4 * workers, instances * batchSize);
 }
 
-function tuningDetectorOf(counter: PeopleCounter): TuningDetector {
+function tuningModelFor(counter: PeopleCounter): TuningModel {
   if (!isTuningDetector(counter)) throw new Error(`${counter.model} cannot look at tuning photos`);
-  return counter;
+  return tuningModelOf(counter);
 }
 
 function startFailure(part: string, error: unknown, hint: string): StackStartError {
@@ -413,7 +414,7 @@ export async function startStack(config: StackConfig, deps: StackDeps): Promise<
         tuningStore: store,
         ...(config.tuningTilings ? { tuningTilings: config.tuningTilings } : {}),
         // The shared model also serves tuning when it runs in this process.
-        ...(config.analytics.kind === 'local' ? { tuningDetector: () => model.ready.then(tuningDetectorOf) } : {}),
+        ...(config.analytics.kind === 'local' ? { tuningModel: () => model.ready.then(tuningModelFor) } : {}),
         devices: registry,
         ingestPhoto: async (deviceId, photo) => {
           if (!ingest) throw new HttpError(503, 'starting', 'ingestion is still starting');

@@ -6,8 +6,8 @@ import { annotate } from '../../src/analytics/annotate.js';
 import { type LabelledPhoto, loadDataset } from '../../src/analytics/dataset.js';
 import { createPeopleCounter } from '../../src/analytics/factory.js';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
-import { CounterBusyError, type PeopleCounter, UnusableImageError } from '../../src/analytics/people-counter.js';
 import { SINGLE_TILE } from '../../src/analytics/tiling.js';
+import { CounterBusyError, type PeopleCounter, UnusableImageError } from '../../src/core/people-counter.js';
 import { hugeHeaderJpeg, noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
 import { sharedDataset } from '../helpers/processes.js';
 

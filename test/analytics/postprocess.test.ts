@@ -14,11 +14,11 @@ import { binHistogram, binIndex, countScores, fitScoreBins } from '../../src/ana
 import { meanAbsoluteError, percentile, summarise } from '../../src/analytics/evaluation.js';
 import { fuseFlipped, unflip } from '../../src/analytics/flip.js';
 import { iou, nonMaxSuppression } from '../../src/analytics/nms.js';
-import { cameraProfileSchema } from '../../src/analytics/people-counter.js';
 import { countDetections, detectOptionsFor } from '../../src/analytics/postprocess.js';
 import { footPoint, insidePolygon, withinRoi } from '../../src/analytics/roi.js';
 import { mergeTiles, SINGLE_TILE, tileCount, tileLayout, tilingLabel, toFrame } from '../../src/analytics/tiling.js';
 import type { Detection } from '../../src/core/messages.js';
+import { cameraProfileSchema } from '../../src/core/people-counter.js';
 
 const det = (x1: number, y1: number, x2: number, y2: number, score = 0.9): Detection => ({
   box: [x1, y1, x2, y2],

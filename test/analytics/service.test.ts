@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createHttpPeopleCounter } from '../../src/analytics/http-counter.js';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
-import { CounterBusyError, UnusableImageError } from '../../src/analytics/people-counter.js';
 import { type AnalyticsService, startAnalyticsService } from '../../src/analytics/service.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetricsRegistry } from '../../src/core/metrics.js';
+import { CounterBusyError, UnusableImageError } from '../../src/core/people-counter.js';
 import { noiseJpeg, solidJpeg, truncated } from '../helpers/fixtures.js';
 
 describe('analytics REST service', () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cameraProfileSchema } from '../../src/analytics/people-counter.js';
 import {
   countDetections,
   DEFAULT_SCORE_THRESHOLD,
@@ -18,6 +17,7 @@ import {
   shiftedThreshold,
 } from '../../src/analytics/threshold-shift.js';
 import type { Detection } from '../../src/core/messages.js';
+import { cameraProfileSchema } from '../../src/core/people-counter.js';
 
 const logit = (p: number) => Math.log(p / (1 - p));
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));

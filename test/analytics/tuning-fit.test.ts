@@ -1,16 +1,16 @@
 /** The pure parts of tuning: folds, the fit on measured frames and the profile hash. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { profileHash } from '../../src/analytics/live-profile.js';
 import { SINGLE_TILE, type Tiling } from '../../src/analytics/tiling.js';
 import {
   consecutiveFolds,
   fitDensityFrames,
   fitDensityScale,
   fitMeasuredFrames,
-  TuningInputError,
 } from '../../src/analytics/tuning-fit.js';
+import { profileHash } from '../../src/core/live-profile.js';
 import type { Detection } from '../../src/core/messages.js';
+import { TuningInputError } from '../../src/core/tuning.js';
 
 const box = (y: number, height: number, score: number): Detection => ({ box: [10, y, 30, y + height], score });
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+// MQTT.js directly: these tests drive the broker with plain clients, as any device or tool would.
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import {
   authenticateClient,

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
+// MQTT.js directly: these tests drive the broker with plain clients, as any device or tool would.
 import { connectAsync } from 'mqtt';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { silentLogger } from '../../src/core/log.js';

@@ -4,7 +4,7 @@ import type { RunningBroker } from '../../src/broker/broker.js';
 import { silentLogger } from '../../src/core/log.js';
 import { MqttConnection, PublishError } from '../../src/core/mqtt.js';
 import { mqttConfigFor, startEmbeddedBroker } from '../helpers/broker.js';
-import { MessageRecorder } from '../helpers/mqtt.js';
+import { dropSocket, MessageRecorder } from '../helpers/mqtt.js';
 import { freePort, waitFor } from '../helpers/net.js';
 
 describe('MqttConnection', () => {
@@ -48,7 +48,7 @@ describe('MqttConnection', () => {
     });
     const availability = 'people-counter/engage/doomed/availability';
     await recorder.waitForCount(availability, 1);
-    connection.client.stream.destroy(); // an abrupt loss, as when the process is killed
+    dropSocket(connection); // an abrupt loss, as when the process is killed
     await waitFor(() => recorder.on(availability).some((m) => m.payload.toString() === 'offline'), {
       message: 'the will',
     });
@@ -73,7 +73,7 @@ describe('MqttConnection', () => {
       },
     });
     for (const expected of ['connection 1', 'connection 2']) {
-      connection.client.stream.destroy();
+      dropSocket(connection);
       await waitFor(() => recorder.on(topic).some((m) => m.payload.toString() === expected), {
         message: `the will of ${expected}`,
       });

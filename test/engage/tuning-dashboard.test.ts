@@ -11,16 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
-import { TUNING_BUCKET } from '../../src/analytics/live-profile.js';
+import { parseAnalyticsSpec } from '../../src/analytics/counter-spec.js';
 import { SINGLE_TILE } from '../../src/analytics/tiling.js';
+import { TUNING_BUCKET } from '../../src/core/live-profile.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { ResultMessage } from '../../src/core/messages.js';
-import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
 import { type RunningStack, startStack } from '../../src/stack/stack.js';
 import { binaryPath, missingBinary } from '../helpers/binaries.js';
 import { solidJpeg } from '../helpers/fixtures.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/net.js';
+import { postPhoto, testStackConfig } from '../helpers/stack.js';
 
 const skip = missingBinary('chromium');
 const CAMERA = randomUUID();
@@ -35,24 +36,17 @@ before(async () => {
   if (skip) return;
   dataDir = await mkdtemp(join(tmpdir(), 'pc-tuning-e2e-'));
   stack = await startStack(
-    {
-      dataDir,
-      host: '127.0.0.1',
-      engagePort: 0,
-      ingestPort: 0,
-      mqttPort: 0,
+    testStackConfig(dataDir, {
       // An admin account for the test's own recorder (the embedded broker refuses anonymous clients).
       mqtt: { username: 'test-admin', password: 'test-admin-password' },
       analytics: parseAnalyticsSpec('local'),
       workers: 1,
-      inferenceInstances: 1,
       batchSize: 1,
       maxWaitMs: 50,
-      drainMs: 5000,
       // The whole frame only: the same flow at a fourteenth of the model time.
       tuningTilings: [SINGLE_TILE],
       name: `tune-${randomUUID().slice(0, 8)}`,
-    },
+    }),
     { logger: silentLogger() },
   );
   results = await MessageRecorder.start(stack.urls.mqtt, [stack.topics.results], {
@@ -78,12 +72,7 @@ const counted = () =>
 /** Posts a photo of the camera and waits for its result (one at a time: none supersedes another). */
 async function photo(shade: number): Promise<ResultMessage> {
   const before = counted().length;
-  const response = await fetch(`${stack.urls.ingest}/v1/devices/${CAMERA}/images`, {
-    method: 'POST',
-    headers: { 'content-type': 'image/jpeg' },
-    body: new Uint8Array(await solidJpeg(320, 240, { r: shade, g: 255 - shade, b: 128 })),
-  });
-  assert.equal(response.status, 201, await response.text());
+  await postPhoto(stack.urls.ingest, CAMERA, await solidJpeg(320, 240, { r: shade, g: 255 - shade, b: 128 }));
   await waitFor(() => counted().length > before, { timeoutMs: 60_000, message: 'the photo counted' });
   return counted().at(-1) as ResultMessage;
 }

@@ -9,11 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { profileHash, TUNING_BUCKET, tuningKey } from '../../src/analytics/live-profile.js';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../src/analytics/local-counter.js';
 import { SINGLE_TILE } from '../../src/analytics/tiling.js';
+import { tuningModelOf } from '../../src/analytics/tuning-fit.js';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import { parseFilePath } from '../../src/core/ids.js';
+import { profileHash, TUNING_BUCKET, tuningKey } from '../../src/core/live-profile.js';
 import { LocalObjectStore } from '../../src/core/storage/index.js';
 import { makeTopics } from '../../src/core/topics.js';
 import type { EngageService } from '../../src/engage/service.js';
@@ -46,7 +47,7 @@ before(async () => {
     { token: TOKEN, tuningRetentionMs: 3_600_000 },
     {
       tuningStore: store,
-      tuningDetector: () => Promise.resolve(counter),
+      tuningModel: () => Promise.resolve(tuningModelOf(counter)),
       // The whole frame only: the fit's logic is the same, at a fourteenth of the model time.
       tuningTilings: [SINGLE_TILE],
       nowSeconds: () => clock,

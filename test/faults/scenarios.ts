@@ -9,6 +9,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// MQTT.js directly: probes and a misbehaving client that must act outside the services' MQTT wrapper.
 import { connect, type MqttClient } from 'mqtt';
 import { filePathOf, IMAGE_BUCKET, newImageKey, photoObjectMetadata } from '../../src/core/ids.js';
 import { MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// MQTT.js directly: a bare probe of whether Mosquitto accepts a connection, with no service identity.
 import { connect, type IClientOptions } from 'mqtt';
 import { freePort, waitFor } from './net.js';
 import { endChild } from './processes.js';

@@ -1,4 +1,6 @@
+// MQTT.js directly: the test's observer must not share code (availability, wills, fail-fast) with what it checks.
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttConnection } from '../../src/core/mqtt.js';
 import { waitFor } from './net.js';
 
 export interface ReceivedMessage {
@@ -48,4 +50,10 @@ export class MessageRecorder {
   async stop(): Promise<void> {
     await this.client.endAsync(true);
   }
+}
+
+/** Destroys the connection's socket, as when the process is killed: no DISCONNECT, so the broker sends the will. */
+export function dropSocket(connection: MqttConnection): void {
+  // Below the wrapper on purpose: MqttConnection has no way to lose its socket abruptly, and needs none.
+  (connection as unknown as { client: MqttClient }).client.stream.destroy();
 }

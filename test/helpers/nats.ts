@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// MQTT.js directly: a bare probe of whether NATS serves MQTT, with no service identity or availability messages.
 import { connect } from 'mqtt';
 import { z } from 'zod';
 import { freePort, waitFor } from './net.js';

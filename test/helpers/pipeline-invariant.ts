@@ -5,6 +5,7 @@
  * checks, and engage as its own process. Used by test/faults and test/system/nats-cluster.
  */
 import { join } from 'node:path';
+// MQTT.js directly: the invariant's observer must not share code (availability, wills, fail-fast) with what it checks.
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { createMessageAuth, MESSAGE_SECRET_ENV } from '../../src/core/message-auth.js';
 import type { Topics } from '../../src/core/topics.js';

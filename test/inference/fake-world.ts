@@ -4,11 +4,12 @@
  * a recorder of every verified outcome. Crashing an instance freezes its links, store and counter
  * (a dead process does nothing more) and has the broker publish its will.
  */
-import type { CountResult, PeopleCounter } from '../../src/analytics/people-counter.js';
+
 import { filePathOf, IMAGE_BUCKET, newImageKey, photoObjectMetadata } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMessageAuth, type MessageAuth } from '../../src/core/message-auth.js';
 import type { PhotoMetadata } from '../../src/core/messages.js';
+import type { CountResult, PeopleCounter } from '../../src/core/people-counter.js';
 import { makeTopics } from '../../src/core/topics.js';
 import type { RunStep } from '../../src/inference/claim-run.js';
 import {

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// MQTT.js directly: the publishers stand in for devices, which do not run the services' MQTT wrapper.
 import { connect, type MqttClient } from 'mqtt';
 import type { MqttConfig } from '../../src/core/config.js';
 import { filePathOf, IMAGE_BUCKET, newImageKey, photoObjectMetadata } from '../../src/core/ids.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { deterministicCount, FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
-import { type CountResult, type PeopleCounter, UnusableImageError } from '../../src/analytics/people-counter.js';
 import { silentLogger } from '../../src/core/log.js';
+import { type CountResult, type PeopleCounter, UnusableImageError } from '../../src/core/people-counter.js';
 import { S3ObjectStore } from '../../src/core/storage/index.js';
 import { type InferenceInstance, startInferenceInstance } from '../../src/inference/inference-service.js';
 import { missingBinary } from '../helpers/binaries.js';

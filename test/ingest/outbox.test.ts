@@ -11,7 +11,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { MqttClient } from 'mqtt';
 import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { filePathOf, IMAGE_BUCKET } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -92,10 +91,16 @@ async function startIngest(): Promise<RunningIngest> {
   };
 }
 
-/** Resolves once the client is (dis)connected: at once, or at its next `connect` / `close` event. */
-async function connection(client: MqttClient, connected: boolean): Promise<void> {
-  if (client.connected === connected) return;
-  await new Promise<void>((resolve) => client.once(connected ? 'connect' : 'close', () => resolve()));
+/** Resolves once the connection is (dis)connected: at once, or at its next connect / close. */
+async function connection(mqtt: MqttConnection, connected: boolean): Promise<void> {
+  if (mqtt.connected === connected) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      stop();
+      resolve();
+    };
+    const stop = connected ? mqtt.onConnect(done) : mqtt.onDisconnect(done);
+  });
 }
 
 async function metricValue(registry: Registry, name: string, reason?: string): Promise<number> {
@@ -118,7 +123,7 @@ const announced = () => recorder.on(mqttConfigFor(broker.url).metadataTopic).map
 
 test('broker outages: 202 meanwhile, each latest photo announced exactly once after, in order; full → 503', async () => {
   let ingest = await startIngest();
-  await connection(ingest.mqtt.client, true);
+  await connection(ingest.mqtt, true);
   /** Every photo that must be announced, in the order it must be. */
   const expected: string[] = [];
   /** What the metrics of the running ingest must say (they count from its start). */
@@ -134,7 +139,7 @@ test('broker outages: 202 meanwhile, each latest photo announced exactly once af
       // Outage: ingest cannot reconnect until the gate opens again.
       gate.close();
       await broker.stop();
-      await connection(ingest.mqtt.client, false);
+      await connection(ingest.mqtt, false);
 
       const devices = Array.from({ length: MAX_DEVICES }, () => randomUUID());
       const latest = new Map<string, string>();
@@ -183,7 +188,7 @@ test('broker outages: 202 meanwhile, each latest photo announced exactly once af
 
       // Back: the recorder listens again before ingest may reconnect and publish.
       broker = await startBroker({ host: '127.0.0.1', port: broker.port, logger: silentLogger() });
-      await connection(recorder.client, true);
+      await waitFor(() => recorder.client.connected, { message: 'the recorder to reconnect' });
       await recorder.client.subscribeAsync(mqttConfigFor(broker.url).metadataTopic, { qos: 1 });
       gate.open();
       expected.push(...latest.values());
@@ -222,10 +227,10 @@ test('the simulator (and `up --demo`) counts a 202 as a photo sent', async () =>
   const images = await mkdtemp(join(tmpdir(), 'pc-outbox-images-'));
   try {
     await writeFile(join(images, 'a.jpg'), photo);
-    await connection(ingest.mqtt.client, true);
+    await connection(ingest.mqtt, true);
     gate.close();
     await broker.stop();
-    await connection(ingest.mqtt.client, false);
+    await connection(ingest.mqtt, false);
     const simulator = await startSimulator({
       devices: 2,
       intervalMs: 20,

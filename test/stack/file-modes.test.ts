@@ -11,10 +11,10 @@ import { silentLogger } from '../../src/core/log.js';
 import { MESSAGE_SECRET_FILE } from '../../src/core/message-auth.js';
 import { LocalObjectStore } from '../../src/core/storage/index.js';
 import { EngageStore } from '../../src/engage/store.js';
-import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
 import { OUTBOX_LOG_FILE } from '../../src/ingest/outbox-log.js';
 import { startStack } from '../../src/stack/stack.js';
 import { solidJpeg } from '../helpers/fixtures.js';
+import { testStackConfig } from '../helpers/stack.js';
 
 let parent: string;
 before(async () => {
@@ -52,23 +52,9 @@ test("engage's history file (and its WAL) is 0600 in a 0700 directory", async ()
 
 test('`up` creates its data dir 0700 with the history, the ingest outbox and the message secret 0600 in it', async () => {
   const dataDir = join(parent, 'up-data');
-  const stack = await startStack(
-    {
-      dataDir,
-      host: '127.0.0.1',
-      engagePort: 0,
-      ingestPort: 0,
-      mqttPort: 0,
-      mqtt: {},
-      analytics: parseAnalyticsSpec('fixed-delay:5'),
-      inferenceInstances: 1,
-      batchSize: 1,
-      maxWaitMs: 100,
-      drainMs: 1000,
-      name: 'file-modes',
-    },
-    { logger: silentLogger() },
-  );
+  const stack = await startStack(testStackConfig(dataDir, { batchSize: 1, drainMs: 1000, name: 'file-modes' }), {
+    logger: silentLogger(),
+  });
   try {
     assert.equal(await modeOf(dataDir), 0o700);
     assert.equal(await modeOf(join(dataDir, 'engage.db')), 0o600);

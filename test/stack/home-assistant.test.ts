@@ -16,11 +16,11 @@ import { registerDevice, revokeDevice } from '../../src/core/device-registry.js'
 import { silentLogger } from '../../src/core/log.js';
 import { makeTopics } from '../../src/core/topics.js';
 import { haObjectId } from '../../src/engage/home-assistant.js';
-import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
 import { type StackConfig, startStack } from '../../src/stack/stack.js';
 import { solidJpeg } from '../helpers/fixtures.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/net.js';
+import { postPhoto, testStackConfig } from '../helpers/stack.js';
 
 const topics = makeTopics();
 const HA = { username: 'homeassistant', password: 'ha-password-for-tests' };
@@ -31,32 +31,8 @@ interface DeviceState {
   lastPhotoAt: number | null;
 }
 
-function configFor(dataDir: string): StackConfig {
-  return {
-    dataDir,
-    host: '127.0.0.1',
-    engagePort: 0,
-    ingestPort: 0,
-    mqttPort: 0,
-    mqtt: {},
-    analytics: parseAnalyticsSpec('fixed-delay:5'),
-    inferenceInstances: 1,
-    batchSize: 4,
-    maxWaitMs: 100,
-    drainMs: 5000,
-    homeAssistantPassword: HA.password,
-    name: `ha-${randomUUID().slice(0, 8)}`,
-  };
-}
-
-async function postPhoto(ingestUrl: string, deviceId: string, jpeg: Buffer, secret?: string): Promise<void> {
-  const response = await fetch(`${ingestUrl}/v1/devices/${deviceId}/images`, {
-    method: 'POST',
-    headers: { 'content-type': 'image/jpeg', ...(secret ? { authorization: `Bearer ${secret}` } : {}) },
-    body: new Uint8Array(jpeg),
-  });
-  assert.equal(response.status, 201, await response.text());
-}
+const configFor = (dataDir: string): StackConfig =>
+  testStackConfig(dataDir, { homeAssistantPassword: HA.password, name: `ha-${randomUUID().slice(0, 8)}` });
 
 async function deviceOf(engageUrl: string, id: string): Promise<DeviceState | undefined> {
   const response = await fetch(`${engageUrl}/api/devices/${id}`);

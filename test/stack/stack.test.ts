@@ -7,16 +7,17 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+// MQTT.js directly: checks what the broker lets plain clients (devices, operators, anonymous) do.
 import { connectAsync } from 'mqtt';
 import sharp from 'sharp';
+import { parseAnalyticsSpec } from '../../src/analytics/counter-spec.js';
 import { loadDataset } from '../../src/analytics/dataset.js';
 import { deterministicCount, FixedDelayCounter } from '../../src/analytics/fixed-delay-counter.js';
-import type { PeopleCounter } from '../../src/analytics/people-counter.js';
 import { superviseStack } from '../../src/cli/commands/up.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMessageAuth, MESSAGE_SECRET_FILE } from '../../src/core/message-auth.js';
+import type { PeopleCounter } from '../../src/core/people-counter.js';
 import { EngageStore } from '../../src/engage/store.js';
-import { parseAnalyticsSpec } from '../../src/inference/counter-spec.js';
 import {
   DEMO_SITE,
   demoDeviceIds,
@@ -32,6 +33,7 @@ import { result } from '../engage/fixtures.js';
 import { figuresJpeg, solidJpeg } from '../helpers/fixtures.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { CLI, describeOutputs, type ServiceProcess, sharedDataset, spawnProcess } from '../helpers/processes.js';
+import { postPhoto, testStackConfig } from '../helpers/stack.js';
 
 interface DeviceView {
   id: string;
@@ -39,33 +41,9 @@ interface DeviceView {
   lastPhotoAt: number | null;
 }
 
-function configFor(dataDir: string, overrides: Partial<StackConfig> = {}): StackConfig {
-  return {
-    dataDir,
-    host: '127.0.0.1',
-    engagePort: 0,
-    ingestPort: 0,
-    metricsPort: 0,
-    mqttPort: 0,
-    mqtt: {},
-    analytics: parseAnalyticsSpec('fixed-delay:5'),
-    inferenceInstances: 2,
-    batchSize: 4,
-    maxWaitMs: 200,
-    drainMs: 5000,
-    name: `test-${randomUUID().slice(0, 8)}`,
-    ...overrides,
-  };
-}
-
-async function postPhoto(ingestUrl: string, deviceId: string, jpeg: Buffer): Promise<void> {
-  const response = await fetch(`${ingestUrl}/v1/devices/${deviceId}/images`, {
-    method: 'POST',
-    headers: { 'content-type': 'image/jpeg' },
-    body: new Uint8Array(jpeg),
-  });
-  assert.equal(response.status, 201, await response.text());
-}
+/** Two inference instances (claims are contested) and a metrics server on a free port. */
+const configFor = (dataDir: string, overrides: Partial<StackConfig> = {}): StackConfig =>
+  testStackConfig(dataDir, { metricsPort: 0, inferenceInstances: 2, maxWaitMs: 200, ...overrides });
 
 async function devices(engageUrl: string): Promise<Map<string, DeviceView>> {
   const response = await fetch(`${engageUrl}/api/devices`);

@@ -1,9 +1,9 @@
 /** Options shared by the commands that run the model (count, eval, calibrate, fit-threshold, analytics, inference). */
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { DEFAULT_ANALYTICS_SPEC } from '../../analytics/counter-spec.js';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { DEFAULT_PRECISION, DEFAULT_RUNTIME, PRECISIONS, RUNTIMES } from '../../analytics/runtime.js';
-import { DEFAULT_ANALYTICS_SPEC } from '../../inference/counter-spec.js';
 import { intArg, option } from '../options.js';
 
 export const RUNTIME_HELP =

@@ -2,16 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
+import { createCounterFor, parseAnalyticsSpec } from '../../analytics/counter-spec.js';
 import { loadDataset, loadProfile } from '../../analytics/dataset.js';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
-import { formatModelBench, runModelBench, syntheticPhotos } from '../../analytics/model-bench.js';
 import { detectOptionsFor } from '../../analytics/postprocess.js';
 import { DEFAULT_RUNTIME, RUNTIMES, type Runtime } from '../../analytics/runtime.js';
+import { formatLedgerBench, runLedgerBench } from '../../bench/ledger-bench.js';
+import { formatModelBench, runModelBench, syntheticPhotos } from '../../bench/model-bench.js';
+import { formatBenchResult, pacedPhotoCount, runPipelineBench } from '../../bench/pipeline-bench.js';
 import { readSecret } from '../../core/config.js';
-import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
-import { formatLedgerBench, runLedgerBench } from '../../inference/ledger-bench.js';
-import { formatBenchResult, pacedPhotoCount, runPipelineBench } from '../../inference/pipeline-bench.js';
 import { durationArg, intArg, option, parseOptions } from '../options.js';
 
 /** `bench <what>`: measurements that print numbers. Other benches can be added as subcommands. */

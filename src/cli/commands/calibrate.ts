@@ -13,10 +13,10 @@ import {
 import { type LabelledPhoto, loadDataset, loadSavedDetections, type SavedDetections } from '../../analytics/dataset.js';
 import { MIN_RAW_SCORE } from '../../analytics/detector.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
-import { tilingSchema } from '../../analytics/people-counter.js';
 import { detectDataset } from '../../analytics/run-dataset.js';
 import { type Tiling, tileCount, tilingLabel } from '../../analytics/tiling.js';
 import type { Detection } from '../../core/messages.js';
+import { tilingSchema } from '../../core/people-counter.js';
 import { argParser, intArg, numberArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { addWorkerOptions, type WorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';

@@ -7,9 +7,9 @@ import { annotate } from '../../analytics/annotate.js';
 import { loadProfile } from '../../analytics/dataset.js';
 import { createPeopleCounter } from '../../analytics/factory.js';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
-import type { CameraProfile, CountDecision } from '../../analytics/people-counter.js';
 import { forEachConcurrently } from '../../core/concurrently.js';
 import { readSecret } from '../../core/config.js';
+import type { CameraProfile, CountDecision } from '../../core/people-counter.js';
 import { option, parseOptions } from '../options.js';
 import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';
 

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { createLocalPeopleCounter, type LocalPeopleCounter } from '../../analytics/local-counter.js';
+import { tuningModelOf } from '../../analytics/tuning-fit.js';
 import { parseStorageSpec, readSecret } from '../../core/config.js';
 import { stopOnSignals } from '../../core/lifecycle.js';
 import { MESSAGE_SECRET_ENV } from '../../core/message-auth.js';
@@ -177,9 +178,9 @@ secret engage refuses to start, unless --insecure-unsigned. See docs/engage.md.`
       ...(tuningStore
         ? {
             tuningStore,
-            tuningDetector: () => {
+            tuningModel: async () => {
               model ??= createLocalPeopleCounter({ workers: options.tuningWorkers });
-              return model;
+              return tuningModelOf(await model);
             },
           }
         : {}),

@@ -5,7 +5,6 @@ import { loadDataset } from '../../analytics/dataset.js';
 import { MIN_RAW_SCORE } from '../../analytics/detector.js';
 import { meanAbsoluteError } from '../../analytics/evaluation.js';
 import { createLocalPeopleCounter } from '../../analytics/local-counter.js';
-import type { CameraProfile } from '../../analytics/people-counter.js';
 import { detectDataset } from '../../analytics/run-dataset.js';
 import {
   countAbove,
@@ -17,6 +16,7 @@ import {
 } from '../../analytics/threshold-shift.js';
 import { SINGLE_TILE } from '../../analytics/tiling.js';
 import { ConfigError } from '../../core/config.js';
+import type { CameraProfile } from '../../core/people-counter.js';
 import { intArg, option, parseOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { addWorkerOptions, workerConfig, workerOptionsShape } from './analytics-options.js';

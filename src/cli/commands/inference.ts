@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { createCounterFor, parseAnalyticsSpec } from '../../analytics/counter-spec.js';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { readProfiles } from '../../analytics/profile-file.js';
 import { DEFAULT_HOST, readSecret } from '../../core/config.js';
@@ -10,7 +11,6 @@ import { createMessageAuth, MESSAGE_SECRET_ENV } from '../../core/message-auth.j
 import { DEFAULT_METRICS_PORT } from '../../core/metrics.js';
 import { createObjectStore } from '../../core/storage/index.js';
 import { crashAtStepFromEnv } from '../../inference/claim-run.js';
-import { createCounterFor, parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { defaultSweepMinAgeMs, INFERENCE_DEFAULTS, startInferenceInstance } from '../../inference/inference-service.js';
 import { RedisClaimArbiter } from '../../inference/redis-arbiter.js';
 import {

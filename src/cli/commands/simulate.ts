@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { z } from 'zod';
-import { readSecret } from '../../core/config.js';
-import { DEFAULT_INGEST_URL } from '../../ingest/config.js';
+import { DEFAULT_INGEST_URL, readSecret } from '../../core/config.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { startSimulator } from '../../ingest/simulator.js';
 import {

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { parseAnalyticsSpec } from '../../analytics/counter-spec.js';
 import { ANALYTICS_API_KEY_ENV } from '../../analytics/http-counter.js';
 import { readProfiles } from '../../analytics/profile-file.js';
 import { PRECISIONS, RUNTIMES } from '../../analytics/runtime.js';
@@ -14,7 +15,6 @@ import type { Logger } from '../../core/log.js';
 import { MESSAGE_SECRET_ENV, MESSAGE_SECRET_FILE } from '../../core/message-auth.js';
 import { PRIVATE_DIR_MODE } from '../../core/private-files.js';
 import { TOKEN_ENV } from '../../engage/auth.js';
-import { parseAnalyticsSpec } from '../../inference/counter-spec.js';
 import { INGEST_TOKEN_ENV } from '../../ingest/http-api.js';
 import { ACTIVITY_SUMMARY_MS, Activity } from '../../stack/activity.js';
 import {

@@ -1,8 +1,8 @@
 /** `/api/tuning/…`: the "Tune counting" flow over REST (docs/engage.md#tuning-a-camera). */
 import { z } from 'zod';
-import { MIN_TUNING_FRAMES } from '../../analytics/tuning-fit.js';
 import { errorBodySchema, HttpError, type HttpServer } from '../../core/http.js';
 import { deviceIdSchema, heatMapSchema } from '../../core/messages.js';
+import { MIN_TUNING_FRAMES } from '../../core/tuning.js';
 import type { EngageEngine } from '../engine.js';
 import { profileRevisionSchema, profileSourceSchema, tuningSummarySchema } from '../profiles.js';
 import { photoBody, registerPhotoRoutes } from '../upload.js';

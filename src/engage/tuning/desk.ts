@@ -6,65 +6,38 @@
  * session that has ended (a photo in flight while it ended).
  */
 import { randomUUID } from 'node:crypto';
-import { MIN_RAW_SCORE } from '../../analytics/detector.js';
-import {
-  type CollectMessage,
-  PROFILE_MESSAGE_VERSION,
-  TUNING_BUCKET,
-  tuningKey,
-} from '../../analytics/live-profile.js';
-import { UnusableImageError } from '../../analytics/people-counter.js';
-import { SINGLE_TILE, type Tiling } from '../../analytics/tiling.js';
-import {
-  fitTuningProfile,
-  MIN_TUNING_FRAMES,
-  TuningCancelledError,
-  type TuningDetector,
-  type TuningFitReport,
-  TuningInputError,
-} from '../../analytics/tuning-fit.js';
 import { HttpError } from '../../core/http.js';
 import { parseFilePath } from '../../core/ids.js';
 import { looksLikeJpeg } from '../../core/image.js';
+import { type CollectMessage, PROFILE_MESSAGE_VERSION, TUNING_BUCKET, tuningKey } from '../../core/live-profile.js';
 import type { Logger } from '../../core/log.js';
-import type { HeatMap, ResultMessage } from '../../core/messages.js';
+import type { ResultMessage } from '../../core/messages.js';
+import { type Tiling, UnusableImageError } from '../../core/people-counter.js';
 import { ObjectNotFoundError, type ObjectStore } from '../../core/storage/index.js';
 import type { Topics } from '../../core/topics.js';
-import type { LiveEvents } from '../events.js';
+import {
+  MIN_TUNING_FRAMES,
+  TuningCancelledError,
+  type TuningFitReport,
+  TuningInputError,
+  type TuningModel,
+} from '../../core/tuning.js';
+import type { DeviceTuningStatus, LiveEvents, SessionView } from '../events.js';
 import type { ProfileBook, ProfileRevision, PublishRetained } from '../profiles.js';
 import type { FitState, FrameView, SessionRow, TuningSessions } from './sessions.js';
 
 export const DEFAULT_TUNING_FRAMES = 12;
 export const MAX_TUNING_FRAMES = 50;
 
-export interface SessionView {
-  id: string;
-  deviceId: string;
-  target: number;
-  collecting: boolean;
-  createdAt: number;
-  expiresAt: number;
-  frames: FrameView[];
-  labelled: number;
-  fit: FitState | null;
-}
-
-/** What the dashboard shows on a camera's tile. */
-export interface DeviceTuningStatus {
-  deviceId: string;
-  sessionId: string | null;
-  hints: string[];
-  /** The latest result's heat map when the crowd-density network counted it: the tile shows it. */
-  heatMap: HeatMap | null;
-  profile: Pick<ProfileRevision, 'revision' | 'hash' | 'source' | 'tuning'> | null;
-}
+/** The live-event shapes are declared in ../events.js; the dashboard's JSDoc imports this one from here. */
+export type { DeviceTuningStatus, SessionView };
 
 export interface TuningDeskDeps {
   sessions: TuningSessions;
   profiles: ProfileBook;
   store: ObjectStore;
   /** The model for candidate boxes and fits; undefined when this engage cannot run one. */
-  detector: (() => Promise<TuningDetector>) | undefined;
+  model: (() => Promise<TuningModel>) | undefined;
   topics: Topics;
   publishRetained: PublishRetained;
   events: LiveEvents;
@@ -217,13 +190,13 @@ export class TuningDesk {
         'too-few-labels',
         `fitting needs at least ${MIN_TUNING_FRAMES} labelled frames; ${labelled.length} ${labelled.length === 1 ? 'is' : 'are'} labelled`,
       );
-    if (!this.deps.detector)
+    if (!this.deps.model)
       throw new HttpError(503, 'no-model', 'this engage runs no model; start it with the local model to fit profiles');
-    const makeDetector = this.deps.detector;
+    const makeModel = this.deps.model;
     const controller = new AbortController();
     this.fits.set(id, controller);
     this.setFit(session, { state: 'running', done: 0, total: 0, message: null, result: null });
-    void this.runFit(session, labelled, makeDetector, controller.signal).finally(() => this.fits.delete(id));
+    void this.runFit(session, labelled, makeModel, controller.signal).finally(() => this.fits.delete(id));
     return this.view(id);
   }
 
@@ -281,7 +254,7 @@ export class TuningDesk {
   private async runFit(
     session: SessionRow,
     labelled: FrameView[],
-    makeDetector: () => Promise<TuningDetector>,
+    makeModel: () => Promise<TuningModel>,
     signal: AbortSignal,
   ): Promise<void> {
     let lastEmitted = 0;
@@ -294,7 +267,7 @@ export class TuningDesk {
           marks: f.marks,
         })),
       );
-      const report = await fitTuningProfile(await makeDetector(), frames, {
+      const report = await (await makeModel()).fit(frames, {
         current: this.deps.profiles.current(session.deviceId)?.profile,
         ...(this.deps.tilings ? { tilings: this.deps.tilings } : {}),
         signal,
@@ -348,13 +321,12 @@ export class TuningDesk {
 
   /** The model's candidates at a low floor, for labelling; a photo that cannot be decoded is marked so. */
   private async inspect(sessionId: string, key: string): Promise<void> {
-    if (!this.deps.detector) return;
+    if (!this.deps.model) return;
     let outcome: { candidates: FrameView['candidates']; problem: string | null };
     try {
       const jpeg = (await this.deps.store.get(TUNING_BUCKET, key)).body;
-      const detector = await this.deps.detector();
-      const raw = await detector.detect(jpeg, { tiling: SINGLE_TILE, minScore: MIN_RAW_SCORE });
-      outcome = { candidates: raw.detections, problem: null };
+      const model = await this.deps.model();
+      outcome = { candidates: await model.candidates(jpeg), problem: null };
     } catch (error) {
       if (!(error instanceof UnusableImageError)) {
         this.deps.logger.warn({ err: error, key }, 'could not look for candidates in a tuning frame');

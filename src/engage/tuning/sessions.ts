@@ -1,8 +1,8 @@
 /** Tuning sessions and their frames in SQLite: which photos were kept, their labels and candidate boxes. */
 
 import { z } from 'zod';
-import { cameraProfileSchema } from '../../analytics/people-counter.js';
 import { detectionSchema } from '../../core/messages.js';
+import { cameraProfileSchema } from '../../core/people-counter.js';
 import { tuningSummarySchema } from '../profiles.js';
 import { inTransaction, type SqlDatabase } from '../sqlite.js';
 

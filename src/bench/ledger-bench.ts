@@ -12,10 +12,14 @@ import { filePathOf, newImageKey } from '../core/ids.js';
 import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import type { PhotoMetadata } from '../core/messages.js';
 import { makeTopics } from '../core/topics.js';
-import { PendingSet } from './batcher.js';
-import { ClaimLedger } from './claim-ledger.js';
-import { COORDINATION_VERSION, type CoordinationMessage, coordinationMessageSchema } from './coordination-messages.js';
-import { classifyMetadataMessage } from './work-items.js';
+import { PendingSet } from '../inference/batcher.js';
+import { ClaimLedger } from '../inference/claim-ledger.js';
+import {
+  COORDINATION_VERSION,
+  type CoordinationMessage,
+  coordinationMessageSchema,
+} from '../inference/coordination-messages.js';
+import { classifyMetadataMessage } from '../inference/work-items.js';
 
 export interface LedgerBenchOptions {
   /** Pending photos (announced, not yet finished). */

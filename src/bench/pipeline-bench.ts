@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { FixedDelayCounter } from '../analytics/fixed-delay-counter.js';
-import type { PeopleCounter } from '../analytics/people-counter.js';
 import { startBroker } from '../broker/broker.js';
 import { defaultMqttConfig } from '../core/config.js';
 import { filePathOf, IMAGE_BUCKET, newImageKey, PHOTO_OBJECT_METADATA, photoObjectMetadata } from '../core/ids.js';
@@ -18,10 +17,11 @@ import { silentLogger } from '../core/log.js';
 import { createMessageAuth, generateMessageSecret } from '../core/message-auth.js';
 import type { PhotoMetadata } from '../core/messages.js';
 import { MqttConnection, redactUrl } from '../core/mqtt.js';
+import type { PeopleCounter } from '../core/people-counter.js';
 import { LocalObjectStore, type ObjectStore } from '../core/storage/index.js';
-import { type InferenceInstance, startInferenceInstance } from './inference-service.js';
-import { type ClaimArbiter, RedisClaimArbiter } from './redis-arbiter.js';
-import type { OutcomeQos } from './stream-session.js';
+import { type InferenceInstance, startInferenceInstance } from '../inference/inference-service.js';
+import { type ClaimArbiter, RedisClaimArbiter } from '../inference/redis-arbiter.js';
+import type { OutcomeQos } from '../inference/stream-session.js';
 
 export interface PipelineBenchOptions {
   devices: number;

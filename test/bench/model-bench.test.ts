@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { poolSetups, type RoundSample, summariseRounds, syntheticPhotos } from '../../src/analytics/model-bench.js';
 import type { Runtime } from '../../src/analytics/runtime.js';
+import { poolSetups, type RoundSample, summariseRounds, syntheticPhotos } from '../../src/bench/model-bench.js';
 import { CLI } from '../helpers/processes.js';
 
 const sample = (workers: number, photosPerSecond: number, ms: number[], runtime: Runtime = 'wasm'): RoundSample => ({

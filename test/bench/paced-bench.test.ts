@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { pacedPhotoCount, pacedSendAt, runPipelineBench } from '../../src/inference/pipeline-bench.js';
+import { pacedPhotoCount, pacedSendAt, runPipelineBench } from '../../src/bench/pipeline-bench.js';
 import { CLI } from '../helpers/processes.js';
 
 describe('bench pipeline, paced', () => {

@@ -5,12 +5,12 @@
  * reversed each round) and both ratios are medians of the per-round ratios.
  */
 import sharp from 'sharp';
+import type { DetectOptions } from '../analytics/detector.js';
+import { percentile } from '../analytics/evaluation.js';
+import type { LocalCounterConfig, LocalPeopleCounter } from '../analytics/local-counter.js';
+import { forEachKeepingWorkersBusy, PHOTOS_IN_FLIGHT_PER_WORKER } from '../analytics/run-dataset.js';
+import type { Runtime } from '../analytics/runtime.js';
 import { forEachConcurrently } from '../core/concurrently.js';
-import type { DetectOptions } from './detector.js';
-import { percentile } from './evaluation.js';
-import type { LocalCounterConfig, LocalPeopleCounter } from './local-counter.js';
-import { forEachKeepingWorkersBusy, PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
-import type { Runtime } from './runtime.js';
 
 export interface ModelBenchOptions {
   /** Runtimes to compare; the first is the baseline of the speed-up figures. */

@@ -3,11 +3,12 @@
  * an http(s) URL of the analytics REST service, or `fixed-delay:<ms>` (the stand-in for tests and
  * benchmarks, not a model).
  */
-import { createPeopleCounter } from '../analytics/factory.js';
-import { FixedDelayCounter } from '../analytics/fixed-delay-counter.js';
-import type { PeopleCounter } from '../analytics/people-counter.js';
-import type { Precision, Runtime } from '../analytics/runtime.js';
+
 import { ConfigError } from '../core/config.js';
+import type { PeopleCounter } from '../core/people-counter.js';
+import { createPeopleCounter } from './factory.js';
+import { FixedDelayCounter } from './fixed-delay-counter.js';
+import type { Precision, Runtime } from './runtime.js';
 
 export type AnalyticsSpec =
   | { kind: 'local' }

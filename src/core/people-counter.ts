@@ -4,7 +4,28 @@
  * Callers never know which one runs.
  */
 import { z } from 'zod';
-import { countDecisionFields, type Detection, detectionSchema, type HeatMap, heatMapSchema } from '../core/messages.js';
+import { countDecisionFields, type Detection, detectionSchema, type HeatMap, heatMapSchema } from './messages.js';
+
+/** rows × cols tiles of equal size. */
+export interface GridTiling {
+  rows: number;
+  cols: number;
+  /** Fraction of a tile's size shared with its neighbour. */
+  overlap: number;
+}
+
+/**
+ * Horizontal bands from top to bottom, each with its own number of columns: in a fixed camera the
+ * far rows hold the smallest people, so their band can be cut into more (hence more zoomed) tiles.
+ */
+export interface BandTiling {
+  /** Band i ends at `to` × frame height (ascending, the last ends at 1) and is cut into `cols` tiles. */
+  bands: Array<{ to: number; cols: number }>;
+  /** Columns share this fraction of a tile's width; each band extends past its inner edges by this fraction of its height. */
+  overlap: number;
+}
+
+export type Tiling = GridTiling | BandTiling;
 
 /** Rows × cols tiles of equal size, or horizontal bands with their own number of columns. */
 export const tilingSchema = z.union([

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { deviceIdSchema, unixSecondsSchema } from '../core/messages.js';
+import { deviceIdSchema, unixSecondsSchema } from './messages.js';
 import { type CameraProfile, cameraProfileSchema } from './people-counter.js';
 
 export const PROFILE_MESSAGE_VERSION = 1;

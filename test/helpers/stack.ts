@@ -1,0 +1,37 @@
+/** The `up` config and the photo upload that the stack tests share. */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { parseAnalyticsSpec } from '../../src/analytics/counter-spec.js';
+import type { StackConfig } from '../../src/stack/stack.js';
+
+/**
+ * A whole stack in `dataDir` on free loopback ports, counting with the 5 ms stand-in for the model;
+ * one inference instance, and no metrics server unless `overrides` gives a `metricsPort`.
+ */
+export function testStackConfig(dataDir: string, overrides: Partial<StackConfig> = {}): StackConfig {
+  return {
+    dataDir,
+    host: '127.0.0.1',
+    engagePort: 0,
+    ingestPort: 0,
+    mqttPort: 0,
+    mqtt: {},
+    analytics: parseAnalyticsSpec('fixed-delay:5'),
+    inferenceInstances: 1,
+    batchSize: 4,
+    maxWaitMs: 100,
+    drainMs: 5000,
+    name: `test-${randomUUID().slice(0, 8)}`,
+    ...overrides,
+  };
+}
+
+/** Posts a photo as `deviceId` to ingest's REST API (with the device's secret when given); it must be taken (201). */
+export async function postPhoto(ingestUrl: string, deviceId: string, jpeg: Buffer, secret?: string): Promise<void> {
+  const response = await fetch(`${ingestUrl}/v1/devices/${deviceId}/images`, {
+    method: 'POST',
+    headers: { 'content-type': 'image/jpeg', ...(secret ? { authorization: `Bearer ${secret}` } : {}) },
+    body: new Uint8Array(jpeg),
+  });
+  assert.equal(response.status, 201, await response.text());
+}
