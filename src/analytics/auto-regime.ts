@@ -3,15 +3,14 @@
  * the people in the view are. Many small people: a crowd, which the detector cannot resolve (detectors
  * lose most people below COCO's "medium" size, and dense crowds are heads, not bodies), so the
  * crowd-density network counts it. Otherwise the density network still checks the view, because the
- * densest crowds give the detector nothing at all (a tenth of the ShanghaiTech-A photos yield no
- * candidate): below `crowdAtDensityCount` people the detector's count stands; from twice that on the
- * view is a crowd and density counts it; in between the two counts are blended, density's weight
- * growing with its count (a street photo of large people can reach 15 on the density map). Either way
- * at most two passes. A camera whose check found no
- * crowd is not checked again for `densityCheckEveryMs` (crowd-memory.ts), so a quiet camera costs one
- * pass per photo in the steady state. Where the density network cannot run (the tfjs-wasm fallback), a
- * view of small people is cut into tiles that magnify the smallest person seen to a height the detector
- * resolves (1 + k² passes).
+ * densest crowds give the detector nothing at all (22 of the 300 ShanghaiTech-A training photos yield
+ * no candidate): below `crowdAtDensityCount` people the detector's count stands; from twice that the
+ * view is a crowd and density counts it; in between the two are blended, density's weight growing with
+ * its count (a street photo of large people can reach 15 on the density map). Either way at most two
+ * passes. A camera whose check found no crowd is not checked again for `densityCheckEveryMs`
+ * (crowd-memory.ts), so a quiet camera costs one pass per photo in the steady state. Where the density
+ * network cannot run (the tfjs-wasm fallback), a view of small people is cut into tiles that magnify the
+ * smallest person seen to a height the detector resolves (1 + k² passes).
  *
  * Fitted numbers (docs/analytics.md): how many small candidates, and what share of all candidates, make
  * a view of small people, and the zoomed count's threshold (on Penn-Fudan and Mall); the density check's
