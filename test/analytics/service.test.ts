@@ -85,6 +85,7 @@ describe('analytics REST service', () => {
       [await post(await noiseJpeg(1000, 800), key), 413, 'body-too-large'],
       [await post(await solidJpeg(), key, '?profile=nope'), 400, 'unknown-profile'],
       [await post(await solidJpeg(), key, '?threshold=2'), 400, 'invalid-request'],
+      [await post(await solidJpeg(), key, `?camera=${'c'.repeat(129)}`), 400, 'invalid-request'],
     ];
     for (const [response, status, code] of cases) {
       const body = (await response.json()) as { error: string; message: string };
@@ -133,6 +134,10 @@ describe('analytics REST service', () => {
     const client = createHttpPeopleCounter({ url: service.url, apiKey: 'key-beta' });
     const result = await client.count(await solidJpeg(), { scoreThreshold: 0.3 });
     assert.equal(result.count, 0);
+    // The camera travels with the photo: a quiet camera is checked for crowds once, not on every photo.
+    const passes = [];
+    for (let i = 0; i < 2; i++) passes.push((await client.count(await solidJpeg(), {}, 'quiet-camera')).passes);
+    assert.deepEqual(passes, [2, 1]);
     assert.match(client.model, /centernet/);
     await assert.rejects(client.count(Buffer.from('junk')), UnusableImageError);
     const photo = await noiseJpeg(400, 300);
