@@ -257,6 +257,31 @@ test('axe finds no serious or critical problem, and nothing sticks out at 390 px
   }
 });
 
+test('an empty dashboard says what to do wherever a list or the chart is empty', { skip }, async () => {
+  const empty = await startEngage(broker, { openWrites: true });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  try {
+    await page.goto(empty.url);
+    await page.locator('#connection[data-state="live"]').waitFor();
+    const shown = async (selector: string) => {
+      await page.locator(selector).waitFor();
+      return (await page.locator(selector).textContent())?.trim() ?? '';
+    };
+    assert.match(await shown('#history-empty'), /^No counts yet\. Count a photo under "Try it: count a photo"/);
+    assert.match(await shown('#devices-empty'), /^No camera has been counted yet\. Upload a photo/);
+    assert.match(await shown('#sites-empty'), /^No sites yet\. Give a camera a site/);
+    assert.match(await shown('#rules-empty'), /^No rules yet\. New rule raises an alert/);
+    assert.match(await shown('#alerts-empty'), /^No alert has been raised yet\./);
+    assert.equal(await page.locator('#alert-list').isVisible(), false, 'no empty list to tab into');
+    assert.equal(await page.locator('#rule-list').isVisible(), false);
+    assert.equal(await page.locator('#history-subject').isDisabled(), true, 'nothing to choose');
+    assert.deepEqual(await axeProblems(page), [], 'axe, empty dashboard');
+  } finally {
+    await page.close();
+    await empty.stop();
+  }
+});
+
 /**
  * Engage with in-process ingestion made of the real parts (format conversion, JPEG checks and the
  * ingest API's error mapping) and inference stood in for: a moment after each photo, its result

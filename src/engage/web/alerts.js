@@ -21,6 +21,8 @@ const round = (value) => Math.round(value * 10) / 10;
 export function renderAlerts(alerts, names) {
   const list = byId('alert-list');
   list.replaceChildren(...alerts.slice(0, MAX_SHOWN).map((alert) => alertItem(alert, names)));
+  // An empty list would still take the keyboard focus (it scrolls when full): hidden until it has an alert.
+  list.hidden = alerts.length === 0;
   byId('alerts-empty').hidden = alerts.length > 0;
 }
 
@@ -72,7 +74,9 @@ export function describeRule(rule) {
  * @param {{ onEdit: (rule: RuleView) => void, onDelete: (rule: RuleView) => void }} actions
  */
 export function renderRules(rules, names, { onEdit, onDelete }) {
-  byId('rule-list').replaceChildren(
+  const list = byId('rule-list');
+  list.hidden = rules.length === 0;
+  list.replaceChildren(
     ...rules.map((rule) =>
       h(
         'li',

@@ -126,8 +126,10 @@ function renderSubjects() {
   subjectOptions = wanted.map((option) => option.subject);
   select.replaceChildren(...wanted.map((option, index) => h('option', { value: String(index) }, option.text)));
   const chosen = wanted.findIndex((option) => sameSubject(option.subject, history.subject));
+  select.disabled = wanted.length === 0;
   if (chosen >= 0) select.value = String(chosen);
   else if (wanted[0]) selectSubject(wanted[0].subject);
+  else history.show(null);
 }
 
 /** @param {Subject} subject */
