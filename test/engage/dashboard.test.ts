@@ -21,6 +21,7 @@ import { buildPhotoMetadata } from '../../src/ingest/photo-ingestor.js';
 import { binaryPath, missingBinary } from '../helpers/binaries.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
 import { heicHeader, solidJpeg } from '../helpers/fixtures.js';
+import { MemoryStore } from '../helpers/memory-store.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
 import { result, startEngage } from './fixtures.js';
 
@@ -51,7 +52,12 @@ let publisher: MessageRecorder | undefined;
 before(async () => {
   if (skip) return;
   broker = await startEmbeddedBroker();
-  engage = await startEngage(broker, { token: TOKEN, staleAfterMs: 300_000 });
+  // With tuning storage, as `up` runs it: the tiles offer Tune counting too.
+  engage = await startEngage(
+    broker,
+    { token: TOKEN, staleAfterMs: 300_000 },
+    { tuningStore: new MemoryStore(Date.now) },
+  );
   const now = Date.now() / 1000;
   // A week of history every 10 minutes, the last day every 2 minutes (seeded directly: fixture data).
   cameras.forEach((camera, salt) => {
@@ -133,6 +139,21 @@ const tooWide = (page: Page) =>
     Array.from(document.querySelectorAll('body *'))
       .filter((element) => element.getBoundingClientRect().right > window.innerWidth + 0.5)
       .map((element) => `${element.tagName}#${element.id}.${element.className}`),
+  );
+
+/**
+ * How many lines each camera tile's footer takes, by camera ID: its height over that of its
+ * "Last photo …" text, which never wraps.
+ */
+const footerLines = (page: Page): Promise<Record<string, number>> =>
+  page.evaluate(() =>
+    Object.fromEntries(
+      Array.from(document.querySelectorAll<HTMLElement>('[data-device]')).map((tile) => {
+        const footer = tile.querySelector('footer')?.getBoundingClientRect().height ?? 0;
+        const line = tile.querySelector('footer .last-photo')?.getBoundingClientRect().height ?? 1;
+        return [tile.dataset.device, footer < 1.5 * line ? 1 : footer < 2.5 * line ? 2 : 3];
+      }),
+    ),
   );
 
 async function openDashboard(url: string, viewport: { width: number; height: number }, dark: boolean): Promise<Page> {
@@ -246,8 +267,16 @@ test('axe finds no serious or critical problem, and nothing sticks out at 390 px
     assert.deepEqual(await axeProblems(wide), [], `axe, ${scheme}, 1440 px`);
     await wide.screenshot({ path: `test-output/dashboard-${scheme}.png`, fullPage: true });
     await wide.close();
+    const laptop = await openDashboard(engage.url, { width: 1280, height: 800 }, dark);
+    const oneLine = Object.fromEntries(cameras.map((camera) => [camera.id, 1]));
+    assert.deepEqual(await footerLines(laptop), oneLine, `each camera tile's footer on one line at 1280 px`);
+    await laptop.close();
     const phone = await openDashboard(engage.url, { width: 390, height: 844 }, dark);
     assert.deepEqual(await tooWide(phone), [], `nothing sticks out sideways on a phone (${scheme})`);
+    assert.ok(
+      Object.values(await footerLines(phone)).every((lines) => lines <= 2),
+      'a footer takes at most two lines on a phone',
+    );
     assert.deepEqual(await axeProblems(phone), [], `axe, ${scheme}, 390 px`);
     await phone.screenshot({ path: `test-output/dashboard-phone-${scheme}.png`, fullPage: true });
     await phone.close();

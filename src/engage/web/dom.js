@@ -61,7 +61,7 @@ export function control(form, name, type) {
 }
 
 /**
- * "12 s ago", "5 min ago", "3 h ago", or a date.
+ * "12 s ago", "5 min ago", "3 h ago", "4 d ago", or the date: short enough for a tile's footer line.
  * @param {number | null | undefined} unixSeconds
  * @param {number} [now]
  */
@@ -71,7 +71,8 @@ export function ago(unixSeconds, now = Date.now() / 1000) {
   if (seconds < 60) return `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
-  return new Date(unixSeconds * 1000).toLocaleString();
+  if (seconds < 30 * 86400) return `${Math.floor(seconds / 86400)} d ago`;
+  return new Date(unixSeconds * 1000).toLocaleDateString();
 }
 
 /** @param {number} unixSeconds */

@@ -1,7 +1,7 @@
 // @ts-check
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
 import { ago, h } from './dom.js';
-import { tuningControls } from './tuning.js';
+import { tuneButton, tuningControls } from './tuning.js';
 
 /**
  * @typedef {import('../occupancy.js').DeviceView} DeviceView
@@ -100,7 +100,7 @@ export function statusLine(device) {
  */
 export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
   const title = deviceLabel(device);
-  const tile = h(
+  return h(
     'article',
     { class: `tile state-${device.state}`, dataset: { device: device.id, state: device.state }, 'aria-label': title },
     h('header', {}, h('h3', { title }, title), statusLine(device)),
@@ -113,15 +113,11 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
     countLine(device.count, device.capacity, device.state !== 'live'),
     capacityBar(device.count, device.capacity, title),
     alertLine(rules),
+    tuningControls(device.id),
     h(
       'footer',
       {},
-      h(
-        'span',
-        { class: 'muted small' },
-        'Last photo ',
-        h('time', { dataset: { since: device.lastPhotoAt ?? '' } }, ago(device.lastPhotoAt)),
-      ),
+      lastPhoto(device.lastPhotoAt),
       h(
         'span',
         { class: 'tile-actions' },
@@ -147,12 +143,30 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
           },
           'Edit',
         ),
+        tuneButton(device.id, title),
       ),
-      tuningControls(device.id),
     ),
   );
-  if (device.lastPhotoAt === null) tile.querySelector('time')?.removeAttribute('data-since');
-  return tile;
+}
+
+/**
+ * "Photo 2 min ago" (the last photo), kept on one line; the exact time in its tooltip.
+ * @param {number | null} unixSeconds
+ */
+function lastPhoto(unixSeconds) {
+  const time =
+    unixSeconds === null
+      ? h('time', {}, ago(null))
+      : h(
+          'time',
+          {
+            datetime: new Date(unixSeconds * 1000).toISOString(),
+            title: `Last photo: ${new Date(unixSeconds * 1000).toLocaleString()}`,
+            dataset: { since: unixSeconds },
+          },
+          ago(unixSeconds),
+        );
+  return h('span', { class: 'last-photo muted' }, 'Photo ', time);
 }
 
 /**
@@ -183,13 +197,8 @@ export function siteTile(site, { onSelect, rules = [] }) {
       'footer',
       {},
       site.staleDevices.length > 0
-        ? h('span', { class: 'small warn' }, `Not counted: ${site.staleDevices.length} stale camera(s)`)
-        : h(
-            'span',
-            { class: 'muted small' },
-            'Last photo ',
-            h('time', { dataset: { since: site.lastPhotoAt ?? '' } }, ago(site.lastPhotoAt)),
-          ),
+        ? h('span', { class: 'warn' }, `Not counted: ${site.staleDevices.length} stale camera(s)`)
+        : lastPhoto(site.lastPhotoAt),
       h(
         'button',
         {

@@ -50,7 +50,8 @@ function openSession() {
 const sessionApi = async (path, request) => /** @type {SessionView} */ (await api(path, request));
 
 /**
- * The tile's tuning controls; re-rendered in place when the camera's tuning status changes.
+ * The tile's tuning status (heat map, tuned badge, crowd-view hint); re-rendered in place when the camera's
+ * tuning status changes. Empty, and not shown, while there is nothing to say.
  * @param {string} deviceId
  */
 export function tuningControls(deviceId) {
@@ -88,9 +89,29 @@ function fill(slot, deviceId) {
           'counts may be low — tune this camera',
         )
       : null,
-    h('button', { type: 'button', class: 'link', onclick: () => openTuning(deviceId) }, 'Tune counting'),
   ];
   slot.replaceChildren(...parts.filter((part) => part !== null));
+}
+
+/**
+ * The tile's action that opens the tuning dialog; none where this engage has no tuning storage.
+ * @param {string} deviceId
+ * @param {string} label the camera's name as the tile shows it
+ */
+export function tuneButton(deviceId, label) {
+  if (!available) return null;
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'link',
+      dataset: { action: 'tune' },
+      title: 'Tune counting',
+      'aria-label': `Tune counting of ${label}`,
+      onclick: () => openTuning(deviceId),
+    },
+    'Tune',
+  );
 }
 
 export async function startTuning() {
