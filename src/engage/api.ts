@@ -7,7 +7,13 @@ import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { alertMessageSchema, deviceIdSchema, photoMetadataSchema } from '../core/messages.js';
 import { type AlertRule, alertRuleBodySchema, ruleIdSchema } from './alerts.js';
 import type { EngageEngine } from './engine.js';
-import { siteNameSchema } from './occupancy.js';
+import {
+  INTERVAL_PHOTOS,
+  LIVE_INTERVALS,
+  OFFLINE_INTERVALS,
+  SHORTEST_JUDGED_INTERVAL_SECONDS,
+  siteNameSchema,
+} from './occupancy.js';
 import { type PhotoOutcomes, photoOutcomeSchema } from './photo-outcomes.js';
 import { csvFileName, seriesCsv } from './series.js';
 import type { EngageStore, Series } from './store.js';
@@ -41,10 +47,17 @@ export const deviceViewSchema = z.object({
   capacity: nullableNumber,
   count: nullableNumber.describe('latest count'),
   lastPhotoAt: nullableNumber.describe('creationTimestamp (unix seconds) of the latest counted photo'),
+  photoIntervalSeconds: nullableNumber.describe(
+    `the usual time between its counted photos: the median gap of its last ${INTERVAL_PHOTOS}; null before its second`,
+  ),
   availability: z.enum(['online', 'offline', 'unknown']).describe('what the device last said about itself'),
   online: z.boolean().nullable().describe('null when the device does not publish availability'),
-  stale: z.boolean().describe('the latest photo is older than --stale-after'),
-  state: z.enum(['live', 'stale', 'offline', 'no-data']),
+  stale: z.boolean().describe('the latest photo is too old for the count to be live (or there is none)'),
+  state: z
+    .enum(['live', 'stale', 'offline', 'no-data'])
+    .describe(
+      `by the photo interval (at least ${SHORTEST_JUDGED_INTERVAL_SECONDS} s, at most half of --stale-after): live within ${LIVE_INTERVALS} intervals of the latest photo, stale within ${OFFLINE_INTERVALS}, offline beyond or when the device says so, no-data before its first count`,
+    ),
 });
 
 export const siteOccupancySchema = z.object({

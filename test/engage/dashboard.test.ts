@@ -61,7 +61,7 @@ before(async () => {
   const now = Date.now() / 1000;
   // A week of history every 10 minutes, the last day every 2 minutes (seeded directly: fixture data).
   cameras.forEach((camera, salt) => {
-    // The loading dock's camera stopped sending 25 minutes ago: the dashboard must show it stale.
+    // The loading dock's camera (a photo every 2 min) stopped 25 minutes ago: the dashboard must show it offline.
     const last = camera.id === 'cam-loading' ? now - 1500 : now - 120;
     for (let t = now - 7 * 86_400; t < last; t += t < now - 86_400 ? 600 : 120) {
       engage.store.recordResult(result(camera.id, occupancy(camera.peak, t, salt), t), t);
@@ -208,7 +208,15 @@ test('live tiles update without reload; history, sites and alerts render', { ski
   assert.equal(await page.locator('[data-site="hq-cafeteria"] [data-role="count"]').textContent(), '109');
   await page.locator('.alert.raised').first().waitFor();
   await page.locator('[data-site="hq-cafeteria"] [data-role="alert-state"]', { hasText: 'cafeteria-full' }).waitFor();
-  assert.equal(await page.locator('[data-device="cam-loading"]').getAttribute('data-state'), 'stale');
+  // One definition of live, stale and offline: the tiles, the summary and the API agree.
+  assert.equal(await page.locator('[data-device="cam-loading"]').getAttribute('data-state'), 'offline');
+  assert.equal(await page.locator('[data-device="cam-loading"] .pill').textContent(), 'Offline');
+  const api = (await engage.http.inject({ url: '/api/devices', headers: { authorization: `Bearer ${TOKEN}` } })).json<
+    Array<{ id: string; state: string }>
+  >();
+  for (const { id, state } of api)
+    assert.equal(await page.locator(`[data-device="${id}"]`).getAttribute('data-state'), state, id);
+  assert.equal(await page.locator('#devices-summary').textContent(), '4 of 5 live');
   assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42, 'no reload');
   assert.equal(await page.locator('#alert-list').getAttribute('tabindex'), '0', 'the alert list takes keyboard focus');
 

@@ -75,6 +75,16 @@ export function ago(unixSeconds, now = Date.now() / 1000) {
   return new Date(unixSeconds * 1000).toLocaleDateString();
 }
 
+/**
+ * "45 s", "2 min", "1.5 h"
+ * @param {number} seconds
+ */
+export function duration(seconds) {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 6) / 10} min`;
+  return `${Math.round(seconds / 360) / 10} h`;
+}
+
 /** @param {number} unixSeconds */
 export function clock(unixSeconds) {
   return new Date(unixSeconds * 1000).toLocaleString([], {

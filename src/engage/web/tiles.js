@@ -1,6 +1,6 @@
 // @ts-check
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
-import { ago, h } from './dom.js';
+import { ago, duration, h } from './dom.js';
 import { tuneButton, tuningControls } from './tuning.js';
 
 /**
@@ -86,12 +86,18 @@ function alertLine(rules) {
 }
 
 /**
- * A camera's status line: its state pill. The one place to add what else describes how the camera
- * is counted (e.g. its profile, or a hint when its counts may be low).
+ * A camera's status line: its state pill (the server's state, judged by the camera's own photo interval,
+ * which its tooltip gives). The one place to add what else describes how the camera is counted (e.g. its
+ * profile, or a hint when its counts may be low).
  * @param {DeviceView} device
  */
 export function statusLine(device) {
-  return h('span', { class: `pill ${device.state}` }, STATE_LABEL[device.state] ?? device.state);
+  const interval = device.photoIntervalSeconds;
+  return h(
+    'span',
+    { class: `pill ${device.state}`, title: interval === null ? null : `A photo about every ${duration(interval)}` },
+    STATE_LABEL[device.state] ?? device.state,
+  );
 }
 
 /**
