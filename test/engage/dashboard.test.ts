@@ -243,6 +243,37 @@ test('live tiles update without reload; history, sites and alerts render', { ski
     () => document.querySelector('[data-device="cam-loading"] h3')?.textContent === 'Loading dock',
   );
 
+  // Renamed in the page (Edit), a camera goes by its new name in every dialog and list.
+  await page.evaluate((token) => localStorage.setItem('people-counter-token', token), TOKEN);
+  await page.click('[data-device="cam-entrance"] [data-action="edit"]');
+  assert.equal(await page.locator('#device-form-title').textContent(), 'Edit camera · Main entrance');
+  await page.fill('#device-form [name="name"]', 'Front door');
+  await page.click('#device-form button[type="submit"]');
+  await page.locator('[data-device="cam-entrance"] h3', { hasText: 'Front door' }).waitFor();
+  await page.click('[data-device="cam-entrance"] [data-action="tune"]');
+  assert.equal(await page.locator('#tuning-title').textContent(), 'Tune counting · Front door');
+  await page.click('#tuning-close');
+  await page.click('#rule-new');
+  await page.selectOption('#rule-form [name="scope"]', 'device');
+  assert.ok((await page.locator('#rule-form [name="target"] option').allTextContents()).includes('Front door'));
+  await page.click('#rule-cancel');
+  assert.ok((await page.locator('#upload-device option').allTextContents()).includes('Front door'));
+  assert.ok((await page.locator('#history-subject option').allTextContents()).includes('Front door'));
+  const refused = await engage.http.inject({
+    method: 'PUT',
+    url: '/api/devices/cam-entrance',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { name: '   ' },
+  });
+  assert.equal(refused.statusCode, 400, 'a blank name is refused at the API edge (clear it with null)');
+  await engage.http.inject({
+    method: 'PUT',
+    url: '/api/devices/cam-entrance',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { name: 'Main entrance' },
+  });
+  await page.locator('[data-device="cam-entrance"] h3', { hasText: 'Main entrance' }).waitFor();
+
   // A week of data: without a choice the chart shows the smallest range that holds it.
   await page.selectOption('#history-subject', { label: 'Site · hq-cafeteria' });
   await page.locator('#history-note[data-bucket="1h"]').waitFor();

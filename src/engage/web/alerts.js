@@ -1,26 +1,23 @@
 // @ts-check
 // Alerts: the rules (with their state, editable here) and the latest raised and cleared alerts.
 import { api } from './api.js';
+import { cameraLabel } from './cameras.js';
 import { byId, clock, control, h, messageOf } from './dom.js';
 
 /**
  * @typedef {import('../../core/messages.js').AlertMessage} AlertMessage
  * @typedef {import('../engine.js').RuleView} RuleView
  * @typedef {'device' | 'site'} Scope
- * @typedef {Map<string, string>} Names device ID → the name shown
  */
 
 const MAX_SHOWN = 30;
 /** @param {number} value */
 const round = (value) => Math.round(value * 10) / 10;
 
-/**
- * @param {AlertMessage[]} alerts
- * @param {Names} names
- */
-export function renderAlerts(alerts, names) {
+/** @param {AlertMessage[]} alerts */
+export function renderAlerts(alerts) {
   const list = byId('alert-list');
-  list.replaceChildren(...alerts.slice(0, MAX_SHOWN).map((alert) => alertItem(alert, names)));
+  list.replaceChildren(...alerts.slice(0, MAX_SHOWN).map(alertItem));
   // An empty list would still take the keyboard focus (it scrolls when full): hidden until it has an alert.
   list.hidden = alerts.length === 0;
   byId('alerts-empty').hidden = alerts.length > 0;
@@ -29,15 +26,11 @@ export function renderAlerts(alerts, names) {
 /**
  * @param {Scope} scope
  * @param {string} target
- * @param {Names} names
  */
-const targetName = (scope, target, names) => (scope === 'device' ? (names.get(target) ?? target) : `Site ${target}`);
+const targetName = (scope, target) => (scope === 'device' ? cameraLabel(target) : `Site ${target}`);
 
-/**
- * @param {AlertMessage} alert
- * @param {Names} names
- */
-function alertItem(alert, names) {
+/** @param {AlertMessage} alert */
+function alertItem(alert) {
   const raised = alert.state === 'raised';
   const below = alert.direction === 'below';
   const detail = raised
@@ -50,7 +43,7 @@ function alertItem(alert, names) {
     h(
       'div',
       { class: 'alert-text' },
-      h('strong', {}, targetName(alert.scope, alert.target, names)),
+      h('strong', {}, targetName(alert.scope, alert.target)),
       h('span', { class: 'muted small' }, `${detail} (rule ${alert.ruleId})`),
     ),
     h('time', { class: 'muted small' }, clock(alert.at)),
@@ -70,10 +63,9 @@ export function describeRule(rule) {
 
 /**
  * @param {RuleView[]} rules
- * @param {Names} names
  * @param {{ onEdit: (rule: RuleView) => void, onDelete: (rule: RuleView) => void }} actions
  */
-export function renderRules(rules, names, { onEdit, onDelete }) {
+export function renderRules(rules, { onEdit, onDelete }) {
   const list = byId('rule-list');
   list.hidden = rules.length === 0;
   list.replaceChildren(
@@ -89,7 +81,7 @@ export function renderRules(rules, names, { onEdit, onDelete }) {
         h(
           'div',
           { class: 'alert-text' },
-          h('strong', {}, `${rule.id} · ${targetName(rule.scope, rule.target, names)}`),
+          h('strong', {}, `${rule.id} · ${targetName(rule.scope, rule.target)}`),
           h('span', { class: 'muted small' }, describeRule(rule)),
         ),
         h(

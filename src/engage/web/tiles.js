@@ -1,5 +1,6 @@
 // @ts-check
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
+import { deviceLabel } from './cameras.js';
 import { ago, duration, h } from './dom.js';
 import { tuneButton, tuningControls } from './tuning.js';
 
@@ -12,9 +13,6 @@ import { tuneButton, tuningControls } from './tuning.js';
 
 /** @type {Record<DeviceView['state'], string>} */
 const STATE_LABEL = { live: 'Live', stale: 'Stale', offline: 'Offline', 'no-data': 'No data' };
-
-/** @param {{ id: string, name?: string | null }} device */
-export const deviceLabel = (device) => device.name ?? device.id;
 
 /**
  * @param {number | null} count

@@ -2,6 +2,7 @@
 // "Tune counting": per camera, the latest heat map, the tuned badge or the crowd-view hint, and the dialog that collects,
 // labels, fits and applies a profile over /api/tuning (docs/engage.md#tuning-a-camera).
 import { api, withToken } from './api.js';
+import { cameraLabel } from './cameras.js';
 import { byId, h, messageOf } from './dom.js';
 import { heatThumbnail } from './heat-map.js';
 
@@ -71,7 +72,7 @@ function fill(slot, deviceId) {
   const crowd = !tuned && state?.hints?.includes('crowd-view');
   // replaceChildren would show a null as the text "null": only the parts that apply.
   const parts = [
-    state?.heatMap ? heatThumbnail(state.heatMap, deviceId) : null,
+    state?.heatMap ? heatThumbnail(state.heatMap, cameraLabel(deviceId)) : null,
     tuned
       ? h(
           'span',
@@ -149,7 +150,6 @@ async function openTuning(deviceId) {
   const state = status.get(deviceId);
   open = { deviceId, session: null, index: 0, marks: [] };
   if (state?.sessionId) open.session = await sessionApi(`/api/tuning/sessions/${state.sessionId}`);
-  byId('tuning-title').textContent = `Tune counting · ${deviceId}`;
   render();
   byId('tuning-dialog', HTMLDialogElement).showModal();
 }
@@ -171,6 +171,7 @@ async function act(call) {
 
 function render() {
   if (!open) return;
+  byId('tuning-title').textContent = `Tune counting · ${cameraLabel(open.deviceId)}`;
   const body = byId('tuning-body');
   const { session } = open;
   const state = status.get(open.deviceId);
