@@ -147,6 +147,21 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     return occupancy;
   };
   const seriesBody = (range: ResolvedRange, series: Series) => ({ ...range, ...series });
+  /** A level in % of capacity is refused where there is no capacity: the rule could never apply. */
+  const requireCapacity = ({ scope, target }: AlertRule) => {
+    const device = scope === 'device' ? engine.device(target) : undefined;
+    const capacity = scope === 'device' ? device?.capacity : engine.site(target)?.capacity;
+    if (capacity !== null && capacity !== undefined) return;
+    const [subject, remedy] =
+      scope === 'device'
+        ? [`camera ${device?.name ?? target} has no capacity`, 'set its capacity (Edit on its tile)']
+        : [`site ${target} has no capacity (none of its cameras has one)`, 'give its cameras a capacity'];
+    throw new HttpError(
+      400,
+      'no-capacity',
+      `${subject}, so a level in % of capacity cannot apply: ${remedy} or give the level in people (raiseAtCount)`,
+    );
+  };
 
   app.get(
     '/api/config',
@@ -321,7 +336,8 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     '/api/alert-rules/:id',
     {
       schema: {
-        description: 'Creates or replaces an alert rule.',
+        description:
+          'Creates or replaces an alert rule. A level in % of capacity (raiseAtPercent) needs a target with a capacity (400 no-capacity otherwise).',
         params: z.object({ id: ruleIdSchema }),
         body: alertRuleBodySchema,
         response: { 200: alertRuleSchema, ...errors },
@@ -329,6 +345,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     },
     async (request) => {
       const rule: AlertRule = { ...request.body, id: request.params.id };
+      if (rule.raiseAtPercent !== undefined) requireCapacity(rule);
       store.putRule(rule, context.nowSeconds());
       await engine.refresh();
       return engine.rules().find((view) => view.id === rule.id) ?? { ...rule, active: false, pendingSince: null };

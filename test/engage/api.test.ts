@@ -165,6 +165,27 @@ describe('with a token configured', () => {
     });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().message, /exactly one of raiseAtPercent or raiseAtCount/);
+    // A level in % of capacity where there is no capacity could never apply: refused, saying what to do.
+    engage.store.upsertDevice('cam-uncapped', { name: 'Back door', site: 'yard' }, now);
+    for (const [scope, target, reason] of [
+      [
+        'device',
+        'cam-uncapped',
+        /^camera Back door has no capacity, so a level in % of capacity cannot apply: set its capacity/,
+      ],
+      ['site', 'yard', /^site yard has no capacity \(none of its cameras has one\)/],
+    ] as const) {
+      const uncapped = await engage.http.inject({
+        method: 'PUT',
+        url: '/api/alert-rules/uncapped',
+        payload: { scope, target, raiseAtPercent: 90 },
+        headers: auth,
+      });
+      assert.equal(uncapped.statusCode, 400);
+      assert.equal(uncapped.json().error, 'no-capacity');
+      assert.match(uncapped.json().message, reason);
+    }
+    engage.store.upsertDevice('cam-uncapped', { site: null }, now);
     const created = await engage.http.inject({
       method: 'PUT',
       url: '/api/alert-rules/lobby-full',

@@ -44,8 +44,8 @@ let upload;
 const ruleEditor = new RuleEditor({
   targets: (scope) =>
     scope === 'site'
-      ? [...sites.keys()].map((name) => ({ value: name, label: name }))
-      : [...devices.values()].map((d) => ({ value: d.id, label: deviceLabel(d) })),
+      ? [...sites.values()].map((site) => ({ value: site.site, label: site.site, capacity: site.capacity }))
+      : [...devices.values()].map((d) => ({ value: d.id, label: deviceLabel(d), capacity: d.capacity })),
 });
 /**
  * @param {RuleView['scope']} scope
