@@ -62,11 +62,10 @@ export function control(form, name, type) {
 
 /**
  * "12 s ago", "5 min ago", "3 h ago", "4 d ago", or the date: short enough for a tile's footer line.
- * @param {number | null | undefined} unixSeconds
+ * @param {number} unixSeconds
  * @param {number} [now]
  */
 export function ago(unixSeconds, now = Date.now() / 1000) {
-  if (unixSeconds === null || unixSeconds === undefined) return 'never';
   const seconds = Math.max(0, Math.round(now - unixSeconds));
   if (seconds < 60) return `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;

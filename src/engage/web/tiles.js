@@ -2,7 +2,7 @@
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
 import { deviceLabel } from './cameras.js';
 import { ago, duration, h } from './dom.js';
-import { tuneButton, tuningControls } from './tuning.js';
+import { tuneButton, tuningStatus } from './tuning.js';
 
 /**
  * @typedef {import('../occupancy.js').DeviceView} DeviceView
@@ -117,7 +117,7 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
     countLine(device.count, device.capacity, device.state !== 'live'),
     capacityBar(device.count, device.capacity, title),
     alertLine(rules),
-    tuningControls(device.id),
+    tuningStatus(device.id),
     h(
       'footer',
       {},
@@ -158,18 +158,16 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
  * @param {number | null} unixSeconds
  */
 function lastPhoto(unixSeconds) {
-  const time =
-    unixSeconds === null
-      ? h('time', {}, ago(null))
-      : h(
-          'time',
-          {
-            datetime: new Date(unixSeconds * 1000).toISOString(),
-            title: `Last photo: ${new Date(unixSeconds * 1000).toLocaleString()}`,
-            dataset: { since: unixSeconds },
-          },
-          ago(unixSeconds),
-        );
+  if (unixSeconds === null) return h('span', { class: 'last-photo muted' }, 'No photo yet');
+  const time = h(
+    'time',
+    {
+      datetime: new Date(unixSeconds * 1000).toISOString(),
+      title: `Last photo: ${new Date(unixSeconds * 1000).toLocaleString()}`,
+      dataset: { since: unixSeconds },
+    },
+    ago(unixSeconds),
+  );
   return h('span', { class: 'last-photo muted' }, 'Photo ', time);
 }
 
@@ -201,7 +199,7 @@ export function siteTile(site, { onSelect, rules = [] }) {
       'footer',
       {},
       site.staleDevices.length > 0
-        ? h('span', { class: 'warn' }, `Not counted: ${site.staleDevices.length} stale camera(s)`)
+        ? h('span', { class: 'warn' }, `Not counted: ${site.staleDevices.length} camera(s) not live`)
         : lastPhoto(site.lastPhotoAt),
       h(
         'button',

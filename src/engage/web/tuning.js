@@ -55,7 +55,7 @@ const sessionApi = async (path, request) => /** @type {SessionView} */ (await ap
  * tuning status changes. Empty, and not shown, while there is nothing to say.
  * @param {string} deviceId
  */
-export function tuningControls(deviceId) {
+export function tuningStatus(deviceId) {
   const slot = h('span', { class: 'tuning-slot', dataset: { tuning: deviceId } });
   fill(slot, deviceId);
   return slot;
