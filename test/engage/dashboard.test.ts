@@ -463,6 +463,12 @@ test('an empty dashboard says what to do wherever a list or the chart is empty',
     assert.equal(await page.locator('#rule-list').isVisible(), false);
     assert.equal(await page.locator('#history-subject').isDisabled(), true, 'nothing to choose');
     assert.deepEqual(await axeProblems(page), [], 'axe, empty dashboard');
+    // Nothing to watch yet: the rule dialog says how to get something, and cannot save.
+    await page.click('#rule-new');
+    assert.match(await shown('#rule-form-hint'), /^No site yet: give a camera a site/);
+    assert.equal(await page.locator('#rule-save').isDisabled(), true);
+    await page.selectOption('#rule-form [name="scope"]', 'device');
+    assert.match(await shown('#rule-form-hint'), /^No camera yet: a camera appears once its first photo is counted/);
   } finally {
     await page.close();
     await empty.stop();

@@ -164,9 +164,11 @@ export class RuleEditor {
     hint.hidden = target !== undefined && !noCapacity;
     if (target === undefined) {
       hint.textContent =
-        scope === 'site'
-          ? 'No site yet: give a camera a site (Edit on its tile) to watch the site.'
-          : 'No camera yet: a camera appears once its first photo is counted.';
+        this.offered.length > 0
+          ? `Choose which ${scope === 'site' ? 'site' : 'camera'} to watch.`
+          : scope === 'site'
+            ? 'No site yet: give a camera a site (Edit on its tile) to watch the site.'
+            : 'No camera yet: a camera appears once its first photo is counted.';
       return;
     }
     if (!noCapacity) return;
