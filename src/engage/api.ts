@@ -7,7 +7,13 @@ import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { alertMessageSchema, deviceIdSchema, photoMetadataSchema } from '../core/messages.js';
 import { type AlertRule, alertRuleBodySchema, ruleIdSchema } from './alerts.js';
 import type { EngageEngine } from './engine.js';
-import { siteNameSchema } from './occupancy.js';
+import {
+  INTERVAL_PHOTOS,
+  LIVE_INTERVALS,
+  OFFLINE_INTERVALS,
+  SHORTEST_JUDGED_INTERVAL_SECONDS,
+  siteNameSchema,
+} from './occupancy.js';
 import { type PhotoOutcomes, photoOutcomeSchema } from './photo-outcomes.js';
 import { csvFileName, seriesCsv } from './series.js';
 import type { EngageStore, Series } from './store.js';
@@ -41,10 +47,17 @@ export const deviceViewSchema = z.object({
   capacity: nullableNumber,
   count: nullableNumber.describe('latest count'),
   lastPhotoAt: nullableNumber.describe('creationTimestamp (unix seconds) of the latest counted photo'),
+  photoIntervalSeconds: nullableNumber.describe(
+    `the usual time between its counted photos: the median gap of its last ${INTERVAL_PHOTOS}; null before its second`,
+  ),
   availability: z.enum(['online', 'offline', 'unknown']).describe('what the device last said about itself'),
   online: z.boolean().nullable().describe('null when the device does not publish availability'),
-  stale: z.boolean().describe('the latest photo is older than --stale-after'),
-  state: z.enum(['live', 'stale', 'offline', 'no-data']),
+  stale: z.boolean().describe('the latest photo is too old for the count to be live (or there is none)'),
+  state: z
+    .enum(['live', 'stale', 'offline', 'no-data'])
+    .describe(
+      `by the photo interval (at least ${SHORTEST_JUDGED_INTERVAL_SECONDS} s, at most half of --stale-after): live within ${LIVE_INTERVALS} intervals of the latest photo, stale within ${OFFLINE_INTERVALS}, offline beyond or when the device says so, no-data before its first count`,
+    ),
 });
 
 export const siteOccupancySchema = z.object({
@@ -134,6 +147,21 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     return occupancy;
   };
   const seriesBody = (range: ResolvedRange, series: Series) => ({ ...range, ...series });
+  /** A level in % of capacity is refused where there is no capacity: the rule could never apply. */
+  const requireCapacity = ({ scope, target }: AlertRule) => {
+    const device = scope === 'device' ? engine.device(target) : undefined;
+    const capacity = scope === 'device' ? device?.capacity : engine.site(target)?.capacity;
+    if (capacity !== null && capacity !== undefined) return;
+    const [subject, remedy] =
+      scope === 'device'
+        ? [`camera ${device?.name ?? target} has no capacity`, 'set its capacity (Edit on its tile)']
+        : [`site ${target} has no capacity (none of its cameras has one)`, 'give its cameras a capacity'];
+    throw new HttpError(
+      400,
+      'no-capacity',
+      `${subject}, so a level in % of capacity cannot apply: ${remedy} or give the level in people (raiseAtCount)`,
+    );
+  };
 
   app.get(
     '/api/config',
@@ -308,7 +336,8 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     '/api/alert-rules/:id',
     {
       schema: {
-        description: 'Creates or replaces an alert rule.',
+        description:
+          'Creates or replaces an alert rule. A level in % of capacity (raiseAtPercent) needs a target with a capacity (400 no-capacity otherwise).',
         params: z.object({ id: ruleIdSchema }),
         body: alertRuleBodySchema,
         response: { 200: alertRuleSchema, ...errors },
@@ -316,6 +345,7 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     },
     async (request) => {
       const rule: AlertRule = { ...request.body, id: request.params.id };
+      if (rule.raiseAtPercent !== undefined) requireCapacity(rule);
       store.putRule(rule, context.nowSeconds());
       await engine.refresh();
       return engine.rules().find((view) => view.id === rule.id) ?? { ...rule, active: false, pendingSince: null };

@@ -31,7 +31,7 @@ export const engageSettingsSchema = z.object({
   dbPath: z.string().min(1).default(ENGAGE_DEFAULTS.dbPath),
   retentionMs: z.number().int().positive().default(ENGAGE_DEFAULTS.retentionMs),
   pruneIntervalMs: z.number().int().positive().default(ENGAGE_DEFAULTS.pruneIntervalMs),
-  /** A count is stale when its photo is older than this. */
+  /** No count stays live longer than this after its photo (`photoLiveness` in occupancy.ts). */
   staleAfterMs: z.number().int().positive().default(ENGAGE_DEFAULTS.staleAfterMs),
   /** Bearer token required for writes (and reads with protectReads); undefined refuses writes. */
   token: z.string().min(8, 'the engage token must have at least 8 characters').optional(),

@@ -19,6 +19,7 @@ const EXAMPLE_DEVICE: DeviceRecord = {
   capacity: 40,
   count: 7,
   lastPhotoAt: 1795863000.123,
+  photoIntervalSeconds: 10,
 };
 const EXAMPLE_INSTANCE = 'myhost';
 const EXAMPLE_NOW = 1795863010;

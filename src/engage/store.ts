@@ -8,7 +8,7 @@ import type { AlertMessage, ResultMessage } from '../core/messages.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../core/private-files.js';
 import { type AlertRule, type AlertRuleInput, alertRuleBodySchema } from './alerts.js';
 import { migrate } from './migrations.js';
-import type { DeviceRecord } from './occupancy.js';
+import { type DeviceRecord, INTERVAL_PHOTOS, usualPhotoInterval } from './occupancy.js';
 import { bucketTotals, type CountSample, type SeriesPoint, siteStepSeries, siteTotals } from './series.js';
 import { inTransaction, openSqlite, readPragma, type SqlDatabase, type SqliteDriver } from './sqlite.js';
 import { BUCKET_SECONDS, type ResolvedRange } from './time-range.js';
@@ -38,18 +38,10 @@ interface DeviceRow {
   last_photo_at: number | null;
 }
 
-const toRecord = (row: DeviceRow): DeviceRecord => ({
-  id: row.id,
-  name: row.name,
-  site: row.site,
-  capacity: row.capacity,
-  count: row.last_count,
-  lastPhotoAt: row.last_photo_at,
-});
-
 export class EngageStore {
   readonly db: SqlDatabase;
   private readonly recordResultOnce: (result: ResultMessage, receivedAt: number) => 'stored' | 'duplicate';
+  private readonly recentPhotoTimes: (deviceId: string) => number[];
 
   /** `driver` picks one SQLite driver (tests, benchmarks); by default the first available. */
   constructor(path: string, driver?: SqliteDriver) {
@@ -62,7 +54,22 @@ export class EngageStore {
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
     migrate(this.db);
     this.recordResultOnce = this.prepareRecordResult();
+    const recent = this.db.prepare(
+      `SELECT photo_at FROM counts WHERE device_id = ? ORDER BY photo_at DESC LIMIT ${INTERVAL_PHOTOS}`,
+    );
+    this.recentPhotoTimes = (deviceId) => (recent.all(deviceId) as Array<{ photo_at: number }>).map((r) => r.photo_at);
   }
+
+  /** A device's row with its usual photo interval, from its latest counts (an index lookup). */
+  private readonly toRecord = (row: DeviceRow): DeviceRecord => ({
+    id: row.id,
+    name: row.name,
+    site: row.site,
+    capacity: row.capacity,
+    count: row.last_count,
+    lastPhotoAt: row.last_photo_at,
+    photoIntervalSeconds: usualPhotoInterval(this.recentPhotoTimes(row.id)),
+  });
 
   get schemaVersion(): number {
     return readPragma(this.db, 'user_version') as number;
@@ -111,17 +118,17 @@ export class EngageStore {
   }
 
   listDevices(): DeviceRecord[] {
-    return (this.db.prepare('SELECT * FROM devices ORDER BY site, name, id').all() as DeviceRow[]).map(toRecord);
+    return (this.db.prepare('SELECT * FROM devices ORDER BY site, name, id').all() as DeviceRow[]).map(this.toRecord);
   }
 
   listDevicesOfSite(site: string): DeviceRecord[] {
     const rows = this.db.prepare('SELECT * FROM devices WHERE site = ? ORDER BY name, id').all(site) as DeviceRow[];
-    return rows.map(toRecord);
+    return rows.map(this.toRecord);
   }
 
   getDevice(id: string): DeviceRecord | undefined {
     const row = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
-    return row ? toRecord(row) : undefined;
+    return row ? this.toRecord(row) : undefined;
   }
 
   /** Creates or updates a device's settings; fields left undefined keep their value, null clears them. */

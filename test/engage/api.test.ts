@@ -136,7 +136,7 @@ describe('with a token configured', () => {
     const occupancy = await engage.http.inject({ url: '/api/sites/lobby/occupancy' });
     assert.equal(occupancy.statusCode, 200);
     const body = occupancy.json();
-    assert.equal(body.count, 9, 'cam-2 (an hour old) is stale and left out');
+    assert.equal(body.count, 9, 'cam-2 (silent for an hour) is left out');
     assert.equal(body.capacity, 12);
     assert.deepEqual(body.staleDevices, ['cam-2']);
     const sites = await engage.http.inject({ url: '/api/sites' });
@@ -145,9 +145,12 @@ describe('with a token configured', () => {
       ['lobby'],
     );
     const devices = (await engage.http.inject({ url: '/api/devices' })).json();
+    const cam1 = devices.find((d: { id: string }) => d.id === 'cam-1');
+    assert.deepEqual([cam1.photoIntervalSeconds, cam1.state], [60, 'live'], 'a photo a minute, the last a minute ago');
     const cam2 = devices.find((d: { id: string }) => d.id === 'cam-2');
     assert.equal(cam2.stale, true);
-    assert.equal(cam2.state, 'stale');
+    assert.equal(cam2.photoIntervalSeconds, null, 'one photo: no interval');
+    assert.equal(cam2.state, 'offline', 'an hour is more than 10 × the longest interval judged (--stale-after / 2)');
     const siteCsv = await engage.http.inject({ url: `/api/sites/lobby/counts.csv?from=${now - 600}&bucket=1m` });
     assert.equal(siteCsv.statusCode, 200);
     assert.match(siteCsv.body, /^time,unix_seconds,site,avg,min,max,samples\r\n/);
@@ -162,6 +165,27 @@ describe('with a token configured', () => {
     });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().message, /exactly one of raiseAtPercent or raiseAtCount/);
+    // A level in % of capacity where there is no capacity could never apply: refused, saying what to do.
+    engage.store.upsertDevice('cam-uncapped', { name: 'Back door', site: 'yard' }, now);
+    for (const [scope, target, reason] of [
+      [
+        'device',
+        'cam-uncapped',
+        /^camera Back door has no capacity, so a level in % of capacity cannot apply: set its capacity/,
+      ],
+      ['site', 'yard', /^site yard has no capacity \(none of its cameras has one\)/],
+    ] as const) {
+      const uncapped = await engage.http.inject({
+        method: 'PUT',
+        url: '/api/alert-rules/uncapped',
+        payload: { scope, target, raiseAtPercent: 90 },
+        headers: auth,
+      });
+      assert.equal(uncapped.statusCode, 400);
+      assert.equal(uncapped.json().error, 'no-capacity');
+      assert.match(uncapped.json().message, reason);
+    }
+    engage.store.upsertDevice('cam-uncapped', { site: null }, now);
     const created = await engage.http.inject({
       method: 'PUT',
       url: '/api/alert-rules/lobby-full',

@@ -21,6 +21,7 @@ import { buildPhotoMetadata } from '../../src/ingest/photo-ingestor.js';
 import { binaryPath, missingBinary } from '../helpers/binaries.js';
 import { startEmbeddedBroker } from '../helpers/broker.js';
 import { heicHeader, solidJpeg } from '../helpers/fixtures.js';
+import { MemoryStore } from '../helpers/memory-store.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
 import { result, startEngage } from './fixtures.js';
 
@@ -51,11 +52,16 @@ let publisher: MessageRecorder | undefined;
 before(async () => {
   if (skip) return;
   broker = await startEmbeddedBroker();
-  engage = await startEngage(broker, { token: TOKEN, staleAfterMs: 300_000 });
+  // With tuning storage, as `up` runs it: the tiles offer Tune counting too.
+  engage = await startEngage(
+    broker,
+    { token: TOKEN, staleAfterMs: 300_000 },
+    { tuningStore: new MemoryStore(Date.now) },
+  );
   const now = Date.now() / 1000;
   // A week of history every 10 minutes, the last day every 2 minutes (seeded directly: fixture data).
   cameras.forEach((camera, salt) => {
-    // The loading dock's camera stopped sending 25 minutes ago: the dashboard must show it stale.
+    // The loading dock's camera (a photo every 2 min) stopped 25 minutes ago: the dashboard must show it offline.
     const last = camera.id === 'cam-loading' ? now - 1500 : now - 120;
     for (let t = now - 7 * 86_400; t < last; t += t < now - 86_400 ? 600 : 120) {
       engage.store.recordResult(result(camera.id, occupancy(camera.peak, t, salt), t), t);
@@ -135,6 +141,21 @@ const tooWide = (page: Page) =>
       .map((element) => `${element.tagName}#${element.id}.${element.className}`),
   );
 
+/**
+ * How many lines each camera tile's footer takes, by camera ID: its height over that of its
+ * "Last photo …" text, which never wraps.
+ */
+const footerLines = (page: Page): Promise<Record<string, number>> =>
+  page.evaluate(() =>
+    Object.fromEntries(
+      Array.from(document.querySelectorAll<HTMLElement>('[data-device]')).map((tile) => {
+        const footer = tile.querySelector('footer')?.getBoundingClientRect().height ?? 0;
+        const line = tile.querySelector('footer .last-photo')?.getBoundingClientRect().height ?? 1;
+        return [tile.dataset.device, footer < 1.5 * line ? 1 : footer < 2.5 * line ? 2 : 3];
+      }),
+    ),
+  );
+
 async function openDashboard(url: string, viewport: { width: number; height: number }, dark: boolean): Promise<Page> {
   // bypassCSP: axe is injected as an inline script, which the page's policy rightly forbids.
   const page = await browser.newPage({
@@ -187,7 +208,15 @@ test('live tiles update without reload; history, sites and alerts render', { ski
   assert.equal(await page.locator('[data-site="hq-cafeteria"] [data-role="count"]').textContent(), '109');
   await page.locator('.alert.raised').first().waitFor();
   await page.locator('[data-site="hq-cafeteria"] [data-role="alert-state"]', { hasText: 'cafeteria-full' }).waitFor();
-  assert.equal(await page.locator('[data-device="cam-loading"]').getAttribute('data-state'), 'stale');
+  // One definition of live, stale and offline: the tiles, the summary and the API agree.
+  assert.equal(await page.locator('[data-device="cam-loading"]').getAttribute('data-state'), 'offline');
+  assert.equal(await page.locator('[data-device="cam-loading"] .pill').textContent(), 'Offline');
+  const api = (await engage.http.inject({ url: '/api/devices', headers: { authorization: `Bearer ${TOKEN}` } })).json<
+    Array<{ id: string; state: string }>
+  >();
+  for (const { id, state } of api)
+    assert.equal(await page.locator(`[data-device="${id}"]`).getAttribute('data-state'), state, id);
+  assert.equal(await page.locator('#devices-summary').textContent(), '4 of 5 live');
   assert.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42, 'no reload');
   assert.equal(await page.locator('#alert-list').getAttribute('tabindex'), '0', 'the alert list takes keyboard focus');
 
@@ -213,6 +242,37 @@ test('live tiles update without reload; history, sites and alerts render', { ski
   await page.waitForFunction(
     () => document.querySelector('[data-device="cam-loading"] h3')?.textContent === 'Loading dock',
   );
+
+  // Renamed in the page (Edit), a camera goes by its new name in every dialog and list.
+  await page.evaluate((token) => localStorage.setItem('people-counter-token', token), TOKEN);
+  await page.click('[data-device="cam-entrance"] [data-action="edit"]');
+  assert.equal(await page.locator('#device-form-title').textContent(), 'Edit camera · Main entrance');
+  await page.fill('#device-form [name="name"]', 'Front door');
+  await page.click('#device-form button[type="submit"]');
+  await page.locator('[data-device="cam-entrance"] h3', { hasText: 'Front door' }).waitFor();
+  await page.click('[data-device="cam-entrance"] [data-action="tune"]');
+  assert.equal(await page.locator('#tuning-title').textContent(), 'Tune counting · Front door');
+  await page.click('#tuning-close');
+  await page.click('#rule-new');
+  await page.selectOption('#rule-form [name="scope"]', 'device');
+  assert.ok((await page.locator('#rule-form [name="target"] option').allTextContents()).includes('Front door'));
+  await page.click('#rule-cancel');
+  assert.ok((await page.locator('#upload-device option').allTextContents()).includes('Front door'));
+  assert.ok((await page.locator('#history-subject option').allTextContents()).includes('Front door'));
+  const refused = await engage.http.inject({
+    method: 'PUT',
+    url: '/api/devices/cam-entrance',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { name: '   ' },
+  });
+  assert.equal(refused.statusCode, 400, 'a blank name is refused at the API edge (clear it with null)');
+  await engage.http.inject({
+    method: 'PUT',
+    url: '/api/devices/cam-entrance',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { name: 'Main entrance' },
+  });
+  await page.locator('[data-device="cam-entrance"] h3', { hasText: 'Main entrance' }).waitFor();
 
   // A week of data: without a choice the chart shows the smallest range that holds it.
   await page.selectOption('#history-subject', { label: 'Site · hq-cafeteria' });
@@ -246,14 +306,172 @@ test('axe finds no serious or critical problem, and nothing sticks out at 390 px
     assert.deepEqual(await axeProblems(wide), [], `axe, ${scheme}, 1440 px`);
     await wide.screenshot({ path: `test-output/dashboard-${scheme}.png`, fullPage: true });
     await wide.close();
+    const laptop = await openDashboard(engage.url, { width: 1280, height: 800 }, dark);
+    const oneLine = Object.fromEntries(cameras.map((camera) => [camera.id, 1]));
+    assert.deepEqual(await footerLines(laptop), oneLine, `each camera tile's footer on one line at 1280 px`);
+    await laptop.close();
     const phone = await openDashboard(engage.url, { width: 390, height: 844 }, dark);
     assert.deepEqual(await tooWide(phone), [], `nothing sticks out sideways on a phone (${scheme})`);
+    assert.ok(
+      Object.values(await footerLines(phone)).every((lines) => lines <= 2),
+      'a footer takes at most two lines on a phone',
+    );
     assert.deepEqual(await axeProblems(phone), [], `axe, ${scheme}, 390 px`);
     await phone.screenshot({ path: `test-output/dashboard-phone-${scheme}.png`, fullPage: true });
     await phone.close();
   }
   if (process.env.PEOPLE_COUNTER_DOCS_SCREENSHOT === '1') {
     await copyFile('test-output/dashboard-light.png', 'docs/dashboard.png');
+  }
+});
+
+/**
+ * What is wrong with the open rule dialog's layout: a field, text or button outside the dialog, a
+ * control outside its label, or two of them overlapping.
+ */
+const ruleDialogProblems = (page: Page) =>
+  page.evaluate(() => {
+    const dialog = document.querySelector('#rule-dialog')?.getBoundingClientRect();
+    if (!dialog) return ['no dialog'];
+    const parts = Array.from(
+      document.querySelectorAll<HTMLElement>(
+        '#rule-form h3, #rule-form p, #rule-form input, #rule-form select, #rule-form button',
+      ),
+    )
+      .map((element) => ({ element, box: element.getBoundingClientRect() }))
+      .filter(({ box }) => box.width > 0 && box.height > 0);
+    const name = (element: HTMLElement) =>
+      element.getAttribute('name') ?? (element.id || element.textContent?.trim().slice(0, 24) || element.tagName);
+    const inside = (inner: DOMRect, outer: DOMRect) =>
+      inner.left >= outer.left - 0.5 &&
+      inner.right <= outer.right + 0.5 &&
+      inner.top >= outer.top - 0.5 &&
+      inner.bottom <= outer.bottom + 0.5;
+    const problems: string[] = [];
+    for (const [i, { element, box }] of parts.entries()) {
+      if (!inside(box, dialog)) problems.push(`${name(element)} spills out of the dialog`);
+      const label = element.closest('label')?.getBoundingClientRect();
+      if (label && !inside(box, label)) problems.push(`${name(element)} spills out of its label`);
+      for (const other of parts.slice(i + 1)) {
+        const width = Math.min(box.right, other.box.right) - Math.max(box.left, other.box.left);
+        const height = Math.min(box.bottom, other.box.bottom) - Math.max(box.top, other.box.top);
+        if (width > 1 && height > 1) problems.push(`${name(element)} overlaps ${name(other.element)}`);
+      }
+    }
+    return problems;
+  });
+
+test('the alert dialog fits at 1280 and 390 px, and a level in % needs a capacity', { skip }, async () => {
+  for (const viewport of [
+    { width: 1280, height: 800 },
+    { width: 390, height: 844 },
+  ]) {
+    const page = await browser.newPage({ viewport, deviceScaleFactor: 1 });
+    await page.addInitScript((token) => localStorage.setItem('people-counter-token', token), TOKEN);
+    try {
+      await page.goto(engage.url);
+      await page.locator('#connection[data-state="live"]').waitFor();
+      await page.locator('[data-device="cam-loading"]').waitFor();
+      await page.click('#rule-new');
+      await page.locator('#rule-dialog[open]').waitFor();
+      await page.screenshot({ path: `test-output/rule-dialog-${viewport.width}.png` });
+      assert.deepEqual(await ruleDialogProblems(page), [], `a new rule's dialog at ${viewport.width} px`);
+
+      // A camera without a capacity: the level is in people, and % of capacity cannot be chosen.
+      await page.selectOption('#rule-form [name="scope"]', 'device');
+      await page.selectOption('#rule-form [name="target"]', 'cam-loading');
+      assert.equal(await page.locator('#rule-form [name="unit"]').inputValue(), 'count');
+      assert.equal(await page.locator('#rule-form option[value="percent"]').isDisabled(), true);
+      assert.match(
+        (await page.locator('#rule-form-hint').textContent()) ?? '',
+        /^Loading dock has no capacity, so the level is in people\./,
+      );
+      assert.equal(
+        await page.locator('#rule-form [name="level"]').inputValue(),
+        '',
+        'no level of 100 people by default',
+      );
+      assert.deepEqual(await ruleDialogProblems(page), [], `with the capacity hint at ${viewport.width} px`);
+      await page.selectOption('#rule-form [name="target"]', 'cam-entrance');
+      assert.equal(await page.locator('#rule-form option[value="percent"]').isDisabled(), false);
+      assert.equal(await page.locator('#rule-form-hint').isVisible(), false);
+      await page.click('#rule-cancel');
+    } finally {
+      await page.close();
+    }
+  }
+  // The API refuses it too, with the same reason, and the dialog shows the API's answer.
+  const refused = await engage.http.inject({
+    method: 'PUT',
+    url: '/api/alert-rules/dock-full',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    payload: { scope: 'device', target: 'cam-loading', raiseAtPercent: 100 },
+  });
+  assert.equal(refused.statusCode, 400);
+  assert.match(
+    refused.json().message,
+    /^camera Loading dock has no capacity, so a level in % of capacity cannot apply/,
+  );
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.addInitScript((token) => localStorage.setItem('people-counter-token', token), TOKEN);
+  try {
+    await page.goto(engage.url);
+    await page.locator('[data-device="cam-loading"]').waitFor();
+    await page.click('#rule-new');
+    await page.fill('#rule-form [name="id"]', 'dock-full');
+    await page.selectOption('#rule-form [name="scope"]', 'device');
+    await page.selectOption('#rule-form [name="target"]', 'cam-entrance');
+    await page.selectOption('#rule-form [name="unit"]', 'percent');
+    await page.fill('#rule-form [name="level"]', '100');
+    // The capacity is removed while the dialog is open: the page still offers %, the API says no.
+    await engage.http.inject({
+      method: 'PUT',
+      url: '/api/devices/cam-entrance',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: { capacity: null },
+    });
+    await page.click('#rule-form button[type="submit"]');
+    await page.locator('#rule-form-status[data-kind="error"]', { hasText: 'Main entrance has no capacity' }).waitFor();
+    assert.equal(await page.locator('#rule-dialog').getAttribute('open'), '', 'the dialog stays open');
+  } finally {
+    await page.close();
+    await engage.http.inject({
+      method: 'PUT',
+      url: '/api/devices/cam-entrance',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: { capacity: 30 },
+    });
+  }
+});
+
+test('an empty dashboard says what to do wherever a list or the chart is empty', { skip }, async () => {
+  const empty = await startEngage(broker, { openWrites: true });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  try {
+    await page.goto(empty.url);
+    await page.locator('#connection[data-state="live"]').waitFor();
+    const shown = async (selector: string) => {
+      await page.locator(selector).waitFor();
+      return (await page.locator(selector).textContent())?.trim() ?? '';
+    };
+    assert.match(await shown('#history-empty'), /^No counts yet\. Count a photo under "Try it: count a photo"/);
+    assert.match(await shown('#devices-empty'), /^No camera has been counted yet\. Upload a photo/);
+    assert.match(await shown('#sites-empty'), /^No sites yet\. Give a camera a site/);
+    assert.match(await shown('#rules-empty'), /^No rules yet\. New rule raises an alert/);
+    assert.match(await shown('#alerts-empty'), /^No alert has been raised yet\./);
+    assert.equal(await page.locator('#alert-list').isVisible(), false, 'no empty list to tab into');
+    assert.equal(await page.locator('#rule-list').isVisible(), false);
+    assert.equal(await page.locator('#history-subject').isDisabled(), true, 'nothing to choose');
+    assert.deepEqual(await axeProblems(page), [], 'axe, empty dashboard');
+    // Nothing to watch yet: the rule dialog says how to get something, and cannot save.
+    await page.click('#rule-new');
+    assert.match(await shown('#rule-form-hint'), /^No site yet: give a camera a site/);
+    assert.equal(await page.locator('#rule-save').isDisabled(), true);
+    await page.selectOption('#rule-form [name="scope"]', 'device');
+    assert.match(await shown('#rule-form-hint'), /^No camera yet: a camera appears once its first photo is counted/);
+  } finally {
+    await page.close();
+    await empty.stop();
   }
 });
 

@@ -192,9 +192,10 @@ test('a device that says it is offline is shown offline and left out of its site
   assert.ok(services.some((s: { service: string; state: string }) => s.service === 'engage' && s.state === 'online'));
 });
 
-test('a count turns stale with time alone, and the site occupancy is republished without it', async () => {
+test('a count turns stale, then offline, with time alone; the site occupancy is republished without it', async () => {
   let clock = 1_800_000_000;
-  // A short stale-after makes engage look again every 250 ms.
+  // A short stale-after makes engage look again every 250 ms; it caps the interval judged at 1 s:
+  // live for 2 s after the photo, stale up to 10 s, offline after.
   const timed = await startEngage(broker, { staleAfterMs: 2_000 }, { nowSeconds: () => clock });
   try {
     timed.store.upsertDevice('cam-t', { site: 'yard' }, clock);
@@ -203,7 +204,7 @@ test('a count turns stale with time alone, and the site occupancy is republished
     await waitFor(() => recorder.on(occupancyTopic).some((m) => m.json<{ count: number }>().count === 6), {
       message: 'yard occupancy 6',
     });
-    clock += 120; // no message arrives; only time passes
+    clock += 5; // no message arrives; only time passes
     const stale = await waitFor(
       () =>
         recorder.on(occupancyTopic).find((m) => m.json<{ staleDevices: string[] }>().staleDevices.includes('cam-t')),
@@ -214,6 +215,12 @@ test('a count turns stale with time alone, and the site occupancy is republished
     const device = (await timed.http.inject({ url: '/api/devices/cam-t' })).json();
     assert.equal(device.state, 'stale');
     assert.equal(device.count, 6, 'the last count is kept and shown as stale');
+    clock += 120;
+    await waitFor(
+      async () =>
+        (await timed.http.inject({ url: '/api/devices/cam-t' })).json<{ state: string }>().state === 'offline',
+      { message: 'cam-t offline after 10 intervals without a photo' },
+    );
   } finally {
     await timed.stop();
   }

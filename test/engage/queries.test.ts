@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deviceView, siteOccupancy } from '../../src/engage/occupancy.js';
+import { deviceView, photoLiveness, siteOccupancy, usualPhotoInterval } from '../../src/engage/occupancy.js';
 import { bucketTotals, csvFileName, seriesCsv, siteStepSeries, siteTotals } from '../../src/engage/series.js';
 import { autoBucket, parseInstant, RangeError400, resolveRange } from '../../src/engage/time-range.js';
 
@@ -85,25 +85,63 @@ test('CSV has a header, ISO and unix times, and quotes what needs quoting', () =
   );
 });
 
-test('staleness and site occupancy: only live devices are summed, the others are named', () => {
-  const now = 10_000;
-  const base = { name: null, capacity: 10, site: 'lobby' };
-  const live = deviceView({ ...base, id: 'a', count: 3, lastPhotoAt: now - 10 }, 'unknown', now, 300);
-  const stale = deviceView({ ...base, id: 'b', count: 7, lastPhotoAt: now - 301 }, 'unknown', now, 300);
-  const offline = deviceView({ ...base, id: 'c', count: 2, lastPhotoAt: now - 1 }, 'offline', now, 300);
-  const never = deviceView({ ...base, id: 'd', count: null, lastPhotoAt: null }, 'online', now, 300);
+test("a camera's usual photo interval is the median gap of its last photos, in any order", () => {
+  assert.equal(usualPhotoInterval([]), null);
+  assert.equal(usualPhotoInterval([100]), null);
+  assert.equal(usualPhotoInterval([100, 160]), 60);
+  // Every 10 s with one pause of 5 min and one double shot: still 10 s.
+  assert.equal(usualPhotoInterval([400, 10, 20, 30, 40, 340, 341, 350, 360].reverse()), 10);
+  assert.equal(usualPhotoInterval([0, 10, 30, 60, 100]), 25, 'an even number of gaps: the mean of the middle two');
+});
+
+test("live, stale, offline: by the camera's own interval, within the bounds of --stale-after", () => {
+  const staleAfter = 300;
+  /** The state `age` seconds after the last photo of a camera that sends one every `interval` seconds. */
+  const at = (age: number, interval: number | null) => photoLiveness(1000, interval, 1000 + age, staleAfter);
+  // A demo camera every 30 s: live for a minute, stale up to 5 min, then offline.
   assert.deepEqual(
-    [live, stale, offline, never].map((d) => [d.state, d.stale, d.online]),
+    [0, 60, 61, 300, 301].map((age) => at(age, 30)),
+    ['live', 'live', 'stale', 'stale', 'offline'],
+  );
+  // Every second: judged as every 15 s, so inference taking a few seconds does not flicker it stale.
+  assert.deepEqual(
+    [25, 31, 150, 151].map((age) => at(age, 1)),
+    ['live', 'stale', 'stale', 'offline'],
+  );
+  // Every hour: never live longer than --stale-after.
+  assert.deepEqual(
+    [300, 301, 1500, 1501].map((age) => at(age, 3600)),
+    ['live', 'stale', 'stale', 'offline'],
+  );
+  // One photo so far: judged by --stale-after alone.
+  assert.deepEqual(
+    [300, 301, 1501].map((age) => at(age, null)),
+    ['live', 'stale', 'offline'],
+  );
+  assert.equal(photoLiveness(null, 30, 1000, staleAfter), 'never');
+});
+
+test('device states and site occupancy: only live devices are summed, the others are named', () => {
+  const now = 10_000;
+  const base = { name: null, capacity: 10, site: 'lobby', photoIntervalSeconds: 30 };
+  const live = deviceView({ ...base, id: 'a', count: 3, lastPhotoAt: now - 10 }, 'unknown', now, 300);
+  const stale = deviceView({ ...base, id: 'b', count: 7, lastPhotoAt: now - 61 }, 'unknown', now, 300);
+  const said = deviceView({ ...base, id: 'c', count: 2, lastPhotoAt: now - 1 }, 'offline', now, 300);
+  const silent = deviceView({ ...base, id: 'd', count: 5, lastPhotoAt: now - 301 }, 'online', now, 300);
+  const never = deviceView({ ...base, id: 'e', count: null, lastPhotoAt: null }, 'online', now, 300);
+  assert.deepEqual(
+    [live, stale, said, silent, never].map((d) => [d.state, d.stale, d.online]),
     [
       ['live', false, null],
       ['stale', true, null],
       ['offline', false, false],
+      ['offline', true, true],
       ['no-data', true, true],
     ],
   );
-  const site = siteOccupancy('lobby', [live, stale, offline, never]);
+  const site = siteOccupancy('lobby', [live, stale, said, silent, never]);
   assert.equal(site.count, 3);
-  assert.equal(site.capacity, 40);
+  assert.equal(site.capacity, 50);
   assert.deepEqual(site.liveDevices, ['a']);
-  assert.deepEqual(site.staleDevices, ['b', 'c', 'd']);
+  assert.deepEqual(site.staleDevices, ['b', 'c', 'd', 'e']);
 });

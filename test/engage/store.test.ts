@@ -49,12 +49,16 @@ for (const driver of SQLITE_DRIVERS) {
         capacity: 12,
         count: null,
         lastPhotoAt: null,
+        photoIntervalSeconds: null,
       });
       store.recordResult(result('cam-1', 3, HOUR), HOUR);
       store.upsertDevice('cam-1', { site: null }, HOUR);
       const device = store.getDevice('cam-1');
       assert.equal(device?.site, null);
       assert.equal(device?.count, 3, 'settings do not touch the count');
+      assert.equal(device?.photoIntervalSeconds, null, 'one photo: no interval yet');
+      store.recordResult(result('cam-1', 4, HOUR + 30), HOUR + 30);
+      assert.equal(store.getDevice('cam-1')?.photoIntervalSeconds, 30);
       store.close();
     });
 

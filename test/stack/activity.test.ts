@@ -16,6 +16,7 @@ function device(id: string, count: number | null, lastPhotoAt: number | null, na
       capacity: null,
       count,
       lastPhotoAt,
+      photoIntervalSeconds: null,
       availability: 'unknown',
       online: null,
       stale: false,

@@ -47,7 +47,10 @@ export function engageCommand(): Command {
         .default(ENGAGE_DEFAULTS.retentionMs, '90d'),
     )
     .addOption(
-      option('--stale-after <duration>', 'a count is stale when its photo is older than this')
+      option(
+        '--stale-after <duration>',
+        "no count stays live longer than this; within it a camera's count is live for 2 of its photo intervals, stale up to 10, then offline",
+      )
         .argParser(durationArg)
         .default(ENGAGE_DEFAULTS.staleAfterMs, '5m'),
     )

@@ -3,10 +3,11 @@
 
 import { RuleEditor, renderAlerts, renderRules } from './alerts.js';
 import { ApiError, api, liveEvents, token } from './api.js';
+import { cameraLabel, deviceLabel, devices } from './cameras.js';
 import { byId, control, h, messageOf, startRelativeClock } from './dom.js';
 import { HistoryChart, sameSubject, subjectKey } from './history.js';
-import { startRegisteredDevices } from './registered-devices.js';
-import { deviceLabel, deviceTile, placeTile, siteTile } from './tiles.js';
+import { renderRegistered, startRegisteredDevices } from './registered-devices.js';
+import { deviceTile, placeTile, siteTile } from './tiles.js';
 import { onTuningEvent, startTuning } from './tuning.js';
 import { UploadPanel } from './upload.js';
 
@@ -20,8 +21,6 @@ import { UploadPanel } from './upload.js';
  * @typedef {import('./history.js').Range} Range
  */
 
-/** @type {Map<string, DeviceView>} */
-const devices = new Map();
 /** @type {Map<string, SiteOccupancy>} */
 const sites = new Map();
 /** @type {AlertMessage[]} */
@@ -33,22 +32,20 @@ let config = { writes: 'token', protectReads: false };
 /** @type {Subject[]} the subject behind each option of the history select, by the option's index */
 let subjectOptions = [];
 
-const names = () => new Map([...devices.values()].map((d) => [d.id, deviceLabel(d)]));
 /** @param {string} id @returns {Subject} */
 const siteSubject = (id) => ({ kind: 'site', id });
 /** @param {string} id @returns {Subject} */
 const deviceSubject = (id) => ({ kind: 'device', id });
 /** @param {Subject} subject */
-const subjectLabel = (subject) =>
-  subject.kind === 'site' ? `Site ${subject.id}` : deviceLabel(devices.get(subject.id) ?? { id: subject.id });
+const subjectLabel = (subject) => (subject.kind === 'site' ? `Site ${subject.id}` : cameraLabel(subject.id));
 const history = new HistoryChart({ onRange: showRange, label: subjectLabel });
 /** @type {UploadPanel | undefined} */
 let upload;
 const ruleEditor = new RuleEditor({
   targets: (scope) =>
     scope === 'site'
-      ? [...sites.keys()].map((name) => ({ value: name, label: name }))
-      : [...devices.values()].map((d) => ({ value: d.id, label: deviceLabel(d) })),
+      ? [...sites.values()].map((site) => ({ value: site.site, label: site.site, capacity: site.capacity }))
+      : [...devices.values()].map((d) => ({ value: d.id, label: deviceLabel(d), capacity: d.capacity })),
 });
 /**
  * @param {RuleView['scope']} scope
@@ -58,7 +55,14 @@ const rulesOf = (scope, target) => rules.filter((rule) => rule.scope === scope &
 
 /** @param {DeviceView} device */
 function renderDevice(device) {
+  const known = devices.get(device.id);
   devices.set(device.id, device);
+  // A rename: every list that names the camera follows.
+  if (known && deviceLabel(known) !== deviceLabel(device)) {
+    renderAlerts(alerts);
+    showRules();
+    renderRegistered();
+  }
   const tile = deviceTile(device, { onEdit: openEditor, onSelect: selectSubject, rules: rulesOf('device', device.id) });
   tile.dataset.sortKey = `${device.site ?? '~'}\u0000${deviceLabel(device)}`;
   placeTile(byId('device-tiles'), device.id, 'device', tile);
@@ -72,13 +76,17 @@ function renderSite(site) {
   placeTile(byId('site-tiles'), site.site, 'site', tile);
 }
 
-/** @param {RuleView[]} next */
-function setRules(next) {
-  rules = next;
-  renderRules(rules, names(), {
+function showRules() {
+  renderRules(rules, {
     onEdit: (rule) => ruleEditor.open(rule),
     onDelete: (rule) => api(`/api/alert-rules/${encodeURIComponent(rule.id)}`, { method: 'DELETE' }).catch(showError),
   });
+}
+
+/** @param {RuleView[]} next */
+function setRules(next) {
+  rules = next;
+  showRules();
   for (const device of devices.values()) renderDevice(device);
   for (const site of sites.values()) renderSite(site);
 }
@@ -126,8 +134,10 @@ function renderSubjects() {
   subjectOptions = wanted.map((option) => option.subject);
   select.replaceChildren(...wanted.map((option, index) => h('option', { value: String(index) }, option.text)));
   const chosen = wanted.findIndex((option) => sameSubject(option.subject, history.subject));
+  select.disabled = wanted.length === 0;
   if (chosen >= 0) select.value = String(chosen);
   else if (wanted[0]) selectSubject(wanted[0].subject);
+  else history.show(null);
 }
 
 /** @param {Subject} subject */
@@ -166,6 +176,7 @@ function openEditor(device) {
   const name = control(form, 'name');
   const site = control(form, 'site');
   const capacity = control(form, 'capacity');
+  byId('device-form-title').textContent = `Edit camera · ${deviceLabel(device)}`;
   byId('device-form-id').textContent = device.id;
   name.value = device.name ?? '';
   site.value = device.site ?? '';
@@ -263,7 +274,7 @@ async function start() {
         snapshot.devices.forEach(renderDevice);
         snapshot.sites.forEach(renderSite);
         alerts = snapshot.alerts;
-        renderAlerts(alerts, names());
+        renderAlerts(alerts);
         setRules(snapshot.rules ?? []);
         renderSummaries();
       },
@@ -287,7 +298,7 @@ async function start() {
       },
       alert: (alert) => {
         alerts = [alert, ...alerts];
-        renderAlerts(alerts, names());
+        renderAlerts(alerts);
       },
       rules: setRules,
       tuning: onTuningEvent,

@@ -61,17 +61,27 @@ export function control(form, name, type) {
 }
 
 /**
- * "12 s ago", "5 min ago", "3 h ago", or a date.
- * @param {number | null | undefined} unixSeconds
+ * "12 s ago", "5 min ago", "3 h ago", "4 d ago", or the date: short enough for a tile's footer line.
+ * @param {number} unixSeconds
  * @param {number} [now]
  */
 export function ago(unixSeconds, now = Date.now() / 1000) {
-  if (unixSeconds === null || unixSeconds === undefined) return 'never';
   const seconds = Math.max(0, Math.round(now - unixSeconds));
   if (seconds < 60) return `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
-  return new Date(unixSeconds * 1000).toLocaleString();
+  if (seconds < 30 * 86400) return `${Math.floor(seconds / 86400)} d ago`;
+  return new Date(unixSeconds * 1000).toLocaleDateString();
+}
+
+/**
+ * "45 s", "2 min", "1.5 h"
+ * @param {number} seconds
+ */
+export function duration(seconds) {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 6) / 10} min`;
+  return `${Math.round(seconds / 360) / 10} h`;
 }
 
 /** @param {number} unixSeconds */

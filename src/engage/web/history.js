@@ -20,6 +20,9 @@ const SHORTEST = 3600;
 const LONGEST = 604800;
 /** The preset ranges, smallest first: without a choice the chart shows the smallest that holds the data. */
 export const RANGES = [SHORTEST, 86400, LONGEST];
+/** Shown while no camera or site has a count to choose. */
+const NOTHING_COUNTED =
+  'No counts yet. Count a photo under "Try it: count a photo", or point a camera at the ingest service: its counts appear here.';
 /** @param {string} name */
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
@@ -106,7 +109,13 @@ export class HistoryChart {
   async load() {
     const path = this.path();
     const note = byId('history-note');
-    if (!path) return;
+    if (!path) {
+      this.plot?.destroy();
+      this.plot = null;
+      note.textContent = '';
+      this.showEmpty(NOTHING_COUNTED);
+      return;
+    }
     /** @type {CountSeries} */
     let series;
     try {
@@ -128,12 +137,13 @@ export class HistoryChart {
     this.onRange(this.range);
     const points = series.points;
     const raw = series.bucket === 'raw';
-    const empty = byId('history-empty');
-    empty.hidden = points.length > 0;
-    empty.textContent =
-      series.firstAt === null
-        ? `${this.label(subject)} has no counts yet. They appear here as photos are counted.`
-        : `No counts for ${this.label(subject)} in this range. Choose a longer range.`;
+    this.showEmpty(
+      points.length > 0
+        ? null
+        : series.firstAt === null
+          ? `No counts yet for ${this.label(subject)}. They appear here as its photos are counted: upload one under "Try it: count a photo".`
+          : `No counts for ${this.label(subject)} in this range. Choose a longer range.`,
+    );
     /** @type {import('uplot').AlignedData} */
     const data = raw
       ? [points.map((p) => p.t), points.map((p) => p.avg)]
@@ -142,6 +152,16 @@ export class HistoryChart {
     note.dataset.bucket = series.bucket;
     this.plot?.destroy();
     this.plot = new uPlot(this.options(raw), data, this.container);
+  }
+
+  /**
+   * The message over the chart when it has nothing to show; null hides it.
+   * @param {string | null} message
+   */
+  showEmpty(message) {
+    const empty = byId('history-empty');
+    empty.hidden = message === null;
+    empty.textContent = message ?? '';
   }
 
   /**

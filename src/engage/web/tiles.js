@@ -1,7 +1,8 @@
 // @ts-check
 // Live tiles: one per camera and one per site, replaced in place when an event changes them.
-import { ago, h } from './dom.js';
-import { tuningControls } from './tuning.js';
+import { deviceLabel } from './cameras.js';
+import { ago, duration, h } from './dom.js';
+import { tuneButton, tuningStatus } from './tuning.js';
 
 /**
  * @typedef {import('../occupancy.js').DeviceView} DeviceView
@@ -12,9 +13,6 @@ import { tuningControls } from './tuning.js';
 
 /** @type {Record<DeviceView['state'], string>} */
 const STATE_LABEL = { live: 'Live', stale: 'Stale', offline: 'Offline', 'no-data': 'No data' };
-
-/** @param {{ id: string, name?: string | null }} device */
-export const deviceLabel = (device) => device.name ?? device.id;
 
 /**
  * @param {number | null} count
@@ -86,12 +84,18 @@ function alertLine(rules) {
 }
 
 /**
- * A camera's status line: its state pill. The one place to add what else describes how the camera
- * is counted (e.g. its profile, or a hint when its counts may be low).
+ * A camera's status line: its state pill (the server's state, judged by the camera's own photo interval,
+ * which its tooltip gives). The one place to add what else describes how the camera is counted (e.g. its
+ * profile, or a hint when its counts may be low).
  * @param {DeviceView} device
  */
 export function statusLine(device) {
-  return h('span', { class: `pill ${device.state}` }, STATE_LABEL[device.state] ?? device.state);
+  const interval = device.photoIntervalSeconds;
+  return h(
+    'span',
+    { class: `pill ${device.state}`, title: interval === null ? null : `A photo about every ${duration(interval)}` },
+    STATE_LABEL[device.state] ?? device.state,
+  );
 }
 
 /**
@@ -100,7 +104,7 @@ export function statusLine(device) {
  */
 export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
   const title = deviceLabel(device);
-  const tile = h(
+  return h(
     'article',
     { class: `tile state-${device.state}`, dataset: { device: device.id, state: device.state }, 'aria-label': title },
     h('header', {}, h('h3', { title }, title), statusLine(device)),
@@ -113,15 +117,11 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
     countLine(device.count, device.capacity, device.state !== 'live'),
     capacityBar(device.count, device.capacity, title),
     alertLine(rules),
+    tuningStatus(device.id),
     h(
       'footer',
       {},
-      h(
-        'span',
-        { class: 'muted small' },
-        'Last photo ',
-        h('time', { dataset: { since: device.lastPhotoAt ?? '' } }, ago(device.lastPhotoAt)),
-      ),
+      lastPhoto(device.lastPhotoAt),
       h(
         'span',
         { class: 'tile-actions' },
@@ -147,12 +147,28 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
           },
           'Edit',
         ),
+        tuneButton(device.id, title),
       ),
-      tuningControls(device.id),
     ),
   );
-  if (device.lastPhotoAt === null) tile.querySelector('time')?.removeAttribute('data-since');
-  return tile;
+}
+
+/**
+ * "Photo 2 min ago" (the last photo), kept on one line; the exact time in its tooltip.
+ * @param {number | null} unixSeconds
+ */
+function lastPhoto(unixSeconds) {
+  if (unixSeconds === null) return h('span', { class: 'last-photo muted' }, 'No photo yet');
+  const time = h(
+    'time',
+    {
+      datetime: new Date(unixSeconds * 1000).toISOString(),
+      title: `Last photo: ${new Date(unixSeconds * 1000).toLocaleString()}`,
+      dataset: { since: unixSeconds },
+    },
+    ago(unixSeconds),
+  );
+  return h('span', { class: 'last-photo muted' }, 'Photo ', time);
 }
 
 /**
@@ -183,13 +199,8 @@ export function siteTile(site, { onSelect, rules = [] }) {
       'footer',
       {},
       site.staleDevices.length > 0
-        ? h('span', { class: 'small warn' }, `Not counted: ${site.staleDevices.length} stale camera(s)`)
-        : h(
-            'span',
-            { class: 'muted small' },
-            'Last photo ',
-            h('time', { dataset: { since: site.lastPhotoAt ?? '' } }, ago(site.lastPhotoAt)),
-          ),
+        ? h('span', { class: 'warn' }, `Not counted: ${site.staleDevices.length} camera(s) not live`)
+        : lastPhoto(site.lastPhotoAt),
       h(
         'button',
         {

@@ -2,6 +2,7 @@
 // "Tune counting": per camera, the latest heat map, the tuned badge or the crowd-view hint, and the dialog that collects,
 // labels, fits and applies a profile over /api/tuning (docs/engage.md#tuning-a-camera).
 import { api, withToken } from './api.js';
+import { cameraLabel } from './cameras.js';
 import { byId, h, messageOf } from './dom.js';
 import { heatThumbnail } from './heat-map.js';
 
@@ -50,10 +51,11 @@ function openSession() {
 const sessionApi = async (path, request) => /** @type {SessionView} */ (await api(path, request));
 
 /**
- * The tile's tuning controls; re-rendered in place when the camera's tuning status changes.
+ * The tile's tuning status (heat map, tuned badge, crowd-view hint); re-rendered in place when the camera's
+ * tuning status changes. Empty, and not shown, while there is nothing to say.
  * @param {string} deviceId
  */
-export function tuningControls(deviceId) {
+export function tuningStatus(deviceId) {
   const slot = h('span', { class: 'tuning-slot', dataset: { tuning: deviceId } });
   fill(slot, deviceId);
   return slot;
@@ -70,7 +72,7 @@ function fill(slot, deviceId) {
   const crowd = !tuned && state?.hints?.includes('crowd-view');
   // replaceChildren would show a null as the text "null": only the parts that apply.
   const parts = [
-    state?.heatMap ? heatThumbnail(state.heatMap, deviceId) : null,
+    state?.heatMap ? heatThumbnail(state.heatMap, cameraLabel(deviceId)) : null,
     tuned
       ? h(
           'span',
@@ -88,9 +90,29 @@ function fill(slot, deviceId) {
           'counts may be low — tune this camera',
         )
       : null,
-    h('button', { type: 'button', class: 'link', onclick: () => openTuning(deviceId) }, 'Tune counting'),
   ];
   slot.replaceChildren(...parts.filter((part) => part !== null));
+}
+
+/**
+ * The tile's action that opens the tuning dialog; none where this engage has no tuning storage.
+ * @param {string} deviceId
+ * @param {string} label the camera's name as the tile shows it
+ */
+export function tuneButton(deviceId, label) {
+  if (!available) return null;
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'link',
+      dataset: { action: 'tune' },
+      title: 'Tune counting',
+      'aria-label': `Tune counting of ${label}`,
+      onclick: () => openTuning(deviceId),
+    },
+    'Tune',
+  );
 }
 
 export async function startTuning() {
@@ -128,7 +150,6 @@ async function openTuning(deviceId) {
   const state = status.get(deviceId);
   open = { deviceId, session: null, index: 0, marks: [] };
   if (state?.sessionId) open.session = await sessionApi(`/api/tuning/sessions/${state.sessionId}`);
-  byId('tuning-title').textContent = `Tune counting · ${deviceId}`;
   render();
   byId('tuning-dialog', HTMLDialogElement).showModal();
 }
@@ -150,6 +171,7 @@ async function act(call) {
 
 function render() {
   if (!open) return;
+  byId('tuning-title').textContent = `Tune counting · ${cameraLabel(open.deviceId)}`;
   const body = byId('tuning-body');
   const { session } = open;
   const state = status.get(open.deviceId);

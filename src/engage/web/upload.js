@@ -2,6 +2,7 @@
 // "Try it": upload a photo for a camera (or a new one) and show its count, with the detected people
 // boxed on the photo still in the browser (the server deletes it once counted).
 import { api } from './api.js';
+import { deviceLabel } from './cameras.js';
 import { byId, h, messageOf } from './dom.js';
 import { heatCells, SVG } from './heat-map.js';
 
@@ -76,7 +77,7 @@ export class UploadPanel {
   setDevices(devices) {
     const chosen = this.select.value;
     this.select.replaceChildren(
-      ...devices.map((device) => h('option', { value: device.id }, device.name ?? device.id)),
+      ...devices.map((device) => h('option', { value: device.id }, deviceLabel(device))),
       h('option', { value: NEW_DEVICE }, 'New camera (generate an ID)'),
     );
     this.select.value = [...this.select.options].some((o) => o.value === chosen)
