@@ -183,12 +183,15 @@ export async function countAuto(
       };
     }
     const counted = { ...wholeFrameCount(first, profile, settings), passes: runs + 1, densityChecked: true };
-    if (weight === 0) return counted;
+    // Density found no crowd: uncounted candidates are background figures, not a doubtful count.
+    if (weight === 0) return { ...counted, hints: [] };
+    // The two methods disagree: the count is doubtful, so the view is worth tuning.
     return {
       ...counted,
       count: Math.round((1 - weight) * counted.count + weight * count),
       method: weight >= 0.5 ? 'density' : 'detector',
       regime: 'blend',
+      hints: [CROWD_VIEW_HINT],
       heatMap: heatMap(map),
     };
   }

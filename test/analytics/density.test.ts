@@ -119,8 +119,9 @@ describe('density: pure parts', () => {
     );
     assert.equal(densityWeight(Math.round(between)), 0.6);
     assert.deepEqual(
-      [blended.method, blended.regime, blended.count, blended.passes],
-      ['density', 'blend', Math.round(0.4 * 1 + 0.6 * Math.round(between)), 2],
+      [blended.method, blended.regime, blended.count, blended.passes, blended.hints],
+      ['density', 'blend', Math.round(0.4 * 1 + 0.6 * Math.round(between)), 2, ['crowd-view']],
+      'a blend is a doubtful count: the crowd-view hint asks for tuning',
     );
   });
 
