@@ -73,8 +73,10 @@ export function spawnProcess(
   args: string[],
   env: Record<string, string> = {},
   script = CLI,
+  /** Node's own flags for the child, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+  nodeArgs: string[] = [],
 ): ServiceProcess {
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd: REPO_ROOT,
     env: { ...hermeticEnv(), PEOPLE_COUNTER_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
