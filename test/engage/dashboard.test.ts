@@ -55,8 +55,10 @@ const CANDIDATES: Detection[] = [
   { box: [450, 140, 530, 380], score: 0.7 },
   { box: [50, 400, 70, 430], score: 0.3 },
 ];
+/** The model looks at a photo once this is resolved (a test holds it back to see a frame before its candidates). */
+let looked: Promise<void> = Promise.resolve();
 const fakeTuningModel: TuningModel = {
-  candidates: () => Promise.resolve(CANDIDATES),
+  candidates: () => looked.then(() => CANDIDATES),
   fit: () => Promise.reject(new TuningInputError('no fits in this test')),
 };
 
@@ -802,6 +804,42 @@ test('tuning: marks start at the model’s detections; click adds, right-click r
     const saved = (await session()).frames[0];
     assert.equal(saved?.count, 3);
     assert.equal(saved?.marks?.length, 3);
+
+    // A frame the model has not looked at yet starts empty; its suggestion arrives with the candidates.
+    let look = () => {};
+    looked = new Promise((resolve) => {
+      look = resolve;
+    });
+    const second = await engage.http.inject({
+      method: 'POST',
+      url: `/api/tuning/sessions/${sessionId}/frames`,
+      headers: { ...auth, 'content-type': 'image/jpeg' },
+      payload: await solidJpeg(640, 480, { r: 90, g: 90, b: 90 }),
+    });
+    assert.equal(second.statusCode, 201, second.body);
+    await page.getByText('2 photos.').waitFor();
+    await page.keyboard.press('ArrowRight');
+    await page.getByText('Frame 2 of 2', { exact: true }).waitFor();
+    await page.locator('#tuning-stage img').evaluate((image: HTMLImageElement) => image.decode());
+    assert.equal(await marks.count(), 0);
+    assert.equal(await page.locator('#tuning-accept').isVisible(), false);
+    look();
+    await suggested.nth(2).waitFor();
+    assert.equal(await suggested.count(), 3);
+    assert.equal(await page.locator('#tuning-count').inputValue(), '3');
+    await page.click('#tuning-accept');
+    await page.getByText('2 of 2 labelled').waitFor();
+    assert.equal((await session()).frames[1]?.marks?.length, 3, '"Looks right" saves the suggested marks');
+    // Back on the first frame: its own saved marks (one was added at 4×), not the model's.
+    await page.keyboard.press('ArrowLeft');
+    await page.getByText('Frame 1 of 2 — labelled 3').waitFor();
+    await marks.nth(2).waitFor();
+    assert.equal(await marks.count(), 3);
+    assert.equal(await suggested.count(), 0);
+    assert.deepEqual(
+      await marks.evaluateAll((all) => all.map((m) => [Number(m.dataset.x), Number(m.dataset.y)])),
+      saved?.marks,
+    );
     assert.deepEqual(errors, []);
   } finally {
     await page.close();

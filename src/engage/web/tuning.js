@@ -281,8 +281,6 @@ function labeller(frame, total) {
     open.count = frame.count;
   }
   const labels = open.labels;
-  // An unlabelled frame starts from the model's detections (once it has looked at the frame): correct them rather than start from zero.
-  const suggest = frame.count === null && !open.prefilled && labels.history.length === 0 && labels.marks.length === 0;
   const undoButton = h(
     'button',
     {
@@ -330,11 +328,15 @@ function labeller(frame, total) {
     candidates: frame.candidates ?? [],
     changed: marked,
     loaded: (image) => {
-      if (!suggest || !frame.candidates) return;
-      labels.marks = suggestedMarks(frame.candidates, image.naturalWidth, image.naturalHeight);
-      labels.suggested = true;
-      open.prefilled = true;
-      if (open.count === null || open.count === undefined) setCount(labels.marks.length);
+      // An unlabelled frame starts from the model's detections (once it has looked at the frame): the
+      // user corrects them rather than starting from zero. Checked on load: an earlier render's photo may have prefilled.
+      const untouched = !open.prefilled && labels.history.length === 0 && labels.marks.length === 0;
+      if (untouched && frame.count === null && frame.candidates && open.labels === labels) {
+        labels.marks = suggestedMarks(frame.candidates, image.naturalWidth, image.naturalHeight);
+        labels.suggested = true;
+        open.prefilled = true;
+        if (open.count === null || open.count === undefined) setCount(labels.marks.length);
+      }
       sync();
     },
   });
