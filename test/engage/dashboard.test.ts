@@ -796,6 +796,8 @@ test('tuning: marks start at the model’s detections; click adds, right-click r
     await page.locator('#tuning-dialog').screenshot({ path: 'test-output/tuning-zoomed.png' });
     await page.keyboard.press('0');
     assert.equal(await page.locator('#tuning-zoom').textContent(), '100%');
+    await page.mouse.wheel(0, 500);
+    assert.equal(await page.locator('#tuning-zoom').textContent(), '100%', 'scrolling down at 1× is no zoom');
     assert.deepEqual(await axeProblems(page), [], 'axe, tuning dialog after edits');
 
     // Saved with its marks, one per person.

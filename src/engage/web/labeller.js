@@ -251,11 +251,13 @@ export function markStage({ state, src, candidates, changed, loaded }) {
   stage.addEventListener(
     'wheel',
     (event) => {
+      // A pinch on a touchpad arrives as a wheel with ctrlKey and small deltas.
+      const scale = state.view.scale * Math.exp(-event.deltaY * (event.ctrlKey ? 0.01 : 0.002));
+      // Scrolling down over the photo at 1× (or up at 4×) changes nothing here: the dialog scrolls instead.
+      if (!event.ctrlKey && Math.min(MAX_ZOOM, Math.max(1, scale)) === state.view.scale) return;
       event.preventDefault();
       const rect = stage.getBoundingClientRect();
-      // A pinch on a touchpad arrives as a wheel with ctrlKey and small deltas.
-      const factor = Math.exp(-event.deltaY * (event.ctrlKey ? 0.01 : 0.002));
-      zoomTo(state.view.scale * factor, event.clientX - rect.left, event.clientY - rect.top);
+      zoomTo(scale, event.clientX - rect.left, event.clientY - rect.top);
     },
     { passive: false },
   );
