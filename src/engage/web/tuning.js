@@ -5,6 +5,7 @@ import { api, withToken } from './api.js';
 import { cameraLabel } from './cameras.js';
 import { byId, h, messageOf } from './dom.js';
 import { heatThumbnail } from './heat-map.js';
+import { markStage, markState, removeMark, suggestedMarks, undo } from './labeller.js';
 
 /**
  * @typedef {import('../tuning/desk.js').DeviceTuningStatus} DeviceTuningStatus
@@ -13,15 +14,17 @@ import { heatThumbnail } from './heat-map.js';
  * @typedef {import('../tuning/sessions.js').FitState} FitState
  * @typedef {DeviceTuningStatus & { session: SessionView | null }} TuningEvent
  * @typedef {{ retentionSeconds: number, devices: DeviceTuningStatus[] }} TuningOverview
- * @typedef {[number, number]} Mark
+ * @typedef {import('./labeller.js').MarkState} MarkState
  * @typedef {{
  *   deviceId: string,
  *   session: SessionView | null,
  *   index: number,
- *   marks: Mark[],
+ *   labels: MarkState,
+ *   prefilled: boolean,
  *   key?: string,
  *   count?: number | null,
- * }} OpenTuning the camera whose tuning dialog is open, and the frame being labelled
+ * }} OpenTuning the camera whose tuning dialog is open, and the frame being labelled: its marks (`prefilled`
+ * when they started as the model's suggestion) and count
  * @typedef {OpenTuning & { session: SessionView }} OpenSession
  */
 
@@ -31,6 +34,8 @@ let available = false;
 let retentionHours = 24;
 /** @type {OpenTuning | undefined} */
 let open;
+/** @type {ReturnType<typeof markStage> | undefined} the photo being labelled: its zoom, for the keys */
+let stage;
 
 /** @param {string} deviceId */
 const slotOf = (deviceId) => document.querySelector(`[data-tuning="${CSS.escape(deviceId)}"]`);
@@ -148,7 +153,7 @@ export function onTuningEvent(event) {
 /** @param {string} deviceId */
 async function openTuning(deviceId) {
   const state = status.get(deviceId);
-  open = { deviceId, session: null, index: 0, marks: [] };
+  open = { deviceId, session: null, index: 0, labels: markState([]), prefilled: false };
   if (state?.sessionId) open.session = await sessionApi(`/api/tuning/sessions/${state.sessionId}`);
   render();
   byId('tuning-dialog', HTMLDialogElement).showModal();
@@ -231,7 +236,7 @@ function render() {
     h(
       'p',
       { class: 'muted small' },
-      `Kept until ${new Date(session.expiresAt * 1000).toLocaleString()} unless applied or cancelled. Click each person's head to mark them (marking every frame fits far better than typing counts). Keys: ← → frame, type the count, Enter saves, Backspace removes the last mark.`,
+      `Kept until ${new Date(session.expiresAt * 1000).toLocaleString()} unless applied or cancelled. Click each person's head to mark them (marking every frame fits far better than typing counts); the model's detections start as dashed marks to correct. Shift-click or right-click removes a mark. Keys: ← → frame, type the count, Enter saves, Backspace removes the last mark, Ctrl+Z undoes, + − 0 zoom (drag to pan).`,
     ),
     h(
       'label',
@@ -271,55 +276,26 @@ function labeller(frame, total) {
   const key = frame.key;
   if (open.key !== key) {
     open.key = key;
-    open.marks = frame.marks ? [...frame.marks] : [];
+    open.labels = markState(frame.marks ? [...frame.marks] : []);
+    open.prefilled = false;
     open.count = frame.count;
   }
-  const image = h('img', {
-    src: withToken(`/api/tuning/sessions/${open.session.id}/frames/${encodeURIComponent(key)}/image`),
-    alt: 'tuning frame',
-    draggable: 'false',
-  });
-  const stage = h('div', { class: 'tuning-stage', id: 'tuning-stage' }, image);
-  const draw = () => {
-    for (const old of stage.querySelectorAll('.box, .mark')) old.remove();
-    const w = image.naturalWidth || 1;
-    const ht = image.naturalHeight || 1;
-    for (const c of frame.candidates ?? []) {
-      const [x1, y1, x2, y2] = c.box;
-      stage.append(
-        h('span', {
-          class: 'box',
-          title: `score ${c.score.toFixed(2)}`,
-          style: `left:${(100 * x1) / w}%;top:${(100 * y1) / ht}%;width:${(100 * (x2 - x1)) / w}%;height:${(100 * (y2 - y1)) / ht}%;opacity:${Math.min(1, 0.3 + c.score)}`,
-        }),
-      );
-    }
-    open.marks.forEach(([x, y], i) => {
-      stage.append(
-        h('button', {
-          type: 'button',
-          class: 'mark',
-          'aria-label': `remove mark ${i + 1}`,
-          style: `left:${(100 * x) / w}%;top:${(100 * y) / ht}%`,
-          onclick: (/** @type {MouseEvent} */ event) => {
-            event.stopPropagation();
-            open.marks.splice(i, 1);
-            setCount(open.marks.length);
-            draw();
-          },
-        }),
-      );
-    });
-  };
-  image.addEventListener('load', draw);
-  stage.addEventListener('click', (event) => {
-    const rect = image.getBoundingClientRect();
-    const x = ((event.clientX - rect.left) / rect.width) * image.naturalWidth;
-    const y = ((event.clientY - rect.top) / rect.height) * image.naturalHeight;
-    open.marks.push([Math.round(x), Math.round(y)]);
-    setCount(open.marks.length);
-    draw();
-  });
+  const labels = open.labels;
+  const undoButton = h(
+    'button',
+    {
+      type: 'button',
+      class: 'ghost',
+      id: 'tuning-undo',
+      title: 'Undo the last added or removed mark (Ctrl+Z)',
+      onclick: () => {
+        if (undo(labels, open.prefilled)) marked();
+      },
+    },
+    'Undo',
+  );
+  const accept = h('button', { type: 'button', id: 'tuning-accept', onclick: () => act(saveLabel) }, 'Looks right');
+  const note = h('p', { class: 'small', id: 'tuning-suggested', 'aria-live': 'polite' });
   const count = h('input', {
     type: 'number',
     min: 0,
@@ -332,6 +308,39 @@ function labeller(frame, total) {
       open.count = event.target.value === '' ? null : Number(event.target.value);
     },
   });
+  /** The controls that follow the marks: undo, "Looks right" while they are the model's, the note. */
+  const sync = () => {
+    undoButton.disabled = labels.history.length === 0;
+    accept.hidden = !labels.suggested;
+    note.textContent = labels.suggested
+      ? `${labels.marks.length} suggested by the model (dashed): add the people it missed, remove the wrong ones, or accept them.`
+      : '';
+  };
+  /** After an edit of the marks: the count follows them. */
+  const marked = () => {
+    setCount(labels.marks.length);
+    stage?.draw();
+    sync();
+  };
+  stage = markStage({
+    state: labels,
+    src: withToken(`/api/tuning/sessions/${open.session.id}/frames/${encodeURIComponent(key)}/image`),
+    candidates: frame.candidates ?? [],
+    changed: marked,
+    loaded: (image) => {
+      // An unlabelled frame starts from the model's detections (once it has looked at the frame): the
+      // user corrects them rather than starting from zero. Checked on load: an earlier render's photo may have prefilled.
+      const untouched = !open.prefilled && labels.history.length === 0 && labels.marks.length === 0;
+      if (untouched && frame.count === null && frame.candidates && open.labels === labels) {
+        labels.marks = suggestedMarks(frame.candidates, image.naturalWidth, image.naturalHeight);
+        labels.suggested = true;
+        open.prefilled = true;
+        if (open.count === null || open.count === undefined) setCount(labels.marks.length);
+      }
+      sync();
+    },
+  });
+  sync();
   const index = open.session.frames.findIndex((f) => f.key === key);
   return h(
     'div',
@@ -346,14 +355,17 @@ function labeller(frame, total) {
           ? ` — labelled ${frame.count}`
           : '',
     ),
-    stage,
+    h('div', { class: 'tuning-row' }, stage.tools, undoButton),
+    stage.stage,
+    note,
     h(
       'div',
       { class: 'tuning-row' },
-      h('button', { type: 'button', class: 'ghost', onclick: () => move(-1) }, '←'),
+      h('button', { type: 'button', class: 'ghost', 'aria-label': 'previous frame', onclick: () => move(-1) }, '←'),
       h('label', {}, 'People ', count),
+      accept,
       h('button', { type: 'button', id: 'tuning-save', onclick: () => act(saveLabel) }, 'Save & next'),
-      h('button', { type: 'button', class: 'ghost', onclick: () => move(1) }, '→'),
+      h('button', { type: 'button', class: 'ghost', 'aria-label': 'next frame', onclick: () => move(1) }, '→'),
     ),
   );
 }
@@ -439,7 +451,7 @@ async function saveLabel() {
     return say('type the number of people first');
   const body = {
     count: open.count,
-    ...(open.marks.length === open.count && open.count > 0 ? { marks: open.marks } : {}),
+    ...(open.labels.marks.length === open.count && open.count > 0 ? { marks: open.labels.marks } : {}),
   };
   await api(`/api/tuning/sessions/${open.session.id}/frames/${encodeURIComponent(frame.key)}/label`, {
     method: 'PUT',
@@ -514,12 +526,20 @@ function onKey(event) {
   if (typing) return;
   if (event.key === 'ArrowRight') move(1);
   else if (event.key === 'ArrowLeft') move(-1);
-  else if (event.key === 'Enter') {
+  else if (event.key === 'Enter' && !(event.target instanceof HTMLButtonElement)) {
     event.preventDefault();
     act(saveLabel);
-  } else if (event.key === 'Backspace' && !(event.target instanceof HTMLInputElement)) {
-    open.marks.pop();
-    setCount(open.marks.length);
+  } else if (event.target instanceof HTMLInputElement) {
+    // the count field keeps its own keys
+  } else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === 'z') {
+    event.preventDefault();
+    document.getElementById('tuning-undo')?.click();
+  } else if (event.key === 'Backspace') {
+    removeMark(open.labels, open.labels.marks.length - 1);
+    setCount(open.labels.marks.length);
     render();
-  } else if (/^\d$/.test(event.key) && !(event.target instanceof HTMLInputElement)) byId('tuning-count')?.focus();
+  } else if (event.key === '+' || event.key === '=') stage?.zoomIn();
+  else if (event.key === '-') stage?.zoomOut();
+  else if (event.key === '0') stage?.resetZoom();
+  else if (/^\d$/.test(event.key)) byId('tuning-count')?.focus();
 }
