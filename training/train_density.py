@@ -5,9 +5,9 @@ pyramid output, rebuilt in PyTorch from the project's own ONNX translation (onnx
 small density head at stride 8. The detector's early, high-resolution blocks stay frozen; the rest is
 fine-tuned on random crops of the shared labelled sets, with a pixel loss on Gaussian-smoothed head
 maps plus a count loss (`--loss map`, the shipped recipe) or the Bayesian loss on the head points
-(`--loss bayesian`, Ma et al., ICCV 2019, with a background term). One fold of each set (5 folds; Mall: its last 160 frames, a block in time, so
-neighbouring frames do not leak) is held out and never used to train or choose anything; the card
-reports the error on it.
+(`--loss bayesian`, Ma et al., ICCV 2019, with a background term). One fold of each set (5 folds;
+Mall: its last 160 frames, a block in time, so neighbouring frames do not leak) is held out and never
+used to train or choose anything; the card reports the error on it.
 
     python training/train_density.py --data ../shared/data --out models/ --backbone /tmp/backbone.onnx
 
