@@ -4,9 +4,10 @@ The network is the shipped person detector (CenterNet-MobileNetV3, COCO) up to i
 pyramid output, rebuilt in PyTorch from the project's own ONNX translation (onnx_torch.py), with a
 small density head at stride 8. The detector's early, high-resolution blocks stay frozen; the rest is
 fine-tuned on random crops of the shared labelled sets, with a pixel loss on Gaussian-smoothed head
-maps plus a count loss. One fold of each set (5 folds; Mall: its last 160 frames, a block in time, so
-neighbouring frames do not leak) is held out and never used to train or choose anything; the card
-reports the error on it.
+maps plus a count loss (`--loss map`, the shipped recipe) or the Bayesian loss on the head points
+(`--loss bayesian`, Ma et al., ICCV 2019, with a background term). One fold of each set (5 folds;
+Mall: its last 160 frames, a block in time, so neighbouring frames do not leak) is held out and never
+used to train or choose anything; the card reports the error on it.
 
     python training/train_density.py --data ../shared/data --out models/ --backbone /tmp/backbone.onnx
 
@@ -170,8 +171,10 @@ def density_target(heads: np.ndarray, width: int, height: int) -> torch.Tensor:
     return smoothed[0]
 
 
-def random_crop(photo: Photo, crop: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """A crop of `crop`² pixels at a random scale and place, flipped half the time; returns pixels, target, count."""
+def random_crop(photo: Photo, crop: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, float, np.ndarray]:
+    """A crop of `crop`² pixels at a random scale and place, flipped half the time.
+
+    Returns pixels, target map, count and the head points in crop pixels (those inside the crop)."""
     scale = math.exp(rng.uniform(math.log(0.7), math.log(1.4)))
     window = crop / scale
     height, width = photo.pixels.shape[:2]
@@ -196,7 +199,38 @@ def random_crop(photo: Photo, crop: int, rng: random.Random) -> tuple[torch.Tens
         canvas = canvas.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).clone()
     canvas = (canvas * rng.uniform(0.8, 1.2)).clamp(0, 255)
     target = density_target(local, crop, crop)
-    return canvas[0].permute(1, 2, 0), target, float(len(local))
+    return canvas[0].permute(1, 2, 0), target, float(len(local)), local.astype(np.float32)
+
+
+def bayesian_loss(predicted: torch.Tensor, points: list[np.ndarray], crop: int, sigma: float, bg_ratio: float) -> torch.Tensor:
+    """Bayesian loss with a background term (Ma et al., ICCV 2019, "BL+"), averaged over the batch.
+
+    Each stride-8 cell's predicted people are shared among the marked heads and a background by the
+    posterior of a Gaussian likelihood (σ px) around each head; the background's squared distance to a
+    cell is (bg_ratio · crop)² over the cell's squared distance to its nearest head. Each head should then
+    collect one person and the background none: Σ_n |1 − E_n| + |E_0|; a crop without heads: |Σ D|.
+    """
+    batch, _, cells_h, cells_w = predicted.shape
+    ys = (torch.arange(cells_h, dtype=torch.float32) + 0.5) * STRIDE
+    xs = (torch.arange(cells_w, dtype=torch.float32) + 0.5) * STRIDE
+    centres_y, centres_x = torch.meshgrid(ys, xs, indexing="ij")
+    centres = torch.stack([centres_x.reshape(-1), centres_y.reshape(-1)], dim=1)  # (m, 2) x, y
+    losses = []
+    for b in range(batch):
+        density = predicted[b].reshape(-1)
+        if len(points[b]) == 0:
+            losses.append(density.sum().abs())
+            continue
+        heads = torch.from_numpy(points[b])
+        dist = torch.cdist(heads, centres).pow(2)  # (n, m) squared distances in crop pixels
+        min_dis = dist.min(dim=0, keepdim=True).values.clamp(min=0.0)
+        bg_dis = (bg_ratio * crop) ** 2 / (min_dis + 1e-5)
+        posterior = torch.softmax(-torch.cat([dist, bg_dis], dim=0) / (2 * sigma**2), dim=0)  # (n + 1, m)
+        expected = posterior @ density  # (n + 1,)
+        target = torch.ones_like(expected)
+        target[-1] = 0.0
+        losses.append((target - expected).abs().sum())
+    return torch.stack(losses).mean()
 
 
 def evaluate(net: DensityNet, photos: list[Photo]) -> dict:
@@ -261,6 +295,19 @@ def main() -> None:
     parser.add_argument("--fold", type=int, default=0, help="which of the 5 folds is held out")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--quick", action="store_true", help="smoke test: 12 photos per set, --steps 30 unless given")
+    parser.add_argument(
+        "--loss",
+        choices=["map", "bayesian"],
+        default="map",
+        help="map: MSE on Gaussian head maps plus a count loss (the shipped recipe); bayesian: Bayesian loss on head points",
+    )
+    parser.add_argument("--sigma", type=float, default=8.0, help="--loss bayesian: likelihood σ in crop pixels")
+    parser.add_argument("--bg-ratio", type=float, default=1.0, help="--loss bayesian: background distance as a share of the crop side")
+    parser.add_argument("--lr-scale", type=float, default=1.0, help="multiplies both learning rates (head 1e-3, backbone 2e-4)")
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument(
+        "--eval-every", type=int, default=0, help="check runs: also count 8 held-out photos per set every N steps (0: only the full evaluation at the end)"
+    )
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -282,7 +329,7 @@ def main() -> None:
     tuned = [p for p in backbone.parameters() if p.requires_grad]
     log(f"weights: {sum(p.numel() for p in net.parameters())} ({frozen} frozen tensors, {sum(p.numel() for p in tuned)} fine-tuned backbone weights)")
     optimizer = torch.optim.AdamW(
-        [{"params": head_params, "lr": 1e-3}, {"params": tuned, "lr": 2e-4}], weight_decay=1e-4
+        [{"params": head_params, "lr": 1e-3 * args.lr_scale}, {"params": tuned, "lr": 2e-4 * args.lr_scale}], weight_decay=1e-4
     )
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     warm = max(1, steps // 20)
@@ -293,28 +340,44 @@ def main() -> None:
         cosine = 0.5 * (1 + math.cos(math.pi * progress))
         for group, base in zip(optimizer.param_groups, base_lrs):
             group["lr"] = base * cosine * min(1.0, step / warm)
-        images, targets, counts = [], [], []
+        images, targets, counts, points = [], [], [], []
         for _ in range(args.batch):
             photo = rng.choice(by_set[rng.choices(names, weights)[0]])
-            image, target, count = random_crop(photo, args.crop, rng)
+            image, target, count, local = random_crop(photo, args.crop, rng)
             images.append(image)
             targets.append(target)
             counts.append(count)
+            points.append(local)
         predicted = net(torch.stack(images))
         target = torch.stack(targets)
-        map_loss = ((predicted - target) ** 2).sum(dim=(1, 2, 3)).mean() * 10
-        count_loss = (predicted.sum(dim=(1, 2, 3)) - target.sum(dim=(1, 2, 3))).abs().mean() * 0.05
-        loss = map_loss + count_loss
+        count_error = (predicted.sum(dim=(1, 2, 3)) - target.sum(dim=(1, 2, 3))).abs().mean()
+        if args.loss == "bayesian":
+            main_loss = bayesian_loss(predicted, points, args.crop, args.sigma, args.bg_ratio)
+            loss = main_loss
+        else:
+            main_loss = ((predicted - target) ** 2).sum(dim=(1, 2, 3)).mean() * 10
+            loss = main_loss + count_error * 0.05
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         optimizer.step()
-        running.append((float(map_loss), float(count_loss)))
-        if step % 50 == 0 or step == steps:
-            m, c = np.mean(running, axis=0)
+        with torch.no_grad():
+            crop_counts = (float(predicted.sum()) / args.batch, sum(counts) / args.batch, float((predicted > 0).float().mean()))
+        running.append((float(main_loss), float(count_error), float(grad_norm), *crop_counts))
+        if step % args.log_every == 0 or step == steps:
+            m, c, g, p, t, alive = np.mean(running, axis=0)
             running = []
             elapsed = time.time() - started
-            log(f"step {step}/{steps}: map loss {m:.4f}, count loss {c:.4f}, {elapsed / 60:.1f} min, eta {(elapsed / step) * (steps - step) / 60:.1f} min")
+            log(
+                f"step {step}/{steps}: {args.loss} loss {m:.4f}, crop count MAE {c:.3f} (predicted {p:.1f} / marked {t:.1f}"
+                f" per crop, {alive:.0%} cells > 0), grad norm {g:.2f} (clip 10), {elapsed / 60:.1f} min,"
+                f" eta {(elapsed / step) * (steps - step) / 60:.1f} min"
+            )
+        if args.eval_every and step % args.eval_every == 0 and step < steps:
+            # A look during a check run: the first 8 held-out photos of each set (the full figures come at the end).
+            sample = [p for name in SETS for p in [q for q in held if q.set == name][:8]]
+            for set_name, figures in evaluate(net, sample)["sets"].items():
+                log(f"  step {step} held out {set_name}: mae {figures['mae']}, bias {figures['bias']} on {figures['meanCount']}")
 
     log(f"evaluating on {len(held)} held-out photos")
     result = evaluate(net, held)
@@ -354,6 +417,12 @@ def main() -> None:
             "sets": {name: sum(p.set == name for p in train) for name in SETS},
             "heldOut": {name: sum(p.set == name for p in held) for name in SETS},
             "split": f"5 folds by a seeded shuffle, fold {args.fold} held out; mall-train frames >= {MALL_HELD_OUT_FROM} held out",
+            "loss": (
+                {"name": "bayesian", "paper": "Ma et al., ICCV 2019 (with background)", "sigma": args.sigma, "bgRatio": args.bg_ratio}
+                if args.loss == "bayesian"
+                else {"name": "map", "terms": "10 x pixel MSE on Gaussian head maps + 0.05 x |count error|"}
+            ),
+            "learningRates": {"head": 1e-3 * args.lr_scale, "backbone": 2e-4 * args.lr_scale, "schedule": "AdamW, cosine"},
             "steps": steps,
             "batch": args.batch,
             "crop": args.crop,
