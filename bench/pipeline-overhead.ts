@@ -20,8 +20,8 @@ import { loadDataset } from '../src/analytics/dataset.js';
 import { createLocalPeopleCounter } from '../src/analytics/local-counter.js';
 import { forEachKeepingWorkersBusy } from '../src/analytics/run-dataset.js';
 import { forEachConcurrently } from '../src/core/concurrently.js';
-import { freePort, waitFor } from '../test/helpers/net.js';
-import { spawnProcess } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/net.js';
+import { spawnUp } from '../test/helpers/stack.js';
 
 const [dir = '../shared/data/pennfudan-fudan', roundsArg = '3', lanesArg = '16'] = process.argv.slice(2);
 const labelled = await loadDataset(dir);
@@ -55,21 +55,9 @@ const model = {
 // 2. The whole pipeline, `up` with its defaults, its main thread profiled.
 const dataDir = await mkdtemp(join(tmpdir(), 'pc-overhead-'));
 const profileDir = join(dataDir, 'profiles');
-const [engagePort, ingestPort, mqttPort, metricsPort] = [
-  await freePort(),
-  await freePort(),
-  await freePort(),
-  await freePort(),
-];
-const up = spawnProcess(
-  'up',
-  [
-    'up',
-    ...['--data-dir', dataDir, '--engage-port', String(engagePort), '--ingest-port', String(ingestPort)],
-    ...['--mqtt-port', String(mqttPort), '--metrics-port', String(metricsPort), '--log-level', 'warn'],
-  ],
-  { PEOPLE_COUNTER_ENGAGE_TOKEN: '' },
-  undefined,
+const { up, engagePort, ingestPort } = await spawnUp(
+  dataDir,
+  ['--log-level', 'warn'],
   ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
 );
 const pid = up.child.pid as number;

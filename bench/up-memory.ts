@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../src/analytics/dataset.js';
 import { solidJpeg } from '../test/helpers/fixtures.js';
-import { freePort, waitFor } from '../test/helpers/net.js';
-import { spawnProcess } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/net.js';
+import { spawnUp } from '../test/helpers/stack.js';
 
 const [dir = '../shared/data/mall-train', photos = '20', skip = '640'] = process.argv.slice(2);
 
@@ -25,21 +25,7 @@ const rssMb = (pid: number) => {
 };
 
 const dataDir = await mkdtemp(join(tmpdir(), 'pc-up-memory-'));
-const [engagePort, ingestPort, mqttPort, metricsPort] = [
-  await freePort(),
-  await freePort(),
-  await freePort(),
-  await freePort(),
-];
-const up = spawnProcess(
-  'up',
-  [
-    'up',
-    ...['--data-dir', dataDir, '--engage-port', String(engagePort), '--ingest-port', String(ingestPort)],
-    ...['--mqtt-port', String(mqttPort), '--metrics-port', String(metricsPort), '--log-level', 'warn'],
-  ],
-  { PEOPLE_COUNTER_ENGAGE_TOKEN: '' },
-);
+const { up, engagePort, ingestPort } = await spawnUp(dataDir, ['--log-level', 'warn']);
 const pid = up.child.pid as number;
 try {
   await waitFor(() => up.stdout().includes('Dashboard:'), { timeoutMs: 120_000, message: "up's banner" });

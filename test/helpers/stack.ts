@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { parseAnalyticsSpec } from '../../src/analytics/counter-spec.js';
 import type { StackConfig } from '../../src/stack/stack.js';
+import { freePort } from './net.js';
+import { type ServiceProcess, spawnProcess } from './processes.js';
 
 /**
  * A whole stack in `dataDir` on free loopback ports, counting with the 5 ms stand-in for the model;
@@ -34,4 +36,37 @@ export async function postPhoto(ingestUrl: string, deviceId: string, jpeg: Buffe
     body: new Uint8Array(jpeg),
   });
   assert.equal(response.status, 201, await response.text());
+}
+
+export interface UpOnFreePorts {
+  up: ServiceProcess;
+  engagePort: number;
+  ingestPort: number;
+  mqttPort: number;
+  metricsPort: number;
+}
+
+/**
+ * `people-counter up` in `dataDir` on free loopback ports, with an open dashboard (writes without a
+ * token: the callers post as a local user does) and `args` after the ports; `nodeArgs` go to Node.
+ */
+export async function spawnUp(dataDir: string, args: string[] = [], nodeArgs: string[] = []): Promise<UpOnFreePorts> {
+  const [engagePort, ingestPort, mqttPort, metricsPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const up = spawnProcess(
+    'up',
+    [
+      'up',
+      ...['--data-dir', dataDir, '--engage-port', String(engagePort), '--ingest-port', String(ingestPort)],
+      ...['--mqtt-port', String(mqttPort), '--metrics-port', String(metricsPort), ...args],
+    ],
+    { PEOPLE_COUNTER_ENGAGE_TOKEN: '' },
+    undefined,
+    nodeArgs,
+  );
+  return { up, engagePort, ingestPort, mqttPort, metricsPort };
 }

@@ -33,7 +33,7 @@ import { result } from '../engage/fixtures.js';
 import { figuresJpeg, solidJpeg } from '../helpers/fixtures.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { CLI, describeOutputs, type ServiceProcess, sharedDataset, spawnProcess } from '../helpers/processes.js';
-import { postPhoto, testStackConfig } from '../helpers/stack.js';
+import { postPhoto, spawnUp, testStackConfig } from '../helpers/stack.js';
 
 interface DeviceView {
   id: string;
@@ -462,34 +462,9 @@ describe('people-counter up (CLI)', () => {
   });
 
   test('prints where everything is, counts a photo, and stops cleanly on SIGINT', async () => {
-    const [engagePort, ingestPort, mqttPort, metricsPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
-    const running = spawnProcess(
-      'up',
-      [
-        'up',
-        '--data-dir',
-        dataDir,
-        '--engage-port',
-        String(engagePort),
-        '--ingest-port',
-        String(ingestPort),
-        '--mqtt-port',
-        String(mqttPort),
-        '--metrics-port',
-        String(metricsPort),
-        '--analytics',
-        'fixed-delay:5',
-        '--max-wait',
-        '200ms',
-      ],
-      // Open writes on purpose: the test posts without a token.
-      { PEOPLE_COUNTER_ENGAGE_TOKEN: '' },
-    );
+    const started = await spawnUp(dataDir, ['--analytics', 'fixed-delay:5', '--max-wait', '200ms']);
+    const { engagePort, ingestPort, mqttPort, metricsPort } = started;
+    const running = started.up;
     up = running;
     // The banner goes to stdout, apart from the logs on stderr.
     const dashboard = await waitFor(() => /Dashboard:\s+(http:\/\/\S+)/.exec(running.stdout())?.[1], {
