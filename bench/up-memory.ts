@@ -1,12 +1,12 @@
 /**
  * What counting crowds costs `people-counter up` in memory and time (docs/analytics.md#crowds):
  * `node dist/bench/up-memory.js [DIR=../shared/data/mall-train] [photos=20] [skip=640]`
- * starts `up` as a user does (in-process model, its default workers), counts one empty photo (the
- * detector loaded), then `photos` frames of DIR after its first `skip` (crowds: the density network
- * loads on the first), one at a time. Prints the process's resident memory (VmRSS) after the empty
- * photo, after the first crowd and at its peak, the median time from posting a crowd photo to its count
- * on the dashboard's API (polled every 20 ms; batching waits up to `up`'s --max-wait), and the MAE.
- */
+ * starts `up` as a user does (in-process model, its default workers), waits for the model, counts one
+ * empty photo from a new camera (the density network checks it, so both networks have run), then
+ * `photos` frames of DIR after its first `skip`, one at a time. Prints the process's resident memory
+ * (VmRSS) when the model is ready, after the empty photo, after the first crowd and at its peak (growth:
+ * peak − model ready), the median time from posting a crowd photo to its count on the dashboard's API
+ * (polled every 20 ms; batching waits up to `up`'s --max-wait), and the MAE. */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -28,7 +28,8 @@ const dataDir = await mkdtemp(join(tmpdir(), 'pc-up-memory-'));
 const { up, engagePort, ingestPort } = await spawnUp(dataDir, ['--log-level', 'warn']);
 const pid = up.child.pid as number;
 try {
-  await waitFor(() => up.stdout().includes('Dashboard:'), { timeoutMs: 120_000, message: "up's banner" });
+  await waitFor(() => up.stdout().includes('Model ready'), { timeoutMs: 120_000, message: "up's model" });
+  const atModelReady = rssMb(pid);
   const engage = `http://127.0.0.1:${engagePort}`;
   /** Posts a photo as a new camera and polls engage until that camera has a count. */
   const counted = async (jpeg: Buffer) => {
@@ -50,7 +51,7 @@ try {
     return seen.count;
   };
   await counted(await solidJpeg(640, 480));
-  const afterDetector = rssMb(pid);
+  const afterEmptyPhoto = rssMb(pid);
   const frames = (await loadDataset(dir)).slice(Number(skip), Number(skip) + Number(photos));
   const rss: number[] = [];
   const wall: number[] = [];
@@ -66,10 +67,11 @@ try {
   console.log(
     JSON.stringify({
       photos: frames.length,
-      rssAfterDetectorMb: afterDetector,
+      rssAtModelReadyMb: atModelReady,
+      rssAfterEmptyPhotoMb: afterEmptyPhoto,
       rssAfterFirstCrowdMb: rss[0],
       rssPeakMb: Math.max(...rss),
-      rssGrowthMb: Math.max(...rss) - afterDetector,
+      rssGrowthMb: Math.max(...rss) - atModelReady,
       medianPostToCountMs: Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0),
       mae: Math.round((error / frames.length) * 100) / 100,
     }),
