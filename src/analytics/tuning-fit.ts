@@ -30,7 +30,7 @@ import { MIN_RAW_SCORE } from './detector.js';
 import { meanAbsoluteError } from './evaluation.js';
 import type { LocalPeopleCounter } from './local-counter.js';
 import { fitMarkedFrames, type MarkedFit } from './mark-fit.js';
-import { countKeptScores, detectOptionsFor, passesOf } from './postprocess.js';
+import { countDetections, countKeptScores, detectOptionsFor, passesOf } from './postprocess.js';
 import { PHOTOS_IN_FLIGHT_PER_WORKER } from './run-dataset.js';
 import { SINGLE_TILE, type Tiling, tilingLabel } from './tiling.js';
 
@@ -48,8 +48,11 @@ export function isTuningDetector(counter: object): counter is TuningDetector {
 /** What engage's tuning desk takes (core/tuning.ts): this detector's candidates at the raw floor, and the fit on it. */
 export function tuningModelOf(detector: TuningDetector): TuningModel {
   return {
-    candidates: async (jpeg) =>
-      (await detector.detect(jpeg, { tiling: SINGLE_TILE, minScore: MIN_RAW_SCORE })).detections,
+    async candidates(jpeg) {
+      const frame = await detector.detect(jpeg, { tiling: SINGLE_TILE, minScore: MIN_RAW_SCORE });
+      const counted = new Set(countDetections(frame).detections);
+      return frame.detections.map((detection) => ({ ...detection, counted: counted.has(detection) }));
+    },
     fit: (frames, options) => fitTuningProfile(detector, frames, options),
   };
 }

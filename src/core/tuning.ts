@@ -2,8 +2,15 @@
  * What engage's tuning desk needs of the model, and what a fit reports: the contract between engage and
  * analytics (src/analytics/tuning-fit.ts implements it; `up` and `engage` hand it to engage).
  */
-import type { Detection } from './messages.js';
+import { z } from 'zod';
+import { detectionSchema } from './messages.js';
 import type { CameraProfile, Tiling } from './people-counter.js';
+
+/** A person candidate for labelling: a raw detection, and whether the default counter counts it. */
+export const tuningCandidateSchema = detectionSchema.extend({
+  counted: z.boolean().optional().describe('the default counter counts it (the labelling dialog suggests it)'),
+});
+export type TuningCandidate = z.infer<typeof tuningCandidateSchema>;
 
 /** Fewer frames cannot be both fitted and cross-validated. */
 export const MIN_TUNING_FRAMES = 4;
@@ -59,6 +66,6 @@ export interface TuningFitOptions {
 /** The model as engage's tuning desk uses it: candidate boxes for labelling, and the fit of a profile. */
 export interface TuningModel {
   /** The model's candidates on the whole frame down to its raw score floor; UnusableImageError when undecodable. */
-  candidates(jpeg: Buffer): Promise<Detection[]>;
+  candidates(jpeg: Buffer): Promise<TuningCandidate[]>;
   fit(frames: readonly LabelledFrame[], options?: TuningFitOptions): Promise<TuningFitReport>;
 }

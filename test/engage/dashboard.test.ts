@@ -14,8 +14,8 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import { asJpeg, inspectJpeg } from '../../src/core/image.js';
-import type { Detection, PhotoMetadata } from '../../src/core/messages.js';
-import { TuningInputError, type TuningModel } from '../../src/core/tuning.js';
+import type { PhotoMetadata } from '../../src/core/messages.js';
+import { type TuningCandidate, TuningInputError, type TuningModel } from '../../src/core/tuning.js';
 import type { EngageService } from '../../src/engage/service.js';
 import { httpErrorFor, isIngestError } from '../../src/ingest/http-api.js';
 import { buildPhotoMetadata } from '../../src/ingest/photo-ingestor.js';
@@ -49,11 +49,11 @@ function occupancy(peak: number, unixSeconds: number, salt: number): number {
  * The model's candidates on any tuning photo (640×480): three people half the frame tall above the
  * default threshold, and a small weak box below it, which is no suggestion.
  */
-const CANDIDATES: Detection[] = [
-  { box: [100, 120, 180, 360], score: 0.9 },
-  { box: [300, 100, 380, 340], score: 0.8 },
-  { box: [450, 140, 530, 380], score: 0.7 },
-  { box: [50, 400, 70, 430], score: 0.3 },
+const CANDIDATES: TuningCandidate[] = [
+  { box: [100, 120, 180, 360], score: 0.9, counted: true },
+  { box: [300, 100, 380, 340], score: 0.8, counted: true },
+  { box: [450, 140, 530, 380], score: 0.7, counted: true },
+  { box: [50, 400, 70, 430], score: 0.3, counted: false },
 ];
 /** The model looks at a photo once this is resolved (a test holds it back to see a frame before its candidates). */
 let looked: Promise<void> = Promise.resolve();

@@ -1,8 +1,8 @@
 /** Tuning sessions and their frames in SQLite: which photos were kept, their labels and candidate boxes. */
 
 import { z } from 'zod';
-import { detectionSchema } from '../../core/messages.js';
 import { cameraProfileSchema } from '../../core/people-counter.js';
+import { tuningCandidateSchema } from '../../core/tuning.js';
 import { tuningSummarySchema } from '../profiles.js';
 import { inTransaction, type SqlDatabase } from '../sqlite.js';
 
@@ -15,7 +15,7 @@ export const frameViewSchema = z.object({
   count: z.number().int().nullable().describe('the true count, once labelled'),
   marks: z.array(markSchema).nullable().describe('one [x, y] (image pixels) per person clicked'),
   candidates: z
-    .array(detectionSchema)
+    .array(tuningCandidateSchema)
     .nullable()
     .describe("the model's person candidates at a low score floor (null until looked at)"),
   problem: z.string().nullable().describe('why this frame is left out, e.g. it cannot be decoded'),
@@ -79,7 +79,7 @@ const frame = (row: RawFrame): FrameView => ({
   addedAt: row.added_at,
   count: row.count,
   marks: row.marks === null ? null : z.array(markSchema).parse(JSON.parse(row.marks)),
-  candidates: row.candidates === null ? null : z.array(detectionSchema).parse(JSON.parse(row.candidates)),
+  candidates: row.candidates === null ? null : z.array(tuningCandidateSchema).parse(JSON.parse(row.candidates)),
   problem: row.problem,
 });
 

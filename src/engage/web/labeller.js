@@ -5,6 +5,7 @@ import { h } from './dom.js';
 
 /**
  * @typedef {import('../../core/messages.js').Detection} Detection
+ * @typedef {import('../../core/tuning.js').TuningCandidate} TuningCandidate
  * @typedef {[number, number]} Mark
  * @typedef {{ kind: 'add' | 'remove', mark: Mark, index: number }} Edit one undoable change of the marks
  * @typedef {{ scale: number, x: number, y: number }} View zoom, and the pan in stage pixels
@@ -22,39 +23,17 @@ const HIT_RADIUS = 12;
 /** A press that moves farther than this (screen pixels) pans instead of adding a mark. */
 const DRAG_SLOP = 4;
 
-// The detector's default threshold (src/analytics/postprocess.ts, threshold-shift.ts): the score a whole
-// person half the frame tall needs, shifted up on the logit scale for smaller people and at the frame edge.
-const DEFAULT_SCORE_THRESHOLD = 0.4355;
-const PER_HALVING_HEIGHT = 0.3702;
-const AT_FRAME_EDGE = 0.6415;
 /** Where in a box a head is expected: this share of its height below the top (as the marks-based fit expects). */
 const HEAD_DEPTH = 0.1;
 
 /**
- * The score a box needs to be counted by default in a frame of this size.
- * @param {Detection['box']} box
- * @param {number} width
- * @param {number} height
- */
-function defaultThreshold([x1, y1, x2, y2], width, height) {
-  const relative = Math.min(1, Math.max(0.002, (y2 - y1) / height));
-  const margin = 0.003 * Math.min(width, height);
-  const edge = x1 <= margin || y1 <= margin || x2 >= width - margin || y2 >= height - margin;
-  const shift = PER_HALVING_HEIGHT * Math.log2(0.5 / relative) + (edge ? AT_FRAME_EDGE : 0);
-  const logit = Math.log(DEFAULT_SCORE_THRESHOLD / (1 - DEFAULT_SCORE_THRESHOLD)) + shift;
-  return 1 / (1 + Math.exp(-logit));
-}
-
-/**
  * The model's suggestion: a mark on the head of every candidate the default counter counts.
- * @param {readonly Detection[]} candidates
- * @param {number} width the frame's size in pixels
- * @param {number} height
+ * @param {readonly TuningCandidate[]} candidates
  * @returns {Mark[]}
  */
-export function suggestedMarks(candidates, width, height) {
+export function suggestedMarks(candidates) {
   return candidates
-    .filter((c) => c.score >= defaultThreshold(c.box, width, height))
+    .filter((c) => c.counted === true)
     .map(({ box: [x1, y1, x2, y2] }) => [Math.round((x1 + x2) / 2), Math.round(y1 + HEAD_DEPTH * (y2 - y1))]);
 }
 
@@ -109,7 +88,7 @@ export function undo(state, prefilled) {
  *   src: string,
  *   candidates: readonly Detection[],
  *   changed: () => void,
- *   loaded: (image: HTMLImageElement) => void,
+ *   loaded: () => void,
  * }} options
  */
 export function markStage({ state, src, candidates, changed, loaded }) {
@@ -262,7 +241,7 @@ export function markStage({ state, src, candidates, changed, loaded }) {
     { passive: false },
   );
   image.addEventListener('load', () => {
-    loaded(image);
+    loaded();
     draw();
     pan(0, 0);
   });

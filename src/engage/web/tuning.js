@@ -327,12 +327,12 @@ function labeller(frame, total) {
     src: withToken(`/api/tuning/sessions/${open.session.id}/frames/${encodeURIComponent(key)}/image`),
     candidates: frame.candidates ?? [],
     changed: marked,
-    loaded: (image) => {
+    loaded: () => {
       // An unlabelled frame starts from the model's detections (once it has looked at the frame): the
       // user corrects them rather than starting from zero. Checked on load: an earlier render's photo may have prefilled.
       const untouched = !open.prefilled && labels.history.length === 0 && labels.marks.length === 0;
       if (untouched && frame.count === null && frame.candidates && open.labels === labels) {
-        labels.marks = suggestedMarks(frame.candidates, image.naturalWidth, image.naturalHeight);
+        labels.marks = suggestedMarks(frame.candidates);
         labels.suggested = true;
         open.prefilled = true;
         if (open.count === null || open.count === undefined) setCount(labels.marks.length);
