@@ -207,22 +207,28 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
   }
 
   /** The passes of one photo: the first is admitted (or refused as busy), the later ones go first. */
-  function passesFor(
-    jpeg: Buffer,
-  ): Omit<PhotoPasses, 'density'> & { density?: () => Promise<DensityFrame>; ms(): number } {
+  function passesFor(jpeg: Buffer): Omit<PhotoPasses, 'density'> & {
+    density?: () => Promise<DensityFrame>;
+    ms(): number;
+    size(): { width: number; height: number } | undefined;
+  } {
     let ms = 0;
+    let size: { width: number; height: number } | undefined;
     let admitted = false;
     const run = async <T extends PassResult>(pass: PassRequest): Promise<T> => {
       const followUp = admitted;
       admitted = true;
       const result = (await submit(jpeg, pass, followUp)) as T;
       ms += result.ms;
+      // Every pass decodes the same photo: any of them tells its size.
+      size = { width: result.width, height: result.height };
       return result;
     };
     return {
       detect: (options) => run<RawDetections>({ kind: 'detect', options }),
       ...(densityAvailable ? { density: () => run<DensityFrame>({ kind: 'density' }) } : {}),
       ms: () => ms,
+      size: () => size,
     };
   }
 
@@ -239,7 +245,13 @@ export async function createLocalPeopleCounter(config: LocalCounterConfig = {}):
     async count(jpeg: Buffer, profile: CameraProfile = {}, camera?: string): Promise<CountResult> {
       const passes = passesFor(jpeg);
       const counted = await methods[methodOf(profile)].count(passes, profile, camera);
-      return { ...counted, model: counted.method === 'density' ? densityModel : model, backend, ms: passes.ms() };
+      return {
+        ...counted,
+        ...passes.size(),
+        model: counted.method === 'density' ? densityModel : model,
+        backend,
+        ms: passes.ms(),
+      };
     },
     async close() {
       if (closed) return;

@@ -135,6 +135,7 @@ function serviceTopics(role: PipelineRole, rules: AccessRules): string[] {
         topics.deviceProfileWildcard,
         topics.deviceCollectWildcard,
         topics.deviceStateWildcard,
+        topics.deviceZoneWildcard,
         `${rules.discoveryPrefix}/#`,
       ];
   }
@@ -149,6 +150,7 @@ export function homeAssistantReads(rules: AccessRules): string[] {
   return [
     `${rules.discoveryPrefix}/#`,
     topics.deviceStateWildcard,
+    topics.deviceZoneWildcard,
     topics.siteOccupancy('+'),
     topics.availability('engage', '+'),
     topics.alerts,

@@ -89,6 +89,15 @@ export const heatMapSchema = z
   .refine((map) => map.values.length === map.cols * map.rows, { message: 'one value per cell' });
 export type HeatMap = z.infer<typeof heatMapSchema>;
 
+/**
+ * The counted photo's size in pixels (after EXIF orientation; what boxes and the heat map refer to).
+ * Optional: counters before 2026-12 omit it, and readers of older messages ignore it.
+ */
+export const photoSizeFields = {
+  width: z.number().int().positive().optional(),
+  height: z.number().int().positive().optional(),
+};
+
 /** One counted photo: the outcome "counted". Published on `<prefix>/results` and retained per device. */
 export const resultMessageSchema = z.object({
   type: z.literal('result'),
@@ -112,6 +121,7 @@ export const resultMessageSchema = z.object({
   detections: z.array(detectionSchema).optional(),
   /** Density counts: where the people were (the dashboard's heat map). */
   heatMap: heatMapSchema.optional(),
+  ...photoSizeFields,
   ...countDecisionFields,
   /** Short hash of the camera profile that counted this photo (absent: the defaults). */
   profile: z.string().optional(),

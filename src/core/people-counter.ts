@@ -4,7 +4,14 @@
  * Callers never know which one runs.
  */
 import { z } from 'zod';
-import { countDecisionFields, type Detection, detectionSchema, type HeatMap, heatMapSchema } from './messages.js';
+import {
+  countDecisionFields,
+  type Detection,
+  detectionSchema,
+  type HeatMap,
+  heatMapSchema,
+  photoSizeFields,
+} from './messages.js';
 
 /** rows × cols tiles of equal size. */
 export interface GridTiling {
@@ -140,6 +147,9 @@ export interface CountResult extends CountDecision {
   detections: Detection[];
   /** Density counts: people per cell of a coarse grid over the photo, for the dashboard's heat map. */
   heatMap?: HeatMap;
+  /** The photo's size in pixels, as counted (absent for stand-ins and older remote counters). */
+  width?: number;
+  height?: number;
   /** Model identifier, e.g. `centernet-mobilenetv3@human-3.3.6`, or `fixed-delay-50ms (stand-in)`. */
   model: string;
   /** Runtime that ran the model in this process (`onnx`, `wasm`); absent for remote or stand-in counters. */
@@ -155,6 +165,7 @@ export const countResponseSchema = z.object({
   model: z.string(),
   ms: z.number(),
   heatMap: heatMapSchema.optional(),
+  ...photoSizeFields,
   ...countDecisionFields,
 });
 

@@ -36,6 +36,12 @@ export interface Topics {
    */
   deviceState(deviceId: string): string;
   deviceStateWildcard: string;
+  /**
+   * Retained latest count of one zone of a device (`{device, zone, name, count, photoAt, state}`),
+   * published by engage; empty once the zone or its device is gone. Home Assistant's zone sensors read it.
+   */
+  deviceZone(deviceId: string, zoneId: string): string;
+  deviceZoneWildcard: string;
   /** Raw JPEG bytes published by a device. */
   deviceImage(deviceId: string): string;
   /** Wildcard subscription for deviceImage. */
@@ -69,6 +75,8 @@ export function makeTopics(prefix = DEFAULT_PREFIX, metadataTopic = defaultMetad
     deviceCount: (deviceId) => `${prefix}/devices/${deviceId}/count`,
     deviceState: (deviceId) => `${prefix}/devices/${deviceId}/state`,
     deviceStateWildcard: `${prefix}/devices/+/state`,
+    deviceZone: (deviceId, zoneId) => `${prefix}/devices/${deviceId}/zones/${zoneId}`,
+    deviceZoneWildcard: `${prefix}/devices/+/zones/+`,
     deviceImage: (deviceId) => `${prefix}/devices/${deviceId}/image`,
     deviceImageWildcard: `${prefix}/devices/+/image`,
     deviceProfile: (deviceId) => `${prefix}/devices/${deviceId}/profile`,

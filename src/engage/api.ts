@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
 import { alertMessageSchema, deviceIdSchema, photoMetadataSchema } from '../core/messages.js';
+import { zoneIdSchema } from '../core/zones.js';
 import { type AlertRule, alertRuleBodySchema, ruleIdSchema } from './alerts.js';
 import type { EngageEngine } from './engine.js';
 import {
@@ -79,6 +80,10 @@ const timeQuerySchema = z.object({
     .describe('raw, 1m, 1h, 1d or auto (default: by range length)'),
 });
 
+const deviceTimeQuerySchema = timeQuerySchema.extend({
+  zone: zoneIdSchema.optional().describe("one of the camera's zones: that zone's counts instead of the camera's"),
+});
+
 const seriesSchema = z.object({
   from: z.number(),
   to: z.number(),
@@ -140,6 +145,9 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     const device = engine.device(id);
     if (!device) throw new HttpError(404, 'unknown-device', `no device "${id}" has been counted or configured`);
     return device;
+  };
+  const requireZone = (id: string, zone: string) => {
+    if (!store.getZone(id, zone)) throw new HttpError(404, 'unknown-zone', `camera ${id} has no zone "${zone}"`);
   };
   const requireSite = (site: string) => {
     const occupancy = engine.site(site);
@@ -220,30 +228,48 @@ export function registerApi(app: HttpServer, context: ApiContext): void {
     '/api/devices/:id/counts',
     {
       schema: {
-        description: "A device's count history: raw counts or per-bucket avg/min/max.",
+        description: "A device's count history (with `zone`: one of its zones'): raw counts or per-bucket avg/min/max.",
         params: deviceParams,
-        querystring: timeQuerySchema,
-        response: { 200: seriesSchema.extend({ device: z.string() }), ...errors },
+        querystring: deviceTimeQuerySchema,
+        response: {
+          200: seriesSchema.extend({ device: z.string(), zone: z.string().optional() }),
+          ...errors,
+        },
       },
     },
     async (request) => {
       requireDevice(request.params.id);
+      const { zone } = request.query;
+      if (zone !== undefined) requireZone(request.params.id, zone);
       const range = rangeOf(request.query, context.nowSeconds());
-      return { device: request.params.id, ...seriesBody(range, store.deviceSeries(request.params.id, range)) };
+      return {
+        device: request.params.id,
+        ...(zone !== undefined ? { zone } : {}),
+        ...seriesBody(range, store.deviceSeries(request.params.id, range, zone)),
+      };
     },
   );
 
   app.get(
     '/api/devices/:id/counts.csv',
-    { schema: { description: 'The same history as CSV.', params: deviceParams, querystring: timeQuerySchema } },
+    {
+      schema: {
+        description: 'The same history as CSV (with `zone`: a `zone` column after `device`).',
+        params: deviceParams,
+        querystring: deviceTimeQuerySchema,
+      },
+    },
     async (request, reply) => {
       const device = requireDevice(request.params.id);
+      const { zone } = request.query;
+      if (zone !== undefined) requireZone(request.params.id, zone);
       const range = rangeOf(request.query, context.nowSeconds());
-      const { points } = store.deviceSeries(request.params.id, range);
+      const { points } = store.deviceSeries(request.params.id, range, zone);
+      const title = `${device.name ?? device.id}${zone !== undefined ? `-${zone}` : ''}`;
       return reply
         .type('text/csv; charset=utf-8')
-        .header('content-disposition', attachment(csvFileName(device.name ?? device.id, range.from, range.to)))
-        .send(seriesCsv('device', request.params.id, points));
+        .header('content-disposition', attachment(csvFileName(title, range.from, range.to)))
+        .send(seriesCsv('device', request.params.id, points, zone === undefined ? undefined : { zone }));
     },
   );
 

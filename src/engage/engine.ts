@@ -21,7 +21,7 @@ import {
   siteNames,
   siteOccupancy,
 } from './occupancy.js';
-import type { EngageStore } from './store.js';
+import type { EngageStore, ZoneState } from './store.js';
 import type { WebhookSender } from './webhook.js';
 
 export interface ServiceStatus {
@@ -61,6 +61,10 @@ export class EngageEngine {
   private readonly sentSites = new Map<string, string>();
   /** Last retained state published per device (cleared to publish everything again). */
   private readonly publishedDevices = new Map<string, string>();
+  /** Last retained zone state published per zone topic (cleared to publish everything again). */
+  private readonly publishedZones = new Map<string, string>();
+  /** Last zones sent to dashboards per device. */
+  private readonly sentZones = new Map<string, string>();
   private sentRules = '';
   /** Since when each rule's count has asked for a change (hold time running). In memory: a restart restarts the wait. */
   private readonly pendingSince = new Map<string, number>();
@@ -153,13 +157,30 @@ export class EngageEngine {
   republish(): Promise<void> {
     this.sentSites.clear();
     this.publishedDevices.clear();
+    this.publishedZones.clear();
     this.deps.homeAssistant?.forget();
     return this.refresh();
+  }
+
+  /** A camera's zones with their latest counts. */
+  zones(deviceId: string): ZoneState[] {
+    return this.deps.store.listZones(deviceId);
   }
 
   private async refreshNow(): Promise<void> {
     const devices = this.devices();
     const sites = this.sites(devices);
+    const zones = this.deps.store.allZones();
+    const zonesByDevice = new Map<string, ZoneState[]>();
+    for (const zone of zones) zonesByDevice.set(zone.deviceId, [...(zonesByDevice.get(zone.deviceId) ?? []), zone]);
+    for (const id of new Set([...this.sentZones.keys(), ...zonesByDevice.keys()])) {
+      const deviceZones = zonesByDevice.get(id) ?? [];
+      const key = JSON.stringify(deviceZones);
+      if (this.sentZones.get(id) === key) continue;
+      if (deviceZones.length === 0) this.sentZones.delete(id);
+      else this.sentZones.set(id, key);
+      this.deps.events.emit({ type: 'zones', data: { deviceId: id, zones: deviceZones } });
+    }
     const siteChanges: SiteOccupancy[] = [];
     for (const device of devices) {
       const key = JSON.stringify(device);
@@ -186,7 +207,7 @@ export class EngageEngine {
       this.sentRules = rulesKey;
       this.deps.events.emit({ type: 'rules', data: rules });
     }
-    await this.publishMqtt(devices, sites, siteChanges, removedSites);
+    await this.publishMqtt(devices, sites, siteChanges, removedSites, zones);
   }
 
   /** Whether the device's state belongs on MQTT: it is known here and still qualifies. */
@@ -201,6 +222,14 @@ export class EngageEngine {
   async clearOrphanedState(deviceId: string): Promise<void> {
     if (this.publishes(deviceId) || this.publishedDevices.has(deviceId)) return;
     await this.deps.publish?.(this.deps.topics.deviceState(deviceId), '', true);
+  }
+
+  /** The same for a retained zone state: cleared unless it is a zone this engage publishes. */
+  async clearOrphanedZone(deviceId: string, zoneId: string): Promise<void> {
+    const topic = this.deps.topics.deviceZone(deviceId, zoneId);
+    if (this.publishedZones.has(topic)) return;
+    if (this.publishes(deviceId) && this.deps.store.getZone(deviceId, zoneId)?.latest) return;
+    await this.deps.publish?.(topic, '', true);
   }
 
   private applyAlertRules(devices: DeviceView[], sites: SiteOccupancy[]): void {
@@ -259,10 +288,21 @@ export class EngageEngine {
     sites: SiteOccupancy[],
     siteChanges: SiteOccupancy[],
     removedSites: string[],
+    zones: ZoneState[],
   ): Promise<void> {
     const { publish, topics, logger, homeAssistant } = this.deps;
     if (!publish) return;
     const published = devices.filter((device) => this.deps.publishesDevice?.(device.id) ?? true);
+    const publishedById = new Map(published.map((device) => [device.id, device]));
+    const publishedZones = zones.filter((zone) => publishedById.has(zone.deviceId));
+    const zoneStates = new Map<string, string>();
+    for (const zone of publishedZones) {
+      if (!zone.latest) continue;
+      zoneStates.set(
+        topics.deviceZone(zone.deviceId, zone.id),
+        JSON.stringify(zoneStatePayload(zone, zone.latest, publishedById.get(zone.deviceId)?.state ?? 'no-data')),
+      );
+    }
     const deviceChanges = published.filter((device) => this.publishedDevices.get(device.id) !== JSON.stringify(device));
     const goneDevices = [...this.publishedDevices.keys()].filter((id) => !published.some((device) => device.id === id));
     try {
@@ -279,9 +319,20 @@ export class EngageEngine {
         await publish(topics.siteOccupancy(site.site), JSON.stringify(site), true);
       }
       for (const site of removedSites) await publish(topics.siteOccupancy(site), '', true);
+      for (const [topic, state] of zoneStates) {
+        if (this.publishedZones.get(topic) === state) continue;
+        await publish(topic, state, true);
+        this.publishedZones.set(topic, state);
+      }
+      for (const topic of [...this.publishedZones.keys()]) {
+        if (zoneStates.has(topic)) continue;
+        await publish(topic, '', true);
+        this.publishedZones.delete(topic);
+      }
       await homeAssistant?.sync(
         published,
         sites.map((site) => site.site),
+        publishedZones,
       );
     } catch (error) {
       // Publish again on the next reconnect (republish) rather than lose the retained state.
@@ -289,6 +340,23 @@ export class EngageEngine {
       logger.warn({ err: error }, 'could not publish occupancy or discovery; will retry');
     }
   }
+}
+
+/** The retained state of one zone: its latest count, and whether its camera's count is live. */
+export function zoneStatePayload(
+  zone: Pick<ZoneState, 'deviceId' | 'id' | 'name'>,
+  latest: NonNullable<ZoneState['latest']>,
+  state: DeviceView['state'],
+) {
+  return {
+    device: zone.deviceId,
+    zone: zone.id,
+    name: zone.name,
+    count: latest.count,
+    photoAt: latest.photoAt,
+    /** The camera's state: a zone's count is as live as its camera's. */
+    state,
+  };
 }
 
 const ruleKey = (rule: AlertRule) => `${rule.id}\u0000${rule.target}`;

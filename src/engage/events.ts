@@ -6,6 +6,7 @@ import type { AlertMessage, HeatMap } from '../core/messages.js';
 import type { AlertRule, RuleState } from './alerts.js';
 import type { DeviceView, SiteOccupancy } from './occupancy.js';
 import type { ProfileRevision } from './profiles.js';
+import type { ZoneState } from './store.js';
 import type { FitState, FrameView } from './tuning/sessions.js';
 
 /** An alert rule with its live state, as the engine reports it. */
@@ -39,6 +40,7 @@ export type LiveEvent =
   | { type: 'site-removed'; data: { site: string } }
   | { type: 'alert'; data: AlertMessage }
   | { type: 'rules'; data: RuleView[] }
+  | { type: 'zones'; data: { deviceId: string; zones: ZoneState[] } }
   | { type: 'tuning'; data: DeviceTuningStatus & { session: SessionView | null } };
 
 export type LiveListener = (event: LiveEvent) => void;

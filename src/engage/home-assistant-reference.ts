@@ -4,7 +4,8 @@
  * what engage sends. scripts/ha-reference.js writes them into the guide; a test checks it is current.
  */
 import { DEFAULT_DISCOVERY_PREFIX, makeTopics } from '../core/topics.js';
-import { type DiscoveryMessage, deviceDiscovery, siteDiscovery } from './home-assistant.js';
+import { zoneStatePayload } from './engine.js';
+import { type DiscoveryMessage, deviceDiscovery, siteDiscovery, zoneDiscovery } from './home-assistant.js';
 import { type DeviceRecord, deviceView, siteOccupancy } from './occupancy.js';
 
 /** Where the generated part of the guide starts and ends. */
@@ -21,6 +22,8 @@ const EXAMPLE_DEVICE: DeviceRecord = {
   lastPhotoAt: 1795863000.123,
   photoIntervalSeconds: 10,
 };
+/** One zone of that camera, drawn in its dashboard dialog, with 3 of its 7 people in it. */
+const EXAMPLE_ZONE = { id: 'checkout', name: 'Checkout' };
 const EXAMPLE_INSTANCE = 'myhost';
 const EXAMPLE_NOW = 1795863010;
 const EXAMPLE_STALE_AFTER_SECONDS = 300;
@@ -51,6 +54,16 @@ export function renderHomeAssistantReference(): string {
     '',
     config(deviceDiscovery(context, EXAMPLE_DEVICE), 'camera'),
     block(topics.deviceState(EXAMPLE_DEVICE.id), view, "The camera's state, which the sensor shows, on"),
+    config(zoneDiscovery(context, EXAMPLE_DEVICE, EXAMPLE_ZONE), `zone *${EXAMPLE_ZONE.name}*`),
+    block(
+      topics.deviceZone(EXAMPLE_DEVICE.id, EXAMPLE_ZONE.id),
+      zoneStatePayload(
+        { deviceId: EXAMPLE_DEVICE.id, ...EXAMPLE_ZONE },
+        { count: 3, photoAt: EXAMPLE_DEVICE.lastPhotoAt ?? EXAMPLE_NOW, resultId: 'example' },
+        view.state,
+      ),
+      "The zone's state, which its sensor shows, on",
+    ),
     config(siteDiscovery(context, site), 'site'),
     block(topics.siteOccupancy(site), siteOccupancy(site, [view]), "The site's occupancy, on"),
     REFERENCE_END,

@@ -1,6 +1,6 @@
 /**
- * Home Assistant MQTT discovery: one retained config message per device and per site so each
- * appears as a "people" sensor, the convention Zigbee2MQTT and Frigate users know. Both read a
+ * Home Assistant MQTT discovery: one retained config message per device, per zone and per site so each
+ * appears as a "people" sensor (a zone's under its camera's device), the convention Zigbee2MQTT and Frigate users know. Both read a
  * retained state that engage publishes from its history (device state, site occupancy), so Home
  * Assistant shows the last count after either side restarts; the state's other fields are the
  * sensor's attributes. Payload builders are pure; `HomeAssistantDiscovery` publishes only what
@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import type { MqttConnection } from '../core/mqtt.js';
 import type { Topics } from '../core/topics.js';
+import type { Zone } from '../core/zones.js';
 import type { DeviceRecord } from './occupancy.js';
 
 export interface DiscoveryMessage {
@@ -18,7 +19,7 @@ export interface DiscoveryMessage {
 }
 
 /** HA object IDs allow only [a-zA-Z0-9_-]; device IDs may also hold . : @ */
-export function haObjectId(kind: 'device' | 'site', id: string): string {
+export function haObjectId(kind: 'device' | 'site' | 'zone', id: string): string {
   return `people_counter_${kind}_${id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
@@ -58,15 +59,34 @@ function sensor(
   };
 }
 
-export function deviceDiscovery(context: DiscoveryContext, device: DeviceRecord): DiscoveryMessage {
-  const uniqueId = haObjectId('device', device.id);
-  return sensor(context, uniqueId, 'People', context.topics.deviceState(device.id), {
-    identifiers: [uniqueId],
+/** The Home Assistant device of a camera: its own sensor and its zones' sensors belong to it. */
+function cameraDevice(device: DeviceRecord): Record<string, unknown> {
+  return {
+    identifiers: [haObjectId('device', device.id)],
     name: device.name ?? `Camera ${device.id}`,
     manufacturer: 'People Counter',
     model: 'Counting camera',
     ...(device.site ? { suggested_area: device.site } : {}),
-  });
+  };
+}
+
+export function deviceDiscovery(context: DiscoveryContext, device: DeviceRecord): DiscoveryMessage {
+  const uniqueId = haObjectId('device', device.id);
+  return sensor(context, uniqueId, 'People', context.topics.deviceState(device.id), cameraDevice(device));
+}
+
+/**
+ * A zone's sensor, named after the zone, on its camera's device. The object ID joins the camera's
+ * and the zone's IDs with a double underscore, which neither a zone slug nor a mapped device ID
+ * followed by a zone can fake for another camera's zone.
+ */
+export function zoneDiscovery(
+  context: DiscoveryContext,
+  device: DeviceRecord,
+  zone: Pick<Zone, 'id' | 'name'>,
+): DiscoveryMessage {
+  const uniqueId = haObjectId('zone', `${device.id}__${zone.id}`);
+  return sensor(context, uniqueId, zone.name, context.topics.deviceZone(device.id, zone.id), cameraDevice(device));
 }
 
 export function siteDiscovery(context: DiscoveryContext, site: string): DiscoveryMessage {
@@ -138,11 +158,23 @@ export class HomeAssistantDiscovery {
     return this.mqtt.publish(topic, '', { retain: true });
   }
 
-  /** Publishes configs for these devices and sites; removes (empty retained) those that went away. */
-  async sync(devices: DeviceRecord[], sites: string[]): Promise<void> {
+  /**
+   * Publishes configs for these devices, their zones and sites; removes (empty retained) those that
+   * went away (a deleted zone's sensor with them).
+   */
+  async sync(
+    devices: DeviceRecord[],
+    sites: string[],
+    zones: ReadonlyArray<Pick<Zone, 'id' | 'name'> & { deviceId: string }> = [],
+  ): Promise<void> {
     const wanted = new Map<string, string>();
+    const byId = new Map(devices.map((device) => [device.id, device]));
     for (const message of [
       ...devices.map((device) => deviceDiscovery(this.context, device)),
+      ...zones.flatMap((zone) => {
+        const device = byId.get(zone.deviceId);
+        return device ? [zoneDiscovery(this.context, device, zone)] : [];
+      }),
       ...sites.map((site) => siteDiscovery(this.context, site)),
     ]) {
       wanted.set(message.topic, JSON.stringify(message.payload));

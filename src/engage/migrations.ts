@@ -112,6 +112,31 @@ export const migrations: Migration[] = [
         );
       `),
   },
+  {
+    version: 5,
+    description: 'zones per camera and their counts per result',
+    up: (db) =>
+      db.exec(`
+        CREATE TABLE zones (
+          device_id TEXT NOT NULL,
+          zone_id TEXT NOT NULL,
+          name TEXT NOT NULL,
+          polygon TEXT NOT NULL,
+          updated_at REAL NOT NULL,
+          PRIMARY KEY (device_id, zone_id)
+        );
+        CREATE TABLE zone_counts (
+          result_id TEXT NOT NULL,
+          device_id TEXT NOT NULL,
+          zone_id TEXT NOT NULL,
+          photo_at REAL NOT NULL,
+          count INTEGER NOT NULL,
+          PRIMARY KEY (result_id, zone_id)
+        );
+        CREATE INDEX zone_counts_by_zone_time ON zone_counts (device_id, zone_id, photo_at);
+        CREATE INDEX zone_counts_by_time ON zone_counts (photo_at);
+      `),
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1]?.version ?? 0;

@@ -74,15 +74,25 @@ function csvField(value: string | number): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** `time,unix_seconds,<subject column>,avg,min,max,samples` — one line per point. */
-export function seriesCsv(subjectColumn: string, subject: string, points: SeriesPoint[]): string {
-  const lines = [['time', 'unix_seconds', subjectColumn, 'avg', 'min', 'max', 'samples'].join(',')];
+/**
+ * `time,unix_seconds,<subject column>,avg,min,max,samples` — one line per point; `zone` adds a
+ * `zone` column after the subject (a zone's history).
+ */
+export function seriesCsv(
+  subjectColumn: string,
+  subject: string,
+  points: SeriesPoint[],
+  zone?: { zone: string },
+): string {
+  const zoneColumns = zone ? ['zone'] : [];
+  const lines = [['time', 'unix_seconds', subjectColumn, ...zoneColumns, 'avg', 'min', 'max', 'samples'].join(',')];
   for (const point of points) {
     lines.push(
       [
         new Date(point.t * 1000).toISOString(),
         point.t,
         subject,
+        ...(zone ? [zone.zone] : []),
         Math.round(point.avg * 1000) / 1000,
         point.min,
         point.max,

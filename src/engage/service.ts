@@ -34,6 +34,7 @@ import { TuningSessions } from './tuning/sessions.js';
 import { type IngestPhoto, inProcessUploader, restUploader } from './upload.js';
 import { registerWebAssets } from './web-assets.js';
 import { createWebhookSender } from './webhook.js';
+import { registerZoneApi } from './zone-api.js';
 
 export interface EngageDeps {
   logger: Logger;
@@ -208,6 +209,7 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     });
     if (deps.devices) registerDeviceCredentialsApi(routes, deps.devices, now);
     registerProfileApi(routes, profiles);
+    registerZoneApi(routes, { store, engine, nowSeconds: now });
     if (tuning)
       registerTuningApi(routes, {
         desk: tuning,

@@ -38,6 +38,7 @@ export function registerEventStream(
       sites: deps.engine.sites(devices),
       alerts: deps.store.recentAlerts(20),
       rules: deps.engine.rules(),
+      zones: deps.store.allZones(),
     });
     const unsubscribe = deps.events.subscribe((event) => write(stream, event.type, event.data));
     const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);

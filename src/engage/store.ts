@@ -6,6 +6,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AlertMessage, ResultMessage } from '../core/messages.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../core/private-files.js';
+import { type Zone, zoneCount } from '../core/zones.js';
 import { type AlertRule, type AlertRuleInput, alertRuleBodySchema } from './alerts.js';
 import { migrate } from './migrations.js';
 import { type DeviceRecord, INTERVAL_PHOTOS, usualPhotoInterval } from './occupancy.js';
@@ -28,6 +29,45 @@ export interface Series {
   /** The subject's first count ever (unix seconds), null without any: lets the page pick a range that holds the data. */
   firstAt: number | null;
 }
+
+/** A zone's latest count: from the newest counted photo of its camera that could place people in it. */
+export interface ZoneCount {
+  count: number;
+  photoAt: number;
+  resultId: string;
+}
+
+/** A zone with its camera and its latest count (null before its first). */
+export interface ZoneState extends Zone {
+  deviceId: string;
+  latest: ZoneCount | null;
+}
+
+interface ZoneRow {
+  device_id: string;
+  zone_id: string;
+  name: string;
+  polygon: string;
+  count: number | null;
+  photo_at: number | null;
+  result_id: string | null;
+}
+
+/** Zones with their latest count; `WHERE` filters the zones (`z`). */
+const ZONE_STATES = `SELECT z.device_id, z.zone_id, z.name, z.polygon, c.count, c.photo_at, c.result_id FROM zones z
+  LEFT JOIN zone_counts c ON c.rowid = (SELECT rowid FROM zone_counts WHERE device_id = z.device_id
+    AND zone_id = z.zone_id ORDER BY photo_at DESC LIMIT 1)`;
+
+const zoneState = (row: ZoneRow): ZoneState => ({
+  deviceId: row.device_id,
+  id: row.zone_id,
+  name: row.name,
+  polygon: JSON.parse(row.polygon) as Zone['polygon'],
+  latest:
+    row.count === null || row.photo_at === null || row.result_id === null
+      ? null
+      : { count: row.count, photoAt: row.photo_at, resultId: row.result_id },
+});
 
 interface DeviceRow {
   id: string;
@@ -90,6 +130,10 @@ export class EngageStore {
          latency_ms, model, instance_id, superseded, reprocessed)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    const zonesOf = this.db.prepare('SELECT zone_id, polygon FROM zones WHERE device_id = ?');
+    const insertZoneCount = this.db.prepare(
+      'INSERT OR IGNORE INTO zone_counts (result_id, device_id, zone_id, photo_at, count) VALUES (?, ?, ?, ?, ?)',
+    );
     const advanceLatest = this.db.prepare(
       `INSERT INTO devices (id, created_at, last_count, last_photo_at, last_result_id) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET last_count = excluded.last_count, last_photo_at = excluded.last_photo_at,
@@ -113,6 +157,11 @@ export class EngageStore {
         );
         if (inserted.changes === 0) return 'duplicate';
         advanceLatest.run(result.deviceID, receivedAt, result.count, result.creationTimestamp, result.resultId);
+        for (const zone of zonesOf.all(result.deviceID) as Array<{ zone_id: string; polygon: string }>) {
+          const count = zoneCount(result, JSON.parse(zone.polygon) as Zone['polygon']);
+          if (count === null) continue;
+          insertZoneCount.run(result.resultId, result.deviceID, zone.zone_id, result.creationTimestamp, count);
+        }
         return 'stored';
       });
   }
@@ -151,19 +200,26 @@ export class EngageStore {
     return this.getDevice(id)!;
   }
 
-  deviceSeries(deviceId: string, range: ResolvedRange): Series {
+  /** A device's history, or with `zone` that of one of its zones. */
+  deviceSeries(deviceId: string, range: ResolvedRange, zone?: string): Series {
+    // Both tables have device_id, photo_at and count; a zone's rows are also filtered by zone_id.
+    const [table, zoneFilter] = zone === undefined ? ['counts', ''] : ['zone_counts', 'AND zone_id = @zone'];
+    const subject = { deviceId, ...(zone === undefined ? {} : { zone }) };
     const { first } = this.db
-      .prepare('SELECT MIN(photo_at) AS first FROM counts WHERE device_id = ?')
-      .get(deviceId) as {
+      .prepare(`SELECT MIN(photo_at) AS first FROM ${table} WHERE device_id = @deviceId ${zoneFilter}`)
+      .get(subject) as {
       first: number | null;
     };
     if (range.bucket === 'raw') {
       const rows = this.db
         .prepare(
-          `SELECT photo_at AS t, count FROM counts WHERE device_id = ? AND photo_at >= ? AND photo_at < ?
-           ORDER BY photo_at LIMIT ?`,
+          `SELECT photo_at AS t, count FROM ${table} WHERE device_id = @deviceId ${zoneFilter}
+           AND photo_at >= @from AND photo_at < @to ORDER BY photo_at LIMIT @limit`,
         )
-        .all(deviceId, range.from, range.to, MAX_RAW_POINTS + 1) as Array<{ t: number; count: number }>;
+        .all({ ...subject, from: range.from, to: range.to, limit: MAX_RAW_POINTS + 1 }) as Array<{
+        t: number;
+        count: number;
+      }>;
       return limitRaw(
         rows.map((row) => ({ t: row.t, avg: row.count, min: row.count, max: row.count, n: 1 })),
         first,
@@ -174,9 +230,10 @@ export class EngageStore {
       .prepare(
         `SELECT CAST(photo_at / @size AS INTEGER) * @size AS t, AVG(count) AS avg, MIN(count) AS min,
            MAX(count) AS max, COUNT(*) AS n
-         FROM counts WHERE device_id = @deviceId AND photo_at >= @from AND photo_at < @to GROUP BY 1 ORDER BY 1`,
+         FROM ${table} WHERE device_id = @deviceId ${zoneFilter} AND photo_at >= @from AND photo_at < @to
+         GROUP BY 1 ORDER BY 1`,
       )
-      .all({ size, deviceId, from: range.from, to: range.to }) as SeriesPoint[];
+      .all({ size, ...subject, from: range.from, to: range.to }) as SeriesPoint[];
     return { points, truncated: false, firstAt: first };
   }
 
@@ -218,7 +275,60 @@ export class EngageStore {
   prune(before: number): number {
     const counts = this.db.prepare('DELETE FROM counts WHERE photo_at < ?').run(before).changes;
     const alerts = this.db.prepare('DELETE FROM alerts WHERE at < ?').run(before).changes;
-    return counts + alerts;
+    const zoneCounts = this.db.prepare('DELETE FROM zone_counts WHERE photo_at < ?').run(before).changes;
+    return counts + alerts + zoneCounts;
+  }
+
+  /** Every zone of every camera with its latest count, by camera and name. */
+  allZones(): ZoneState[] {
+    const rows = this.db.prepare(`${ZONE_STATES} ORDER BY z.device_id, z.name, z.zone_id`).all() as ZoneRow[];
+    return rows.map(zoneState);
+  }
+
+  /** A camera's zones with their latest counts, by name. */
+  listZones(deviceId: string): ZoneState[] {
+    const rows = this.db
+      .prepare(`${ZONE_STATES} WHERE z.device_id = ? ORDER BY z.name, z.zone_id`)
+      .all(deviceId) as ZoneRow[];
+    return rows.map(zoneState);
+  }
+
+  getZone(deviceId: string, zoneId: string): ZoneState | undefined {
+    const row = this.db.prepare(`${ZONE_STATES} WHERE z.device_id = ? AND z.zone_id = ?`).get(deviceId, zoneId) as
+      | ZoneRow
+      | undefined;
+    return row ? zoneState(row) : undefined;
+  }
+
+  /**
+   * Creates or replaces a zone. Its counts start with the next result: earlier photos are gone, and
+   * a changed polygon drops the counts of the old one so that its history means one area.
+   */
+  putZone(deviceId: string, zone: Zone, now: number): void {
+    inTransaction(this.db, () => {
+      const before = this.db
+        .prepare('SELECT polygon FROM zones WHERE device_id = ? AND zone_id = ?')
+        .get(deviceId, zone.id) as { polygon: string } | undefined;
+      const polygon = JSON.stringify(zone.polygon);
+      if (before && before.polygon !== polygon) {
+        this.db.prepare('DELETE FROM zone_counts WHERE device_id = ? AND zone_id = ?').run(deviceId, zone.id);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO zones (device_id, zone_id, name, polygon, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (device_id, zone_id) DO UPDATE SET name = excluded.name, polygon = excluded.polygon,
+             updated_at = excluded.updated_at`,
+        )
+        .run(deviceId, zone.id, zone.name, polygon, now);
+    });
+  }
+
+  /** Deletes a zone and its counts; false when there was none. */
+  deleteZone(deviceId: string, zoneId: string): boolean {
+    return inTransaction(this.db, () => {
+      this.db.prepare('DELETE FROM zone_counts WHERE device_id = ? AND zone_id = ?').run(deviceId, zoneId);
+      return this.db.prepare('DELETE FROM zones WHERE device_id = ? AND zone_id = ?').run(deviceId, zoneId).changes > 0;
+    });
   }
 
   listRules(): AlertRule[] {

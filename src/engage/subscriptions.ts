@@ -4,7 +4,7 @@
  * (re)connect, QoS 1 on a persistent session, so that results published while engage was away are
  * delivered when it is back; the retained per-device counts fill in the latest count of any device
  * whose results the broker could not keep (e.g. it restarted without persistence). Retained device
- * states that the broker kept for a device engage no longer publishes are cleared.
+ * states (and zone states) that the broker kept for a device or zone engage no longer publishes are cleared.
  */
 import type { z } from 'zod';
 import type { Logger } from '../core/log.js';
@@ -135,6 +135,13 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
       .clearOrphanedState(deviceId)
       .catch((error: unknown) => logger.warn({ err: error, deviceId }, 'could not clear a retained device state'));
   });
+  mqtt.onMessage(topics.deviceZoneWildcard, (topic, payload, packet) => {
+    const [deviceId, zoneId] = topic.slice(`${topics.prefix}/devices/`.length).split('/zones/');
+    if (!packet.retain || payload.length === 0 || !deviceId || !zoneId) return;
+    engine
+      .clearOrphanedZone(deviceId, zoneId)
+      .catch((error: unknown) => logger.warn({ err: error, topic }, 'could not clear a retained zone state'));
+  });
   mqtt.onMessage(topics.availabilityWildcard, (topic, payload) => {
     const [, service, instanceId] = topic.slice(topics.prefix.length).split('/');
     const state = availabilityOf(payload);
@@ -161,6 +168,7 @@ export function subscribeToPipeline(inputs: PipelineInputs): { subscribed: Promi
           topics.results,
           deviceCounts,
           topics.deviceStateWildcard,
+          topics.deviceZoneWildcard,
           topics.superseded,
           topics.deadLetter,
           topics.availabilityWildcard,

@@ -49,6 +49,9 @@ export function resultMessage(
     reprocessed: context.reprocessed,
     detections: counted.detections,
     ...(counted.heatMap !== undefined ? { heatMap: counted.heatMap } : {}),
+    ...(counted.width !== undefined && counted.height !== undefined
+      ? { width: counted.width, height: counted.height }
+      : {}),
     ...decisionOf(counted),
     ...(profileVersion !== undefined ? { profile: profileVersion } : {}),
   };

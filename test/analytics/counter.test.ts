@@ -85,6 +85,8 @@ describe('counting real photos', () => {
         ['detector', 'whole-frame', index === 0 ? 2 : 1],
         `${photo.file}: the detector counts a street photo`,
       );
+      const { autoOrient } = await sharp(photo.path).metadata();
+      assert.deepEqual([result.width, result.height], [autoOrient.width, autoOrient.height], `${photo.file}: its size`);
     }
   });
 
@@ -96,6 +98,9 @@ describe('counting real photos', () => {
     const result = await (counter as PeopleCounter).count(await readFile(frame.path));
     assert.deepEqual([result.method, result.regime, result.passes], ['density', 'density', 2]);
     assert.ok(result.heatMap, 'a density count carries its heat map');
+    // …and the photo's size, which the heat map covers (engage places zones by it).
+    const { autoOrient } = await sharp(frame.path).metadata();
+    assert.deepEqual([result.width, result.height], [autoOrient.width, autoOrient.height]);
     // A smoke check (this frame trained the network; held-out figures are in docs/analytics.md).
     assert.ok(
       Math.abs(result.count - frame.count) <= frame.count / 5,

@@ -100,6 +100,8 @@ describe('broker access rules', () => {
       'homeassistant/sensor/+/config',
       topics.deviceStateWildcard,
       topics.deviceState(DEVICE),
+      topics.deviceZoneWildcard,
+      topics.deviceZone(DEVICE, 'checkout'),
       topics.siteOccupancy('lobby'),
       topics.availability('engage', 'e-1'),
       topics.alerts,

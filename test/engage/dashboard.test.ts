@@ -14,7 +14,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import type { RunningBroker } from '../../src/broker/broker.js';
 import { asJpeg, inspectJpeg } from '../../src/core/image.js';
-import type { PhotoMetadata } from '../../src/core/messages.js';
+import type { PhotoMetadata, ResultMessage } from '../../src/core/messages.js';
 import { type TuningCandidate, TuningInputError, type TuningModel } from '../../src/core/tuning.js';
 import type { EngageService } from '../../src/engage/service.js';
 import { httpErrorFor, isIngestError } from '../../src/ingest/http-api.js';
@@ -86,6 +86,21 @@ before(async () => {
     }
     engage.store.upsertDevice(camera.id, { name: camera.name, site: camera.site, capacity: camera.capacity }, now);
   });
+  // A zone on one camera: its tile lists it, with a count from the next live result.
+  engage.store.putZone(
+    'cam-cafe-east',
+    {
+      id: 'tills',
+      name: 'Tills',
+      polygon: [
+        [0, 0],
+        [200, 0],
+        [200, 480],
+        [0, 480],
+      ],
+    },
+    now,
+  );
   engage.store.putRule(
     { id: 'cafeteria-full', scope: 'site', target: 'hq-cafeteria', raiseAtPercent: 90, clearBelowPercent: 90 },
     now,
@@ -206,7 +221,9 @@ test('live tiles update without reload; history, sites and alerts render', { ski
     .filter((camera) => camera.id !== 'cam-loading')
     .map((camera, salt) => result(camera.id, occupancy(camera.peak, now, salt), now - 2));
   // The cafeteria at 56 + 53 of 120: at or above 90 %, so its alert rule raises.
-  live[2] = result('cam-cafe-east', 56, now - 1);
+  // 56 people in a row, 10 px apart: the 20 leftmost stand in its zone "Tills" (x < 200).
+  const row = Array.from({ length: 56 }, (_, i) => ({ box: [i * 10, 100, i * 10 + 8, 300], score: 0.9 }));
+  live[2] = { ...result('cam-cafe-east', 56, now - 1), detections: row as ResultMessage['detections'] };
   live[3] = result('cam-cafe-west', 53, now - 1);
   // Keyboard focus on a tile's History button survives the tile being re-rendered by a live update.
   await page.locator('[data-device="cam-cafe-east"] [data-action="history"]').focus();
@@ -223,6 +240,12 @@ test('live tiles update without reload; history, sites and alerts render', { ski
     'focus kept across the live re-render, and the button names its camera',
   );
   assert.equal(await countOf('cam-cafe-west').textContent(), '53');
+  await page.waitForFunction(
+    () =>
+      document.querySelector('[data-device="cam-cafe-east"] [data-zone="tills"] [data-role="zone-count"]')
+        ?.textContent === '20',
+  );
+  assert.equal(await page.locator('[data-device="cam-cafe-east"] [data-zone="tills"]').textContent(), 'Tills 20');
   assert.equal(await page.locator('[data-site="hq-cafeteria"] [data-role="count"]').textContent(), '109');
   await page.locator('.alert.raised').first().waitFor();
   await page.locator('[data-site="hq-cafeteria"] [data-role="alert-state"]', { hasText: 'cafeteria-full' }).waitFor();

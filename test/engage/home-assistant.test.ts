@@ -216,6 +216,7 @@ describe('Home Assistant discovery against its schema', () => {
       'people_counter_device_cam-front',
       'people_counter_device_cam_back_2',
       'people_counter_device_cam-new',
+      'people_counter_zone_cam-front__door',
       'people_counter_site_lobby',
       'people_counter_site_yard',
     ];
@@ -239,6 +240,28 @@ describe('Home Assistant discovery against its schema', () => {
         });
         assert.equal(response.statusCode, 200, response.body);
       }
+      // A zone of the front camera, counted from its next result: 3 of its 4 people stand in it.
+      const zone = await engage.http.inject({
+        method: 'PUT',
+        url: '/api/devices/cam-front/zones/door',
+        payload: {
+          name: 'Door',
+          polygon: [
+            [0, 0],
+            [300, 0],
+            [300, 400],
+            [0, 400],
+          ],
+        },
+        headers: auth,
+      });
+      assert.equal(zone.statusCode, 200, zone.body);
+      const people = [50, 120, 200, 500].map((x) => ({ box: [x, 100, x + 40, 300], score: 0.9 }));
+      await publisher.client.publishAsync(
+        topics.results,
+        JSON.stringify({ ...result('cam-front', 4, now + 1), detections: people }),
+        { qos: 1 },
+      );
       // The last change (the last device's name) reached the broker: every config is final.
       await waitFor(
         () =>
@@ -304,6 +327,7 @@ describe('Home Assistant discovery against its schema', () => {
           'people_counter_device_cam-front': '4',
           people_counter_device_cam_back_2: '2',
           'people_counter_device_cam-new': 'None',
+          'people_counter_zone_cam-front__door': '3',
           people_counter_site_lobby: '4',
           people_counter_site_yard: '2',
         });

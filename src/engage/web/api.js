@@ -61,6 +61,7 @@ export function withToken(path) {
  *   sites: import('../occupancy.js').SiteOccupancy[],
  *   alerts: import('../../core/messages.js').AlertMessage[],
  *   rules?: import('../engine.js').RuleView[],
+ *   zones?: import('../store.js').ZoneState[],
  * }} Snapshot
  */
 

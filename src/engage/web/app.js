@@ -7,7 +7,7 @@ import { cameraLabel, deviceLabel, devices } from './cameras.js';
 import { byId, control, h, messageOf, startRelativeClock } from './dom.js';
 import { HistoryChart, sameSubject, subjectKey } from './history.js';
 import { renderRegistered, startRegisteredDevices } from './registered-devices.js';
-import { deviceTile, placeTile, siteTile } from './tiles.js';
+import { deviceTile, placeTile, siteTile, zonesByDevice } from './tiles.js';
 import { onTuningEvent, startTuning } from './tuning.js';
 import { UploadPanel } from './upload.js';
 
@@ -271,6 +271,10 @@ async function start() {
         byId('site-tiles').replaceChildren();
         devices.clear();
         sites.clear();
+        zonesByDevice.clear();
+        for (const zone of snapshot.zones ?? []) {
+          zonesByDevice.set(zone.deviceId, [...(zonesByDevice.get(zone.deviceId) ?? []), zone]);
+        }
         snapshot.devices.forEach(renderDevice);
         snapshot.sites.forEach(renderSite);
         alerts = snapshot.alerts;
@@ -301,6 +305,11 @@ async function start() {
         renderAlerts(alerts);
       },
       rules: setRules,
+      zones: ({ deviceId, zones }) => {
+        zonesByDevice.set(deviceId, zones);
+        const device = devices.get(deviceId);
+        if (device) renderDevice(device);
+      },
       tuning: onTuningEvent,
     },
     setConnection,

@@ -11,6 +11,32 @@ import { tuneButton, tuningStatus } from './tuning.js';
  * @typedef {import('./history.js').Subject} Subject
  */
 
+/** @type {Map<string, import('../store.js').ZoneState[]>} each camera's zones with their latest counts */
+export const zonesByDevice = new Map();
+
+/**
+ * A camera's zones and their latest counts ("Checkout 2 · Aisle 3"), or nothing without zones.
+ * @param {string} deviceId
+ * @param {boolean} dim
+ */
+function zoneLine(deviceId, dim) {
+  const zones = zonesByDevice.get(deviceId) ?? [];
+  if (zones.length === 0) return null;
+  return h(
+    'ul',
+    { class: `zones${dim ? ' dim' : ''}`, 'aria-label': 'People per zone', dataset: { role: 'zones' } },
+    ...zones.map((zone) =>
+      h(
+        'li',
+        { dataset: { zone: zone.id } },
+        h('span', { class: 'zone-name' }, zone.name),
+        ' ',
+        h('span', { class: 'zone-count', dataset: { role: 'zone-count' } }, zone.latest?.count ?? '–'),
+      ),
+    ),
+  );
+}
+
 /** @type {Record<DeviceView['state'], string>} */
 const STATE_LABEL = { live: 'Live', stale: 'Stale', offline: 'Offline', 'no-data': 'No data' };
 
@@ -116,6 +142,7 @@ export function deviceTile(device, { onEdit, onSelect, rules = [] }) {
     ),
     countLine(device.count, device.capacity, device.state !== 'live'),
     capacityBar(device.count, device.capacity, title),
+    zoneLine(device.id, device.state !== 'live'),
     alertLine(rules),
     tuningStatus(device.id),
     h(
