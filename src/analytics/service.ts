@@ -3,7 +3,8 @@
  * per-key metering, health, metrics and OpenAPI. Same PeopleCounter as in-process use.
  */
 import { z } from 'zod';
-import { bearerChallenge, bearerToken, createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
+import { bearerChallenge, createHttpServer, HttpError, type HttpServer, listen } from '../core/http.js';
+import { bearerAuth, guardedScope, principalOf } from '../core/http-auth.js';
 import { MAX_DEVICE_ID_LENGTH } from '../core/ids.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits, ImageRejectedError, inspectJpeg } from '../core/image.js';
 import type { Logger } from '../core/log.js';
@@ -100,18 +101,25 @@ export async function startAnalyticsService(
     done(null, body),
   );
 
-  /** The caller's key ID; 401 without a key, 403 with an unknown one. */
-  function authenticate(authorization: string | undefined): string {
-    if (keys.open) return 'open';
-    const key = bearerToken(authorization);
-    if (key === undefined) throw bearerChallenge('missing API key: send Authorization: Bearer <key>');
-    const id = keys.identify(key);
-    if (!id) throw new HttpError(403, 'forbidden', 'unknown API key');
-    return id;
-  }
+  /**
+   * The caller's key ID ("open" without keys); 401 without a key, 403 with an unknown one. Checked
+   * before the handler, after parsing and validation: a bad query or media type is answered first.
+   */
+  const apiKeys = (scope: HttpServer) =>
+    bearerAuth(scope, {
+      hook: 'preHandler',
+      verify: (key) => {
+        if (keys.open) return 'open';
+        if (key === undefined) throw bearerChallenge('missing API key: send Authorization: Bearer <key>');
+        const id = keys.identify(key);
+        if (!id) throw new HttpError(403, 'forbidden', 'unknown API key');
+        return id;
+      },
+    });
+  const keyOf = (request: Parameters<typeof principalOf>[0]) => principalOf(request) ?? 'open';
 
-  app.after(() => {
-    app.post(
+  guardedScope(app, [apiKeys], (routes) => {
+    routes.post(
       '/v1/count',
       {
         schema: {
@@ -140,7 +148,7 @@ export async function startAnalyticsService(
         },
       },
       async (request) => {
-        const key = authenticate(request.headers.authorization);
+        const key = keyOf(request);
         meter.request(key);
         let profile: CameraProfile = {};
         if (request.query.profile !== undefined) {
@@ -198,7 +206,7 @@ export async function startAnalyticsService(
         }
       },
     );
-    app.get(
+    routes.get(
       '/v1/usage',
       {
         schema: {
@@ -207,7 +215,7 @@ export async function startAnalyticsService(
         },
       },
       async (request) => {
-        const key = authenticate(request.headers.authorization);
+        const key = keyOf(request);
         return { key, ...meter.of(key) };
       },
     );

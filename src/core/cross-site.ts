@@ -69,19 +69,15 @@ function originHost(origin: string): string | undefined {
 }
 
 /**
- * Registers `routes` in a context of their own (a plugin, so they load after the OpenAPI plugin and
- * appear in /openapi.json) where cross-site writes get 403 `cross-site-request`. Text bodies get
- * 415 there: with a form's types they are what a page on another site may send without asking the
- * browser first (CORS-safelisted), and no route takes them; JSON, and whatever types a child
- * context adds (photos), are parsed as before.
+ * The cross-site check as a guard of an encapsulated context (see `guardedScope` in http-auth.ts):
+ * there cross-site writes get 403 `cross-site-request`. Text bodies get 415 there: with a form's
+ * types they are what a page on another site may send without asking the browser first
+ * (CORS-safelisted), and no route takes them; JSON, and whatever types a child context adds
+ * (photos), are parsed as before.
  */
-export function refuseCrossSiteWrites(
-  app: HttpServer,
-  trustedOrigins: readonly string[],
-  routes: (scope: HttpServer) => void,
-): void {
+export function crossSiteGuard(trustedOrigins: readonly string[]): (scope: HttpServer) => void {
   const trusted = trustedOrigins.map((origin) => origin.toLowerCase());
-  app.register(async (scope: HttpServer) => {
+  return (scope) => {
     scope.removeContentTypeParser('text/plain');
     scope.addHook('onRequest', async (request) => {
       const problem = crossSiteProblem(
@@ -101,8 +97,7 @@ export function refuseCrossSiteWrites(
         );
       }
     });
-    routes(scope);
-  });
+  };
 }
 
 function singleHeader(value: string | string[] | undefined): string | undefined {

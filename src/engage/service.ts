@@ -3,9 +3,10 @@
  * the event stream and the dashboard. The CLI command and `people-counter up` both call it.
  */
 import type { Registry } from 'prom-client';
-import { refuseCrossSiteWrites } from '../core/cross-site.js';
+import { crossSiteGuard } from '../core/cross-site.js';
 import type { LiveDeviceRegistry } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, isLoopbackHost, isWildcardAddress, listen } from '../core/http.js';
+import { guardedScope, notFoundBehindGuards } from '../core/http-auth.js';
 import type { Logger } from '../core/log.js';
 import { createMessageAuth } from '../core/message-auth.js';
 import { nowSeconds as systemNowSeconds } from '../core/messages.js';
@@ -15,7 +16,7 @@ import type { Tiling } from '../core/people-counter.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import type { TuningModel } from '../core/tuning.js';
 import { registerApi } from './api.js';
-import { authorize } from './auth.js';
+import { engageAuth } from './auth.js';
 import type { EngageConfig } from './config.js';
 import { registerDeviceCredentialsApi } from './device-credentials-api.js';
 import { EngageEngine } from './engine.js';
@@ -189,37 +190,43 @@ export async function startEngageService(config: EngageConfig, deps: EngageDeps)
     ],
   });
   const policy = { token: config.token, protectReads: config.protectReads, openWrites: config.openWrites };
-  app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/api/')) authorize(policy, request);
-  });
-  refuseCrossSiteWrites(app, config.allowedOrigins, (routes) => {
-    registerApi(routes, {
-      store,
-      engine,
-      upload: deps.ingestPhoto
-        ? inProcessUploader(deps.ingestPhoto)
-        : restUploader(config.ingestUrl, config.ingestToken),
-      outcomes,
-      nowSeconds: now,
-      staleAfterMs: config.staleAfterMs,
-      writes,
-      protectReads: config.protectReads,
-      maxUploadBytes: config.maxUploadBytes,
-      deviceCredentials: deps.devices !== undefined,
-    });
-    if (deps.devices) registerDeviceCredentialsApi(routes, deps.devices, now);
-    registerProfileApi(routes, profiles);
-    registerZoneApi(routes, { store, engine, nowSeconds: now });
-    if (tuning)
-      registerTuningApi(routes, {
-        desk: tuning,
+  const noCrossSiteWrites = crossSiteGuard(config.allowedOrigins);
+  // Every /api/ route has the same permissions (reads open unless --protect-reads, writes need the
+  // token unless --open-writes), so one authenticated context holds them all. The token is checked
+  // before the origin, as ever: a cross-site request without the token gets 401.
+  guardedScope(app, [engageAuth(policy)], (api) => {
+    guardedScope(api, [noCrossSiteWrites], (routes) => {
+      registerApi(routes, {
+        store,
         engine,
-        retentionSeconds: config.tuningRetentionMs / 1000,
+        upload: deps.ingestPhoto
+          ? inProcessUploader(deps.ingestPhoto)
+          : restUploader(config.ingestUrl, config.ingestToken),
+        outcomes,
+        nowSeconds: now,
+        staleAfterMs: config.staleAfterMs,
+        writes,
+        protectReads: config.protectReads,
         maxUploadBytes: config.maxUploadBytes,
+        deviceCredentials: deps.devices !== undefined,
       });
-    registerEventStream(routes, { engine, events, store, metrics });
-    registerWebAssets(routes);
+      if (deps.devices) registerDeviceCredentialsApi(routes, deps.devices, now);
+      registerProfileApi(routes, profiles);
+      registerZoneApi(routes, { store, engine, nowSeconds: now });
+      if (tuning)
+        registerTuningApi(routes, {
+          desk: tuning,
+          engine,
+          retentionSeconds: config.tuningRetentionMs / 1000,
+          maxUploadBytes: config.maxUploadBytes,
+        });
+      registerEventStream(routes, { engine, events, store, metrics });
+    });
+    // Unknown /api/ paths answer 404 only to whom the policy lets through.
+    notFoundBehindGuards(api, '/api/');
   });
+  // The dashboard's page, scripts and the API docs: open, as they hold no data.
+  guardedScope(app, [noCrossSiteWrites], (routes) => registerWebAssets(routes));
 
   // Counts go stale without any message arriving: look again regularly.
   const tick = setInterval(() => void engine.refresh(), Math.min(5000, Math.max(250, config.staleAfterMs / 10)));

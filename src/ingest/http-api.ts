@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import type { DeviceAccess } from '../core/device-registry.js';
-import { bearerChallenge, bearerToken, errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
+import { bearerChallenge, errorBodySchema, HttpError, type HttpServer } from '../core/http.js';
+import { bearerAuth } from '../core/http-auth.js';
 import { ImageRejectedError } from '../core/image.js';
 import { sameSecret } from '../core/secret.js';
 import {
@@ -69,8 +70,7 @@ export function isIngestError(error: unknown): error is IngestError {
 /** The token devices must send as `Authorization: Bearer` (`*_FILE` also works); engage sends it with uploads. */
 export const INGEST_TOKEN_ENV = 'PEOPLE_COUNTER_INGEST_TOKEN';
 
-export interface IngestRoutesOptions {
-  ingestor: PhotoIngestor;
+export interface IngestAccess {
   /** A bearer token accepted for every device (engage's uploads, the simulator); required when set. */
   token: string | undefined;
   /** Registered devices: while enforced, a device sends its own secret (or the shared token). */
@@ -81,11 +81,7 @@ export interface IngestRoutesOptions {
  * Why a request may not post photos of `deviceId`, or null: the shared token passes for any device;
  * otherwise an enforced registry wants the device's own secret, and a shared token alone wants itself.
  */
-async function refusal(
-  { token, devices }: Pick<IngestRoutesOptions, 'token' | 'devices'>,
-  deviceId: string,
-  bearer: string | undefined,
-): Promise<string | null> {
+async function refusal({ token, devices }: IngestAccess, deviceId: string, bearer: string | undefined) {
   if (token !== undefined && sameSecret(bearer, token)) return null;
   if (devices?.enforced()) {
     if (bearer === undefined) return `send "Authorization: Bearer <the device's secret>" (people-counter devices add)`;
@@ -95,7 +91,28 @@ async function refusal(
   return null;
 }
 
-export function registerIngestRoutes(app: HttpServer, { ingestor, token, devices }: IngestRoutesOptions): void {
+/**
+ * The guard of the context that holds the photo route (guardedScope): checked on request, before the
+ * body is read, so a refused client does not get to upload 10 MB first. The device is the route's
+ * `:deviceID`; the identity is the device ID.
+ */
+export function ingestAuth(access: IngestAccess): (scope: HttpServer) => void {
+  return (scope) =>
+    bearerAuth(scope, {
+      verify: async (token, request) => {
+        const { deviceID } = request.params as { deviceID: string };
+        const problem = await refusal(access, deviceID, token);
+        if (problem !== null) {
+          request.log.warn({ deviceID }, 'photo refused: not authorized');
+          throw bearerChallenge(problem);
+        }
+        return deviceID;
+      },
+    });
+}
+
+/** The photo route; register it in a context guarded by `ingestAuth` (service.ts). */
+export function registerIngestRoutes(app: HttpServer, ingestor: PhotoIngestor): void {
   app.addContentTypeParser(
     JPEG_CONTENT_TYPES,
     { parseAs: 'buffer', bodyLimit: ingestor.limits.maxBytes },
@@ -105,15 +122,6 @@ export function registerIngestRoutes(app: HttpServer, { ingestor, token, devices
   app.post(
     '/v1/devices/:deviceID/images',
     {
-      // Before the body is read: a refused client does not get to upload 10 MB first.
-      onRequest: async (request) => {
-        const { deviceID } = request.params as { deviceID: string };
-        const problem = await refusal({ token, devices }, deviceID, bearerToken(request.headers.authorization));
-        if (problem !== null) {
-          request.log.warn({ deviceID }, 'photo refused: not authorized');
-          throw bearerChallenge(problem);
-        }
-      },
       schema: {
         description:
           'Ingest one photo: the JPEG is validated, stored in bucket people-counter-images and announced on the ' +

@@ -4,9 +4,10 @@
  * REST photos then wait in the outbox (202), or get 503 without one, until it is back.
  */
 import { ConfigError } from '../core/config.js';
-import { refuseCrossSiteWrites } from '../core/cross-site.js';
+import { crossSiteGuard } from '../core/cross-site.js';
 import type { DeviceAccess } from '../core/device-registry.js';
 import { createHttpServer, type HttpServer, listen } from '../core/http.js';
+import { guardedScope } from '../core/http-auth.js';
 import { IMAGE_BUCKET } from '../core/ids.js';
 import type { Logger } from '../core/log.js';
 import type { Registry } from '../core/metrics.js';
@@ -14,7 +15,7 @@ import type { MqttConnection } from '../core/mqtt.js';
 import type { ObjectStore } from '../core/storage/index.js';
 import { startCameraSource } from './camera-source.js';
 import type { IngestConfig, OutboxConfig } from './config.js';
-import { RETRY_AFTER_SECONDS, registerIngestRoutes } from './http-api.js';
+import { ingestAuth, RETRY_AFTER_SECONDS, registerIngestRoutes } from './http-api.js';
 import { startMqttImageSource } from './mqtt-source.js';
 import { Outbox } from './outbox.js';
 import { PhotoIngestor } from './photo-ingestor.js';
@@ -103,8 +104,11 @@ export async function startIngestService(config: IngestConfig, deps: IngestDeps)
       { name: 'storage', check: () => storageWritable(store, instanceId) },
     ],
   });
-  // Devices are not browsers, but a page a browser on their network visits must not post photos.
-  refuseCrossSiteWrites(app, [], (routes) => registerIngestRoutes(routes, { ingestor, token: config.token, devices }));
+  // Devices are not browsers, but a page a browser on their network visits must not post photos
+  // (checked first, as before); then the device's secret or the shared token.
+  guardedScope(app, [crossSiteGuard([]), ingestAuth({ token: config.token, devices })], (routes) =>
+    registerIngestRoutes(routes, ingestor),
+  );
 
   // Stopped last (the list runs backwards): requests still being answered may queue photos.
   const stops: Array<{ name: string; stop: () => Promise<void> }> = outbox
