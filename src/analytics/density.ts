@@ -8,10 +8,10 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
+import { insidePolygon } from '../core/geometry.js';
 import type { HeatMap } from '../core/messages.js';
 import type { CameraProfile } from '../core/people-counter.js';
 import { MODELS_DIR, modelCardSchema, readModelCard } from './model-card.js';
-import { insidePolygon } from './roi.js';
 
 const cardSchema = modelCardSchema.extend({
   input: z.object({

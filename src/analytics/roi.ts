@@ -2,8 +2,6 @@
 import { footPoint, insidePolygon, type Point } from '../core/geometry.js';
 import type { Detection } from '../core/messages.js';
 
-export { footPoint, insidePolygon, type Point } from '../core/geometry.js';
-
 export function withinRoi(detections: readonly Detection[], roi: readonly Point[] | undefined): Detection[] {
   return roi ? detections.filter((d) => insidePolygon(footPoint(d.box), roi)) : [...detections];
 }

@@ -32,7 +32,6 @@ export interface ServiceStatus {
 
 /** A rule with its current state, as the dashboard shows it. */
 /** Declared with the live events; the dashboard's JSDoc imports it from here. */
-export type { RuleView };
 
 export interface EngineDeps {
   store: EngageStore;

@@ -15,8 +15,9 @@ import { meanAbsoluteError, percentile, summarise } from '../../src/analytics/ev
 import { fuseFlipped, unflip } from '../../src/analytics/flip.js';
 import { iou, nonMaxSuppression } from '../../src/analytics/nms.js';
 import { countDetections, detectOptionsFor } from '../../src/analytics/postprocess.js';
-import { footPoint, insidePolygon, withinRoi } from '../../src/analytics/roi.js';
+import { withinRoi } from '../../src/analytics/roi.js';
 import { mergeTiles, SINGLE_TILE, tileCount, tileLayout, tilingLabel, toFrame } from '../../src/analytics/tiling.js';
+import { footPoint, insidePolygon } from '../../src/core/geometry.js';
 import type { Detection } from '../../src/core/messages.js';
 import { cameraProfileSchema } from '../../src/core/people-counter.js';
 

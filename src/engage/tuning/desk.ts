@@ -30,7 +30,6 @@ export const DEFAULT_TUNING_FRAMES = 12;
 export const MAX_TUNING_FRAMES = 50;
 
 /** The live-event shapes are declared in ../events.js; the dashboard's JSDoc imports this one from here. */
-export type { DeviceTuningStatus, SessionView };
 
 export interface TuningDeskDeps {
   sessions: TuningSessions;

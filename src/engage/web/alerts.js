@@ -6,7 +6,7 @@ import { byId, clock, control, h, messageOf } from './dom.js';
 
 /**
  * @typedef {import('../../core/messages.js').AlertMessage} AlertMessage
- * @typedef {import('../engine.js').RuleView} RuleView
+ * @typedef {import('../events.js').RuleView} RuleView
  * @typedef {'device' | 'site'} Scope
  */
 

@@ -60,7 +60,7 @@ export function withToken(path) {
  *   devices: import('../occupancy.js').DeviceView[],
  *   sites: import('../occupancy.js').SiteOccupancy[],
  *   alerts: import('../../core/messages.js').AlertMessage[],
- *   rules?: import('../engine.js').RuleView[],
+ *   rules?: import('../events.js').RuleView[],
  *   zones?: import('../store.js').ZoneState[],
  * }} Snapshot
  */

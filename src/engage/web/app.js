@@ -14,7 +14,7 @@ import { UploadPanel } from './upload.js';
 /**
  * @typedef {import('../occupancy.js').DeviceView} DeviceView
  * @typedef {import('../occupancy.js').SiteOccupancy} SiteOccupancy
- * @typedef {import('../engine.js').RuleView} RuleView
+ * @typedef {import('../events.js').RuleView} RuleView
  * @typedef {import('../../core/messages.js').AlertMessage} AlertMessage
  * @typedef {import('../api.js').DashboardConfig} DashboardConfig
  * @typedef {import('./history.js').Subject} Subject

@@ -7,7 +7,7 @@ import { tuneButton, tuningStatus } from './tuning.js';
 /**
  * @typedef {import('../occupancy.js').DeviceView} DeviceView
  * @typedef {import('../occupancy.js').SiteOccupancy} SiteOccupancy
- * @typedef {import('../engine.js').RuleView} RuleView
+ * @typedef {import('../events.js').RuleView} RuleView
  * @typedef {import('./history.js').Subject} Subject
  */
 

@@ -8,8 +8,8 @@ import { heatThumbnail } from './heat-map.js';
 import { markStage, markState, removeMark, suggestedMarks, undo } from './labeller.js';
 
 /**
- * @typedef {import('../tuning/desk.js').DeviceTuningStatus} DeviceTuningStatus
- * @typedef {import('../tuning/desk.js').SessionView} SessionView
+ * @typedef {import('../events.js').DeviceTuningStatus} DeviceTuningStatus
+ * @typedef {import('../events.js').SessionView} SessionView
  * @typedef {import('../tuning/sessions.js').FrameView} FrameView
  * @typedef {import('../tuning/sessions.js').FitState} FitState
  * @typedef {DeviceTuningStatus & { session: SessionView | null }} TuningEvent
