@@ -142,15 +142,6 @@ export interface CrowdPasses {
 }
 
 /**
- * Is the first pass a crowd, to be counted by density? When it saw a view of small people (the zoom
- * signal). A mere count of candidates is not enough: 4 of the 74 Penn-Fudan street photos hold 12–17
- * candidates for 3–4 people, and density sent there raised that set's MAE from 0.31 to 0.66.
- */
-export function looksLikeCrowd(first: CountableFrame, settings: AutoSettings = AUTO_DEFAULTS): boolean {
-  return zoomTiling(first, settings) !== undefined;
-}
-
-/**
  * Counts a frame under the auto default. A view of small people is counted by the density network
  * where it runs (one more pass), else by zoomed tiles (1 + k² more passes). Any other view is checked
  * by the density network when `checkDensity` (one more pass): a crowd by its sum, else the first pass's

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AUTO_DEFAULTS, countAuto, densityWeight, looksLikeCrowd } from '../../src/analytics/auto-regime.js';
+import { AUTO_DEFAULTS, countAuto, densityWeight, zoomTiling } from '../../src/analytics/auto-regime.js';
 import { methodOf } from '../../src/analytics/counting-methods.js';
 import { CrowdMemory } from '../../src/analytics/crowd-memory.js';
 import {
@@ -58,7 +58,7 @@ describe('density: pure parts', () => {
 
   it('regime: a few large people stay with the detector when density finds no crowd (or is not asked)', async () => {
     const street = { ...SIZE, detections: [person(50, 100, 300, 0.9), person(300, 120, 280, 0.8)] };
-    assert.equal(looksLikeCrowd(street), false);
+    assert.equal(zoomTiling(street), undefined, 'no view of small people');
     const checked = await countAuto(street, {
       tiles: () => assert.fail('no tiles'),
       density: async () => map(64, 64, 0.0005), // ≈ 2 people: no crowd
@@ -79,7 +79,7 @@ describe('density: pure parts', () => {
       person(10 + (i % 10) * 48, 40 + Math.floor(i / 10) * 200, 30, 0.3),
     );
     const crowd = { ...SIZE, detections: smallFigures };
-    assert.equal(looksLikeCrowd(crowd, AUTO_DEFAULTS), true);
+    assert.notEqual(zoomTiling(crowd, AUTO_DEFAULTS), undefined, 'a view of small people');
     const dense = await countAuto(
       crowd,
       { tiles: () => assert.fail('density, not tiles'), density: async () => map(64, 64, 0.05) },
