@@ -13,7 +13,7 @@ import { join } from 'node:path';
 // MQTT.js directly: a bare probe of whether NATS serves MQTT, with no service identity or availability messages.
 import { connect } from 'mqtt';
 import { z } from 'zod';
-import { freePort, waitFor } from './net.js';
+import { freePorts, waitFor } from './net.js';
 import { endChild, killOnExit } from './processes.js';
 
 export interface NatsNode {
@@ -42,6 +42,7 @@ export interface RunningNatsCluster {
 const STOP_TIMEOUT_MS = 5_000;
 const READY_TIMEOUT_MS = 90_000;
 const OUTPUT_LIMIT = 50_000;
+const PORT_ATTEMPTS = 3;
 
 interface Ports {
   client: number;
@@ -50,18 +51,27 @@ interface Ports {
   mqtt: number;
 }
 
-/** Starts `size` nodes at once (JetStream needs a quorum to elect its leader) and waits for all. */
+/**
+ * Starts `size` nodes at once (JetStream needs a quorum to elect its leader) and waits for all. A
+ * port taken by another test process between choosing and binding it starts over on new ports.
+ */
 export async function startNatsCluster(size = 3): Promise<RunningNatsCluster> {
-  const dir = await mkdtemp(join(tmpdir(), 'pc-nats-'));
-  const ports: Ports[] = [];
-  for (let i = 0; i < size; i++) {
-    ports.push({
-      client: await freePort(),
-      monitor: await freePort(),
-      route: await freePort(),
-      mqtt: await freePort(),
-    });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size);
+    } catch (error) {
+      if (attempt >= PORT_ATTEMPTS || !(error as Error).message.includes('address already in use')) throw error;
+    }
   }
+}
+
+async function startNatsClusterOnce(size: number): Promise<RunningNatsCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'pc-nats-'));
+  const free = await freePorts(4 * size);
+  const ports: Ports[] = Array.from({ length: size }, (_, i) => {
+    const [client = 0, monitor = 0, route = 0, mqtt = 0] = free.slice(4 * i, 4 * i + 4);
+    return { client, monitor, route, mqtt };
+  });
   const nodes = await Promise.all(ports.map((own, i) => natsNode(`n${i + 1}`, dir, own, ports)));
   const [first] = ports;
   if (!first) throw new Error('a NATS cluster needs at least one node');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { parseAnalyticsSpec } from '../../src/analytics/counter-spec.js';
 import type { StackConfig } from '../../src/stack/stack.js';
-import { freePort } from './net.js';
+import { freePorts } from './net.js';
 import { type ServiceProcess, spawnProcess } from './processes.js';
 
 /**
@@ -51,12 +51,7 @@ export interface UpOnFreePorts {
  * token: the callers post as a local user does) and `args` after the ports; `nodeArgs` go to Node.
  */
 export async function spawnUp(dataDir: string, args: string[] = [], nodeArgs: string[] = []): Promise<UpOnFreePorts> {
-  const [engagePort, ingestPort, mqttPort, metricsPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
+  const [engagePort = 0, ingestPort = 0, mqttPort = 0, metricsPort = 0] = await freePorts(4);
   const up = spawnProcess(
     'up',
     [

@@ -23,7 +23,7 @@ import { missingBinary } from '../helpers/binaries.js';
 import { solidJpeg } from '../helpers/fixtures.js';
 import { type RunningMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { MessageRecorder } from '../helpers/mqtt.js';
-import { freePort, waitFor } from '../helpers/net.js';
+import { freePort, freePorts, waitFor } from '../helpers/net.js';
 import {
   describeOutputs,
   REPO_ROOT,
@@ -196,7 +196,7 @@ describe('the distributed system, each service its own OS process', { skip }, ()
       // Keeps the diagnostics readable on Node 20 (the image runs Node 22, where there is no such warning).
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
-    const [ingestPort, analyticsPort, engagePort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const [ingestPort = 0, analyticsPort = 0, engagePort = 0] = await freePorts(3);
     urls.ingest = `http://127.0.0.1:${ingestPort}`;
     urls.analytics = `http://127.0.0.1:${analyticsPort}`;
     urls.engage = `http://127.0.0.1:${engagePort}`;
